@@ -1,0 +1,1 @@
+"""siamtrack application layer: the command line (Qt-free) and, later, the desktop app."""
