@@ -1,0 +1,265 @@
+"""The ``siamtrack`` command line (Qt-free).
+
+Contracts other tools rely on:
+
+* ``siamtrack track SOURCE --box X,Y,W,H --out FILE``: FILE gets one ``x,y,w,h``
+  line per frame, 0-based, from the start frame on, including it.
+* ``siamtrack eval SEQ... --json FILE``: see ``trackers.evaluation``.
+
+Bad input ends with a one-line message on stderr and a non-zero exit, never a
+traceback. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def _parse_box(text: str):  # -> Box, imported lazily to keep --help fast
+    from trackers.types import Box
+
+    try:
+        box = Box.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not box.is_valid():
+        raise argparse.ArgumentTypeError(f"the box needs a positive width and height and finite values: {text}")
+    return box
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a number >= 1, got 0")
+    return value
+
+
+def _add_tracker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", type=Path, help="checkpoint file (default: the bundled weights)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=os.environ.get("SIAMTRACK_MODEL_DIR"),
+        help="folder with the ONNX files of cv-nano and cv-vit (or set SIAMTRACK_MODEL_DIR)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from trackers.registry import TRACKERS
+
+    names = sorted(TRACKERS)
+    parser = argparse.ArgumentParser(prog="siamtrack", description="Siamese trackers for video annotation.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    track = sub.add_parser("track", help="track one object through a video or image folder")
+    track.add_argument("source", type=Path, help="video file, image folder, or OTB sequence folder")
+    track.add_argument("--box", required=True, type=_parse_box, help="0-based X,Y,W,H on the start frame")
+    track.add_argument("--start-frame", type=_non_negative, default=0, help="0-based frame to start on")
+    track.add_argument("--frames", type=_positive, default=None, help="track at most N frames (start included)")
+    track.add_argument("--tracker", default="siamfc", choices=names, metavar="NAME", help=f"one of {', '.join(names)}")
+    track.add_argument("--out", required=True, type=Path, help="output file: one x,y,w,h line per frame")
+    _add_tracker_options(track)
+
+    evaluate = sub.add_parser("eval", help="score trackers on sequences with ground truth (OTB definitions)")
+    evaluate.add_argument("sequences", nargs="+", type=Path, metavar="SEQ")
+    evaluate.add_argument(
+        "--tracker", action="append", dest="trackers", choices=names, metavar="NAME",
+        help="repeatable; default: siamfc",
+    )
+    evaluate.add_argument("--json", type=Path, help="write the scores as JSON")
+    evaluate.add_argument("--plot", type=Path, help="write success and precision plots (PNG)")
+    _add_tracker_options(evaluate)
+    return parser
+
+
+# ------------------------------------------------------------------------ helpers
+def _write_atomically(path: Path, text: str) -> None:
+    """A temporary file beside ``path`` and a rename: an interrupted write leaves the old file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _make_factory(args: argparse.Namespace):
+    from trackers.registry import create_tracker
+
+    def make(name: str):
+        return create_tracker(name, weights=args.weights, device=args.device, model_dir=args.model_dir)
+
+    return make
+
+
+class _Progress:
+    """A single updating line on stderr, at most a few times a second."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.last = 0.0
+        self.tty = stream.isatty()
+
+    def __call__(self, message: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < (0.2 if self.tty else 2.0):
+            return
+        self.last = now
+        end = "\r" if self.tty else "\n"
+        print(message.ljust(60) if self.tty else message, end=end, file=self.stream, flush=True)
+
+    def done(self) -> None:
+        if self.tty:
+            print(file=self.stream)
+
+
+def _untrained_warning(name: str) -> str:
+    return f"WARNING: {name} ran on RANDOM (untrained) weights: these boxes are not a tracking result."
+
+
+# ------------------------------------------------------------------------ commands
+def cmd_track(args: argparse.Namespace) -> int:
+    from trackers.geometry import iou
+    from trackers.run import track_frames
+    from trackers.sources import open_source
+    from trackers.types import Box
+
+    with open_source(args.source) as source:
+        total = len(source)
+        if args.start_frame >= total:
+            raise CliError(f"--start-frame {args.start_frame} is past the end: {args.source} has {total} frames")
+        stop = total if args.frames is None else min(total, args.start_frame + args.frames)
+        width, height = source[args.start_frame].shape[1], source[args.start_frame].shape[0]
+        frame_box = Box(0, 0, width, height)
+        if iou(args.box, frame_box) <= 0.0:
+            raise CliError(f"--box {args.box} lies wholly outside the {width}x{height} frame")
+
+        tracker = _make_factory(args)(args.tracker)
+        untrained = bool(getattr(tracker, "untrained", False))
+        if untrained:
+            print(_untrained_warning(args.tracker), file=sys.stderr)
+
+        lines: list[str] = []
+        progress = _Progress()
+        count = stop - args.start_frame
+        started = time.perf_counter()
+        interrupted = False
+        try:
+            frames = source.iter_from(args.start_frame, stop)
+            for step in track_frames(tracker, frames, args.box):
+                b = step.result.box
+                lines.append(f"{b.x:.3f},{b.y:.3f},{b.w:.3f},{b.h:.3f}")
+                progress(f"{args.tracker}: frame {args.start_frame + step.index + 1}/{stop}  score {step.result.score:.3g}")
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            # Whatever was tracked is kept, also on an error or Ctrl-C.
+            if lines:
+                _write_atomically(args.out, "\n".join(lines) + "\n")
+        progress.done()
+        elapsed = time.perf_counter() - started
+        print(
+            f"{args.tracker}: tracked {len(lines)}/{count} frames in {elapsed:.1f} s "
+            f"({len(lines) / max(elapsed, 1e-9):.1f} fps, decode included) -> {args.out}",
+            file=sys.stderr,
+        )
+        if untrained:
+            print(_untrained_warning(args.tracker), file=sys.stderr)
+        if interrupted:
+            print("siamtrack: interrupted; the frames tracked so far were written", file=sys.stderr)
+            return EXIT_INTERRUPTED
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from trackers import evaluation
+
+    names = args.trackers or ["siamfc"]
+    sequences = evaluation.load_sequences(args.sequences)
+    if not sequences:
+        raise CliError("no sequences with ground truth found in " + ", ".join(map(str, args.sequences)))
+    progress = _Progress()
+    cancel = threading.Event()
+    try:
+        report = evaluation.evaluate(
+            sequences, names, _make_factory(args), progress=lambda m: progress(m), cancel=cancel
+        )
+    except KeyboardInterrupt:
+        cancel.set()
+        print("\nsiamtrack: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    progress.done()
+    print(evaluation.format_table(report))
+    if args.json:
+        _write_atomically(args.json, json.dumps(report.to_json(), indent=2) + "\n")
+        print(f"wrote {args.json}", file=sys.stderr)
+    if args.plot:
+        from trackers.plots import write_plot
+
+        write_plot(report, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"track": cmd_track, "eval": cmd_eval}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from trackers.protocol import TrackerError
+    from trackers.sources import SourceError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (CliError, SourceError, TrackerError, ValueError, OSError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"siamtrack {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("siamtrack: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the user gets one line, developers the traceback on request
+        if os.environ.get("SIAMTRACK_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(
+            f"siamtrack {args.command}: internal error: {type(exc).__name__}: {first} "
+            "(set SIAMTRACK_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""SiamFC's constants, with the values of Bertinetto et al. 2016 as defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True, slots=True)
+class SiamFCConfig:
+    # Section 2.4, eq. 7: exemplar area A = 127^2, search image 255x255.
+    exemplar_size: int = 127
+    search_size: int = 255
+    # Section 2.4: context margin p = (w + h) / 4, i.e. half of the mean dimension.
+    # Stored as the factor of (w + h): p = context * (w + h) / 2.
+    context: float = 0.5
+    # Table 1: total stride of the embedding.
+    total_stride: int = 8
+    # 17x17 score map for 6x6 exemplar and 22x22 search features.
+    score_size: int = 17
+    # Section 3.1: bicubic up-sampling 17 -> 272, i.e. by 16.
+    upsample: int = 16
+    # Section 3.1: five scales 1.025^{-2..2}, scale updated by linear interpolation
+    # with factor 0.35 for damping.
+    scale_count: int = 5
+    scale_step: float = 1.025
+    scale_lr: float = 0.35
+    # The paper says scale changes are penalised and a cosine window is added to the
+    # score map (section 2.4) but gives no numbers; these are the values of the
+    # authors' released tracking parameters (also siamfc-pytorch's defaults).
+    scale_penalty: float = 0.9745
+    window_influence: float = 0.176
+    # Eq. 2 has only a bias b; the authors' implementation also scales the raw
+    # cross-correlation by 1e-3 so that the logistic loss starts in its useful range.
+    # Kept fixed (not learned) so eq. 2 stays f = 1e-3 * (phi(z) * phi(x)) + b.
+    score_scale: float = 0.001
+
+    def __post_init__(self) -> None:
+        if self.scale_count < 1 or self.scale_count % 2 == 0:
+            raise ValueError("scale_count must be a positive odd number (the middle scale is 1)")
+        if not 0.0 <= self.scale_lr <= 1.0:
+            raise ValueError("scale_lr must lie in [0, 1]")
+        if not 0.0 <= self.window_influence <= 1.0:
+            raise ValueError("window_influence must lie in [0, 1]")
+        if self.search_size <= self.exemplar_size:
+            raise ValueError("search_size must exceed exemplar_size")
+
+    @property
+    def upsampled_size(self) -> int:
+        return self.score_size * self.upsample
+
+    def scale_factors(self) -> list[float]:
+        half = self.scale_count // 2
+        return [self.scale_step**i for i in range(-half, half + 1)]
+
+
+PRESETS: dict[str, SiamFCConfig] = {
+    "siamfc": SiamFCConfig(),
+    # "SiamFC-3s, which searches over 3 scales instead of 5" (section 3.2); the paper
+    # changes nothing else, so neither do we: scales 1.025^{-1,0,1}.
+    "siamfc-3s": replace(SiamFCConfig(), scale_count=3),
+}

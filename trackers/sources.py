@@ -1,0 +1,386 @@
+"""Frame sources: a video file or a folder of images, read as RGB frames.
+
+Every source hands out frames under the conventions of :mod:`trackers.types`:
+``H x W x 3`` ``uint8`` RGB arrays, read-only, converted once at decode.
+
+Two ways to read, with different costs:
+
+* ``iter_from(start, stop)`` / ``iter(source)`` stream frames in order with a
+  private decoder, so they are cheap and never need the frame count.
+* ``source[i]`` is frame-accurate random access. For videos it keeps one
+  sequential decoder and only ever decodes forwards (reopening the file to go
+  back), because seeking with ``CAP_PROP_POS_FRAMES`` lands on the wrong frame
+  in H.264 files and is slow anyway. A few recent frames are cached.
+
+``len(source)`` of a video is the number of frames that actually decode; the
+container header is not trusted (real files claim twice the frames they hold).
+Counting decodes the whole file once, lazily, the first time it is asked for.
+Mind that ``list(source)`` asks ``len()`` for a size hint before iterating;
+``list(source.iter_from())`` streams without counting.
+
+Sources are not meant to be shared between threads except for ``source[i]``,
+which is serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+import threading
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from trackers.types import Frame
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+DEFAULT_FPS = 30.0
+"""What a source reports when it has no frame rate of its own (image folders)."""
+CACHE_FRAMES = 8
+"""Recently decoded frames kept per source: enough for stepping back and forth."""
+
+
+class SourceError(ValueError):
+    """A path could not be opened or read as frames; the message is one line for the user."""
+
+
+def _fail(path: Path, problem: str) -> SourceError:
+    # One line whatever the path holds, so the message fits a status bar or a dialog title.
+    return SourceError(f"Cannot open {path}: {problem}".replace("\n", " "))
+
+
+def _to_rgb8(image: NDArray, path: Path) -> Frame:
+    """Normalise what OpenCV decoded (BGR order, any depth, maybe alpha) to a read-only frame."""
+    if image.dtype == np.uint16:
+        # 65535 / 257 == 255, so the full 16-bit range maps exactly onto 8 bits; +128 rounds.
+        image = ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise _fail(path, f"unsupported pixel type {image.dtype}")
+    if image.ndim == 3 and image.shape[2] in (1, 2):
+        image = image[:, :, 0]  # grey, or grey + alpha: the alpha is dropped
+    if image.ndim == 2:
+        rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    elif image.ndim == 3 and image.shape[2] == 3:
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    else:
+        raise _fail(path, f"unsupported image shape {image.shape}")
+    rgb.flags.writeable = False
+    return rgb
+
+
+class FrameSource(ABC):
+    """A finite sequence of frames with random access and cheap sequential streaming."""
+
+    path: Path
+    fps: float
+    size: tuple[int, int]
+    """(width, height) of frame 0."""
+
+    def __init__(self) -> None:
+        self._cache: OrderedDict[int, Frame] = OrderedDict()
+        self._lock = threading.RLock()
+        self._closed = False
+
+    # --- what a concrete source provides -------------------------------------------------
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def _read(self, index: int) -> Frame | None:
+        """Decode frame ``index >= 0``; None when the source has fewer frames."""
+
+    @abstractmethod
+    def iter_from(self, start: int = 0, stop: int | None = None) -> Iterator[Frame]:
+        """Frames ``start`` up to (excluding) ``stop``, or to the end, decoded in order."""
+
+    def _release(self) -> None:
+        """Free decoders; called once by ``close``."""
+
+    # --- shared behaviour ---------------------------------------------------------------
+    def __getitem__(self, index: int) -> Frame:
+        index = operator.index(index)  # ints and numpy ints; slices are not supported
+        with self._lock:
+            self._check_open()
+            if index < 0:
+                index += len(self)
+                if index < 0:
+                    raise IndexError(f"frame index out of range for {len(self)} frames")
+            frame = self._cache.get(index)
+            if frame is not None:
+                self._cache.move_to_end(index)
+                return frame
+            frame = self._read(index)
+            if frame is None:
+                raise IndexError(f"frame {index} is past the end of {self.path}")
+            self._cache[index] = frame
+            if len(self._cache) > CACHE_FRAMES:
+                self._cache.popitem(last=False)
+            return frame
+
+    def __bool__(self) -> bool:
+        # Without this, ``if source:`` would call __len__ and decode a whole video.
+        # Every source holds at least one frame: opening checks that.
+        return True
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.iter_from(0)
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._cache.clear()
+                self._release()
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SourceError(f"Cannot read {self.path}: the source is closed")
+
+    def _span(self, start: int, stop: int | None) -> tuple[int, int | None]:
+        """Resolve negative bounds like a list does; only they need the frame count."""
+        self._check_open()
+        if start < 0:
+            start = max(start + len(self), 0)
+        if stop is not None and stop < 0:
+            stop = max(stop + len(self), 0)
+        return start, stop
+
+
+# --- image folders ------------------------------------------------------------------------
+
+
+def frame_sort_key(path: Path) -> tuple[tuple[object, ...], str]:
+    """Sort key for frame files: the numbers in the stem compare as numbers.
+
+    ``2.jpg`` comes before ``10.jpg``; ``0001.jpg`` and ``000001.jpg`` are both
+    frame 1 and fall back on the name, so the order is always total and stable.
+    Text between numbers compares case-insensitively, so ``left_2`` < ``right_1``.
+    """
+    # re.split with a capturing group alternates text, number, text, ...; so every
+    # position holds the same type in every key and tuples compare cleanly.
+    parts = re.split(r"(\d+)", path.stem)
+    key = tuple(int(p) if i % 2 else p.casefold() for i, p in enumerate(parts))
+    return key, path.name
+
+
+def _image_files(folder: Path) -> list[Path]:
+    files = [
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    ]
+    return sorted(files, key=frame_sort_key)
+
+
+def _read_image(path: Path) -> Frame:
+    try:
+        # np.fromfile + imdecode instead of imread: imread cannot open non-ASCII paths
+        # on Windows, and this reads the same bytes everywhere.
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as exc:
+        raise _fail(path, f"the frame file cannot be read ({exc.strerror})") from None
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise _fail(path, "the frame file is not a readable image")
+    return _to_rgb8(image, path)
+
+
+class ImageFolderSource(FrameSource):
+    """The images of one folder, in numeric order of their names.
+
+    Frames may differ in size within a folder: each frame keeps its own size, and
+    ``size`` is that of frame 0. A frame that cannot be read raises SourceError
+    naming the file when it is reached.
+    """
+
+    def __init__(self, path: Path, files: list[Path]) -> None:
+        super().__init__()
+        self.path = path
+        self.files: tuple[Path, ...] = tuple(files)
+        self.fps = DEFAULT_FPS
+        first = self[0]
+        self.size = (first.shape[1], first.shape[0])
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _read(self, index: int) -> Frame | None:
+        return _read_image(self.files[index]) if index < len(self.files) else None
+
+    def iter_from(self, start: int = 0, stop: int | None = None) -> Iterator[Frame]:
+        start, stop = self._span(start, stop)
+        for index in range(start, len(self.files) if stop is None else min(stop, len(self.files))):
+            self._check_open()
+            yield _read_image(self.files[index])
+
+
+# --- videos -------------------------------------------------------------------------------
+
+
+class _Decoder:
+    """One cv2.VideoCapture read strictly forwards, knowing which frame comes next."""
+
+    def __init__(self, path: Path) -> None:
+        # Name the FFmpeg backend: with the default preference OpenCV may hand a name
+        # containing '%' to its image-sequence reader instead of opening the file.
+        self.capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        self.next_index = 0
+        self.at_end = False
+
+    def skip_to(self, index: int) -> bool:
+        """Decode without colour conversion up to ``index``; False if the video ends first."""
+        while self.next_index < index:
+            if not self.capture.grab():
+                self.at_end = True
+                return False
+            self.next_index += 1
+        return True
+
+    def read(self) -> NDArray | None:
+        ok, image = self.capture.read()
+        if not ok or image is None:
+            self.at_end = True
+            return None
+        self.next_index += 1
+        return image
+
+    def release(self) -> None:
+        self.capture.release()
+
+
+class VideoSource(FrameSource):
+    """A video file decoded with OpenCV's FFmpeg backend."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self._length: int | None = None
+        self._decoder = _Decoder(path)
+        if not self._decoder.capture.isOpened():
+            self._decoder.release()
+            raise _fail(path, "not a video file that can be decoded")
+        fps = self._decoder.capture.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if math.isfinite(fps) and fps > 0 else DEFAULT_FPS
+        try:
+            # Decoding frame 0 proves the file holds frames and gives its true size,
+            # which is what the capture properties report for a healthy file.
+            first = self[0]
+        except IndexError:
+            self._decoder.release()
+            raise _fail(path, "the video holds no frames that decode") from None
+        self.size = (first.shape[1], first.shape[0])
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._check_open()
+            if self._length is None:
+                self._length = self._count_frames()
+            return self._length
+
+    def _count_frames(self) -> int:
+        # A private decoder, so counting does not move the one random access uses.
+        counter = _Decoder(self.path)
+        try:
+            while counter.capture.grab():
+                counter.next_index += 1
+            return counter.next_index
+        finally:
+            counter.release()
+
+    def _read(self, index: int) -> Frame | None:
+        if self._length is not None and index >= self._length:
+            return None
+        if index < self._decoder.next_index:
+            # Going back: decode forwards again from the start (see the module notes).
+            self._decoder.release()
+            self._decoder = _Decoder(self.path)
+        image = self._decoder.read() if self._decoder.skip_to(index) else None
+        if image is None:
+            # The decoder ran dry, so the frames it got through are all there are.
+            self._length = self._decoder.next_index
+            return None
+        return _to_rgb8(image, self.path)
+
+    def iter_from(self, start: int = 0, stop: int | None = None) -> Iterator[Frame]:
+        start, stop = self._span(start, stop)
+        if stop is not None and stop <= start:
+            return
+        decoder = _Decoder(self.path)
+        try:
+            if not decoder.skip_to(start):
+                return
+            while stop is None or decoder.next_index < stop:
+                self._check_open()
+                image = decoder.read()
+                if image is None:
+                    self._length = decoder.next_index  # streaming to the end counts for free
+                    return
+                yield _to_rgb8(image, self.path)
+        finally:
+            decoder.release()
+
+    def _release(self) -> None:
+        self._decoder.release()
+
+
+# --- opening ------------------------------------------------------------------------------
+
+
+def _frames_folder(folder: Path) -> list[Path]:
+    """The frame files of a folder of images, or of an OTB sequence folder (``img/``)."""
+    otb = folder / "img"
+    if otb.is_dir():
+        files = _image_files(otb)
+        if files:
+            return files
+    return _image_files(folder)
+
+
+def open_source(path: str | Path) -> FrameSource:
+    """Open a video file, a folder of images, or an OTB sequence folder holding ``img/``.
+
+    Raises SourceError, with a one-line message naming the path, when there are no
+    frames to be had.
+    """
+    path = Path(path)
+    try:
+        if path.is_dir():
+            files = _frames_folder(path)
+            if not files:
+                kinds = " ".join(sorted(IMAGE_SUFFIXES))
+                raise _fail(path, f"the folder holds no images ({kinds})")
+            return ImageFolderSource(path, files)
+        if not path.exists():
+            raise _fail(path, "no such file or folder")
+    except PermissionError:
+        raise _fail(path, "permission denied") from None
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return VideoSource(path)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        raise _fail(path, "a single image is not a video; open the folder that holds the frames")
+    kinds = " ".join(sorted(VIDEO_SUFFIXES))
+    raise _fail(path, f"not a supported video type ({kinds})")
