@@ -1,0 +1,125 @@
+"""The command line's contracts: output lines, start frame, and one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from app.cli import main
+from resources.demo_clip import render_sequence
+from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
+from trackers.weights import save_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """A 12-frame MJPG clip with its exact 0-based boxes."""
+    frames, boxes = render_sequence(n_frames=12, size=(160, 120), seed=5)
+    path = tmp_path_factory.mktemp("clip") / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (160, 120))
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path, boxes
+
+
+def box_arg(box) -> str:
+    return f"{box.x:g},{box.y:g},{box.w:g},{box.h:g}"
+
+
+def read_boxes(path: Path) -> np.ndarray:
+    return np.loadtxt(path, delimiter=",", ndmin=2)
+
+
+def test_track_writes_one_zero_based_line_per_frame(clip, tmp_path, capsys):
+    path, boxes = clip
+    out = tmp_path / "out.txt"
+    rc = main(["track", str(path), "--box", box_arg(boxes[0]), "--tracker", "identity", "--out", str(out)])
+    assert rc == 0
+    lines = read_boxes(out)
+    assert lines.shape == (12, 4)
+    np.testing.assert_allclose(lines[0], boxes[0].as_array())
+    assert "12/12" in capsys.readouterr().err  # progress and summary go to stderr
+
+
+def test_track_from_start_frame_for_n_frames(clip, tmp_path):
+    path, boxes = clip
+    out = tmp_path / "out.txt"
+    args = ["track", str(path), "--box", box_arg(boxes[4]), "--start-frame", "4", "--frames", "5"]
+    assert main(args + ["--tracker", "identity", "--out", str(out)]) == 0
+    lines = read_boxes(out)
+    assert lines.shape == (5, 4)
+    np.testing.assert_allclose(lines[0], boxes[4].as_array())
+
+
+def test_track_siamfc_runs_and_warns_when_untrained(clip, tmp_path, capsys):
+    path, boxes = clip
+    out = tmp_path / "out.txt"
+    net = SiamFCNet()
+    init_weights(net)
+    weights = save_checkpoint(tmp_path / "w.pt", net.state_dict(), architecture=ARCHITECTURE, config={})
+    args = ["track", str(path), "--box", box_arg(boxes[0]), "--frames", "3", "--tracker", "siamfc-3s"]
+    assert main(args + ["--weights", str(weights), "--device", "cpu", "--out", str(out)]) == 0
+    assert read_boxes(out).shape == (3, 4)
+    assert "RANDOM" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--box", "1,2,3"], "4 numbers"),
+        (["--box", "10,10,0,5"], "positive width"),
+        (["--box", "500,500,10,10"], "outside"),
+        (["--box", "10,10,20,20", "--start-frame", "99"], "past the end"),
+        (["--box", "10,10,20,20", "--tracker", "nope"], "invalid choice"),
+        (["--box", "10,10,20,20", "--tracker", "siamfc", "--weights", "/no/such/weights.pt"], "not found"),
+        (["--box", "10,10,20,20", "--frames", "0"], ">= 1"),
+    ],
+)
+def test_track_errors_are_one_line(clip, tmp_path, capsys, extra, message):
+    path, _ = clip
+    try:
+        rc = main(["track", str(path), "--out", str(tmp_path / "o.txt"), *extra])
+    except SystemExit as exc:  # argparse's own usage errors
+        rc = exc.code
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "o.txt").exists()
+
+
+def test_missing_and_non_video_sources(tmp_path, capsys):
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("this is not a video")
+    for source in (tmp_path / "missing.mp4", fake):
+        assert main(["track", str(source), "--box", "1,1,5,5", "--out", str(tmp_path / "o.txt")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and str(source.name) in err
+
+
+def test_corrupt_weights_are_one_line(clip, tmp_path, capsys):
+    path, boxes = clip
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x00" * 100)
+    rc = main(["track", str(path), "--box", box_arg(boxes[0]), "--weights", str(bad), "--out", str(tmp_path / "o.txt")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "bad.pt" in err and "Traceback" not in err
+
+
+def test_console_script_error_has_no_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "track", str(tmp_path / "none.mp4"), "--box", "1,1,5,5", "--out", "x"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

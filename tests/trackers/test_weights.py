@@ -1,0 +1,140 @@
+"""Checkpoints: our format round-trips, foreign layouts map, unsafe files are refused."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from trackers.protocol import TrackerError
+from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
+from trackers.siamfc.tracker import SiamFCTracker
+from trackers.weights import WeightsError, choose_device, load_checkpoint, save_checkpoint
+
+
+def make_net(seed: int = 0) -> SiamFCNet:
+    net = SiamFCNet()
+    init_weights(net, seed=seed)
+    return net.eval()
+
+
+def test_round_trip_keeps_tensors_and_metadata(tmp_path):
+    net = make_net()
+    path = save_checkpoint(
+        tmp_path / "w.pt", net.state_dict(), architecture=ARCHITECTURE,
+        config={"scale_lr": 0.35}, provenance={"epochs": 3},
+    )
+    state, meta = load_checkpoint(path, ARCHITECTURE)
+    for key, value in net.state_dict().items():
+        assert torch.equal(state[key], value)
+    assert meta["config"] == {"scale_lr": 0.35}
+    assert meta["provenance"] == {"epochs": 3}
+    tracker = SiamFCTracker.create("siamfc", weights=path, device="cpu")
+    assert tracker.untrained is False
+
+
+def test_half_precision_checkpoint_loads_as_float(tmp_path):
+    path = save_checkpoint(tmp_path / "w.pt", make_net().state_dict(), architecture=ARCHITECTURE, config={}, half=True)
+    state, _ = load_checkpoint(path, ARCHITECTURE)
+    assert state["embedding.conv1.0.weight"].dtype == torch.float32
+
+
+def test_other_architecture_is_refused(tmp_path):
+    path = save_checkpoint(tmp_path / "w.pt", {"a": torch.zeros(1)}, architecture="siamrpn-alexnet", config={})
+    with pytest.raises(WeightsError, match="siamrpn-alexnet"):
+        load_checkpoint(path, ARCHITECTURE)
+
+
+def test_truncated_file_is_refused(tmp_path):
+    path = save_checkpoint(tmp_path / "w.pt", make_net().state_dict(), architecture=ARCHITECTURE, config={})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightsError, match="truncated"):
+        load_checkpoint(path, ARCHITECTURE)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(WeightsError, match="not found"):
+        load_checkpoint(tmp_path / "nope.pt", ARCHITECTURE)
+
+
+class _Payload:
+    """Unpickling this would create a file: the loader must never do it."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_pickle_that_runs_code_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    torch.save({"state_dict": _Payload(marker)}, path)
+    with pytest.raises(WeightsError, match="refusing"):
+        load_checkpoint(path, ARCHITECTURE)
+    assert not marker.exists()
+    # and a raw pickle, not even a torch zip file
+    raw = tmp_path / "raw.pt"
+    raw.write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(WeightsError):
+        load_checkpoint(raw, ARCHITECTURE)
+    assert not marker.exists()
+
+
+class _TheirAlexNet(nn.Module):
+    """siamfc-pytorch's key layout: backbone.convN.{0: conv, 1: bn}, conv5 without bn."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+        def bn(c):
+            return nn.BatchNorm2d(c, eps=1e-6)
+
+        self.conv1 = nn.Sequential(nn.Conv2d(3, 96, 11, 2), bn(96), nn.ReLU(), nn.MaxPool2d(3, 2))
+        self.conv2 = nn.Sequential(nn.Conv2d(96, 256, 5, 1, groups=2), bn(256), nn.ReLU(), nn.MaxPool2d(3, 2))
+        self.conv3 = nn.Sequential(nn.Conv2d(256, 384, 3, 1), bn(384), nn.ReLU())
+        self.conv4 = nn.Sequential(nn.Conv2d(384, 384, 3, 1, groups=2), bn(384), nn.ReLU())
+        self.conv5 = nn.Sequential(nn.Conv2d(384, 256, 3, 1, groups=2))
+
+    def forward(self, x):
+        return self.conv5(self.conv4(self.conv3(self.conv2(self.conv1(x)))))
+
+
+def test_siamfc_pytorch_layout_maps_to_the_same_function(tmp_path):
+    torch.manual_seed(0)
+    theirs = _TheirAlexNet().eval()
+    with torch.no_grad():
+        for m in theirs.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-1, 1)
+                m.running_var.uniform_(0.5, 2)
+                m.weight.uniform_(0.5, 1.5)
+    path = tmp_path / "siamfc_alexnet_e50.pth"
+    torch.save({"backbone." + k: v for k, v in theirs.state_dict().items()}, path)
+    tracker = SiamFCTracker.create("siamfc", weights=path, device="cpu")
+    image = torch.rand(1, 3, 127, 127) * 255
+    with torch.no_grad():
+        torch.testing.assert_close(tracker.net.embed(image), theirs(image), rtol=1e-4, atol=1e-3)
+
+
+def test_state_dict_that_does_not_fit_is_a_tracker_error(tmp_path):
+    state = make_net().state_dict()
+    state.pop("embedding.conv3.0.weight")
+    path = save_checkpoint(tmp_path / "w.pt", state, architecture=ARCHITECTURE, config={})
+    with pytest.raises(TrackerError, match="does not fit"):
+        SiamFCTracker.create("siamfc", weights=path, device="cpu")
+
+
+def test_device_choice():
+    assert choose_device("cpu").type == "cpu"
+    assert choose_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(TrackerError):
+        choose_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(TrackerError, match="CUDA"):
+            choose_device("cuda")
