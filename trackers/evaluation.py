@@ -299,6 +299,8 @@ class EvalReport:
     sequences: list[str]
     results: dict[str, dict[str, SequenceResult]] = field(default_factory=dict)
     cancelled: bool = False
+    untrained: set[str] = field(default_factory=set)
+    """Trackers that ran on random weights: their figures measure nothing."""
 
     def _ok(self, name: str) -> list[SequenceResult]:
         return [r for r in self.results.get(name, {}).values() if r.ok]
@@ -341,17 +343,18 @@ class EvalReport:
         return sum(1 for r in self.results.get(name, {}).values() if not r.ok)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "trackers": {
-                name: {
-                    "mean": self.mean(name),
-                    "sequences": {
-                        seq: result.to_json() for seq, result in self.results.get(name, {}).items()
-                    },
-                }
-                for name in self.trackers
+        trackers: dict[str, Any] = {}
+        for name in self.trackers:
+            entry: dict[str, Any] = {
+                "mean": self.mean(name),
+                "sequences": {
+                    seq: result.to_json() for seq, result in self.results.get(name, {}).items()
+                },
             }
-        }
+            if name in self.untrained:
+                entry["untrained"] = True
+            trackers[name] = entry
+        return {"trackers": trackers}
 
 
 # --------------------------------------------------------------------------- running
@@ -442,6 +445,8 @@ def evaluate(
             try:
                 if tracker is None:
                     tracker = make_tracker(name)
+                    if getattr(tracker, "untrained", False):
+                        report.untrained.add(name)
                 result = _run_sequence(tracker, sequence, open_fn, label, progress, cancel)
             except Exception as exc:  # noqa: BLE001 - one bad sequence must not lose the rest
                 tracker = None
@@ -518,6 +523,8 @@ def format_table(report: EvalReport) -> str:
             out.append("")
         out.append(line(row))
         previous = row[0]
+    for name in sorted(report.untrained):
+        notes.append(f"WARNING: {name} ran on RANDOM (untrained) weights: its figures measure nothing")
     if report.cancelled:
         notes.append("cancelled: the table holds only the sequences finished before the cancel")
     if notes:

@@ -123,3 +123,44 @@ def test_console_script_error_has_no_traceback(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_eval_prints_table_and_writes_json_and_plot(clip, tmp_path, capsys):
+    import json
+
+    path, boxes = clip
+    gt = path.with_suffix(".txt")
+    gt.write_text("".join(f"{b.x + 1:g},{b.y + 1:g},{b.w:g},{b.h:g}\n" for b in boxes))
+    out_json, out_png = tmp_path / "r.json", tmp_path / "r.png"
+    rc = main(["eval", str(path), "--tracker", "identity", "--tracker", "cv-mil",
+               "--json", str(out_json), "--plot", str(out_png)])
+    assert rc == 0
+    table = capsys.readouterr().out
+    assert "identity" in table and "cv-mil" in table and "AUC" in table
+    report = json.loads(out_json.read_text())
+    seq = report["trackers"]["identity"]["sequences"]["clip"]
+    assert set(seq) >= {"auc", "precision", "fps", "frames"} and seq["frames"] == 12
+    assert set(report["trackers"]["cv-mil"]["mean"]) == {"auc", "precision", "fps"}
+    assert cv2.imread(str(out_png)) is not None
+
+
+def test_eval_without_ground_truth_is_one_line(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["eval", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_untrained_siamfc_is_flagged_in_eval_output(clip, tmp_path, capsys, monkeypatch):
+    import json
+
+    import trackers.siamfc.tracker as siamfc_tracker
+
+    monkeypatch.setattr(siamfc_tracker, "default_weights_path", lambda: tmp_path / "absent.pt")
+    path, boxes = clip
+    path.with_suffix(".txt").write_text("".join(f"{b.x + 1:g},{b.y + 1:g},{b.w:g},{b.h:g}\n" for b in boxes))
+    out_json = tmp_path / "r.json"
+    assert main(["eval", str(path), "--tracker", "siamfc-3s", "--device", "cpu", "--json", str(out_json)]) == 0
+    captured = capsys.readouterr()
+    assert "RANDOM" in captured.out and "RANDOM" in captured.err
+    assert json.loads(out_json.read_text())["trackers"]["siamfc-3s"]["untrained"] is True
