@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", type=Path, help="write the scores as JSON")
     evaluate.add_argument("--plot", type=Path, help="write success and precision plots (PNG)")
     _add_tracker_options(evaluate)
+
+    # `train` is parsed by the training module itself, so both entry points agree.
+    sub.add_parser("train", help="train or fine-tune a tracker (see `siamtrack train --help`)", add_help=False)
     return parser
 
 
@@ -235,6 +238,11 @@ COMMANDS = {"track": cmd_track, "eval": cmd_eval}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:
+        from training.__main__ import main as train_main
+
+        return train_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     from trackers.protocol import TrackerError

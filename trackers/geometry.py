@@ -37,7 +37,7 @@ def crop_square(
 ) -> NDArray[np.uint8]:
     """Cut a ``size``-pixel square centred at ``(cx, cy)`` and resample it to ``out`` pixels.
 
-    Parts outside the frame are filled with ``fill`` (SiamFC section 2.4: the mean
+    Parts outside the frame are filled with ``fill`` (SiamFC section 2.2, Fig. 2: the mean
     colour of the frame), so the network never sees an artificial black border.
     """
     matrix = crop_affine(cx, cy, size, out)

@@ -17,9 +17,9 @@ class SiamFCConfig:
     total_stride: int = 8
     # 17x17 score map for 6x6 exemplar and 22x22 search features.
     score_size: int = 17
-    # Section 3.1: bicubic up-sampling 17 -> 272, i.e. by 16.
+    # Section 4.1: bicubic up-sampling 17 -> 272, i.e. by 16.
     upsample: int = 16
-    # Section 3.1: five scales 1.025^{-2..2}, scale updated by linear interpolation
+    # Section 4.1: five scales 1.025^{-2..2}, scale updated by linear interpolation
     # with factor 0.35 for damping.
     scale_count: int = 5
     scale_step: float = 1.025
@@ -55,7 +55,7 @@ class SiamFCConfig:
 
 PRESETS: dict[str, SiamFCConfig] = {
     "siamfc": SiamFCConfig(),
-    # "SiamFC-3s, which searches over 3 scales instead of 5" (section 3.2); the paper
+    # "SiamFC-3s, which searches over 3 scales instead of 5" (section 4.2); the paper
     # changes nothing else, so neither do we: scales 1.025^{-1,0,1}.
     "siamfc-3s": replace(SiamFCConfig(), scale_count=3),
 }

@@ -17,9 +17,9 @@ def _bn(channels: int) -> nn.BatchNorm2d:
 class AlexNetEmbedding(nn.Module):
     """Table 1: conv1-conv5 of an AlexNet, no padding, total stride 8.
 
-    Batch norm follows every linear layer (section 2.6), ReLU follows every layer but
-    conv5. The "chan. map" column of Table 1 (256x48, 384x192, 256x192) means conv2,
-    conv4 and conv5 are split in two groups, as in Krizhevsky et al.
+    Batch norm follows every linear layer (section 2.4, "Network architecture"), ReLU
+    follows every layer but conv5. The "chan. map" column of Table 1 (256x48, 384x192,
+    256x192) means conv2, conv4 and conv5 are split in two groups, as in Krizhevsky et al.
     Input: RGB in 0..255, N x 3 x H x W. 127 -> 6x6x256, 255 -> 22x22x256.
     """
 
@@ -35,7 +35,7 @@ class AlexNetEmbedding(nn.Module):
         )
         self.conv3 = nn.Sequential(nn.Conv2d(256, 384, 3), _bn(384), nn.ReLU(inplace=True))
         self.conv4 = nn.Sequential(nn.Conv2d(384, 384, 3, groups=2), _bn(384), nn.ReLU(inplace=True))
-        # No ReLU after conv5 (section 2.6).
+        # No ReLU after conv5 (section 2.4, "Network architecture").
         self.conv5 = nn.Sequential(nn.Conv2d(384, 256, 3, groups=2), _bn(256))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -78,7 +78,7 @@ class SiamFCNet(nn.Module):
 
 
 def init_weights(net: nn.Module, seed: int = 0) -> None:
-    """Section 3.1: Gaussian initialisation scaled by the improved Xavier method (He et al.).
+    """Section 4.1: Gaussian initialisation scaled by the improved Xavier method (He et al.).
 
     Seeded, so that two untrained trackers built in one process behave identically.
     """

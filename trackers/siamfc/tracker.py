@@ -1,4 +1,4 @@
-"""The SiamFC tracker of section 2.4 and 3.1, read top to bottom as the algorithm."""
+"""The SiamFC tracker of sections 2.4 and 4.1, read top to bottom as the algorithm."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def default_weights_path() -> Path:
 
 
 def damped_scale(factor: float, scale_lr: float) -> float:
-    """Section 3.1: the new scale is a linear interpolation between 1 and the peak's scale."""
+    """Section 4.1: the new scale is a linear interpolation between 1 and the peak's scale."""
     return (1.0 - scale_lr) + scale_lr * factor
 
 
@@ -116,10 +116,10 @@ class SiamFCTracker:
         self._min_size = 0.1 * self._target_size
         self._max_size = np.array(self._frame_size, dtype=np.float64)
 
-        # mean colour, used to pad crops that leave the frame (section 2.4)
+        # mean colour, used to pad crops that leave the frame (section 2.2, Fig. 2)
         self._fill = frame.reshape(-1, 3).mean(axis=0)
 
-        # exemplar features, computed once and reused on every frame (section 3.1)
+        # exemplar features, computed once and reused on every frame (section 4.1)
         exemplar = crop_square(frame, *self._center, self._exemplar_extent, cfg.exemplar_size, self._fill)
         self._exemplar_features = self.net.embed(self._to_tensor(exemplar[None]))
 
@@ -130,7 +130,7 @@ class SiamFCTracker:
         cfg = self.config
         up = cfg.upsampled_size
 
-        # search images at every scale, one batch, one forward pass (section 2.2)
+        # search images at every scale, one batch, one forward pass (sections 2.1, 2.2)
         extents = self._search_extent * self._scale_factors
         crops = np.stack(
             [crop_square(frame, *self._center, e, cfg.search_size, self._fill) for e in extents]
@@ -139,7 +139,7 @@ class SiamFCTracker:
         scores = self.net.score(self._exemplar_features, search_features)
         scores = scores[:, 0].float().cpu().numpy()
 
-        # bicubic up-sampling 17 -> 272 (section 3.1)
+        # bicubic up-sampling 17 -> 272 (section 4.1)
         upsampled = np.stack(
             [cv2.resize(s, (up, up), interpolation=cv2.INTER_CUBIC) for s in scores]
         )
@@ -165,7 +165,7 @@ class SiamFCTracker:
         previous_center = self._center.copy()
         self._center = self._center + in_frame
 
-        # scale update by linear interpolation, for damping (section 3.1)
+        # scale update by linear interpolation, for damping (section 4.1)
         scale = damped_scale(float(self._scale_factors[scale_id]), cfg.scale_lr)
         self._target_size = np.clip(self._target_size * scale, self._min_size, self._max_size)
         self._exemplar_extent *= scale

@@ -1,0 +1,204 @@
+"""Training pairs (SiamFC sections 2.2 and 2.4): centred crops, frame gaps, absent frames, the cache."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import training.data as data
+from tests.training.conftest import BACKGROUND, TARGET, make_otb
+from trackers.evaluation import load_sequences
+from training.data import (
+    Augmentation,
+    PairDataset,
+    center_slice,
+    crop_extents,
+    default_split,
+    flight_key,
+    split_by_names,
+)
+
+
+def bright_centroid(image_chw) -> tuple[float, float]:
+    """Continuous (x, y) centre of the target pixels: pixel i spans [i, i + 1)."""
+    mask = image_chw.numpy()[0] > (BACKGROUND + TARGET) / 2
+    ys, xs = np.nonzero(mask)
+    return float(xs.mean() + 0.5), float(ys.mean() + 0.5)
+
+
+def test_crop_extents_match_the_tracker():
+    # eq. 7 with p = (w + h) / 4: z = sqrt((w + 2p)(h + 2p)), search = z * 255 / 127
+    z, x = crop_extents(14, 10)
+    assert z == pytest.approx(math.sqrt(26 * 22))
+    assert x == pytest.approx(z * 255 / 127)
+    assert center_slice(255, 127) == slice(64, 191)
+
+
+def test_pairs_are_centred_on_the_target(tmp_path):
+    sequences = load_sequences(make_otb(tmp_path))
+    ds = PairDataset(sequences, pairs_per_epoch=6, cache_dir=tmp_path / "cache",
+                     augmentation=Augmentation.none())
+    for i in range(len(ds)):
+        exemplar, search = ds[i]
+        assert exemplar.shape == (3, 127, 127) and search.shape == (3, 255, 255)
+        assert exemplar.dtype == search.dtype and str(search.dtype) == "torch.float32"
+        assert 0.0 <= float(search.min()) and float(search.max()) <= 255.0
+        ex, ey = bright_centroid(exemplar)
+        sx, sy = bright_centroid(search)
+        assert (ex, ey) == pytest.approx((127 / 2, 127 / 2), abs=0.3)
+        assert (sx, sy) == pytest.approx((255 / 2, 255 / 2), abs=0.3)
+        # the exemplar is the middle of a search crop at the same scale: the target
+        # (14 x 10 px) spans 127 * 14 / z exemplar pixels
+        z, _ = crop_extents(14, 10)
+        width = int((exemplar.numpy()[0] > 125).any(axis=0).sum())
+        assert width == pytest.approx(127 * 14 / z, abs=1.5)
+
+
+def test_padding_is_the_mean_colour(tmp_path):
+    # the target in the frame's top-left corner: the ~48 px search window reaches
+    # about 17 px beyond the frame's top and left edges
+    sequences = load_sequences(make_otb(tmp_path, origin=(0, 0), frames=1))
+    ds = PairDataset(sequences, pairs_per_epoch=1, cache_dir=tmp_path / "cache",
+                     augmentation=Augmentation.none())
+    _z, search = ds[0]
+    corner = search[:, 0, 0].numpy()
+    frame_mean = BACKGROUND + (TARGET - BACKGROUND) * 14 * 10 / (96 * 72)
+    assert corner == pytest.approx([frame_mean] * 3, abs=1.0)
+
+
+def test_frames_at_most_t_apart_and_absent_frames_skipped(tmp_path):
+    absent = (5, 6, 7)
+    sequences = load_sequences(make_otb(tmp_path, frames=20, absent=absent))
+    ds = PairDataset(sequences, pairs_per_epoch=200, cache_dir=tmp_path / "cache", max_gap=3)
+    seen = set()
+    for i in range(len(ds)):
+        name, a, b = ds.pair(i)
+        assert name == "Synthetic"
+        assert abs(a - b) <= 3 and a != b
+        assert a not in absent and b not in absent
+        seen.update((a, b))
+    assert seen == set(range(20)) - set(absent)
+
+
+def test_pairs_are_reproducible_and_change_with_the_epoch(tmp_path):
+    sequences = load_sequences(make_otb(tmp_path, frames=20))
+    ds = PairDataset(sequences, pairs_per_epoch=8, cache_dir=tmp_path / "cache", seed=3)
+    first = [ds.pair(i) for i in range(8)]
+    z0, x0 = ds[2]
+    again = PairDataset(sequences, pairs_per_epoch=8, cache_dir=tmp_path / "cache", seed=3)
+    assert [again.pair(i) for i in range(8)] == first
+    z1, x1 = again[2]
+    assert np.array_equal(z0.numpy(), z1.numpy()) and np.array_equal(x0.numpy(), x1.numpy())
+    ds.set_epoch(1)
+    assert [ds.pair(i) for i in range(8)] != first
+
+
+def test_augmented_pairs_stay_near_the_centre(tmp_path):
+    sequences = load_sequences(make_otb(tmp_path))
+    aug = Augmentation(grayscale=0.0, blur=0.0)
+    ds = PairDataset(sequences, pairs_per_epoch=10, cache_dir=tmp_path / "cache", augmentation=aug)
+    for i in range(len(ds)):
+        exemplar, search = ds[i]
+        assert exemplar.shape == (3, 127, 127) and search.shape == (3, 255, 255)
+        # stretch about the centre and at most 2 px of shift: the positive stays central
+        sx, sy = bright_centroid(search)
+        assert abs(sx - 127.5) <= 2.5 and abs(sy - 127.5) <= 2.5
+
+
+def test_grayscale_pairs(tmp_path):
+    sequences = load_sequences(make_otb(tmp_path))
+    ds = PairDataset(sequences, pairs_per_epoch=40, cache_dir=tmp_path / "cache",
+                     augmentation=Augmentation(grayscale=1.0))
+    z, x = ds[0]
+    for image in (z, x):
+        assert np.allclose(image[0].numpy(), image[1].numpy()) and np.allclose(image[1].numpy(), image[2].numpy())
+
+
+def test_cache_is_reused_without_decoding(tmp_path, monkeypatch):
+    sequences = load_sequences(make_otb(tmp_path))
+    cache = tmp_path / "cache"
+    PairDataset(sequences, pairs_per_epoch=2, cache_dir=cache)
+    entries = list(cache.iterdir())
+    assert len(entries) == 1 and (entries[0] / "crops.npy").is_file()
+    assert np.load(entries[0] / "crops.npy", mmap_mode="r").shape == (12, 255, 255, 3)
+
+    def no_decoding(path):
+        raise AssertionError(f"{path} was decoded again")
+
+    monkeypatch.setattr(data, "open_source", no_decoding)
+    ds = PairDataset(sequences, pairs_per_epoch=2, cache_dir=cache)
+    ds[0]
+    assert list(cache.iterdir()) == entries
+
+
+def test_cancelled_cache_build_leaves_nothing(tmp_path):
+    sequences = load_sequences(make_otb(tmp_path))
+    with pytest.raises(data.CacheCancelled):
+        PairDataset(sequences, pairs_per_epoch=2, cache_dir=tmp_path / "cache",
+                    cancel=SimpleNamespace(is_set=lambda: True))
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_cache_builds_from_a_video(tmp_path):
+    import cv2
+
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (96, 72))
+    if not writer.isOpened():
+        pytest.skip("OpenCV cannot write an MJPG video here")
+    lines = []
+    for i in range(8):
+        image = np.full((72, 96, 3), BACKGROUND, dtype=np.uint8)
+        image[30:40, 20 + 2 * i : 34 + 2 * i] = TARGET
+        writer.write(image)
+        lines.append(f"{21 + 2 * i},31,14,10")
+    writer.release()
+    path.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+    ds = PairDataset(load_sequences(path), pairs_per_epoch=3, cache_dir=tmp_path / "cache",
+                     augmentation=Augmentation.none())
+    for i in range(3):
+        sx, sy = bright_centroid(ds[i][1])
+        assert (sx, sy) == pytest.approx((127.5, 127.5), abs=1.0)
+
+
+def seq(name):
+    return SimpleNamespace(name=name)
+
+
+def test_flight_keys_keep_segments_together():
+    assert flight_key("UAV123_10fps_group1_3") == "UAV123_10fps_group1"
+    assert flight_key("UAV123_10fps_person12_2") == "UAV123_10fps_person12"
+    assert flight_key("OTB100_Jogging-2") == "OTB100_Jogging"
+    assert flight_key("UAV123_10fps_car10") == "UAV123_10fps_car10"
+    assert flight_key("DTB70_Surfing06") == "DTB70_Surfing06"
+
+
+def test_split_by_names_takes_whole_flights_and_exact_names_first():
+    names = ["A_group1_1", "A_group1_2", "A_car1", "A_car10", "B_Jogging-1", "B_Jogging-2", "C_x"]
+    sequences = [seq(n) for n in names]
+    train, val = split_by_names(sequences, ["A_group1_2", "A_car1", "B_Jogging-1"])
+    assert [s.name for s in val] == ["A_group1_1", "A_group1_2", "A_car1", "B_Jogging-1", "B_Jogging-2"]
+    assert [s.name for s in train] == ["A_car10", "C_x"]
+    _train, val = split_by_names(sequences, ["A_group"])
+    assert [s.name for s in val] == ["A_group1_1", "A_group1_2"]
+    with pytest.raises(ValueError, match="matches no sequence"):
+        split_by_names(sequences, ["nothing"])
+
+
+def test_default_split_is_deterministic_and_keeps_flights_together():
+    names = [f"S{i}" for i in range(20)] + [f"F_g{k}_{j}" for k in range(3) for j in range(1, 4)]
+    sequences = [seq(n) for n in names]
+    train, val = default_split(sequences)
+    assert val and train
+    assert {s.name for s in train} | {s.name for s in val} == set(names)
+    train_keys = {flight_key(s.name) for s in train}
+    assert not train_keys & {flight_key(s.name) for s in val}
+    # order of the input does not matter
+    _t, val2 = default_split(list(reversed(sequences)))
+    assert {s.name for s in val2} == {s.name for s in val}
+    # about 15 %
+    assert 2 <= len(val) <= 8
+    assert default_split([seq("only_1"), seq("only_2")]) == ([seq("only_1"), seq("only_2")], [])

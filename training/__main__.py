@@ -1,0 +1,182 @@
+"""``python -m training --tracker siamfc DATA... --out CKPT``: train a tracker from annotated data.
+
+DATA are OTB sequence folders (``img/`` + ``groundtruth_rect.txt``), folders of them,
+or videos with ``<name>.txt`` beside them (see ``trackers.evaluation.load_sequences``).
+Progress goes to stderr. The first Ctrl-C (or SIGTERM) stops after the current step and
+saves a checkpoint (continue later with ``--resume``); a second one aborts at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from dataclasses import replace
+from collections.abc import Sequence as SequenceOf
+from pathlib import Path
+from types import FrameType
+
+from trackers.evaluation import Sequence, load_sequences
+from trackers.protocol import TrackerError
+from training.data import default_split, split_by_names
+
+TRACKERS = ("siamfc",)
+"""Trackers this command can train; SiamRPN and DSiam have no trainer yet."""
+
+LOG_EVERY = 10
+"""Training steps between two progress lines."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Train a Siamese tracker on annotated sequences (SiamFC: Bertinetto et al. 2016).",
+    )
+    parser.add_argument("--tracker", choices=TRACKERS, default="siamfc", help="tracker to train")
+    parser.add_argument("data", nargs="+", metavar="DATA",
+                        help="OTB folders, folders of them, or videos with <name>.txt beside them")
+    parser.add_argument("--out", required=True, type=Path, metavar="CKPT",
+                        help="weights file to write (resume state goes beside it as <stem>.resume.pt)")
+    parser.add_argument("--init", type=Path, metavar="CKPT",
+                        help="start from these weights (fine-tuning) instead of random ones")
+    parser.add_argument("--epochs", type=int, default=50, help="epochs (paper: 50)")
+    parser.add_argument("--pairs-per-epoch", type=int, default=50_000,
+                        help="pairs sampled per epoch (paper: 50000)")
+    parser.add_argument("--batch-size", type=int, default=8, help="pairs per step (paper: 8)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--resume", action="store_true",
+                        help="carry on from the resume state beside --out, if there is one")
+    parser.add_argument("--val", nargs="*", metavar="NAME_OR_PREFIX",
+                        help="validation sequences by name or prefix (whole flights follow); "
+                             "given with no names: no validation. Default: a deterministic "
+                             "held-out ~15%% of the sequences")
+    parser.add_argument("--val-pairs", type=int, default=128,
+                        help="fixed validation pairs scored after each epoch")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch and OpenCV")
+    parser.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS",
+                        help="save weights and resume state every this many steps")
+    parser.add_argument("--max-gap", type=int, default=100, metavar="T",
+                        help="most frames between the two images of a pair (section 2.2)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache-dir", type=Path,
+                        help="where decoded crops are kept (default: the user cache folder)")
+    return parser
+
+
+def choose_split(
+    sequences: list[Sequence], val: list[str] | None
+) -> tuple[list[Sequence], list[Sequence]]:
+    if val is None:
+        return default_split(sequences)
+    if not val:
+        return list(sequences), []
+    return split_by_names(sequences, val)
+
+
+def main(argv: SequenceOf[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    if args.threads is not None:
+        if args.threads < 1:
+            say("error: --threads must be at least 1")
+            return 2
+        import cv2
+        import torch
+
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)
+
+    try:
+        sequences = load_sequences(args.data)
+        train, val = choose_split(sequences, args.val)
+    except (ValueError, OSError) as exc:
+        say(f"error: {exc}")
+        return 2
+    if not train:
+        say("error: every sequence is held out for validation; nothing is left to train on")
+        return 2
+    say(f"training on {len(train)} sequences: {', '.join(s.name for s in train)}")
+    say(f"validating on {len(val)} sequences: {', '.join(s.name for s in val) or '(none)'}")
+
+    from training.siamfc_train import TrainingError, TrainProgress, train_siamfc
+
+    cancel = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        say("stopping after this step and saving a checkpoint (Ctrl-C again to abort)")
+
+    window: list[TrainProgress] = []
+
+    def progress(event: TrainProgress) -> None:
+        if event.phase != "train":
+            say(str(event))
+            return
+        # Each event is one step; a line sums up the steps since the last line, so the
+        # loss printed is a mean and not one noisy batch.
+        window.append(event)
+        if event.step % LOG_EVERY == 0 or event.step == 1:
+            # Equal batches: the window's rate is the harmonic mean of the per-step rates.
+            per_pair = [1.0 / e.pairs_per_second for e in window if e.pairs_per_second]
+            mean = replace(
+                event,
+                loss=sum(e.loss or 0.0 for e in window) / len(window),
+                pairs_per_second=len(per_pair) / sum(per_pair) if per_pair else event.pairs_per_second,
+            )
+            window.clear()
+            say(str(mean))
+
+    # Signal handlers can only be installed from the main thread (not when a caller
+    # runs main() in a worker thread); there the cancel token is simply never set.
+    # SIGTERM (a plain `kill`) is treated like Ctrl-C, so a run in the background stops
+    # cleanly too; a background job of a non-interactive shell ignores SIGINT until
+    # this handler is installed.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = {}
+    if in_main_thread:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, on_signal)
+    try:
+        result = train_siamfc(
+            train,
+            val,
+            args.out,
+            epochs=args.epochs,
+            pairs_per_epoch=args.pairs_per_epoch,
+            batch_size=args.batch_size,
+            init=args.init,
+            device=args.device,
+            progress=progress,
+            cancel=cancel,
+            resume=args.resume,
+            checkpoint_every=args.checkpoint_every,
+            val_pairs=args.val_pairs,
+            max_gap=args.max_gap,
+            seed=args.seed,
+            cache_dir=args.cache_dir,
+        )
+    except (TrainingError, TrackerError, ValueError, OSError) as exc:
+        say(f"error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        say("aborted; the last saved checkpoint is kept")
+        return 130
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+    if result.cancelled:
+        where = f"; weights in {result.checkpoint}, continue with --resume" if result.checkpoint else ""
+        say(f"stopped at step {result.step}{where}")
+        return 130
+    say(f"done: {result.epochs_done} epochs, {result.step} steps, weights in {result.checkpoint}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
