@@ -10,6 +10,7 @@ is what makes a motionless target come back exactly where it was.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import cv2
@@ -17,6 +18,22 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trackers.types import Box
+
+
+def exemplar_extent(w: float, h: float, context: float = 0.5) -> float:
+    """Side of the square exemplar region around a ``w`` x ``h`` target, in frame pixels.
+
+    SiamFC eq. 7 with p = (w + h) / 4, i.e. sqrt((w + 2p)(h + 2p)), which is the same
+    square as SiamRPN eq. 15 with p = (w + h) / 2, i.e. sqrt((w + p)(h + p)).
+    ``context`` is the fraction of (w + h) added to each side length.
+    """
+    pad = context * (w + h)
+    return math.sqrt((w + pad) * (h + pad))
+
+
+def frame_mean_colour(frame: NDArray[np.uint8]) -> NDArray[np.float64]:
+    """The per-channel mean, used to pad crops that leave the frame (SiamFC Fig. 2)."""
+    return frame.reshape(-1, frame.shape[-1]).mean(axis=0)
 
 
 def crop_affine(cx: float, cy: float, size: float, out: int) -> NDArray[np.float64]:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from trackers.config import config_from_mapping, config_to_dict
-from trackers.geometry import crop_square
+from trackers.geometry import crop_square, exemplar_extent, frame_mean_colour
 from trackers.protocol import TrackerError
 from trackers.siamfc.config import PRESETS, SiamFCConfig
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
@@ -110,14 +110,13 @@ class SiamFCTracker:
         self._target_size = np.array([box.w, box.h], dtype=np.float64)
 
         # exemplar and search region sizes (eq. 7): s(w+2p) x s(h+2p) = A, p = (w+h)/4
-        context = cfg.context * float(self._target_size.sum())
-        self._exemplar_extent = math.sqrt(float(np.prod(self._target_size + context)))
+        self._exemplar_extent = exemplar_extent(box.w, box.h, cfg.context)
         self._search_extent = self._exemplar_extent * cfg.search_size / cfg.exemplar_size
         self._min_size = 0.1 * self._target_size
         self._max_size = np.array(self._frame_size, dtype=np.float64)
 
         # mean colour, used to pad crops that leave the frame (section 2.2, Fig. 2)
-        self._fill = frame.reshape(-1, 3).mean(axis=0)
+        self._fill = frame_mean_colour(frame)
 
         # exemplar features, computed once and reused on every frame (section 4.1)
         exemplar = crop_square(frame, *self._center, self._exemplar_extent, cfg.exemplar_size, self._fill)
