@@ -37,6 +37,21 @@ def _siamfc(preset: str) -> Factory:
     return make
 
 
+def _dsiam(preset: str) -> Factory:
+    def make(
+        *,
+        weights: str | Path | None = None,
+        device: str = "auto",
+        model_dir: str | Path | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> Tracker:
+        from trackers.dsiam.tracker import DSiamTracker
+
+        return DSiamTracker.create(preset, weights=weights, device=device, config=config)
+
+    return make
+
+
 def _opencv(kind: str) -> Factory:
     def make(
         *,
@@ -67,6 +82,8 @@ def _identity(
 TRACKERS: dict[str, Factory] = {
     "siamfc": _siamfc("siamfc"),
     "siamfc-3s": _siamfc("siamfc-3s"),
+    "dsiam": _dsiam("dsiam"),
+    "dsiamm": _dsiam("dsiamm"),
     "cv-mil": _opencv("mil"),
     "cv-kcf": _opencv("kcf"),
     "cv-csrt": _opencv("csrt"),

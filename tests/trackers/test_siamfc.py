@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from trackers.siamfc.config import PRESETS, SiamFCConfig
 from trackers.siamfc.network import AlexNetEmbedding, SiamFCNet, cross_correlation, init_weights
-from trackers.siamfc.tracker import SiamFCTracker, damped_scale
+from trackers.siamfc.search import damped_scale
+from trackers.siamfc.tracker import SiamFCTracker
 from trackers.types import Box
 
 

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
@@ -17,6 +16,16 @@ from trackers.geometry import crop_square, exemplar_extent, frame_mean_colour
 from trackers.protocol import TrackerError
 from trackers.siamfc.config import PRESETS, SiamFCConfig
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
+from trackers.siamfc.search import (
+    choose_scale,
+    damped_scale,
+    hann_window,
+    peak_displacement,
+    score_region,
+    to_tensor,
+    upsample_maps,
+    windowed_peak,
+)
 from trackers.types import Box, Frame, ScoreMap, TrackResult
 from trackers.weights import choose_device, load_checkpoint
 
@@ -26,18 +35,6 @@ def default_weights_path() -> Path:
     from resources import WEIGHTS_DIR
 
     return WEIGHTS_DIR / "siamfc.pt"
-
-
-def damped_scale(factor: float, scale_lr: float) -> float:
-    """Section 4.1: the new scale is a linear interpolation between 1 and the peak's scale."""
-    return (1.0 - scale_lr) + scale_lr * factor
-
-
-def _hann_window(size: int) -> np.ndarray:
-    # Section 2.4: a cosine window penalising large displacements, normalised to sum 1
-    # so that it mixes with the normalised score map on the same footing.
-    window = np.outer(np.hanning(size), np.hanning(size))
-    return (window / window.sum()).astype(np.float32)
 
 
 class SiamFCTracker:
@@ -56,7 +53,7 @@ class SiamFCTracker:
         self.untrained = untrained
         self.net = net.to(device).eval()
         self._scale_factors = np.asarray(config.scale_factors(), dtype=np.float64)
-        self._window = _hann_window(config.upsampled_size)
+        self._window = hann_window(config.upsampled_size)
         self._exemplar_features: torch.Tensor | None = None
 
     # ----------------------------------------------------------------- building
@@ -95,11 +92,6 @@ class SiamFCTracker:
         return config_to_dict(self.config)
 
     # ----------------------------------------------------------------- tracking
-    def _to_tensor(self, crops: np.ndarray) -> torch.Tensor:
-        # RGB 0..255, as the network was trained; channels_last suits the CPU conv kernels.
-        tensor = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float()
-        return tensor.contiguous(memory_format=torch.channels_last)
-
     @torch.inference_mode()
     def init(self, frame: Frame, box: Box) -> None:
         if not box.is_valid():
@@ -120,49 +112,37 @@ class SiamFCTracker:
 
         # exemplar features, computed once and reused on every frame (section 4.1)
         exemplar = crop_square(frame, *self._center, self._exemplar_extent, cfg.exemplar_size, self._fill)
-        self._exemplar_features = self.net.embed(self._to_tensor(exemplar[None]))
+        self._exemplar_features = self.net.embed(to_tensor(exemplar[None], self.device))
 
     @torch.inference_mode()
     def update(self, frame: Frame) -> TrackResult:
         if self._exemplar_features is None:
             raise RuntimeError("update() before init()")
         cfg = self.config
-        up = cfg.upsampled_size
 
         # search images at every scale, one batch, one forward pass (sections 2.1, 2.2)
         extents = self._search_extent * self._scale_factors
         crops = np.stack(
             [crop_square(frame, *self._center, e, cfg.search_size, self._fill) for e in extents]
         )
-        search_features = self.net.embed(self._to_tensor(crops))
+        search_features = self.net.embed(to_tensor(crops, self.device))
         scores = self.net.score(self._exemplar_features, search_features)
         scores = scores[:, 0].float().cpu().numpy()
 
         # bicubic up-sampling 17 -> 272 (section 4.1)
-        upsampled = np.stack(
-            [cv2.resize(s, (up, up), interpolation=cv2.INTER_CUBIC) for s in scores]
-        )
+        upsampled = upsample_maps(scores, cfg.upsampled_size)
 
         # peak scale: every scale change is penalised (section 2.4)
-        middle = cfg.scale_count // 2
-        penalties = np.full(cfg.scale_count, cfg.scale_penalty, dtype=np.float32)
-        penalties[middle] = 1.0
-        scale_id = int(np.argmax(upsampled.reshape(cfg.scale_count, -1).max(axis=1) * penalties))
+        scale_id = choose_scale(upsampled, cfg.scale_penalty)
 
         # cosine window added to the normalised score map (section 2.4)
-        response = upsampled[scale_id] - upsampled[scale_id].min()
-        response /= response.sum() + 1e-16
-        response = (1.0 - cfg.window_influence) * response + cfg.window_influence * self._window
-        row, col = np.unravel_index(int(np.argmax(response)), response.shape)
+        row, col, response = windowed_peak(upsampled[scale_id], self._window, cfg.window_influence)
         peak_score = float(upsampled[scale_id, row, col])
 
-        # displacement: the peak's offset from the centre, times the stride (section 2.2),
-        # mapped from up-sampled map to search image to frame pixels
-        offset = np.array([col, row], dtype=np.float64) - (up - 1) / 2.0
-        in_search = offset * cfg.total_stride / cfg.upsample
-        in_frame = in_search * extents[scale_id] / cfg.search_size
+        # displacement: the peak's offset from the centre, times the stride (sections 2.1,
+        # 2.2), mapped from up-sampled map to search image to frame pixels
         previous_center = self._center.copy()
-        self._center = self._center + in_frame
+        self._center = self._center + peak_displacement(row, col, extents[scale_id], cfg)
 
         # scale update by linear interpolation, for damping (section 4.1)
         scale = damped_scale(float(self._scale_factors[scale_id]), cfg.scale_lr)
@@ -190,24 +170,20 @@ class SiamFCTracker:
         response: np.ndarray,
         scale_id: int,
     ) -> tuple[ScoreMap, ...]:
-        """The chosen, windowed, up-sampled map first, then each scale's raw 17x17 map.
-
-        A 17x17 map spans 17 * stride search-image pixels around the search centre:
-        cell i is the exemplar window centred i * stride pixels right of the first one.
-        """
-        cfg = self.config
-        span = cfg.score_size * cfg.total_stride / cfg.search_size
-
-        def region(extent: float) -> Box:
-            return Box.from_center(center[0], center[1], span * extent, span * extent)
-
+        """The chosen, windowed, up-sampled map first, then each scale's raw 17x17 map."""
         maps = [
             ScoreMap(
-                values=response.astype(np.float32),
-                region=region(extents[scale_id]),
+                values=response,
+                region=score_region(center, float(extents[scale_id]), self.config),
                 label=f"chosen scale {self._scale_factors[scale_id]:.4f}, windowed",
             )
         ]
         for factor, extent, values in zip(self._scale_factors, extents, scores):
-            maps.append(ScoreMap(values=values.astype(np.float32), region=region(extent), label=f"scale {factor:.4f}"))
+            maps.append(
+                ScoreMap(
+                    values=values.astype(np.float32),
+                    region=score_region(center, float(extent), self.config),
+                    label=f"scale {factor:.4f}",
+                )
+            )
         return tuple(maps)

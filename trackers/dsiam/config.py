@@ -1,0 +1,104 @@
+"""DSiam's constants (Guo et al. 2017), with the paper's values as defaults.
+
+The paper gives few numbers. Where it is silent the value comes from the authors'
+MATLAB release (github.com/tsingqguo/DSiam, ``utils/fcnet_init.m``, the ``siamfc``
+network case, i.e. SiamFC features without joint training, which is what our
+default weights are); each such field says so. The search geometry (sizes, stride,
+window, scale penalty) is SiamFC's: DSiam is SiamFC plus two transformations and a
+fusion (section 3.6), so those defaults are read off ``SiamFCConfig`` instead of
+being typed a second time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+from trackers.siamfc.config import PRESETS as SIAMFC_PRESETS
+from trackers.siamfc.config import SiamFCConfig
+
+# "three scales" (section 3.6) is SiamFC-3s; its values are the defaults below.
+_SIAMFC_3S = SIAMFC_PRESETS["siamfc-3s"]
+
+LAYERS: tuple[str, ...] = ("conv4", "conv5")
+"""Every layer a DSiam network can use, shallow to deep (section 3.6: conv4 and conv5)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DSiamConfig:
+    # Section 3.4: DSiam uses one layer's features (the last one, conv5); DSiamM fuses
+    # several with eq. 9, and section 3.6 names 'conv4' and 'conv5'.
+    layers: tuple[str, ...] = ("conv5",)
+
+    # ---- SiamFC's search (section 3.6: "crop search regions on three scales"; the rest
+    # of the search is SiamFC's, whose values we reuse from SiamFC-3s).
+    exemplar_size: int = _SIAMFC_3S.exemplar_size
+    search_size: int = _SIAMFC_3S.search_size
+    context: float = _SIAMFC_3S.context
+    total_stride: int = _SIAMFC_3S.total_stride
+    score_size: int = _SIAMFC_3S.score_size
+    upsample: int = _SIAMFC_3S.upsample
+    scale_count: int = 3
+    # SiamFC-3s's 1.025 and 0.35. The DSiam release uses 1.0375 and 0.58 (the values of
+    # SiamFC's own 3-scale MATLAB release); pass them as overrides to match it.
+    scale_step: float = _SIAMFC_3S.scale_step
+    scale_lr: float = _SIAMFC_3S.scale_lr
+    scale_penalty: float = _SIAMFC_3S.scale_penalty
+    window_influence: float = _SIAMFC_3S.window_influence
+    score_scale: float = _SIAMFC_3S.score_scale
+
+    # ---- Fast transformation learning (section 3.2). Initial values: the paper says only
+    # that λv and λw are "manually selected" and then learned (section 3.6); these are the
+    # release's values for SiamFC features (v_lambda = v1_lambda = 1e-5, w_lambda =
+    # w1_lambda = 10), the same for conv4 and conv5. They are in the release's
+    # normalisation, per feature-map element: eq. 4's λ is ``h * w`` times these (see
+    # transforms.regularisation), so one value fits 6x6 exemplar and 22x22 search maps.
+    lambda_v: float = 1e-5
+    lambda_w: float = 10.0
+    # How much of the transformed features enters eq. 2: (1 - r) f + r (T * f). Eq. 2 is
+    # r = 1. The paper does not have r; the release does (vlr = 0.49, wlr = 0.29, "off-line
+    # learnt" when jointly trained), and without joint training r = 1 would turn V into
+    # plain template replacement, which section 1 argues against. r = 1 gives eq. 2 exactly.
+    v_rate: float = 0.49
+    w_rate: float = 0.29
+    # Eq. 7-8, Fig. 3: Ḡ is G times a Gaussian weight map. The paper gives no width. The
+    # release uses sigma = 100 * exemplar size (12700 search-image pixels: practically flat)
+    # times a cosine taper over the 255-pixel search image, normalised to peak 1; the taper
+    # does the highlighting. Both are kept: sigma in search-image pixels, taper on/off.
+    background_sigma: float = 100.0 * _SIAMFC_3S.exemplar_size
+    background_taper: bool = True
+
+    # Section 3.6: "When the maximum value of fused response map is larger than 0, the
+    # tracking at current frame is successful"; only then are V and W re-learned.
+    success_threshold: float = 0.0
+    # What a failed frame does to V and W: the paper says nothing; the release switches both
+    # off (identity) until the next successful frame, so do we.
+    reset_on_failure: bool = True
+
+    def __post_init__(self) -> None:
+        layers = tuple(self.layers)
+        unknown = [layer for layer in layers if layer not in LAYERS]
+        if not layers or unknown or len(set(layers)) != len(layers):
+            raise ValueError(f"layers must be a non-empty subset of {LAYERS}, got {self.layers!r}")
+        # shallow to deep, so that maps and weights are always listed in one order
+        object.__setattr__(self, "layers", tuple(layer for layer in LAYERS if layer in layers))
+        if self.lambda_v <= 0 or self.lambda_w <= 0:
+            raise ValueError("lambda_v and lambda_w must be positive (eq. 3 needs a regulariser)")
+        if self.background_sigma <= 0:
+            raise ValueError("background_sigma must be positive")
+        self.search_config()  # SiamFC's checks on the shared search fields
+
+    def search_config(self) -> SiamFCConfig:
+        """The SiamFC search this DSiam runs (sizes, scales, window, damping)."""
+        # Every SiamFC field has a namesake here, so the two cannot drift apart.
+        shared = {
+            f.name: getattr(self, f.name) for f in fields(SiamFCConfig) if hasattr(self, f.name)
+        }
+        return SiamFCConfig(**shared)
+
+
+PRESETS: dict[str, DSiamConfig] = {
+    # Section 3.4/4.2: "DSiam" uses conv5 only.
+    "dsiam": DSiamConfig(),
+    # "DSiamM": conv4 and conv5 fused elementwise with eq. 9 (sections 3.3, 3.6).
+    "dsiamm": replace(DSiamConfig(), layers=("conv4", "conv5")),
+}

@@ -1,0 +1,261 @@
+"""The DSiam tracker of section 3.6, read top to bottom as the algorithm.
+
+SiamFC's search (three scales, bicubic up-sampling, scale penalty, cosine window,
+displacement times stride, damped scale) around DSiam's response: eq. 2 with the
+transformations V and W, fused over layers with eq. 9. V and W start switched off and
+are re-learned (eq. 6 and 8) after every successfully tracked frame.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trackers.config import config_from_mapping, config_to_dict
+from trackers.dsiam.config import PRESETS, DSiamConfig
+from trackers.dsiam.network import DSiamNet, Features, load_weights
+from trackers.dsiam.transforms import background_weights
+from trackers.geometry import crop_square, exemplar_extent, frame_mean_colour
+from trackers.protocol import TrackerError
+from trackers.siamfc.network import init_weights
+from trackers.siamfc.search import (
+    choose_scale,
+    damped_scale,
+    hann_window,
+    peak_displacement,
+    score_region,
+    to_tensor,
+    upsample_maps,
+    windowed_peak,
+)
+from trackers.siamfc.tracker import default_weights_path
+from trackers.types import Box, Frame, ScoreMap, TrackResult
+from trackers.weights import choose_device
+
+
+class DSiamTracker:
+    def __init__(
+        self,
+        config: DSiamConfig,
+        net: DSiamNet,
+        device: torch.device,
+        *,
+        name: str = "dsiam",
+        untrained: bool = False,
+    ) -> None:
+        if net.layers != config.layers:
+            raise ValueError(f"the network uses {net.layers}, the config asks for {config.layers}")
+        self.name = name
+        self.config = config
+        self.device = device
+        self.untrained = untrained
+        self.net = net.to(device).eval()
+        self._search = config.search_config()
+        self._scale_factors = np.asarray(self._search.scale_factors(), dtype=np.float64)
+        self._window = hann_window(self._search.upsampled_size)
+        # Fig. 3: the map that turns G into Ḡ, one for the whole track (search-image pixels)
+        self._background = background_weights(
+            config.search_size, config.background_sigma, config.background_taper
+        )
+        self._first: Features | None = None
+        self._v: dict[str, torch.Tensor] | None = None
+        self._w: dict[str, torch.Tensor] | None = None
+
+    # ----------------------------------------------------------------- building
+    @classmethod
+    def create(
+        cls,
+        preset: str = "dsiam",
+        *,
+        weights: str | Path | None = None,
+        device: str = "auto",
+        config: Mapping[str, Any] | None = None,
+    ) -> DSiamTracker:
+        """``weights``: a ``dsiam-alexnet`` checkpoint, or a ``siamfc-alexnet`` one (fusion
+        maps and λ at their initial values, section 3.6); None is the bundled SiamFC weights."""
+        if preset not in PRESETS:
+            raise TrackerError(f"unknown DSiam preset {preset!r}; known: {', '.join(PRESETS)}")
+        cfg = config_from_mapping(DSiamConfig, config, base=PRESETS[preset])
+        torch_device = choose_device(device)
+        net = DSiamNet.from_config(cfg)
+        path = Path(weights) if weights is not None else default_weights_path()
+        untrained = weights is None and not path.is_file()
+        if untrained:
+            init_weights(net.siamfc)
+            print(
+                f"WARNING: {preset} has no trained weights ({path} is missing): it runs on RANDOM "
+                "weights and its boxes mean little. Train some with `siamtrack train`.",
+                file=sys.stderr,
+            )
+        else:
+            load_weights(net, path)
+            # A value the user typed wins over one a DSiam checkpoint carries.
+            explicit = {
+                key: float(value)
+                for key, value in (config or {}).items()
+                if key in ("lambda_v", "lambda_w", "v_rate", "w_rate")
+            }
+            net.set_hyperparameters(**explicit)
+        return cls(cfg, net, torch_device, name=preset, untrained=untrained)
+
+    def config_dict(self) -> dict[str, Any]:
+        return config_to_dict(self.config)
+
+    # ----------------------------------------------------------------- tracking
+    @torch.inference_mode()
+    def init(self, frame: Frame, box: Box) -> None:
+        if not box.is_valid():
+            raise ValueError(
+                f"the initial box must have a positive size and finite values, got {box}"
+            )
+        cfg = self.config
+        self._frame_size = (frame.shape[1], frame.shape[0])
+        self._center = np.array(box.center(), dtype=np.float64)
+        self._target_size = np.array([box.w, box.h], dtype=np.float64)
+
+        # template O_1 "slightly larger than b_1 and centered at b_1" (section 3.6): SiamFC's
+        # context region (SiamFC eq. 7), and the search region 255/127 times larger
+        self._exemplar_extent = exemplar_extent(box.w, box.h, cfg.context)
+        self._search_extent = self._exemplar_extent * cfg.search_size / cfg.exemplar_size
+        self._min_size = 0.1 * self._target_size
+        self._max_size = np.array(self._frame_size, dtype=np.float64)
+        self._fill = frame_mean_colour(frame)
+
+        # F^4_1 and F^5_1 (section 3.6), kept for the whole track: eq. 2 always transforms
+        # the first template, never a later one
+        exemplar = crop_square(
+            frame, *self._center, self._exemplar_extent, cfg.exemplar_size, self._fill
+        )
+        self._first = self.net.features(to_tensor(exemplar[None], self.device))
+        # "Before tracking, we turn off the transformations V_0 and W_0" (section 3.6)
+        self._v = None
+        self._w = None
+
+    @torch.inference_mode()
+    def update(self, frame: Frame) -> TrackResult:
+        if self._first is None:
+            raise RuntimeError("update() before init()")
+        cfg = self.config
+        search = self._search
+
+        # Z_{t,s}, s = 1..3, centred at b_{t-1}, one batch (section 3.6)
+        extents = self._search_extent * self._scale_factors
+        crops = np.stack(
+            [crop_square(frame, *self._center, e, cfg.search_size, self._fill) for e in extents]
+        )
+        features = self.net.features(to_tensor(crops, self.device))
+
+        # eq. 2 per layer with V_{t-1}, W_{t-1}, then eq. 9 across layers
+        fused, per_layer = self.net(self._first, features, self._v, self._w)
+        fused_maps = fused[:, 0].float().cpu().numpy()
+        finite = bool(np.isfinite(fused_maps).all())
+        if not finite:  # never let a NaN steer the box; such a frame counts as lost
+            fused_maps = np.nan_to_num(fused_maps, nan=0.0, posinf=0.0, neginf=0.0)
+
+        # "search the maximum value among the fused response map and get its respective
+        # location and scale" (section 3.6), the SiamFC way: up-sample, penalise scale
+        # changes, add the cosine window
+        upsampled = upsample_maps(fused_maps, search.upsampled_size)
+        scale_id = choose_scale(upsampled, search.scale_penalty)
+        row, col, response = windowed_peak(
+            upsampled[scale_id], self._window, search.window_influence
+        )
+        peak = float(upsampled[scale_id].max())
+        # "When the maximum value of fused response map is larger than 0, the tracking at
+        # current frame is successful" (section 3.6)
+        tracked = finite and peak > cfg.success_threshold
+
+        previous_center = self._center.copy()
+        self._center = self._center + peak_displacement(row, col, extents[scale_id], search)
+
+        # scale update by linear interpolation, for damping (SiamFC section 4.1)
+        scale = damped_scale(float(self._scale_factors[scale_id]), search.scale_lr)
+        self._target_size = np.clip(self._target_size * scale, self._min_size, self._max_size)
+        self._exemplar_extent *= scale
+        self._search_extent *= scale
+
+        # a target leaving the frame stays at its border instead of running away
+        width, height = self._frame_size
+        self._center = np.clip(self._center, [0.0, 0.0], [float(width), float(height)])
+
+        if tracked:
+            self._learn_transforms(frame, float(extents[scale_id]))
+        elif cfg.reset_on_failure:
+            self._v = None
+            self._w = None
+
+        box = Box.from_center(*self._center, *self._target_size)
+        return TrackResult(
+            box=box,
+            score=peak if finite else 0.0,
+            score_maps=self._score_maps(
+                previous_center, extents, fused_maps, per_layer, response, scale_id, tracked
+            ),
+            untrained=self.untrained,
+        )
+
+    def _learn_transforms(self, frame: Frame, search_extent: float) -> None:
+        """Section 3.6: "crop I_t according to b_t and get O_t, G_t, and get Ḡ_t by multiplying
+        G_t with a Gaussian weight map", then V_t (eq. 6) and W_t (eq. 8)."""
+        cfg = self.config
+        # O_t: the template region around b_t, as O_1 was cut around b_1
+        target = crop_square(
+            frame, *self._center, self._exemplar_extent, cfg.exemplar_size, self._fill
+        )
+        # G_t: "centering at the target location and with the same size of searching region"
+        # (section 3.2), i.e. the search region of the scale just chosen
+        g = crop_square(frame, *self._center, search_extent, cfg.search_size, self._fill)
+        g_bar = g.astype(np.float32) * self._background[..., None]
+        target_features = self.net.features(to_tensor(target[None], self.device))
+        pair = self.net.features(to_tensor(np.stack([g.astype(np.float32), g_bar]), self.device))
+        self._v = self.net.learn_v(self._first, target_features)  # type: ignore[arg-type]
+        self._w = self.net.learn_w(
+            {layer: f[0:1] for layer, f in pair.items()},
+            {layer: f[1:2] for layer, f in pair.items()},
+        )
+
+    def _score_maps(
+        self,
+        center: np.ndarray,
+        extents: np.ndarray,
+        fused_maps: np.ndarray,
+        per_layer: Features,
+        response: np.ndarray,
+        scale_id: int,
+        tracked: bool,
+    ) -> tuple[ScoreMap, ...]:
+        """The chosen scale's fused map as searched (up-sampled, windowed) first, then each
+        layer's raw 17x17 response at that scale (conv4, conv5), then each scale's raw
+        fused 17x17 map."""
+        search = self._search
+        factor = self._scale_factors[scale_id]
+        chosen = score_region(center, float(extents[scale_id]), search)
+        state = "tracked" if tracked else "lost"
+        maps = [
+            ScoreMap(
+                values=response,
+                region=chosen,
+                label=(
+                    f"fused {'+'.join(self.config.layers)}, chosen scale {factor:.4f}, "
+                    f"windowed, {state}"
+                ),
+            )
+        ]
+        for layer in self.config.layers:
+            values = per_layer[layer][scale_id, 0].float().cpu().numpy()
+            label = f"{layer}, scale {factor:.4f}"
+            maps.append(ScoreMap(values=values, region=chosen, label=label))
+        for factor_i, extent, values in zip(self._scale_factors, extents, fused_maps):
+            maps.append(
+                ScoreMap(
+                    values=values.astype(np.float32),
+                    region=score_region(center, float(extent), search),
+                    label=f"fused, scale {factor_i:.4f}",
+                )
+            )
+        return tuple(maps)
