@@ -52,6 +52,18 @@ def _dsiam(preset: str) -> Factory:
     return make
 
 
+def _siamrpn(
+    *,
+    weights: str | Path | None = None,
+    device: str = "auto",
+    model_dir: str | Path | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> Tracker:
+    from trackers.siamrpn.tracker import SiamRPNTracker
+
+    return SiamRPNTracker.create("siamrpn", weights=weights, device=device, config=config)
+
+
 def _opencv(kind: str) -> Factory:
     def make(
         *,
@@ -82,6 +94,7 @@ def _identity(
 TRACKERS: dict[str, Factory] = {
     "siamfc": _siamfc("siamfc"),
     "siamfc-3s": _siamfc("siamfc-3s"),
+    "siamrpn": _siamrpn,
     "dsiam": _dsiam("dsiam"),
     "dsiamm": _dsiam("dsiamm"),
     "cv-mil": _opencv("mil"),

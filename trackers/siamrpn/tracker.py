@@ -1,0 +1,252 @@
+"""The SiamRPN tracker: tracking as local one-shot detection (section 4), top to bottom.
+
+init: crop the template (eq. 15), run the template branch once and keep its output as
+the detection kernels (sections 4.1, 4.2, Fig. 3).
+update: crop the detection patch, run the detection branch only, decode every anchor's
+proposal (eq. 12), keep the centre g x g cells, re-rank by score x shape penalty (eq.
+13, 14) mixed with a cosine window, take the best and smooth the size (section 4.3).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from trackers.config import config_from_mapping, config_to_dict
+from trackers.geometry import clamp_box, crop_square, exemplar_extent, frame_mean_colour
+from trackers.protocol import TrackerError
+from trackers.siamfc.search import to_tensor
+from trackers.siamrpn.anchors import anchor_grid, center_mask, cosine_window
+from trackers.siamrpn.config import PRESETS, SiamRPNConfig
+from trackers.siamrpn.network import ARCHITECTURE, RPNKernels, SiamRPNNet, init_weights
+from trackers.siamrpn.targets import decode
+from trackers.types import Box, Frame, ScoreMap, TrackResult
+from trackers.weights import choose_device, load_checkpoint
+
+
+def default_weights_path() -> Path:
+    """Where the weights trained by ``training/`` are bundled."""
+    from resources import WEIGHTS_DIR
+
+    return WEIGHTS_DIR / "siamrpn.pt"
+
+
+def overall_scale(w: NDArray | float, h: NDArray | float) -> NDArray | float:
+    """Eq. 14: s with (w + p)(h + p) = s^2, p = (w + h) / 2."""
+    p = (np.asarray(w) + np.asarray(h)) / 2.0
+    return np.sqrt((w + p) * (h + p))
+
+
+def _change(x: NDArray) -> NDArray:
+    # max(x, 1/x) of eq. 13: how far a ratio is from 1, either way.
+    return np.maximum(x, 1.0 / x)
+
+
+def shape_penalty(w: NDArray | float, h: NDArray | float, last_w: float, last_h: float, k: float) -> NDArray:
+    """Eq. 13's scale-and-ratio change penalty, in the form the score is multiplied by.
+
+    r = h / w and s of eq. 14 for the proposal, r' and s' for the last frame's target.
+    Deviation from eq. 13 as printed, e^{k max(r/r', r'/r) max(s/s', s'/s)}: with k > 0
+    that factor is >= e^k and grows with the change, so multiplying the score by it would
+    favour shape changes, the opposite of what section 4.3 says it is for. We use the
+    released code's form e^{-k (max(r/r', r'/r) max(s/s', s'/s) - 1)}: exactly 1 for an
+    unchanged box and shrinking as scale or ratio change (the printed form with k -> -k,
+    times the constant e^k so that no change means no penalty).
+    """
+    w = np.asarray(w, dtype=np.float64)
+    h = np.asarray(h, dtype=np.float64)
+    ratio_change = _change((h / w) / (last_h / last_w))
+    scale_change = _change(overall_scale(w, h) / overall_scale(last_w, last_h))
+    return np.exp(-k * (ratio_change * scale_change - 1.0))
+
+
+class SiamRPNTracker:
+    def __init__(
+        self,
+        config: SiamRPNConfig,
+        net: SiamRPNNet,
+        device: torch.device,
+        *,
+        name: str = "siamrpn",
+        untrained: bool = False,
+    ) -> None:
+        if net.anchor_count != config.anchor_count:
+            raise ValueError(f"network has {net.anchor_count} anchors, config {config.anchor_count}")
+        self.name = name
+        self.config = config
+        self.device = device
+        self.untrained = untrained
+        self.net = net.to(device).eval()
+        s = config.score_size
+        # (k, S, S, 4) anchors in search-image pixels; decoding happens on the CPU in float64.
+        self._anchors = torch.from_numpy(anchor_grid(config))
+        # Cosine window tiled over the k anchors (section 4.3, released code).
+        self._window = np.broadcast_to(cosine_window(s), (config.anchor_count, s, s))
+        # Section 4.3, first strategy: anchors outside the centre g x g cells are discarded.
+        self._keep = np.broadcast_to(center_mask(s, config.center_size), (config.anchor_count, s, s))
+        self._kernels: RPNKernels | None = None
+
+    # ----------------------------------------------------------------- building
+    @classmethod
+    def create(
+        cls,
+        preset: str = "siamrpn",
+        *,
+        weights: str | Path | None = None,
+        device: str = "auto",
+        config: Mapping[str, Any] | None = None,
+    ) -> SiamRPNTracker:
+        if preset not in PRESETS:
+            raise TrackerError(f"unknown SiamRPN preset {preset!r}")
+        cfg = config_from_mapping(SiamRPNConfig, config, base=PRESETS[preset])
+        torch_device = choose_device(device)
+        net = SiamRPNNet(anchor_count=cfg.anchor_count)
+        path = Path(weights) if weights is not None else default_weights_path()
+        untrained = weights is None and not path.is_file()
+        if untrained:
+            init_weights(net)
+            print(
+                f"WARNING: {preset} has no trained weights ({path} is missing): it runs on RANDOM "
+                "weights and its boxes mean little. Train some with `siamtrack train`.",
+                file=sys.stderr,
+            )
+        else:
+            state, _meta = load_checkpoint(path, ARCHITECTURE)
+            try:
+                net.load_state_dict(state, strict=True)
+            except RuntimeError as exc:
+                raise TrackerError(
+                    f"{path} does not fit the SiamRPN network: {str(exc).splitlines()[0]}"
+                ) from None
+        return cls(cfg, net, torch_device, name=preset, untrained=untrained)
+
+    def config_dict(self) -> dict[str, Any]:
+        return config_to_dict(self.config)
+
+    # ----------------------------------------------------------------- tracking
+    def _to_tensor(self, crop: np.ndarray) -> torch.Tensor:
+        return to_tensor(crop[None], self.device)
+
+    def _search_extent(self) -> float:
+        # Eq. 15 square around the current target, doubled (section 5.1: the detection
+        # patch has "double the size of the template patch"), i.e. scaled 255 / 127.
+        w, h = self._target_size
+        return (
+            exemplar_extent(w, h, self.config.context) * self.config.search_size / self.config.exemplar_size
+        )
+
+    @torch.inference_mode()
+    def init(self, frame: Frame, box: Box) -> None:
+        if not box.is_valid():
+            raise ValueError(f"the initial box must have a positive size and finite values, got {box}")
+        cfg = self.config
+        self._frame_size = (frame.shape[1], frame.shape[0])
+        self._center = np.array(box.center(), dtype=np.float64)
+        self._target_size = np.array([box.w, box.h], dtype=np.float64)
+        # Released code keeps the size >= 10 px; a smaller initial box is not inflated.
+        self._min_size = min(cfg.min_size, box.w, box.h)
+        # Crops that leave the frame are padded with the frame's mean colour (as SiamFC).
+        self._fill = frame_mean_colour(frame)
+
+        # Template patch: A x A of eq. 15 resized to 127 (section 5.1).
+        extent = exemplar_extent(box.w, box.h, cfg.context)
+        exemplar = crop_square(frame, *self._center, extent, cfg.exemplar_size, self._fill)
+        # One-shot detection (sections 4.1, 4.2): the template branch predicts the
+        # detection kernels once, here; update() never runs it again.
+        self._kernels = self.net.template(self._to_tensor(exemplar))
+
+    @torch.inference_mode()
+    def update(self, frame: Frame) -> TrackResult:
+        if self._kernels is None:
+            raise RuntimeError("update() before init()")
+        cfg = self.config
+        k, s = cfg.anchor_count, cfg.score_size
+        centre = cfg.search_size / 2.0
+
+        # Detection patch around the last position (section 5.1), detection branch only.
+        search_extent = self._search_extent()
+        scale = cfg.search_size / search_extent  # search pixels per frame pixel
+        crop = crop_square(frame, *self._center, search_extent, cfg.search_size, self._fill)
+        a_cls, a_reg = self.net.detect(self._kernels, self._to_tensor(crop))
+
+        # Foreground probability: softmax over each anchor's (background, foreground)
+        # pair, the odd channel being the foreground (section 4.2, eq. 10).
+        logits = a_cls[0].detach().to("cpu", torch.float64).reshape(k, 2, s, s)
+        foreground = torch.softmax(logits, dim=1)[:, 1].numpy()
+        foreground = np.nan_to_num(foreground, nan=0.0)
+
+        # Every anchor's proposal (eq. 11, 12), in search-image pixels. Section 4.2 takes
+        # the top K by score first; re-ranking all of them is the same with K = k S^2.
+        deltas = a_reg[0].detach().to("cpu", torch.float64).reshape(k, 4, s, s).permute(0, 2, 3, 1)
+        deltas = torch.nan_to_num(deltas, nan=0.0, posinf=0.0, neginf=0.0)
+        proposals = decode(self._anchors, deltas).numpy()  # (k, S, S, 4)
+
+        # Second strategy of section 4.3: shape penalty (eq. 13, 14) against the last
+        # target size in search pixels, multiplied into the score; then the cosine window,
+        # mixed linearly as the released code does (the paper gives no mixing rule).
+        last_w, last_h = self._target_size * scale
+        penalty = shape_penalty(proposals[..., 2], proposals[..., 3], last_w, last_h, cfg.penalty_k)
+        penalty = np.nan_to_num(penalty, nan=0.0)
+        ranked = foreground * penalty
+        ranked = (1.0 - cfg.window_influence) * ranked + cfg.window_influence * self._window
+        # First strategy of section 4.3: only the centre g x g cells may win.
+        ranked = np.where(self._keep, ranked, -np.inf)
+        # No NMS: it never removes the top-ranked proposal, and only the top one is used.
+        best = np.unravel_index(int(np.argmax(ranked)), ranked.shape)
+        best_score = float(foreground[best])
+        proposal = proposals[best]
+
+        previous_center = self._center.copy()
+        previous_extent = search_extent
+        if np.all(np.isfinite(proposal)):
+            # Displacement from the search centre, back to frame pixels.
+            self._center = self._center + (proposal[:2] - centre) / scale
+            # "target size is updated by linear interpolation to keep the shape changing
+            # smoothly" (section 4.3); released code: rate = penalty x score x lr, so an
+            # unsure or much-changed proposal moves the size little.
+            rate = float(penalty[best]) * best_score * cfg.lr
+            self._target_size = (1.0 - rate) * self._target_size + rate * proposal[2:] / scale
+
+        # A target leaving the frame stays at its border with a usable size.
+        width, height = self._frame_size
+        box = clamp_box(Box.from_center(*self._center, *self._target_size), width, height, self._min_size)
+        self._center = np.array(box.center(), dtype=np.float64)
+        self._target_size = np.array([box.w, box.h], dtype=np.float64)
+
+        return TrackResult(
+            box=box,
+            score=best_score if math.isfinite(best_score) else 0.0,
+            score_maps=self._score_maps(previous_center, previous_extent, foreground),
+            untrained=self.untrained,
+        )
+
+    def _score_maps(
+        self, center: np.ndarray, search_extent: float, foreground: np.ndarray
+    ) -> tuple[ScoreMap, ...]:
+        """The max over anchors of the foreground probability, then each anchor's map.
+
+        The 17 x 17 cells sit ``stride`` search pixels apart around the search centre, so
+        the grid covers 17 * stride search pixels, i.e. that many / scale frame pixels.
+        """
+        cfg = self.config
+        side = cfg.score_size * cfg.total_stride * search_extent / cfg.search_size
+        region = Box.from_center(center[0], center[1], side, side)
+        maps = [
+            ScoreMap(
+                values=foreground.max(axis=0).astype(np.float32),
+                region=region,
+                label="foreground probability, max over anchors",
+            )
+        ]
+        for ratio, values in zip(cfg.anchor_ratios, foreground):
+            maps.append(
+                ScoreMap(values=values.astype(np.float32), region=region, label=f"anchor ratio h/w {ratio:g}")
+            )
+        return tuple(maps)
