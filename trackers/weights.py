@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from trackers.protocol import TrackerError
 
@@ -146,3 +148,40 @@ def map_siamfc_pytorch(data: Mapping[str, torch.Tensor]) -> dict[str, torch.Tens
     state["embedding.conv5.1.num_batches_tracked"] = torch.tensor(0)
     state["bias"] = torch.zeros(1)
     return state
+
+
+def load_into(module: nn.Module, path: str | Path, architecture: str, what: str) -> dict[str, Any]:
+    """Load ``path`` (of ``architecture``) into ``module`` strictly; return the metadata."""
+    state, meta = load_checkpoint(path, architecture)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise TrackerError(f"{path} does not fit the {what} network: {str(exc).splitlines()[0]}") from None
+    return meta
+
+
+def load_or_random(
+    net: nn.Module,
+    *,
+    weights: str | Path | None,
+    default_path: Path,
+    name: str,
+    init: Callable[[nn.Module], None],
+    load: Callable[[nn.Module, Path], object],
+) -> bool:
+    """Load the given weights, else the bundled default; with neither, initialise ``net``
+    randomly and say so on stderr. Returns True when the network is untrained.
+
+    A ``weights`` path the user gave must exist: only the bundled default may be missing.
+    """
+    path = Path(weights) if weights is not None else default_path
+    if weights is None and not path.is_file():
+        init(net)
+        print(
+            f"WARNING: {name} has no trained weights ({path} is missing): it runs on RANDOM "
+            "weights and its boxes mean little. Train some with `siamtrack train`.",
+            file=sys.stderr,
+        )
+        return True
+    load(net, path)
+    return False

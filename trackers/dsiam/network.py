@@ -24,10 +24,9 @@ from torch import nn
 
 from trackers.dsiam.config import LAYERS, DSiamConfig
 from trackers.dsiam.transforms import apply_transform, regularisation, solve_transform
-from trackers.protocol import TrackerError
 from trackers.siamfc.network import ARCHITECTURE as SIAMFC_ARCHITECTURE
 from trackers.siamfc.network import SiamFCNet, cross_correlation
-from trackers.weights import WeightsError, load_checkpoint
+from trackers.weights import WeightsError, load_into
 
 ARCHITECTURE = "dsiam-alexnet"
 
@@ -222,23 +221,14 @@ def load_weights(net: DSiamNet, path: str | Path) -> str:
     """Load a ``dsiam-alexnet`` checkpoint into ``net``, or a ``siamfc-alexnet`` one into its
     embedding and head (section 3.6: SiamFC's AlexNet initialises f^l; fusion maps and λ
     keep their initial values). Returns the architecture that was found."""
-    path = Path(path)
     try:
-        state, _meta = load_checkpoint(path, ARCHITECTURE)
-        target: nn.Module = net
-        found = ARCHITECTURE
+        load_into(net, path, ARCHITECTURE, "DSiam")
+        return ARCHITECTURE
     except WeightsError:
         try:
-            state, _meta = load_checkpoint(path, SIAMFC_ARCHITECTURE)
+            load_into(net.siamfc, path, SIAMFC_ARCHITECTURE, "DSiam")
         except WeightsError as exc:
             raise WeightsError(
                 f"{exc} (DSiam takes {ARCHITECTURE!r} or {SIAMFC_ARCHITECTURE!r} weights)"
             ) from None
-        target = net.siamfc
-        found = SIAMFC_ARCHITECTURE
-    try:
-        target.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first_line = str(exc).splitlines()[0]
-        raise TrackerError(f"{path} does not fit the DSiam network: {first_line}") from None
-    return found
+        return SIAMFC_ARCHITECTURE

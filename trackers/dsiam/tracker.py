@@ -8,7 +8,6 @@ are re-learned (eq. 6 and 8) after every successfully tracked frame.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from trackers.siamfc.search import (
 )
 from trackers.siamfc.tracker import default_weights_path
 from trackers.types import Box, Frame, ScoreMap, TrackResult
-from trackers.weights import choose_device
+from trackers.weights import choose_device, load_or_random
 
 
 class DSiamTracker:
@@ -83,17 +82,15 @@ class DSiamTracker:
         cfg = config_from_mapping(DSiamConfig, config, base=PRESETS[preset])
         torch_device = choose_device(device)
         net = DSiamNet.from_config(cfg)
-        path = Path(weights) if weights is not None else default_weights_path()
-        untrained = weights is None and not path.is_file()
-        if untrained:
-            init_weights(net.siamfc)
-            print(
-                f"WARNING: {preset} has no trained weights ({path} is missing): it runs on RANDOM "
-                "weights and its boxes mean little. Train some with `siamtrack train`.",
-                file=sys.stderr,
-            )
-        else:
-            load_weights(net, path)
+        untrained = load_or_random(
+            net,
+            weights=weights,
+            default_path=default_weights_path(),
+            name=preset,
+            init=lambda module: init_weights(module.siamfc),
+            load=load_weights,
+        )
+        if not untrained:
             # A value the user typed wins over one a DSiam checkpoint carries.
             explicit = {
                 key: float(value)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from trackers.siamfc.search import (
     windowed_peak,
 )
 from trackers.types import Box, Frame, ScoreMap, TrackResult
-from trackers.weights import choose_device, load_checkpoint
+from trackers.weights import choose_device, load_into, load_or_random
 
 
 def default_weights_path() -> Path:
@@ -71,21 +70,14 @@ class SiamFCTracker:
         cfg = config_from_mapping(SiamFCConfig, config, base=PRESETS[preset])
         torch_device = choose_device(device)
         net = SiamFCNet(score_scale=cfg.score_scale)
-        path = Path(weights) if weights is not None else default_weights_path()
-        untrained = weights is None and not path.is_file()
-        if untrained:
-            init_weights(net)
-            print(
-                f"WARNING: {preset} has no trained weights ({path} is missing): it runs on RANDOM "
-                "weights and its boxes mean little. Train some with `siamtrack train`.",
-                file=sys.stderr,
-            )
-        else:
-            state, _meta = load_checkpoint(path, ARCHITECTURE)
-            try:
-                net.load_state_dict(state, strict=True)
-            except RuntimeError as exc:
-                raise TrackerError(f"{path} does not fit the SiamFC network: {str(exc).splitlines()[0]}") from None
+        untrained = load_or_random(
+            net,
+            weights=weights,
+            default_path=default_weights_path(),
+            name=preset,
+            init=init_weights,
+            load=lambda module, path: load_into(module, path, ARCHITECTURE, "SiamFC"),
+        )
         return cls(cfg, net, torch_device, name=preset, untrained=untrained)
 
     def config_dict(self) -> dict[str, Any]:

@@ -10,7 +10,6 @@ proposal (eq. 12), keep the centre g x g cells, re-rank by score x shape penalty
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from trackers.siamrpn.config import PRESETS, SiamRPNConfig
 from trackers.siamrpn.network import ARCHITECTURE, RPNKernels, SiamRPNNet, init_weights
 from trackers.siamrpn.targets import decode
 from trackers.types import Box, Frame, ScoreMap, TrackResult
-from trackers.weights import choose_device, load_checkpoint
+from trackers.weights import choose_device, load_into, load_or_random
 
 
 def default_weights_path() -> Path:
@@ -108,23 +107,14 @@ class SiamRPNTracker:
         cfg = config_from_mapping(SiamRPNConfig, config, base=PRESETS[preset])
         torch_device = choose_device(device)
         net = SiamRPNNet(anchor_count=cfg.anchor_count)
-        path = Path(weights) if weights is not None else default_weights_path()
-        untrained = weights is None and not path.is_file()
-        if untrained:
-            init_weights(net)
-            print(
-                f"WARNING: {preset} has no trained weights ({path} is missing): it runs on RANDOM "
-                "weights and its boxes mean little. Train some with `siamtrack train`.",
-                file=sys.stderr,
-            )
-        else:
-            state, _meta = load_checkpoint(path, ARCHITECTURE)
-            try:
-                net.load_state_dict(state, strict=True)
-            except RuntimeError as exc:
-                raise TrackerError(
-                    f"{path} does not fit the SiamRPN network: {str(exc).splitlines()[0]}"
-                ) from None
+        untrained = load_or_random(
+            net,
+            weights=weights,
+            default_path=default_weights_path(),
+            name=preset,
+            init=init_weights,
+            load=lambda module, path: load_into(module, path, ARCHITECTURE, "SiamRPN"),
+        )
         return cls(cfg, net, torch_device, name=preset, untrained=untrained)
 
     def config_dict(self) -> dict[str, Any]:
