@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--plot", type=Path, help="write success and precision plots (PNG)")
     _add_tracker_options(evaluate)
 
+    from trackers.formats.convert import add_convert_parser
+
+    add_convert_parser(sub)
+
     # `train` is parsed by the training module itself, so both entry points agree.
     sub.add_parser("train", help="train or fine-tune a tracker (see `siamtrack train --help`)", add_help=False)
     return parser
@@ -234,7 +238,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"track": cmd_track, "eval": cmd_eval}
+def cmd_convert(args: argparse.Namespace) -> int:
+    from trackers.formats.convert import cmd_convert as convert
+
+    return convert(args)
+
+
+COMMANDS = {"track": cmd_track, "eval": cmd_eval, "convert": cmd_convert}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

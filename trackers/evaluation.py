@@ -159,34 +159,19 @@ _SEPARATORS = re.compile(r"[,\s]+")
 
 
 def read_groundtruth(path: str | Path) -> NDArray[np.float64]:
-    """Parse a 1-based ``x,y,w,h`` file (commas, tabs or spaces) into 0-based N x 4 rows.
+    """Parse a 1-based OTB ``x,y,w,h`` file into 0-based N x 4 rows, NaN rows where absent.
 
-    A line with a NaN, or with fewer than four fields, means the target is absent
-    (NaN row). Anything else that is not four finite numbers raises a ValueError
-    naming the file and line.
+    The parsing is the OTB format's own (``trackers.formats.otb``): a malformed line
+    raises a ValueError naming the file and line.
     """
+    from trackers.formats.otb import read_box_lines
+
     path = Path(path)
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    rows = np.full((len(lines), 4), np.nan, dtype=np.float64)
-    for number, line in enumerate(lines, start=1):
-        fields = [f for f in _SEPARATORS.split(line.strip()) if f]
-        try:
-            values = [float(f) for f in fields]
-        except ValueError:
-            raise ValueError(
-                f"{path}:{number}: expected 4 numbers x,y,w,h, got {line.strip()!r}"
-            ) from None
-        if len(values) < 4 or any(math.isnan(v) for v in values):
-            continue  # absent target
-        if len(values) > 4:
-            raise ValueError(f"{path}:{number}: expected 4 numbers x,y,w,h, got {line.strip()!r}")
-        if not all(math.isfinite(v) for v in values):
-            raise ValueError(f"{path}:{number}: non-finite value in {line.strip()!r}")
-        x, y, w, h = values
-        # OTB's first pixel is 1; ours is 0.
-        rows[number - 1] = (x - 1.0, y - 1.0, w, h)
+    rows_read = read_box_lines(path)
+    rows = np.full((len(rows_read), 4), np.nan, dtype=np.float64)
+    for index, (_number, box) in enumerate(rows_read):
+        if box is not None:
+            rows[index] = box.as_array()
     if first_valid_frame(rows) is None:
         raise ValueError(f"{path}: no valid box (all lines absent or of zero size)")
     return rows
@@ -215,12 +200,19 @@ def _sequences_in(path: Path) -> list[Sequence]:
         return [_video_sequence(path)]
     if not path.is_dir():
         raise ValueError(f"{path} does not exist")
+    from trackers.formats.got10k import is_got10k_folder, read_got10k_sequence
+
     if _is_otb_folder(path):
         return [_otb_sequence(path)]
+    if is_got10k_folder(path):
+        return [read_got10k_sequence(path)]
     found: list[Sequence] = []
     for child in sorted(path.iterdir(), key=lambda p: p.name):
         if child.is_dir() and _is_otb_folder(child):
             found.append(_otb_sequence(child))
+        elif child.is_dir() and is_got10k_folder(child):
+            # our own "Export as training dataset" writes this layout
+            found.append(read_got10k_sequence(child))
         elif (
             child.is_file()
             and child.suffix.lower() in VIDEO_SUFFIXES
@@ -231,7 +223,7 @@ def _sequences_in(path: Path) -> list[Sequence]:
     if not found:
         raise ValueError(
             f"no ground truth found in {path}: expected an OTB folder (img/ + {OTB_GROUNDTRUTH}), "
-            "a folder of them, or videos with <name>.txt beside them"
+            "a GOT-10k folder, a folder of them, or videos with <name>.txt beside them"
         )
     return found
 

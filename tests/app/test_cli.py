@@ -164,3 +164,33 @@ def test_untrained_siamfc_is_flagged_in_eval_output(clip, tmp_path, capsys, monk
     captured = capsys.readouterr()
     assert "RANDOM" in captured.out and "RANDOM" in captured.err
     assert json.loads(out_json.read_text())["trackers"]["siamfc-3s"]["untrained"] is True
+
+
+def test_convert_otb_to_cvat_and_back(tmp_path, capsys):
+    otb = tmp_path / "groundtruth_rect.txt"
+    otb.write_text("11,21,30,40\nNaN,NaN,NaN,NaN\n13,23,30,40\n")
+    cvat = tmp_path / "track.xml"
+    assert main(["convert", str(otb), str(cvat), "--to", "cvat"]) == 0
+    assert "<track" in cvat.read_text()
+    back = tmp_path / "back.txt"
+    assert main(["convert", str(cvat), str(back), "--to", "otb"]) == 0
+    assert back.read_text().splitlines() == ["11,21,30,40", "NaN,NaN,NaN,NaN", "13,23,30,40"]
+
+
+def test_convert_error_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "groundtruth_rect.txt"
+    bad.write_text("1,2,3,4\n1,2\n")
+    assert main(["convert", str(bad), str(tmp_path / "o.xml"), "--to", "cvat"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "groundtruth_rect.txt" in err and ":2" in err and "\n" not in err
+
+
+def test_eval_reads_a_got10k_export(clip, tmp_path, capsys):
+    from trackers.formats import export_got10k_dataset
+    from trackers.trajectory import Origin, Trajectory
+
+    path, boxes = clip
+    trajectory = Trajectory.from_boxes(np.stack([b.as_array() for b in boxes]), Origin.KEYFRAME, frame_size=(160, 120))
+    folder = export_got10k_dataset(trajectory, path, tmp_path / "dataset", "clip")
+    assert main(["eval", str(folder.parent), "--tracker", "identity"]) == 0
+    assert "clip" in capsys.readouterr().out

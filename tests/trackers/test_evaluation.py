@@ -240,16 +240,20 @@ def test_otb_folder_with_mixed_separators_nan_and_short_lines(tmp_path: Path) ->
     folder = make_otb(
         tmp_path,
         "seq",
-        ["5,6,10,12", "7\t8\t10\t12", "9 10 10 12", "NaN,NaN,NaN,NaN", "nan", "1,2"],
+        ["5,6,10,12", "7\t8\t10\t12", "9 10 10 12", "NaN,NaN,NaN,NaN", "nan"],
     )
     (sequence,) = load_sequences([folder])
     assert sequence.name == "seq"
     assert sequence.source == folder
     gt = sequence.groundtruth
-    assert gt.shape == (6, 4)
+    assert gt.shape == (5, 4)
     # 1-based -> 0-based: x and y lose 1, sizes stay.
     assert gt[:3].tolist() == [[4, 5, 10, 12], [6, 7, 10, 12], [8, 9, 10, 12]]
     assert np.isnan(gt[3:]).all()
+    # a short line is malformed, not absent: the import fails and names the line
+    short = make_otb(tmp_path, "short", ["5,6,10,12", "1,2"])
+    with pytest.raises(ValueError, match=r"groundtruth_rect.txt:2"):
+        load_sequences([short])
 
 
 def test_folder_of_folders_is_sorted_by_name(tmp_path: Path) -> None:

@@ -1,0 +1,56 @@
+"""YOLO: normalised centre boxes, one file per frame, CVAT's YOLO 1.1 folder."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from trackers.formats import yolo
+from trackers.formats.common import FormatError
+from trackers.trajectory import Entry, Origin, Trajectory
+from trackers.types import Box
+
+
+def test_datumaro_example(tmp_path):
+    # datumaro wrote this line for the box (288, 209, 64, 45) on a 640x360 frame.
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / "frame_000000.txt").write_text("0 0.500000 0.643056 0.100000 0.125000\n")
+    (tmp_path / "classes.txt").write_text("car\n")
+    t = yolo.read(tmp_path, frame_size=(640, 360))
+    box = t[0].box
+    assert t.label == "car" and box is not None
+    assert (box.x, box.w, box.h) == (288, 64, 45)
+    assert math.isclose(box.y, 209, abs_tol=1e-3)  # six decimals: 0.643056 * 360 = 231.50016
+
+
+def test_write(tmp_path):
+    t = Trajectory(
+        (Entry(Box(288, 209, 64, 45), Origin.KEYFRAME), Entry(None), None), frame_size=(640, 360), label="car"
+    )
+    yolo.write(t, tmp_path / "out")
+    out = tmp_path / "out"
+    cls, *values = (out / "obj_train_data" / "frame_000000.txt").read_text().split()
+    assert cls == "0"
+    assert [float(v) for v in values] == pytest.approx([0.5, 231.5 / 360, 0.1, 0.125], abs=1e-12)
+    assert (out / "obj_train_data" / "frame_000001.txt").read_text() == ""  # absent: empty file
+    assert not (out / "obj_train_data" / "frame_000002.txt").exists()  # unannotated: no file
+    assert (out / "obj.names").read_text() == "car\n"
+    assert (out / "train.txt").read_text().splitlines()[2] == "data/obj_train_data/frame_000002.jpg"
+
+
+def test_frame_size_is_needed(tmp_path):
+    with pytest.raises(FormatError, match="--video"):
+        yolo.write(Trajectory.empty(1), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "labels").mkdir()
+    with pytest.raises(FormatError, match="--video"):
+        yolo.read(tmp_path)
+
+
+def test_frames_found_by_name_without_a_list(tmp_path):
+    (tmp_path / "obj.names").write_text("object\n")
+    (tmp_path / "00000003.txt").write_text("0 0.5 0.5 0.5 0.5 0.25\n")  # 1-based frame file, with a score
+    t = yolo.read(tmp_path, frame_size=(100, 100))
+    assert t.frame_count == 3 and t[2] == Entry(Box(25, 25, 50, 50), score=0.25) and t[0] is None

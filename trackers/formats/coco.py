@@ -1,0 +1,277 @@
+"""COCO-VID / TAO JSON: ``videos``, ``images``, ``tracks``, ``annotations``, ``categories``.
+
+* TAO (``tao/toolkit/tao/tao.py``): ``image{id, video_id, file_name, frame_index,
+  width, height}``, ``track{id, category_id, video_id}``, ``annotation{id,
+  image_id, track_id, bbox, area, category_id}``.
+* COCO-VID as mmtracking writes it: ``frame_id`` for ``frame_index`` and
+  ``instance_id`` for ``track_id``, no ``tracks`` list.
+
+We write both spellings, so either reader finds its keys. ``bbox`` is COCO's
+0-based ``[x, y, w, h]``, our convention unchanged. The listed images are the
+annotated frames (TAO lists only the frames it annotated): a listed image without
+a box for the track is absent, a frame not listed is unannotated. The score goes
+in ``score`` (COCO's results key); origin and occlusion go in the annotation's
+``attributes`` dict, where datumaro keeps ``occluded`` too. An absent frame has
+no annotation, so it keeps nothing but its absence. The JSON does not say how
+many frames the video has after the last listed one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from trackers.formats.common import (
+    Format,
+    FormatError,
+    check_frames,
+    fit_to_video,
+    frame_stem,
+    read_text,
+    write_text_atomic,
+)
+from trackers.trajectory import DEFAULT_LABEL, Entry, Origin, Trajectory
+from trackers.types import Box
+
+VIDEO_ID = 1
+TRACK_ID = 1
+CATEGORY_ID = 1
+
+
+class _Reader:
+    """Checks values at a JSON path (``images[3].frame_index``); JSON has no line numbers after parsing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, where: str, problem: str) -> FormatError:
+        return FormatError(self.path, f"{where}: {problem}")
+
+    def obj(self, value: Any, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where, f"expected an object, got {type(value).__name__}")
+        return value
+
+    def items(self, data: dict[str, Any], key: str, required: bool = True) -> list[dict[str, Any]]:
+        value = data.get(key)
+        if value is None and not required:
+            return []
+        if not isinstance(value, list):
+            raise self.fail(key, "expected a list")
+        return [self.obj(item, f"{key}[{i}]") for i, item in enumerate(value)]
+
+    def int(self, item: dict[str, Any], key: str, where: str) -> int:
+        value = item.get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(f"{where}.{key}", f"expected a whole number, got {value!r}")
+        return value
+
+    def number(self, value: Any, where: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise self.fail(where, f"expected a finite number, got {value!r}")
+        return float(value)
+
+
+def _track_of(check: _Reader, index: int, annotation: dict[str, Any]) -> int | str:
+    """TAO's ``track_id`` or mmtracking's ``instance_id``."""
+    value = annotation.get("track_id", annotation.get("instance_id"))
+    if value is None:
+        raise check.fail(f"annotations[{index}]", "has no track_id or instance_id: not a video annotation")
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise check.fail(f"annotations[{index}].track_id", f"expected a number or a name, got {value!r}")
+    return value
+
+
+def _in_order(ids: set[int | str]) -> list[int | str]:
+    """Numbers numerically, then names."""
+    return sorted(ids, key=lambda v: (isinstance(v, str), v if isinstance(v, int) else 0, str(v)))
+
+
+def read(
+    path: Path,
+    *,
+    frame_count: int | None = None,
+    frame_size: tuple[int, int] | None = None,
+    track: int | None = None,
+) -> Trajectory:
+    path = Path(path)
+    check = _Reader(path)
+    try:
+        data = json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        raise FormatError(path, f"not valid JSON ({exc.msg})", exc.lineno) from None
+    data = check.obj(data, "the top level")
+    images = check.items(data, "images")
+    annotations = check.items(data, "annotations")
+    videos = check.items(data, "videos", required=False)
+    tracks = check.items(data, "tracks", required=False)
+    categories = check.items(data, "categories", required=False)
+
+    # --- which track, which video
+    owners = [_track_of(check, i, a) for i, a in enumerate(annotations)]
+    track_ids = _in_order(set(owners))
+    if track is not None:
+        if track not in track_ids:
+            raise FormatError(
+                path, f"has no track {track} (tracks: {', '.join(map(str, track_ids)) or 'none'})"
+            )
+        chosen = track
+    elif len(track_ids) > 1:
+        raise FormatError(
+            path, f"holds {len(track_ids)} tracks ({', '.join(map(str, track_ids))}): choose one with --track"
+        )
+    elif track_ids:
+        chosen = track_ids[0]
+    else:
+        # No boxes at all (every listed frame absent): the tracks list still names the object.
+        chosen = tracks[0].get("id") if len(tracks) == 1 else None
+    mine = [(i, a) for i, a in enumerate(annotations) if owners[i] == chosen]
+    the_track = next((t for t in tracks if chosen is not None and t.get("id") == chosen), None)
+
+    image_by_id: dict[int, tuple[int, dict[str, Any]]] = {}
+    for i, image in enumerate(images):
+        image_by_id[check.int(image, "id", f"images[{i}]")] = (i, image)
+    if mine:
+        first_image = image_by_id.get(check.int(mine[0][1], "image_id", f"annotations[{mine[0][0]}]"))
+        video_id = None if first_image is None else first_image[1].get("video_id")
+    elif the_track is not None and "video_id" in the_track:
+        video_id = the_track["video_id"]
+    elif len(videos) == 1:
+        video_id = videos[0].get("id")
+    elif not videos:
+        video_id = None
+    else:
+        raise FormatError(path, f"holds {len(videos)} videos and no track to choose one by")
+
+    # --- the video's frames
+    frame_of: dict[Any, int] = {}
+    listed: set[int] = set()
+    size = None
+    for i, image in enumerate(images):
+        if video_id is not None and image.get("video_id") != video_id:
+            continue
+        key = "frame_index" if "frame_index" in image else "frame_id"
+        frame = check_frames(path, check.int(image, key, f"images[{i}]"), what=f"images[{i}].{key}")
+        if frame < 0:
+            raise check.fail(f"images[{i}].{key}", f"must be >= 0, got {frame}")
+        if frame in listed:
+            raise check.fail(f"images[{i}].{key}", f"frame {frame} is listed twice")
+        listed.add(frame)
+        frame_of[image.get("id")] = frame
+        if size is None and "width" in image and "height" in image:
+            size = (check.int(image, "width", f"images[{i}]"), check.int(image, "height", f"images[{i}]"))
+    for i, video in enumerate(videos):
+        if video.get("id") == video_id and "width" in video and "height" in video:
+            size = (check.int(video, "width", f"videos[{i}]"), check.int(video, "height", f"videos[{i}]"))
+    if size is not None and (size[0] <= 0 or size[1] <= 0):
+        raise FormatError(path, f"frame size {size[0]}x{size[1]} is not positive")
+
+    # --- the label: the track's category
+    category_id = None if the_track is None else the_track.get("category_id")
+    if category_id is None and mine:
+        category_id = mine[0][1].get("category_id")
+    label = next((c.get("name") for c in categories if c.get("id") == category_id), None)
+    label = label.strip() if isinstance(label, str) and label.strip() else DEFAULT_LABEL
+
+    # --- the entries
+    count = max(listed, default=-1) + 1
+    entries: list[Entry | None] = [None] * count
+    for frame in listed:
+        entries[frame] = Entry(None)
+    seen: dict[int, int] = {}
+    for i, annotation in mine:
+        where = f"annotations[{i}]"
+        image_id = check.int(annotation, "image_id", where)
+        frame = frame_of.get(image_id)
+        if frame is None:
+            raise check.fail(f"{where}.image_id", f"no image {image_id} in the track's video")
+        if frame in seen:
+            raise check.fail(
+                where, f"a second box for the track on frame {frame} (first: annotations[{seen[frame]}])"
+            )
+        seen[frame] = i
+        bbox = annotation.get("bbox")
+        if not isinstance(bbox, list) or len(bbox) != 4:
+            raise check.fail(f"{where}.bbox", f"expected [x, y, w, h], got {bbox!r}")
+        x, y, w, h = (check.number(v, f"{where}.bbox") for v in bbox)
+        if w < 0 or h < 0:
+            raise check.fail(f"{where}.bbox", "negative width or height")
+        score = annotation.get("score")
+        if score is not None:
+            score = check.number(score, f"{where}.score")
+        attributes = check.obj(annotation.get("attributes") or {}, f"{where}.attributes")
+        origin_name = attributes.get("origin", Origin.IMPORTED.value)
+        try:
+            origin = Origin(origin_name)
+        except ValueError:
+            names = ", ".join(o.value for o in Origin)
+            raise check.fail(
+                f"{where}.attributes.origin", f"expected one of {names}, got {origin_name!r}"
+            ) from None
+        occluded = attributes.get("occluded", annotation.get("occluded", False))
+        if not isinstance(occluded, bool):
+            raise check.fail(f"{where}.attributes.occluded", f"expected true or false, got {occluded!r}")
+        entries[frame] = Entry(Box(x, y, w, h), origin, score, occluded)
+    return fit_to_video(Trajectory(tuple(entries), size, label), path, frame_count, frame_size)
+
+
+def write(trajectory: Trajectory, path: Path) -> None:
+    size: dict[str, int] = {}
+    if trajectory.frame_size is not None:
+        size = {"width": trajectory.frame_size[0], "height": trajectory.frame_size[1]}
+    images, annotations = [], []
+    for index, entry in trajectory.annotated():
+        image_id = index + 1
+        images.append(
+            {
+                "id": image_id,
+                "video_id": VIDEO_ID,
+                "file_name": f"{frame_stem(index)}.jpg",
+                "frame_index": index,
+                "frame_id": index,
+                **size,
+            }
+        )
+        if entry.box is None:
+            continue
+        box = entry.box
+        annotation: dict[str, Any] = {
+            "id": len(annotations) + 1,
+            "image_id": image_id,
+            "video_id": VIDEO_ID,
+            "track_id": TRACK_ID,
+            "instance_id": TRACK_ID,
+            "category_id": CATEGORY_ID,
+            "bbox": [box.x, box.y, box.w, box.h],
+            "area": box.w * box.h,
+            "iscrowd": 0,
+            "attributes": {"occluded": entry.occluded, "origin": entry.origin.value},
+        }
+        if entry.score is not None:
+            annotation["score"] = entry.score
+        annotations.append(annotation)
+    data = {
+        "info": {"description": "single-object trajectory written by siamtrack"},
+        "licenses": [],
+        "categories": [{"id": CATEGORY_ID, "name": trajectory.label, "supercategory": ""}],
+        "videos": [{"id": VIDEO_ID, "name": trajectory.label, **size}],
+        "images": images,
+        "tracks": [{"id": TRACK_ID, "category_id": CATEGORY_ID, "video_id": VIDEO_ID}],
+        "annotations": annotations,
+    }
+    write_text_atomic(Path(path), json.dumps(data, indent=1) + "\n")
+
+
+FORMAT = Format(
+    name="coco",
+    title="COCO-VID / TAO JSON (0-based bbox [x, y, w, h])",
+    layout="file",
+    fields=frozenset(
+        {"box", "absent", "unannotated", "keyframe", "origin", "score", "occluded", "label", "frame_size"}
+    ),
+    read=read,
+    write=write,
+    multi_track=True,
+)

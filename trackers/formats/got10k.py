@@ -1,0 +1,282 @@
+"""GOT-10k: a sequence folder of ``groundtruth.txt``, ``absence.label``, ``cover.label``, ``meta_info.ini``.
+
+* ``groundtruth.txt``: one ``x,y,w,h`` per frame, **1-based** like OTB (the
+  toolkit's author: "All coordinate values are 1-based", got-10k/toolkit#6). The
+  test split has only the first line.
+* ``absence.label``: 0/1 per frame, 1 = the target is absent.
+* ``cover.label``: 0-8 per frame, the visible part in eighths-ish levels (0 =
+  invisible, 8 = fully visible). We read 1-7 as occluded and write an occluded
+  target as :data:`OCCLUDED_COVER`, since the flag says nothing finer.
+* ``cut_by_image.label``: 0/1, the box leaves the frame (written when the frame
+  size is known; not read).
+* ``meta_info.ini``: ``[METAINFO]`` then ``key: value`` lines; we use
+  ``object_class`` (the label) and ``resolution: (W, H)``.
+* Frames ``00000001.jpg``... in the same folder (only :func:`export_got10k_dataset`
+  writes them).
+
+An absent frame's box line is written as NaNs (pytracking's and got10k's loaders
+parse them; our readers ignore the box of an absent frame). Unannotated frames
+are written as absent: the files need a line for every frame.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trackers.formats.common import (
+    Format,
+    FormatError,
+    fit_to_video,
+    numbered_lines,
+    parse_int,
+    read_text,
+    replace_folder,
+    sequence_folder,
+    write_text_atomic,
+)
+from trackers.formats.otb import box_line, read_box_lines
+from trackers.trajectory import DEFAULT_LABEL, Entry, Trajectory
+from trackers.types import Box
+
+if TYPE_CHECKING:
+    from trackers.evaluation import Sequence
+    from trackers.sources import FrameSource
+
+GROUNDTRUTH = "groundtruth.txt"
+ABSENCE = "absence.label"
+COVER = "cover.label"
+CUT_BY_IMAGE = "cut_by_image.label"
+META = "meta_info.ini"
+LIST = "list.txt"
+ANNOTATION_FILES = frozenset({GROUNDTRUTH, ABSENCE, COVER, CUT_BY_IMAGE, META})
+FULL_COVER = 8
+OCCLUDED_COVER = 4
+"""The cover level written for an occluded target: about half visible."""
+JPEG_QUALITY = 95
+_FRAME_FILE = re.compile(r"\d{8}\.jpg")
+_RESOLUTION = re.compile(r"\(\s*(\d+)\s*,\s*(\d+)\s*\)")
+
+
+def frame_name(index: int) -> str:
+    """GOT-10k's name for 0-based frame ``index``: frames are numbered from 1."""
+    return f"{index + 1:08d}.jpg"
+
+
+def _read_levels(path: Path, top: int) -> list[tuple[int, int]]:
+    """``(line number, value)`` of a file with one whole number 0..top per line."""
+    levels = []
+    for number, text in numbered_lines(path):
+        value = parse_int(text, path, number, f"a value 0..{top}")
+        if not 0 <= value <= top:
+            raise FormatError(path, f"expected a value 0..{top}, got {text!r}", number)
+        levels.append((number, value))
+    return levels
+
+
+def read_meta(path: Path) -> dict[str, tuple[str, int]]:
+    """``key -> (value, line)`` of a ``meta_info.ini`` (``key: value`` or ``key = value``)."""
+    meta: dict[str, tuple[str, int]] = {}
+    for number, text in enumerate(read_text(path).splitlines(), start=1):
+        text = text.strip()
+        if not text or text.startswith(("#", ";", "[")):
+            continue
+        key, sep, value = text.partition(":")
+        if not sep:
+            key, sep, value = text.partition("=")
+        if not sep:
+            raise FormatError(path, f"expected 'key: value', got {text!r}", number)
+        meta[key.strip().lower()] = (value.strip(), number)
+    return meta
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if _FRAME_FILE.fullmatch(p.name))
+
+
+def read(
+    path: Path,
+    *,
+    frame_count: int | None = None,
+    frame_size: tuple[int, int] | None = None,
+    track: int | None = None,
+) -> Trajectory:
+    folder = sequence_folder(Path(path))
+    gt_path = folder / GROUNDTRUTH
+    if not gt_path.is_file():
+        raise FormatError(folder, f"no {GROUNDTRUTH} in this folder")
+    boxes = read_box_lines(gt_path)
+
+    flags: dict[str, list[tuple[int, int]]] = {}
+    for name, top in ((ABSENCE, 1), (COVER, FULL_COVER)):
+        if (folder / name).is_file():
+            flags[name] = _read_levels(folder / name, top)
+            # The test split's groundtruth.txt holds only the first frame; then the
+            # label files (if any) say how many frames there are.
+            if len(boxes) > 1 and len(flags[name]) != len(boxes):
+                raise FormatError(
+                    folder / name, f"has {len(flags[name])} lines but {GROUNDTRUTH} has {len(boxes)}"
+                )
+
+    label, size = DEFAULT_LABEL, None
+    if (folder / META).is_file():
+        meta = read_meta(folder / META)
+        if meta.get("object_class", ("", 0))[0]:
+            label = meta["object_class"][0]
+        if "resolution" in meta:
+            text, number = meta["resolution"]
+            match = _RESOLUTION.fullmatch(text)
+            if not match or int(match.group(1)) <= 0 or int(match.group(2)) <= 0:
+                raise FormatError(folder / META, f"resolution: expected (W, H), got {text!r}", number)
+            size = (int(match.group(1)), int(match.group(2)))
+
+    count = max([len(boxes), *(len(v) for v in flags.values()), len(_frame_files(folder))])
+    entries: list[Entry | None] = [None] * count
+    for index in range(count):
+        box = boxes[index][1] if index < len(boxes) else None
+        absent = ABSENCE in flags and index < len(flags[ABSENCE]) and flags[ABSENCE][index][1] == 1
+        cover = flags[COVER][index][1] if COVER in flags and index < len(flags[COVER]) else None
+        if index >= len(boxes) and not absent:
+            continue  # test split: no box, nothing said
+        if absent or box is None or cover == 0:
+            entries[index] = Entry(None)
+        else:
+            entries[index] = Entry(box, occluded=cover is not None and cover < FULL_COVER)
+    trajectory = Trajectory(tuple(entries), size, label)
+    return fit_to_video(trajectory, gt_path, frame_count, frame_size)
+
+
+def _cut_by_image(box: Box, frame_size: tuple[int, int]) -> bool:
+    x0, y0, x1, y1 = box.corners()
+    return x0 < 0 or y0 < 0 or x1 > frame_size[0] or y1 > frame_size[1]
+
+
+def _write_annotations(trajectory: Trajectory, folder: Path) -> None:
+    if "\n" in trajectory.label or "\r" in trajectory.label:
+        raise FormatError(folder / META, "a label cannot span lines")
+    gt, absence, cover, cut = [], [], [], []
+    for entry in trajectory.entries:
+        box = None if entry is None else entry.box
+        gt.append(box_line(box))
+        absence.append("1" if box is None else "0")
+        if box is None or entry is None:
+            cover.append("0")
+        else:
+            cover.append(str(OCCLUDED_COVER if entry.occluded else FULL_COVER))
+        if trajectory.frame_size is not None:
+            cut.append("1" if box is not None and _cut_by_image(box, trajectory.frame_size) else "0")
+    files = {GROUNDTRUTH: gt, ABSENCE: absence, COVER: cover}
+    if trajectory.frame_size is not None:
+        files[CUT_BY_IMAGE] = cut
+    for name, lines in files.items():
+        (folder / name).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    meta = ["[METAINFO]", f"object_class: {trajectory.label}"]
+    if trajectory.frame_size is not None:
+        meta.append(f"resolution: ({trajectory.frame_size[0]}, {trajectory.frame_size[1]})")
+    (folder / META).write_text("\n".join(meta) + "\n", encoding="utf-8")
+
+
+def write(trajectory: Trajectory, path: Path) -> None:
+    """The annotation files of one sequence folder (no frames; see export_got10k_dataset)."""
+    replace_folder(Path(path), lambda tmp: _write_annotations(trajectory, tmp), ANNOTATION_FILES.__contains__)
+
+
+# --------------------------------------------------------------------------- training data
+
+
+def is_got10k_folder(path: Path) -> bool:
+    """A GOT-10k sequence: ``groundtruth.txt`` beside ``00000001.jpg``..."""
+    path = Path(path)
+    return path.is_dir() and (path / GROUNDTRUTH).is_file() and (path / frame_name(0)).is_file()
+
+
+def read_got10k_sequence(folder: Path) -> Sequence:
+    """A GOT-10k sequence folder as an evaluation/training ``Sequence`` (0-based, NaN = absent)."""
+    # Imported here: trackers.evaluation may come to import this module to find GOT folders.
+    from trackers.evaluation import Sequence
+
+    folder = Path(folder)
+    trajectory = read(folder)
+    return Sequence(folder.name, folder, trajectory.to_arrays().boxes)
+
+
+def export_got10k_dataset(
+    trajectory: Trajectory,
+    source: FrameSource | str | Path,
+    out_dir: str | Path,
+    name: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Write ``out_dir/name/`` as a GOT-10k sequence (frames + annotations), listed in ``out_dir/list.txt``.
+
+    ``source`` is the trajectory's video (a FrameSource or a path). Unannotated
+    frames are written as absent, so training skips them. ``progress(done, total)``
+    is called per frame; an exception raised from it cancels the export, which
+    then leaves ``out_dir`` as it was. Returns the sequence folder.
+    """
+    import cv2
+
+    from trackers.sources import open_source
+
+    out_dir = Path(out_dir)
+    if not name or name in (".", "..") or "/" in name or "\\" in name or name == LIST:
+        raise FormatError(out_dir / str(name), "a sequence name must be a plain folder name")
+    owned = isinstance(source, (str, Path))
+    frames_source = open_source(source) if isinstance(source, (str, Path)) else source
+    try:
+        if trajectory.frame_size is None:
+            trajectory = fit_to_video(trajectory, out_dir, None, frames_source.size)
+        total = trajectory.frame_count
+
+        def fill(tmp: Path) -> None:
+            written = 0
+            for index, frame in enumerate(frames_source.iter_from(0)):
+                if index >= total:
+                    raise FormatError(frames_source.path, f"has more frames than the trajectory's {total}")
+                size = (frame.shape[1], frame.shape[0])
+                if size != trajectory.frame_size:
+                    raise FormatError(
+                        frames_source.path,
+                        f"frame {index} is {size[0]}x{size[1]}, the trajectory's frames are "
+                        f"{trajectory.frame_size[0]}x{trajectory.frame_size[1]}",
+                    )
+                ok, data = cv2.imencode(
+                    ".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+                )
+                if not ok:
+                    raise FormatError(tmp / frame_name(index), "JPEG encoding failed")
+                (tmp / frame_name(index)).write_bytes(data.tobytes())
+                written += 1
+                if progress is not None:
+                    progress(written, total)
+            if written != total:
+                raise FormatError(frames_source.path, f"has {written} frames, the trajectory {total}")
+            _write_annotations(trajectory, tmp)
+
+        def owns(relative: str) -> bool:
+            return relative in ANNOTATION_FILES or bool(_FRAME_FILE.fullmatch(relative))
+
+        target = out_dir / name
+        replace_folder(target, fill, owns)
+    finally:
+        if owned:
+            frames_source.close()
+
+    # The split's list of sequences, as got10k's GOT10k(root_dir, subset) reads it.
+    list_path = out_dir / LIST
+    names = read_text(list_path).split() if list_path.is_file() else []
+    if name not in names:
+        write_text_atomic(list_path, "".join(n + "\n" for n in [*names, name]))
+    return target
+
+
+FORMAT = Format(
+    name="got10k",
+    title="GOT-10k sequence folder (groundtruth.txt, absence.label, cover.label, meta_info.ini)",
+    layout="folder",
+    fields=frozenset({"box", "absent", "absent_record", "occluded", "label", "frame_size", "frame_count"}),
+    read=read,
+    write=write,
+)

@@ -1,0 +1,140 @@
+"""MOT Challenge CSV: ``frame,id,bb_left,bb_top,bb_width,bb_height,conf,x,y,z``.
+
+Frames **and pixels** are 1-based: motmetrics' ``load_motchallenge`` subtracts 1
+from X and Y ("matlab convention", ``motmetrics/io.py``). We write the results
+layout (10 columns, ``-1`` for the 3D fields) with id 1 and the score as ``conf``;
+``-1`` is MOT's "no value", so a score of None is written as -1 and a conf of -1
+reads back as no score.
+
+Reading also takes the MOT16/17 ground-truth layout (9 columns: ``frame, id,
+left, top, w, h, consider, class, visibility``), where a visibility below 1
+marks the target occluded, and the 6-column ``frame,id,x,y,w,h``.
+
+A frame without a row has no box: it reads as absent. So MOT cannot tell an
+unannotated frame from an absent one, and does not know about frames after the
+last row unless a video says how many there are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trackers.formats.common import (
+    Format,
+    FormatError,
+    check_frames,
+    fit_to_video,
+    format_number,
+    numbered_lines,
+    parse_int,
+    parse_number,
+    split_fields,
+    write_text_atomic,
+)
+from trackers.trajectory import Entry, Trajectory
+from trackers.types import Box
+
+NO_VALUE = -1.0
+TRACK_ID = 1
+GT_COLUMNS = 9
+
+
+def _row(path: Path, number: int, text: str) -> tuple[int, int, Entry]:
+    """``(0-based frame, id, entry)`` of one line."""
+    fields = split_fields(text)
+    if not 6 <= len(fields) <= 10:
+        raise FormatError(path, f"expected 6 to 10 comma-separated fields, got {len(fields)}", number)
+    frame = check_frames(path, parse_int(fields[0], path, number, "frame"), number)
+    if frame < 1:
+        raise FormatError(path, f"frame numbers start at 1, got {frame}", number)
+    track = parse_int(fields[1], path, number, "id")
+    x, y, w, h = (parse_number(f, path, number, "bb_left,bb_top,bb_width,bb_height") for f in fields[2:6])
+    if w < 0 or h < 0:
+        raise FormatError(path, "negative width or height", number)
+    score, occluded = None, False
+    if len(fields) == GT_COLUMNS:
+        visibility = parse_number(fields[8], path, number, "visibility")
+        occluded = visibility < 1.0
+    elif len(fields) >= 7:
+        conf = parse_number(fields[6], path, number, "conf")
+        score = None if conf == NO_VALUE else conf
+    # MOT's first pixel and first frame are 1; ours are 0.
+    return frame - 1, track, Entry(Box.from_one_based(x, y, w, h), score=score, occluded=occluded)
+
+
+def read(
+    path: Path,
+    *,
+    frame_count: int | None = None,
+    frame_size: tuple[int, int] | None = None,
+    track: int | None = None,
+) -> Trajectory:
+    path = Path(path)
+    rows: dict[int, dict[int, tuple[int, Entry]]] = {}
+    for number, text in numbered_lines(path):
+        if not text:
+            raise FormatError(path, "empty line", number)
+        frame, track_id, entry = _row(path, number, text)
+        per_track = rows.setdefault(track_id, {})
+        if frame in per_track:
+            first = per_track[frame][0]
+            raise FormatError(
+                path, f"a second row for id {track_id} on frame {frame + 1} (first on line {first})", number
+            )
+        per_track[frame] = (number, entry)
+
+    if track is not None:
+        if track not in rows:
+            known = ", ".join(map(str, sorted(rows))) or "none"
+            raise FormatError(path, f"has no id {track} (ids: {known})")
+        chosen = rows[track]
+    elif len(rows) > 1:
+        raise FormatError(
+            path, f"holds {len(rows)} ids ({', '.join(map(str, sorted(rows)))}): choose one with --track"
+        )
+    else:
+        chosen = next(iter(rows.values()), {})
+
+    count = frame_count if frame_count is not None else max(chosen, default=-1) + 1
+    entries: list[Entry | None] = [Entry(None)] * max(count, max(chosen, default=-1) + 1)
+    for frame, (_number, entry) in chosen.items():
+        entries[frame] = entry
+    return fit_to_video(Trajectory(tuple(entries)), path, frame_count, frame_size)
+
+
+def write(trajectory: Trajectory, path: Path) -> None:
+    lines = []
+    for index, entry in trajectory.annotated():
+        if entry.box is None:
+            continue
+        x, y, w, h = entry.box.to_one_based()
+        conf = NO_VALUE if entry.score is None else entry.score
+        values = [index + 1, TRACK_ID, x, y, w, h, conf, NO_VALUE, NO_VALUE, NO_VALUE]
+        lines.append(",".join(format_number(v) for v in values))
+    write_text_atomic(Path(path), "".join(line + "\n" for line in lines))
+
+
+def looks_like(path: Path) -> bool:
+    """A text file whose first line has 6 to 10 numbers starting with a whole frame number."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            first = next((line for line in f if line.strip()), "")
+    except OSError:
+        return False
+    fields = split_fields(first)
+    try:
+        values = [float(v) for v in fields]
+    except ValueError:
+        return False
+    return 6 <= len(values) <= 10 and values[0].is_integer() and values[0] >= 1
+
+
+FORMAT = Format(
+    name="mot",
+    title="MOT Challenge CSV (1-based frames and pixels)",
+    layout="file",
+    fields=frozenset({"box", "absent", "score"}),
+    read=read,
+    write=write,
+    multi_track=True,
+)
