@@ -1,0 +1,147 @@
+"""Run a session's tracking requests without Qt: for tests and ``siamtrack effort``.
+
+The GUI runs the same loop in a worker thread; here it runs in the caller's
+thread. Either way :func:`trackers.run.track_frames` polls the cancel token
+between frames, so cancelling costs at most one frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from app.session import AnnotationSession, RunRequest, TrackerSettings
+from trackers.protocol import Tracker
+from trackers.registry import create_tracker
+from trackers.run import CancelToken, track_frames
+from trackers.sources import VideoSource
+from trackers.types import Frame, TrackResult
+
+MakeTracker = Callable[..., Tracker]
+
+BACKWARD_CHUNK_BYTES = 256 * 1024 * 1024
+"""Memory for the frames a backward run over a plain video decodes ahead (see _backward_video)."""
+
+
+class Frames(Protocol):
+    """A FrameSource or a FrameCache: anything with frame-accurate ``frames[i]``."""
+
+    def __getitem__(self, index: int) -> Frame: ...
+
+
+def _cancelled(cancel: CancelToken | None) -> bool:
+    return cancel is not None and cancel.is_set()
+
+
+def _backward_video(source: VideoSource, indices: range, cancel: CancelToken | None) -> Iterator[Frame]:
+    """Frames of a backward range of a video, decoded forwards in chunks and handed out reversed.
+
+    ``source[i]`` on a video going backwards reopens the file and decodes from the
+    start for every frame; decoding a chunk at a time divides that cost by the
+    chunk's length while keeping memory bounded. (A FrameCache needs none of this.)
+    """
+    width, height = source.size
+    chunk = max(8, BACKWARD_CHUNK_BYTES // max(1, width * height * 3))
+    high = indices.start + 1  # exclusive, in forward terms
+    low_end = indices.stop + 1  # the lowest frame the run visits
+    while high > low_end:
+        low = max(low_end, high - chunk)
+        frames: list[Frame] = []
+        for frame in source.iter_from(low, high):
+            if _cancelled(cancel):
+                return
+            frames.append(frame)
+        yield from reversed(frames)
+        if len(frames) < high - low:
+            return  # the video ran out: nothing more to give
+        high = low
+
+
+def request_frames(frames: Frames, request: RunRequest, cancel: CancelToken | None = None) -> Iterator[Frame]:
+    """The frames of ``request.indices`` in the run's order.
+
+    Only ``start``, ``stop`` and ``direction`` are read, so any request-like object works.
+    """
+    indices = range(request.start, request.stop, request.direction)
+    if request.direction > 0 and hasattr(frames, "iter_from"):
+        # Streaming decodes each frame once; the same pixels as frames[i].
+        return frames.iter_from(indices.start, indices.stop)  # type: ignore[attr-defined]
+    if request.direction < 0 and isinstance(frames, VideoSource):
+        return _backward_video(frames, indices, cancel)
+    return (frames[i] for i in indices)
+
+
+def _make(request: RunRequest, make_tracker: MakeTracker) -> Tracker:
+    kwargs: dict[str, Any] = {"weights": request.weights, "device": request.device}
+    if request.model_dir is not None:
+        kwargs["model_dir"] = request.model_dir
+    return make_tracker(request.tracker, **kwargs)
+
+
+def run_request(
+    session: AnnotationSession,
+    request: RunRequest,
+    frames: Frames,
+    make_tracker: MakeTracker = create_tracker,
+    cancel: CancelToken | None = None,
+) -> str:
+    """Track ``request`` into ``session``; return why it ended.
+
+    ``"completed"``, ``"rejoined"`` or ``"cancelled"`` (also when the run went stale).
+    If the tracker or the decoder raises, the run is ended as ``"failed"`` and the
+    exception propagates: the caller decides how to show it; what was tracked stays.
+    """
+    try:
+        tracker = _make(request, make_tracker)
+        for step in track_frames(tracker, request_frames(frames, request, cancel), request.box, cancel):
+            session.accept(request.run_id, request.start + request.direction * step.index, step.result)
+            if session.run_should_stop(request.run_id):
+                break
+    except BaseException:
+        session.end_run(request.run_id, "failed")
+        raise
+    stop = session.run_stop_reason(request.run_id)
+    if stop == "rejoined":
+        reason = "rejoined"
+    elif stop is not None or _cancelled(cancel):
+        reason = "cancelled"
+    else:
+        reason = "completed"
+    session.end_run(request.run_id, reason)
+    return reason
+
+
+def collect(
+    request: RunRequest,
+    frames: Frames,
+    make_tracker: MakeTracker = create_tracker,
+    cancel: CancelToken | None = None,
+) -> dict[int, TrackResult]:
+    """Track ``request`` without touching any session: frame index -> result, keyframe excluded."""
+    tracker = _make(request, make_tracker)
+    results: dict[int, TrackResult] = {}
+    for step in track_frames(tracker, request_frames(frames, request, cancel), request.box, cancel):
+        if step.index:
+            results[request.start + request.direction * step.index] = step.result
+    return results
+
+
+def run_bidirectional(
+    session: AnnotationSession,
+    a: int,
+    b: int,
+    frames: Frames,
+    settings: TrackerSettings | None = None,
+    make_tracker: MakeTracker = create_tracker,
+    cancel: CancelToken | None = None,
+) -> str:
+    """Track forward from keyframe ``a`` and backward from keyframe ``b``; fuse per frame by score.
+
+    A cancelled run still fuses what both directions got so far (one undo step).
+    Returns ``"completed"`` or ``"cancelled"``.
+    """
+    forward_request, backward_request = session.bidirectional_requests(a, b, settings)
+    forward = collect(forward_request, frames, make_tracker, cancel)
+    backward = {} if _cancelled(cancel) else collect(backward_request, frames, make_tracker, cancel)
+    session.fuse_bidirectional(forward, backward)
+    return "cancelled" if _cancelled(cancel) else "completed"

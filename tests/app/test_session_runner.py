@@ -1,0 +1,192 @@
+"""session_runner: forward and backward runs over a real (synthetic) video, cancel, rejoin, failure."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from app import session_runner
+from app.session import AnnotationSession, TrackerSettings
+from app.session_runner import run_bidirectional, run_request
+from resources.demo_clip import render_sequence
+from trackers.registry import create_tracker
+from trackers.sources import open_source
+from trackers.trajectory import Entry, Origin, Trajectory
+from trackers.types import Box, Frame, TrackResult
+
+FRAMES = 24
+SIZE = (96, 64)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """An MJPG clip and what streaming decode gives for each of its frames."""
+    frames, _ = render_sequence(n_frames=FRAMES, size=SIZE, seed=3)
+    path = tmp_path_factory.mktemp("clip") / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, SIZE)
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    with open_source(path) as source:
+        decoded = list(source.iter_from(0))
+    assert len(decoded) == FRAMES
+    return path, decoded
+
+
+@pytest.fixture
+def source(clip):
+    with open_source(clip[0]) as src:
+        yield src
+
+
+IDENTITY = TrackerSettings(tracker="identity")
+
+
+def session_for(path: Path, settings: TrackerSettings = IDENTITY) -> AnnotationSession:
+    return AnnotationSession(path, FRAMES, SIZE, "hash", settings=settings)
+
+
+class Recorder:
+    """Moves its box one pixel right per update and remembers every frame it was given."""
+
+    def __init__(self, on_update=None) -> None:
+        self.frames: list[Frame] = []
+        self.box: Box | None = None
+        self.on_update = on_update
+
+    def init(self, frame: Frame, box: Box) -> None:
+        self.frames.append(frame)
+        self.box = box
+
+    def update(self, frame: Frame) -> TrackResult:
+        self.frames.append(frame)
+        assert self.box is not None
+        self.box = Box(self.box.x + 1, self.box.y, self.box.w, self.box.h)
+        if self.on_update is not None:
+            self.on_update(len(self.frames) - 1)
+        return TrackResult(self.box, score=1.0 / len(self.frames))
+
+
+def factory(tracker):
+    def make(name, **kwargs):
+        return tracker
+
+    return make
+
+
+BOX = Box(10, 10, 20, 16)
+
+
+def test_forward_identity_run_fills_to_the_end(source, clip):
+    s = session_for(clip[0])
+    s.set_keyframe(3, BOX)
+    request = s.begin_run(3)
+    assert run_request(s, request, source, create_tracker) == "completed"
+    assert s.current_run_id is None
+    assert s.trajectory[3].origin is Origin.KEYFRAME
+    assert all(s.trajectory[i] == Entry(BOX, Origin.TRACKED, 1.0) for i in range(4, FRAMES))
+    assert all(s.trajectory[i] is None for i in range(3))
+    s.undo()
+    assert all(s.trajectory[i] is None for i in range(4, FRAMES))
+
+
+@pytest.mark.parametrize("chunk_frames", [1000, 3])
+def test_backward_run_sees_the_right_frames(source, clip, monkeypatch, chunk_frames):
+    # A tiny chunk makes the backward reader of a video go through several chunks.
+    monkeypatch.setattr(session_runner, "BACKWARD_CHUNK_BYTES", chunk_frames * SIZE[0] * SIZE[1] * 3)
+    s = session_for(clip[0])
+    s.set_keyframe(2, BOX)
+    s.set_keyframe(17, BOX)
+    recorder = Recorder()
+    request = s.begin_run(17, -1)
+    assert run_request(s, request, source, factory(recorder)) == "completed"
+    expected = list(range(17, 2, -1))
+    assert len(recorder.frames) == len(expected)
+    for frame, index in zip(recorder.frames, expected):
+        assert np.array_equal(frame, clip[1][index])
+    assert [s.trajectory[i].box.x for i in range(3, 17)] == [10 + 17 - i for i in range(3, 17)]
+    assert s.trajectory[2].box == BOX
+
+
+def test_backward_run_through_random_access(clip):
+    """Anything with frames[i] works (a FrameCache, a list): indices go downwards."""
+    s = session_for(clip[0])
+    s.set_keyframe(5, BOX)
+    recorder = Recorder()
+    assert run_request(s, s.begin_run(5, -1), clip[1], factory(recorder)) == "completed"
+    assert all(np.array_equal(f, clip[1][i]) for f, i in zip(recorder.frames, range(5, -1, -1)))
+    assert s.trajectory[0].box.x == 15
+
+
+def test_forward_run_with_max_frames_sees_the_right_frames(source, clip):
+    s = session_for(clip[0], TrackerSettings(tracker="identity", max_frames=5))
+    s.set_keyframe(7, BOX)
+    recorder = Recorder()
+    assert run_request(s, s.begin_run(7), source, factory(recorder)) == "completed"
+    assert len(recorder.frames) == 6
+    assert all(np.array_equal(f, clip[1][i]) for f, i in zip(recorder.frames, range(7, 13)))
+    assert s.trajectory[12] is not None and s.trajectory[13] is None
+
+
+def test_cancel_stops_within_one_frame_and_keeps_what_was_tracked(source, clip):
+    cancel = threading.Event()
+
+    def cancel_after(update: int) -> None:
+        if update == 5:
+            cancel.set()
+
+    recorder = Recorder(on_update=cancel_after)
+    s = session_for(clip[0])
+    s.set_keyframe(0, BOX)
+    assert run_request(s, s.begin_run(0), source, factory(recorder), cancel) == "cancelled"
+    assert len(recorder.frames) == 6  # the keyframe and five updates: not one more
+    assert [i for i, _ in s.trajectory.annotated()] == [0, 1, 2, 3, 4, 5]
+    assert s.current_run_id is None
+    s.undo()
+    assert [i for i, _ in s.trajectory.annotated()] == [0]
+
+
+def test_a_rejoining_run_ends_as_rejoined(source, clip):
+    old = Trajectory.empty(FRAMES, SIZE).with_entries(
+        {i: Entry(Box(10 + i, 10, 20, 16), Origin.TRACKED, 0.5) for i in range(1, FRAMES)}
+    )
+    s = AnnotationSession(clip[0], FRAMES, SIZE, "hash", old)
+    s.set_keyframe(0, BOX)
+    recorder = Recorder()  # moves exactly like the old track
+    assert run_request(s, s.begin_run(0), source, factory(recorder)) == "rejoined"
+    assert len(recorder.frames) == 4
+    assert s.trajectory[10] == old[10]
+
+
+def test_a_failing_tracker_ends_the_run_and_raises(source, clip):
+    def boom(update: int) -> None:
+        if update == 3:
+            raise RuntimeError("tracker exploded")
+
+    s = session_for(clip[0])
+    s.set_keyframe(0, BOX)
+    request = s.begin_run(0)
+    with pytest.raises(RuntimeError, match="exploded"):
+        run_request(s, request, source, factory(Recorder(on_update=boom)))
+    assert s.current_run_id is None
+    assert [i for i, _ in s.trajectory.annotated()] == [0, 1, 2]
+
+
+def test_bidirectional_run_fuses_by_score(source, clip):
+    s = session_for(clip[0])
+    s.set_keyframe(4, BOX)
+    s.set_keyframe(12, Box(50, 10, 20, 16))
+    trackers = iter([Recorder(), Recorder()])
+
+    def make(name, **kwargs):
+        return next(trackers)
+
+    assert run_bidirectional(s, 4, 12, source, make_tracker=make) == "completed"
+    # Both score 1/k on their k-th frame: the nearer keyframe wins, forward on the tie (frame 8).
+    xs = [s.trajectory[i].box.x for i in range(5, 12)]
+    assert xs == [11, 12, 13, 14, 53, 52, 51]
+    assert s.undo() and all(s.trajectory[i] is None for i in range(5, 12))
