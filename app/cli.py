@@ -97,6 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--plot", type=Path, help="write success and precision plots (PNG)")
     _add_tracker_options(evaluate)
 
+    effort = sub.add_parser("effort", help="simulate an annotator: human corrections per 100 frames")
+    effort.add_argument("sequences", nargs="+", type=Path, metavar="SEQ")
+    effort.add_argument(
+        "--tracker", action="append", dest="trackers", choices=names, metavar="NAME",
+        help="repeatable; default: siamfc",
+    )
+    effort.add_argument("--iou", type=float, default=0.5, help="a frame passes at this IoU (default 0.5)")
+    effort.add_argument("--mode", choices=["forward", "bidirectional"], default="forward")
+    effort.add_argument("--json", type=Path, help="write the figures as JSON")
+    _add_tracker_options(effort)
+
     from trackers.formats.convert import add_convert_parser
 
     add_convert_parser(sub)
@@ -238,13 +249,34 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_effort(args: argparse.Namespace) -> int:
+    from app.effort import format_effort_table, measure_effort
+    from trackers.evaluation import load_sequences
+
+    if not 0.0 < args.iou <= 1.0:
+        raise CliError(f"--iou must lie in (0, 1], got {args.iou}")
+    sequences = load_sequences(args.sequences)
+    progress = _Progress()
+    report = measure_effort(
+        sequences, args.trackers or ["siamfc"], threshold=args.iou, mode=args.mode,
+        weights=args.weights, device=args.device, model_dir=args.model_dir,
+        progress=lambda m: progress(m, force=True),
+    )
+    progress.done()
+    print(format_effort_table(report))
+    if args.json:
+        _write_atomically(args.json, json.dumps(report.to_json(), indent=2) + "\n")
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     from trackers.formats.convert import cmd_convert as convert
 
     return convert(args)
 
 
-COMMANDS = {"track": cmd_track, "eval": cmd_eval, "convert": cmd_convert}
+COMMANDS = {"track": cmd_track, "eval": cmd_eval, "convert": cmd_convert, "effort": cmd_effort}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
