@@ -109,8 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tracker_options(effort)
 
     from trackers.formats.convert import add_convert_parser
+    from trackers.toolkits.trax_server import add_trax_parser
 
     add_convert_parser(sub)
+    add_trax_parser(sub)
 
     # `train` is parsed by the training module itself, so both entry points agree.
     sub.add_parser("train", help="train or fine-tune a tracker (see `siamtrack train --help`)", add_help=False)
@@ -270,13 +272,19 @@ def cmd_effort(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trax(args: argparse.Namespace) -> int:
+    from trackers.toolkits.trax_server import cmd_trax as trax
+
+    return trax(args)
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     from trackers.formats.convert import cmd_convert as convert
 
     return convert(args)
 
 
-COMMANDS = {"track": cmd_track, "eval": cmd_eval, "convert": cmd_convert, "effort": cmd_effort}
+COMMANDS = {"track": cmd_track, "eval": cmd_eval, "convert": cmd_convert, "effort": cmd_effort, "trax": cmd_trax}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
