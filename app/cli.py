@@ -97,6 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--plot", type=Path, help="write success and precision plots (PNG)")
     _add_tracker_options(evaluate)
 
+    bench = sub.add_parser("bench", help="end-to-end speed per tracker, decode included, split by stage")
+    bench.add_argument("source", nargs="?", type=Path, help="video or folder (default: a generated 1280x720 clip)")
+    bench.add_argument(
+        "--tracker", action="append", dest="trackers", choices=names, metavar="NAME",
+        help="repeatable; default: siamfc-3s, siamfc, siamrpn, dsiam, cv-csrt, cv-nano",
+    )
+    bench.add_argument("--frames", type=_positive, default=150, help="frames per tracker (default 150)")
+    bench.add_argument("--box", type=str, help="0-based X,Y,W,H on frame 0 (default: the ground truth's)")
+    bench.add_argument("--json", type=Path, help="write the figures as JSON")
+    _add_tracker_options(bench)
+
     effort = sub.add_parser("effort", help="simulate an annotator: human corrections per 100 frames")
     effort.add_argument("sequences", nargs="+", type=Path, metavar="SEQ")
     effort.add_argument(
@@ -272,6 +283,23 @@ def cmd_effort(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from app.bench import format_bench_table, run_bench
+
+    if args.box is not None:
+        _parse_box(args.box)  # fail early on a malformed box
+    names = args.trackers or ["siamfc-3s", "siamfc", "siamrpn", "dsiam", "cv-csrt", "cv-nano"]
+    report = run_bench(
+        names, args.source, args.box, args.frames, args.device, args.weights, args.model_dir,
+        progress=lambda m: print(m, file=sys.stderr, flush=True),
+    )
+    print(format_bench_table(report))
+    if args.json:
+        _write_atomically(args.json, json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0 if all("error" not in r for r in report["trackers"].values()) else EXIT_FAILED
+
+
 def cmd_trax(args: argparse.Namespace) -> int:
     from trackers.toolkits.trax_server import cmd_trax as trax
 
@@ -284,7 +312,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return convert(args)
 
 
-COMMANDS = {"track": cmd_track, "eval": cmd_eval, "convert": cmd_convert, "effort": cmd_effort, "trax": cmd_trax}
+COMMANDS = {"track": cmd_track, "eval": cmd_eval, "convert": cmd_convert, "effort": cmd_effort, "trax": cmd_trax, "bench": cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,6 +33,7 @@ from trackers.siamfc.search import (
     windowed_peak,
 )
 from trackers.siamfc.tracker import default_weights_path
+from trackers.timing import Stopwatch
 from trackers.types import Box, Frame, ScoreMap, TrackResult
 from trackers.weights import choose_device, load_or_random
 
@@ -62,6 +63,7 @@ class DSiamTracker:
             config.search_size, config.background_sigma, config.background_taper
         )
         self._first: Features | None = None
+        self.stopwatch = Stopwatch()
         self._v: dict[str, torch.Tensor] | None = None
         self._w: dict[str, torch.Tensor] | None = None
 
@@ -139,17 +141,20 @@ class DSiamTracker:
             raise RuntimeError("update() before init()")
         cfg = self.config
         search = self._search
+        self.stopwatch.start()
 
         # Z_{t,s}, s = 1..3, centred at b_{t-1}, one batch (section 3.6)
         extents = self._search_extent * self._scale_factors
         crops = np.stack(
             [crop_square(frame, *self._center, e, cfg.search_size, self._fill) for e in extents]
         )
+        self.stopwatch.lap("crop")
         features = self.net.features(to_tensor(crops, self.device))
 
         # eq. 2 per layer with V_{t-1}, W_{t-1}, then eq. 9 across layers
         fused, per_layer = self.net(self._first, features, self._v, self._w)
         fused_maps = fused[:, 0].float().cpu().numpy()
+        self.stopwatch.lap("network")
         finite = bool(np.isfinite(fused_maps).all())
         if not finite:  # never let a NaN steer the box; such a frame counts as lost
             fused_maps = np.nan_to_num(fused_maps, nan=0.0, posinf=0.0, neginf=0.0)
@@ -180,14 +185,17 @@ class DSiamTracker:
         width, height = self._frame_size
         self._center = np.clip(self._center, [0.0, 0.0], [float(width), float(height)])
 
+        self.stopwatch.lap("post")
         if tracked:
+            # learning V and W re-embeds three crops: network time (and its crops)
             self._learn_transforms(frame, float(extents[scale_id]))
+            self.stopwatch.lap("network")
         elif cfg.reset_on_failure:
             self._v = None
             self._w = None
 
         box = Box.from_center(*self._center, *self._target_size)
-        return TrackResult(
+        result = TrackResult(
             box=box,
             score=peak if finite else 0.0,
             score_maps=self._score_maps(
@@ -195,6 +203,8 @@ class DSiamTracker:
             ),
             untrained=self.untrained,
         )
+        self.stopwatch.lap("post")
+        return result
 
     def _learn_transforms(self, frame: Frame, search_extent: float) -> None:
         """Section 3.6: "crop I_t according to b_t and get O_t, G_t, and get Ḡ_t by multiplying

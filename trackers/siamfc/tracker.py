@@ -25,6 +25,7 @@ from trackers.siamfc.search import (
     upsample_maps,
     windowed_peak,
 )
+from trackers.timing import Stopwatch
 from trackers.types import Box, Frame, ScoreMap, TrackResult
 from trackers.weights import choose_device, load_into, load_or_random
 
@@ -54,6 +55,7 @@ class SiamFCTracker:
         self._scale_factors = np.asarray(config.scale_factors(), dtype=np.float64)
         self._window = hann_window(config.upsampled_size)
         self._exemplar_features: torch.Tensor | None = None
+        self.stopwatch = Stopwatch()
 
     # ----------------------------------------------------------------- building
     @classmethod
@@ -111,15 +113,18 @@ class SiamFCTracker:
         if self._exemplar_features is None:
             raise RuntimeError("update() before init()")
         cfg = self.config
+        self.stopwatch.start()
 
         # search images at every scale, one batch, one forward pass (sections 2.1, 2.2)
         extents = self._search_extent * self._scale_factors
         crops = np.stack(
             [crop_square(frame, *self._center, e, cfg.search_size, self._fill) for e in extents]
         )
+        self.stopwatch.lap("crop")
         search_features = self.net.embed(to_tensor(crops, self.device))
         scores = self.net.score(self._exemplar_features, search_features)
         scores = scores[:, 0].float().cpu().numpy()
+        self.stopwatch.lap("network")
 
         # bicubic up-sampling 17 -> 272 (section 4.1)
         upsampled = upsample_maps(scores, cfg.upsampled_size)
@@ -147,12 +152,14 @@ class SiamFCTracker:
         self._center = np.clip(self._center, [0.0, 0.0], [float(width), float(height)])
 
         box = Box.from_center(*self._center, *self._target_size)
-        return TrackResult(
+        result = TrackResult(
             box=box,
             score=peak_score if math.isfinite(peak_score) else 0.0,
             score_maps=self._score_maps(previous_center, extents, scores, response, scale_id),
             untrained=self.untrained,
         )
+        self.stopwatch.lap("post")
+        return result
 
     def _score_maps(
         self,

@@ -26,6 +26,7 @@ from trackers.siamrpn.anchors import anchor_grid, center_mask, cosine_window
 from trackers.siamrpn.config import PRESETS, SiamRPNConfig
 from trackers.siamrpn.network import ARCHITECTURE, RPNKernels, SiamRPNNet, init_weights
 from trackers.siamrpn.targets import decode
+from trackers.timing import Stopwatch
 from trackers.types import Box, Frame, ScoreMap, TrackResult
 from trackers.weights import choose_device, load_into, load_or_random
 
@@ -91,6 +92,7 @@ class SiamRPNTracker:
         # Section 4.3, first strategy: anchors outside the centre g x g cells are discarded.
         self._keep = np.broadcast_to(center_mask(s, config.center_size), (config.anchor_count, s, s))
         self._kernels: RPNKernels | None = None
+        self.stopwatch = Stopwatch()
 
     # ----------------------------------------------------------------- building
     @classmethod
@@ -159,12 +161,16 @@ class SiamRPNTracker:
         cfg = self.config
         k, s = cfg.anchor_count, cfg.score_size
         centre = cfg.search_size / 2.0
+        self.stopwatch.start()
 
         # Detection patch around the last position (section 5.1), detection branch only.
         search_extent = self._search_extent()
         scale = cfg.search_size / search_extent  # search pixels per frame pixel
         crop = crop_square(frame, *self._center, search_extent, cfg.search_size, self._fill)
+        self.stopwatch.lap("crop")
         a_cls, a_reg = self.net.detect(self._kernels, self._to_tensor(crop))
+        a_cls, a_reg = a_cls.to("cpu"), a_reg.to("cpu")
+        self.stopwatch.lap("network")
 
         # Foreground probability: softmax over each anchor's (background, foreground)
         # pair, the odd channel being the foreground (section 4.2, eq. 10).
@@ -210,12 +216,14 @@ class SiamRPNTracker:
         self._center = np.array(box.center(), dtype=np.float64)
         self._target_size = np.array([box.w, box.h], dtype=np.float64)
 
-        return TrackResult(
+        result = TrackResult(
             box=box,
             score=best_score if math.isfinite(best_score) else 0.0,
             score_maps=self._score_maps(previous_center, previous_extent, foreground),
             untrained=self.untrained,
         )
+        self.stopwatch.lap("post")
+        return result
 
     def _score_maps(
         self, center: np.ndarray, search_extent: float, foreground: np.ndarray

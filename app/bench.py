@@ -1,0 +1,191 @@
+"""``siamtrack bench``: end-to-end speed per tracker, decode included, split by stage.
+
+Each tracker runs in a fresh child process, so its peak memory is its own and one
+tracker's warm caches do not flatter the next. Inside the child, frames are decoded
+by a prefetching thread (as ``siamtrack track`` does), the tracker's own stopwatch
+splits each update into crop, network and post (``trackers.timing``), and a tracker
+without one (the OpenCV peers) has its whole update counted as network.
+
+JSON: ``{"trackers": {NAME: {"fps", "ms": {"decode", "crop", "network", "post"},
+"peak_rss_mb", "device", "frames"}}}`` where each ``ms`` entry is
+``{"median", "p95"}`` per frame.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+STAGES = ("decode", "crop", "network", "post")
+DEFAULT_SIZE = (1280, 720)
+
+
+def generate_clip(folder: Path, frames: int, size: tuple[int, int] = DEFAULT_SIZE) -> tuple[Path, str]:
+    """A synthetic 720p clip (the demo scene, scaled up) and its first box as ``x,y,w,h``."""
+    import cv2
+
+    from resources.demo_clip import render_sequence
+
+    images, boxes = render_sequence(n_frames=frames, size=size, seed=0)
+    path = folder / "bench_720p.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, size)
+    try:
+        for image in images:
+            writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    b = boxes[0]
+    return path, f"{b.x:g},{b.y:g},{b.w:g},{b.h:g}"
+
+
+def first_box(source: Path) -> str | None:
+    """The first line of ``<stem>.txt`` (1-based OTB) beside a video, as a 0-based box."""
+    groundtruth = source.with_suffix(".txt") if source.is_file() else source / "groundtruth_rect.txt"
+    if not groundtruth.is_file():
+        return None
+    from trackers.evaluation import first_valid_frame, read_groundtruth
+
+    rows = read_groundtruth(groundtruth)
+    start = first_valid_frame(rows)
+    if start != 0:
+        return None
+    x, y, w, h = rows[0]
+    return f"{x:g},{y:g},{w:g},{h:g}"
+
+
+def _stats(values_ms: Sequence[float]) -> dict[str, float]:
+    if not values_ms:
+        return {"median": 0.0, "p95": 0.0}
+    array = np.asarray(values_ms, dtype=np.float64)
+    return {"median": float(np.median(array)), "p95": float(np.percentile(array, 95))}
+
+
+def run_worker(
+    name: str,
+    source: Path,
+    box_text: str,
+    frames: int,
+    device: str,
+    weights: Path | None,
+    model_dir: Path | None,
+) -> dict[str, Any]:
+    """Track ``frames`` frames of ``source`` with ``name`` in this process; return its figures."""
+    from trackers.prefetch import Prefetcher
+    from trackers.registry import create_tracker
+    from trackers.sources import open_source
+    from trackers.types import Box
+
+    tracker = create_tracker(name, weights=weights, device=device, model_dir=model_dir)
+    box = Box.parse(box_text)
+    stage_ms: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    with open_source(source) as src, Prefetcher(src.iter_from(0, frames)) as prefetched:
+        iterator = iter(prefetched)
+        first = next(iterator)
+        tracker.init(first, box)
+        count = 0
+        started = time.perf_counter()
+        for frame in iterator:
+            update_start = time.perf_counter()
+            tracker.update(frame)
+            update_seconds = time.perf_counter() - update_start
+            stopwatch = getattr(tracker, "stopwatch", None)
+            laps = dict(stopwatch.seconds) if stopwatch is not None else {"network": update_seconds}
+            for stage in ("crop", "network", "post"):
+                stage_ms[stage].append(1000.0 * laps.get(stage, 0.0))
+            count += 1
+        elapsed = time.perf_counter() - started
+        # the first decode happened before the clock started; the rest overlapped tracking
+        stage_ms["decode"] = [1000.0 * s for s in prefetched.decode_seconds[1:]]
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "fps": count / elapsed if elapsed > 0 else 0.0,
+        "frames": count,
+        "ms": {stage: _stats(values) for stage, values in stage_ms.items()},
+        "peak_rss_mb": peak_kb / 1024.0,
+        "device": str(getattr(tracker, "device", "cpu")),
+        "untrained": bool(getattr(tracker, "untrained", False)),
+        "precision": str(getattr(tracker, "precision", "fp32")),
+    }
+
+
+def run_bench(
+    trackers: Sequence[str],
+    source: Path | None,
+    box: str | None,
+    frames: int,
+    device: str,
+    weights: Path | None = None,
+    model_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run every tracker in its own child process on the same frames."""
+    with tempfile.TemporaryDirectory(prefix="siamtrack-bench-") as tmp:
+        label = str(source)
+        if source is None:
+            source, box = generate_clip(Path(tmp), frames)
+            label = f"generated {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]} clip"
+        elif box is None:
+            box = first_box(source)
+            if box is None:
+                raise ValueError(f"give --box: no ground truth beside {source} to start from")
+        results: dict[str, Any] = {}
+        for name in trackers:
+            if progress:
+                progress(f"bench {name} on {source.name} ({frames} frames)")
+            command = [
+                sys.executable, "-m", "app.bench", "--worker", name, str(source), box,
+                str(frames), device, str(weights or ""), str(model_dir or ""),
+            ]
+            done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ))
+            if done.returncode != 0:
+                message = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                results[name] = {"error": message}
+                continue
+            results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"source": label, "frames": frames, "trackers": results}
+
+
+def format_bench_table(report: dict[str, Any]) -> str:
+    header = (
+        f"{'tracker':<10} {'fps':>7} {'decode':>13} {'crop':>13} {'network':>13} {'post':>13} "
+        f"{'rss MB':>7} {'device':<7} precision"
+    )
+    lines = [header, "-" * len(header), "(per-frame ms as median/p95; fps end to end, decode included)"]
+    for name, r in report["trackers"].items():
+        if "error" in r:
+            lines.append(f"{name:<10} error: {r['error']}")
+            continue
+        cells = " ".join(f"{r['ms'][s]['median']:>6.1f}/{r['ms'][s]['p95']:<6.1f}" for s in STAGES)
+        flag = "  UNTRAINED" if r.get("untrained") else ""
+        lines.append(
+            f"{name:<10} {r['fps']:>7.1f} {cells} {r['peak_rss_mb']:>7.0f} {r['device']:<7} "
+            f"{r.get('precision', '')}{flag}"
+        )
+    return "\n".join(lines)
+
+
+def _worker_main(argv: Sequence[str]) -> int:
+    name, source, box, frames, device, weights, model_dir = argv
+    result = run_worker(
+        name, Path(source), box, int(frames), device,
+        Path(weights) if weights else None, Path(model_dir) if model_dir else None,
+    )
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["--worker"]:
+        print("usage: siamtrack bench (this module's --worker mode is internal)", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(_worker_main(sys.argv[2:]))
