@@ -181,6 +181,7 @@ def _untrained_warning(name: str) -> str:
 # ------------------------------------------------------------------------ commands
 def cmd_track(args: argparse.Namespace) -> int:
     from trackers.geometry import iou
+    from trackers.prefetch import Prefetcher
     from trackers.run import track_frames
     from trackers.sources import open_source
     from trackers.types import Box
@@ -206,11 +207,15 @@ def cmd_track(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         interrupted = False
         try:
-            frames = source.iter_from(args.start_frame, stop)
-            for step in track_frames(tracker, frames, args.box):
-                b = step.result.box
-                lines.append(f"{b.x:.3f},{b.y:.3f},{b.w:.3f},{b.h:.3f}")
-                progress(f"{args.tracker}: frame {args.start_frame + step.index + 1}/{stop}  score {step.result.score:.3g}")
+            # decoding runs a few frames ahead in its own thread, overlapping tracking
+            with Prefetcher(source.iter_from(args.start_frame, stop)) as frames:
+                for step in track_frames(tracker, frames, args.box):
+                    b = step.result.box
+                    lines.append(f"{b.x:.3f},{b.y:.3f},{b.w:.3f},{b.h:.3f}")
+                    progress(
+                        f"{args.tracker}: frame {args.start_frame + step.index + 1}/{stop}  "
+                        f"score {step.result.score:.3g}"
+                    )
         except KeyboardInterrupt:
             interrupted = True
         finally:
