@@ -122,8 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     from trackers.formats.convert import add_convert_parser
     from trackers.toolkits.trax_server import add_trax_parser
 
+    from app.gui import add_gui_parser
+
     add_convert_parser(sub)
     add_trax_parser(sub)
+    add_gui_parser(sub)
 
     # `train` is parsed by the training module itself, so both entry points agree.
     sub.add_parser("train", help="train or fine-tune a tracker (see `siamtrack train --help`)", add_help=False)
@@ -305,6 +308,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0 if all("error" not in r for r in report["trackers"].values()) else EXIT_FAILED
 
 
+def cmd_gui(args: argparse.Namespace) -> int:
+    from app.gui import cmd_gui as gui
+
+    return gui(args)
+
+
 def cmd_trax(args: argparse.Namespace) -> int:
     from trackers.toolkits.trax_server import cmd_trax as trax
 
@@ -317,7 +326,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return convert(args)
 
 
-COMMANDS = {"track": cmd_track, "eval": cmd_eval, "convert": cmd_convert, "effort": cmd_effort, "trax": cmd_trax, "bench": cmd_bench}
+COMMANDS = {"track": cmd_track, "eval": cmd_eval, "convert": cmd_convert, "effort": cmd_effort, "trax": cmd_trax, "bench": cmd_bench, "gui": cmd_gui}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

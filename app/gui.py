@@ -1,0 +1,198 @@
+"""``siamtrack gui [SOURCE]``: the desktop app, also drivable from the command line.
+
+``--box X,Y,W,H --track`` draws a keyframe and tracks forward as a user would,
+``--screenshot FILE.png`` saves the window once that is done, and
+``--exit-when-done`` then closes it, so the real window can be exercised by
+scripts and CI (no prompts, no saved preferences in that mode).
+
+The CLI module stays Qt-free: it imports this module only when ``gui`` is asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _box(text: str):  # -> Box; imported lazily so --help stays fast
+    from trackers.types import Box
+
+    try:
+        box = Box.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not box.is_valid():
+        raise argparse.ArgumentTypeError(f"the box needs a positive width and height: {text}")
+    return box
+
+
+def _frame(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a frame number >= 0, got {value}")
+    return value
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from trackers.registry import TRACKERS
+
+    names = sorted(TRACKERS)
+    parser.add_argument(
+        "source",
+        nargs="?",
+        type=Path,
+        help="video, image folder or .siamtrack.json project (default: the bundled demo clip)",
+    )
+    parser.add_argument("--box", type=_box, help="0-based X,Y,W,H: a keyframe on --frame")
+    parser.add_argument("--frame", type=_frame, default=0, help="frame of --box (default 0)")
+    parser.add_argument("--track", action="store_true", help="track forward from the --box keyframe")
+    parser.add_argument(
+        "--tracker", choices=names, metavar="NAME", help=f"one of {', '.join(names)} (default: siamfc)"
+    )
+    parser.add_argument("--weights", type=Path, help="checkpoint file (default: the bundled weights)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto")
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=os.environ.get("SIAMTRACK_MODEL_DIR"),
+        help="folder with the ONNX files of cv-nano and cv-vit",
+    )
+    parser.add_argument("--blend", action="store_true", help="blend the score map onto the frame")
+    parser.add_argument("--screenshot", type=Path, metavar="FILE.png", help="save the window when done")
+    parser.add_argument(
+        "--exit-when-done", action="store_true", help="close once tracking and the screenshot are done"
+    )
+    return parser
+
+
+def add_gui_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``gui`` to the ``siamtrack`` command line (see app/cli.py)."""
+    parser = subparsers.add_parser("gui", help="open the desktop annotation app")
+    return configure_parser(parser)
+
+
+def build_parser(prog: str = "siamtrack gui") -> argparse.ArgumentParser:
+    return configure_parser(argparse.ArgumentParser(prog=prog, description="The siamtrack desktop app."))
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from app.session import TrackerSettings
+    from app.settings import AppSettings, load_settings
+    from resources import DEMO_VIDEO
+
+    if args.track and args.box is None:
+        print("siamtrack gui: error: --track needs --box", file=sys.stderr)
+        return EXIT_USAGE
+    unattended = bool(args.exit_when_done)
+    if (
+        unattended
+        and sys.platform.startswith("linux")
+        and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    ):
+        # Without a display Qt aborts; an unattended run (CI, scripts) only needs pixels.
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "siamtrack"])
+    app.setApplicationName("siamtrack")
+    # An unattended run must not touch the user's recent files and preferences.
+    settings = AppSettings() if unattended else load_settings()
+    window = MainWindow(settings, prompts=not unattended, persist_settings=not unattended)
+    chosen = window.panel.settings()
+    window.panel.set_settings(
+        TrackerSettings(
+            tracker=args.tracker or chosen.tracker,
+            weights=args.weights if args.weights is not None else chosen.weights,
+            device=args.device or chosen.device,
+            model_dir=args.model_dir,
+        )
+    )
+    if args.blend and not window.blend_action.isChecked():
+        window.blend_action.trigger()
+    window.show()
+
+    source = args.source if args.source is not None else DEMO_VIDEO
+    opened = window.open_path(source)
+    if not opened and unattended:
+        print(f"siamtrack gui: error: {window.last_error}", file=sys.stderr)
+        window.close()
+        return EXIT_USAGE
+    if opened and args.box is not None:
+        document = window.document
+        assert document is not None
+        if args.frame >= document.frame_count:
+            print(
+                f"siamtrack gui: error: --frame {args.frame} is past the last frame "
+                f"{document.frame_count - 1}",
+                file=sys.stderr,
+            )
+            window.close()
+            return EXIT_USAGE
+        width, height = document.session.frame_size
+        box = args.box.clipped(width, height)
+        if not box.is_valid():
+            print(
+                f"siamtrack gui: error: --box {args.box} lies outside the {width}x{height} frame",
+                file=sys.stderr,
+            )
+            window.close()
+            return EXIT_USAGE
+        window.go_to(args.frame)
+        window.set_keyframe(args.frame, box)
+
+    status = {"code": EXIT_OK}
+    loop = QEventLoop()
+
+    def done() -> None:
+        window.repaint_now()
+        app.processEvents()
+        if args.screenshot is not None:
+            args.screenshot.parent.mkdir(parents=True, exist_ok=True)
+            if not window.grab().save(str(args.screenshot)):
+                print(f"siamtrack gui: error: cannot write {args.screenshot}", file=sys.stderr)
+                status["code"] = EXIT_FAILED
+            else:
+                print(f"wrote {args.screenshot}", file=sys.stderr)
+        if unattended:
+            window.close()
+            loop.quit()
+
+    def run_ended(run_id: int, reason: str) -> None:
+        if reason == "failed":
+            print(f"siamtrack gui: tracking failed: {window.last_error}", file=sys.stderr)
+            status["code"] = EXIT_FAILED
+        QTimer.singleShot(0, done)
+
+    if args.track and opened:
+        window.run_ended.connect(run_ended)
+        if not window.track(+1):
+            QTimer.singleShot(0, done)
+    elif args.screenshot is not None or unattended:
+        QTimer.singleShot(0, done)
+    if not unattended:
+        QTimer.singleShot(0, window.offer_restore)
+        app.exec()
+        return status["code"]
+    loop.exec()
+    return status["code"]
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "siamtrack gui") -> int:
+    args = build_parser(prog).parse_args(argv)
+    return cmd_gui(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(prog="python -m app.gui"))

@@ -1,0 +1,232 @@
+"""Annotator: what the keys and buttons do to the open document, without drawing anything.
+
+It turns user commands into session edits and tracking runs, and worker results
+into session updates. The rules themselves live in the session (what a run
+covers, what it may overwrite, when it has rejoined the old track); this class
+applies them in order:
+
+* an edit makes a running run stale, so the worker is told to stop;
+* editing a box that corrected tracked work re-tracks forward from it, after a
+  short pause so that a burst of nudges starts one run, not ten;
+* a run that rejoined the earlier track, or went stale, is cancelled at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from app.session import TrackerSettings
+from app.tracking_worker import TrackingController
+from app.widgets.document import VideoDocument
+from trackers.trajectory import Origin
+from trackers.types import Box, TrackResult
+
+RETRACK_DELAY_MS = 400
+
+
+class Annotator(QObject):
+    changed = Signal()  # the trajectory or the run state changed: time to repaint
+    frame_tracked = Signal(int, object)  # frame index, TrackResult (accepted into the session)
+    run_started = Signal(int)  # run_id
+    run_ended = Signal(int, str)  # run_id, "completed" | "cancelled" | "rejoined" | "failed"
+    run_failed = Signal(str)  # one-line message
+    progress = Signal(int, int, float)  # frames done, frames in the run, frames per second
+    message = Signal(str)  # a hint for the status bar
+
+    def __init__(
+        self,
+        controller: TrackingController,
+        settings: Callable[[], TrackerSettings],
+        retrack_enabled: Callable[[], bool],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.document: VideoDocument | None = None
+        self._settings = settings
+        self._retrack_enabled = retrack_enabled
+        self._retrack_from: int | None = None
+        self._run_started = 0.0
+        self._retrack_timer = QTimer(self)
+        self._retrack_timer.setSingleShot(True)
+        self._retrack_timer.setInterval(RETRACK_DELAY_MS)
+        self._retrack_timer.timeout.connect(self._retrack)
+        controller.frame_tracked.connect(self._on_frame_tracked)
+        controller.run_finished.connect(self._on_run_finished)
+        controller.run_failed.connect(self._on_run_failed)
+        controller.progress.connect(self._on_progress)
+
+    @property
+    def running(self) -> bool:
+        return self.controller.running
+
+    def set_document(self, document: VideoDocument | None) -> None:
+        self.controller.cancel()
+        self._retrack_timer.stop()
+        self.document = document
+
+    # --- edits --------------------------------------------------------------------------
+    def _edited(self) -> None:
+        # The session has made a running run stale; stop the worker as well.
+        if self.controller.running:
+            self.controller.cancel()
+        self.changed.emit()
+
+    def box(self, index: int) -> Box | None:
+        if self.document is None:
+            return None
+        entry = self.document.session.trajectory[index]
+        return None if entry is None else entry.box
+
+    def set_keyframe(self, index: int, box: Box) -> None:
+        """Make ``box`` the keyframe on ``index``; re-track after it if it corrected tracked work."""
+        document = self.document
+        if document is None:
+            return
+        trajectory = document.session.trajectory
+        old = trajectory[index]
+        after = trajectory[index + 1] if index + 1 < trajectory.frame_count else None
+        corrects_tracking = (old is not None and old.origin in (Origin.TRACKED, Origin.INTERPOLATED)) or (
+            after is not None and after.origin is Origin.TRACKED
+        )
+        document.rejected.discard(index)
+        document.session.set_keyframe(index, box)
+        self._edited()
+        if corrects_tracking and self._retrack_enabled():
+            self._retrack_from = index
+            self._retrack_timer.start()
+
+    def nudge(self, index: int, dx: float, dy: float, dw: float, dh: float) -> None:
+        box = self.box(index)
+        if box is None or self.document is None:
+            return
+        moved = Box(box.x + dx, box.y + dy, max(1.0, box.w + dw), max(1.0, box.h + dh))
+        moved = moved.clipped(*self.document.session.frame_size)
+        if moved.is_valid():
+            self.set_keyframe(index, moved)
+
+    def make_keyframe(self, index: int) -> None:
+        box = self.box(index)
+        if box is not None:
+            self.set_keyframe(index, box)
+
+    def delete(self, index: int) -> None:
+        if self.document is not None and self.document.session.trajectory[index] is not None:
+            self.document.session.clear(index)
+            self._edited()
+
+    def mark_absent(self, index: int) -> None:
+        if self.document is not None:
+            self.document.session.set_absent(index)
+            self._edited()
+
+    def interpolate_around(self, index: int) -> None:
+        """Fill the frames between the keyframes with boxes on either side of ``index``."""
+        document = self.document
+        if document is None:
+            return
+        trajectory = document.session.trajectory
+        keys = [k for k in trajectory.keyframes() if trajectory[k].box is not None]
+        before = [k for k in keys if k <= index]
+        after = [k for k in keys if k > index]
+        if not before or not after:
+            self.message.emit("Interpolation needs a keyframe with a box before and after this frame")
+            return
+        document.session.interpolate(before[-1], after[0])
+        self._edited()
+
+    def undo(self) -> None:
+        if self.document is not None and self.document.session.undo():
+            self._edited()
+
+    def redo(self) -> None:
+        if self.document is not None and self.document.session.redo():
+            self._edited()
+
+    # --- low-confidence suggestions ------------------------------------------------------
+    def suggestions(self, threshold: float | None) -> list[int]:
+        """Tracked frames scoring under ``threshold`` that the user has not rejected."""
+        document = self.document
+        if document is None or threshold is None:
+            return []
+        return [i for i in document.session.low_confidence_frames(threshold) if i not in document.rejected]
+
+    def reject(self, index: int) -> None:
+        """The box is right despite its low score: stop suggesting the frame (this session)."""
+        if self.document is not None:
+            self.document.rejected.add(index)
+            self.changed.emit()
+
+    # --- runs -----------------------------------------------------------------------------
+    def track(self, index: int, direction: int) -> bool:
+        """Track from ``index``; its box becomes a keyframe if it was not one."""
+        document = self.document
+        if document is None:
+            return False
+        entry = document.session.trajectory[index]
+        if entry is None or entry.box is None:
+            self.message.emit("Draw a box on this frame first (left-drag on the frame)")
+            return False
+        if entry.origin is not Origin.KEYFRAME:
+            document.session.set_keyframe(index, entry.box)
+        return self._start_run(index, direction)
+
+    def stop(self) -> None:
+        self.controller.cancel()
+
+    def _retrack(self) -> None:
+        index, self._retrack_from = self._retrack_from, None
+        if index is None or self.document is None:
+            return
+        entry = self.document.session.trajectory[index]
+        if entry is not None and entry.origin is Origin.KEYFRAME and entry.box is not None:
+            self._start_run(index, +1)
+
+    def _start_run(self, start: int, direction: int) -> bool:
+        document = self.document
+        assert document is not None
+        settings = self._settings()
+        document.session.settings = settings  # a saved project remembers the tracker
+        request = document.session.begin_run(start, direction, settings)
+        if len(request.indices) < 2:
+            document.session.end_run(request.run_id, "completed")
+            self.message.emit("Nothing to track that way: the next frame is a keyframe or the end")
+            return False
+        self._run_started = time.perf_counter()
+        self.controller.start(request, document.path)
+        self.run_started.emit(request.run_id)
+        self.changed.emit()
+        return True
+
+    def _on_frame_tracked(self, run_id: int, index: int, result: TrackResult) -> None:
+        if self.document is None:
+            return
+        session = self.document.session
+        if session.accept(run_id, index, result):
+            self.frame_tracked.emit(index, result)
+        if session.run_should_stop(run_id):
+            # rejoined the earlier track, or superseded by an edit: no use going on
+            self.controller.cancel()
+        self.changed.emit()
+
+    def _on_progress(self, run_id: int, done: int, total: int) -> None:
+        elapsed = time.perf_counter() - self._run_started
+        self.progress.emit(done, total, done / elapsed if elapsed > 0 else 0.0)
+
+    def _on_run_finished(self, run_id: int, reason: str) -> None:
+        if self.document is not None and self.document.session.run_stop_reason(run_id) == "rejoined":
+            reason = "rejoined"
+        self._end_run(run_id, reason)
+
+    def _on_run_failed(self, run_id: int, message: str) -> None:
+        self.run_failed.emit(message)  # first, so that whoever hears run_ended knows why
+        self._end_run(run_id, "failed")
+
+    def _end_run(self, run_id: int, reason: str) -> None:
+        if self.document is not None:
+            self.document.session.end_run(run_id, reason)
+        self.changed.emit()
+        self.run_ended.emit(run_id, reason)

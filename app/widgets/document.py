@@ -1,0 +1,147 @@
+"""VideoDocument: what the window has open (no Qt here).
+
+One video (or image folder), the viewer's frame cache, the annotation session,
+its autosave journal and the project file it was saved to. Opening and closing
+keep the "never lose work" rules in one place: a journal is attached as soon as
+a session exists, a clean close deletes it, and saving checkpoints it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.frame_cache import FrameCache
+from app.journal import Journal, JournalError, discard, journal_path, read_info, restore
+from app.project import PROJECT_SUFFIX, content_hash, load_project, save_project
+from app.session import AnnotationSession
+from trackers.sources import FrameSource, open_source
+from trackers.types import Frame
+
+
+@dataclass
+class VideoDocument:
+    path: Path
+    """The video file or image folder."""
+    source: FrameSource
+    cache: FrameCache
+    session: AnnotationSession
+    journal: Journal | None = None
+    project_path: Path | None = None
+    journal_problem: str | None = None
+    """Why autosave is off (another siamtrack edits the same video), for the status bar."""
+    rejected: set[int] = field(default_factory=set)
+    """Low-confidence suggestions the user has looked at and rejected (kept for this session only)."""
+
+    # --- opening ----------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path) -> VideoDocument:
+        """A video, an image folder, or a project file (``*.siamtrack.json``)."""
+        path = Path(path)
+        if path.name.endswith(PROJECT_SUFFIX) or (path.suffix == ".json" and path.is_file()):
+            return cls.open_project(path)
+        return cls.open_video(path)
+
+    @classmethod
+    def open_video(cls, path: Path) -> VideoDocument:
+        source = open_source(path)
+        try:
+            # len() decodes a video once to count what really decodes (headers lie);
+            # the session needs the true count for its frame indices.
+            session = AnnotationSession(path, len(source), source.size, content_hash(path))
+            return cls._assemble(source, session, None)
+        except BaseException:
+            source.close()
+            raise
+
+    @classmethod
+    def open_project(cls, project: Path) -> VideoDocument:
+        session = load_project(project)
+        return cls._from_session(session, project)
+
+    @classmethod
+    def restore_journal(cls, journal: Path) -> VideoDocument:
+        """Rebuild the work a crashed siamtrack left in ``journal``; the orphan is then removed."""
+        info = read_info(journal)
+        session = restore(journal)
+        document = cls._from_session(session, info.project, journal_to_replace=journal)
+        return document
+
+    @classmethod
+    def _from_session(
+        cls, session: AnnotationSession, project: Path | None, journal_to_replace: Path | None = None
+    ) -> VideoDocument:
+        source = open_source(session.video)
+        try:
+            if len(source) != session.frame_count:
+                raise ValueError(
+                    f"{session.video} now decodes to {len(source)} frames, "
+                    f"the annotation has {session.frame_count}"
+                )
+            if journal_to_replace is not None:
+                # The restored state is in memory; the new journal's snapshot holds it
+                # before anything else can happen, so the orphan can go.
+                discard(journal_to_replace)
+            return cls._assemble(source, session, project)
+        except BaseException:
+            source.close()
+            raise
+
+    @classmethod
+    def _assemble(
+        cls, source: FrameSource, session: AnnotationSession, project: Path | None
+    ) -> VideoDocument:
+        cache = FrameCache(source)
+        document = cls(Path(session.video), source, cache, session, project_path=project)
+        document._attach_journal()
+        cache.start_indexing()
+        return document
+
+    def _attach_journal(self) -> None:
+        try:
+            journal = Journal(journal_path(self.session.content_hash))
+            journal.attach(self.session, self.project_path)
+        except (JournalError, OSError) as exc:
+            self.journal_problem = f"Autosave is off: {exc}"
+            return
+        self.journal = journal
+
+    # --- using ------------------------------------------------------------------------
+    @property
+    def frame_count(self) -> int:
+        return self.session.frame_count
+
+    @property
+    def fps(self) -> float:
+        return float(self.source.fps)
+
+    def frame(self, index: int) -> Frame:
+        return self.cache.get(index)
+
+    @property
+    def title(self) -> str:
+        name = self.project_path.name if self.project_path is not None else self.path.name
+        return name
+
+    def save(self, path: Path | None = None) -> Path:
+        """Save to ``path`` (or the current project file); the journal restarts from this state."""
+        target = Path(path) if path is not None else self.project_path
+        if target is None:
+            raise ValueError("no project file yet: choose where to save")
+        save_project(self.session, target)
+        self.project_path = target
+        if self.journal is not None:
+            self.journal.checkpoint(target)
+        return target
+
+    def default_project_path(self) -> Path:
+        base = self.path if self.path.is_dir() else self.path.with_suffix("")
+        return base.parent / (base.name + PROJECT_SUFFIX)
+
+    def close(self) -> None:
+        """A clean close: the journal is flushed and deleted, the decoders released."""
+        if self.journal is not None:
+            self.journal.close(discard=True)
+            self.journal = None
+        self.cache.close()
+        self.source.close()

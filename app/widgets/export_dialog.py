@@ -1,0 +1,181 @@
+"""Export: a trajectory format chooser, and the GOT-10k training-set export in the background."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QToolButton,
+    QWidget,
+)
+
+from trackers.formats import FIELDS, FORMATS, dropped_fields, export_got10k_dataset, write_trajectory
+from trackers.sources import FrameSource
+from trackers.trajectory import Trajectory
+
+FILE_SUFFIXES = {"coco": ".json", "cvat": ".xml"}
+"""Suggested file name endings of the one-file formats (the others are text)."""
+
+
+class ExportDialog(QDialog):
+    """Pick a format and a destination; says what the format cannot hold before writing."""
+
+    def __init__(self, trajectory: Trajectory, suggested: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export trajectory")
+        self._trajectory = trajectory
+        self._suggested = suggested
+        self.format_box = QComboBox()
+        for name, fmt in FORMATS.items():
+            self.format_box.addItem(f"{name}: {fmt.title}", name)
+        self.path_edit = QLineEdit()
+        browse = QToolButton()
+        browse.setText("…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.path_edit, 1)
+        row.addWidget(browse)
+        self.loss_label = QLabel()
+        self.loss_label.setWordWrap(True)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form = QFormLayout(self)
+        form.addRow("Format", self.format_box)
+        form.addRow("Destination", row)
+        form.addRow(self.loss_label)
+        form.addRow(buttons)
+        self.format_box.currentIndexChanged.connect(self._format_changed)
+        self._format_changed()
+
+    @property
+    def format(self) -> str:
+        return str(self.format_box.currentData())
+
+    @property
+    def path(self) -> Path:
+        return Path(self.path_edit.text())
+
+    def _format_changed(self) -> None:
+        fmt = FORMATS[self.format]
+        suffix = "" if fmt.layout == "folder" else FILE_SUFFIXES.get(fmt.name, ".txt")
+        self.path_edit.setText(str(self._suggested.with_name(f"{self._suggested.name}_{fmt.name}{suffix}")))
+        lost = dropped_fields(self._trajectory, fmt)
+        self.loss_label.setText(
+            "This format cannot hold: " + "; ".join(FIELDS[name] for name in lost)
+            if lost
+            else "Nothing is lost."
+        )
+
+    def _browse(self) -> None:
+        fmt = FORMATS[self.format]
+        if fmt.layout == "folder":
+            path = QFileDialog.getExistingDirectory(self, "Export into folder", str(self.path.parent))
+        else:
+            path, _ = QFileDialog.getSaveFileName(self, "Export to file", str(self.path))
+        if path:
+            self.path_edit.setText(path)
+
+    def write(self) -> None:
+        write_trajectory(self._trajectory, self.path, self.format)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class DatasetExport(QObject):
+    """``export_got10k_dataset`` on a plain thread, polled by a timer.
+
+    The export reads every frame and writes a JPEG per frame: seconds to minutes,
+    so it must not run on the GUI thread. It gets its own source (sources are not
+    shared between threads). Cancel makes the progress callback raise, which the
+    exporter documents as the way to stop; the output folder is then left as it was.
+    """
+
+    progress = Signal(int, int)
+    finished = Signal(str)  # the sequence folder
+    failed = Signal(str)
+
+    def __init__(
+        self, trajectory: Trajectory, video: Path, out_dir: Path, name: str, parent: QObject | None = None
+    ):
+        super().__init__(parent)
+        self._args = (trajectory, video, out_dir, name)
+        self._cancel = threading.Event()
+        self._state: tuple[int, int] = (0, trajectory.frame_count)
+        self._result: str | None = None
+        self._error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="dataset-export", daemon=True)
+        self._timer = QTimer(self)
+        self._timer.setInterval(100)
+        self._timer.timeout.connect(self._poll)
+
+    def start(self) -> None:
+        self._thread.start()
+        self._timer.start()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def join(self) -> None:
+        """Cancel and wait: used when the window closes."""
+        self.cancel()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._timer.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        trajectory, video, out_dir, name = self._args
+
+        def progress(done: int, total: int) -> None:
+            if self._cancel.is_set():
+                raise _Cancelled
+            self._state = (done, total)
+
+        try:
+            source: FrameSource | Path = video
+            self._result = str(export_got10k_dataset(trajectory, source, out_dir, name, progress=progress))
+        except _Cancelled:
+            self._error = "cancelled"
+        except Exception as exc:  # noqa: BLE001 - shown to the user as one line
+            self._error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+    def _poll(self) -> None:
+        self.progress.emit(*self._state)
+        if self._thread.is_alive():
+            return
+        self._timer.stop()
+        if self._result is not None:
+            self.finished.emit(self._result)
+        else:
+            self.failed.emit(self._error or "failed")
+
+
+def finetune_instructions(weights: Path | None) -> str:
+    """How to fine-tune SiamFC on an exported training set (training runs outside the window)."""
+    init = f" --init {weights}" if weights else ""
+    return (
+        "Fine-tune SiamFC on what you annotated:\n\n"
+        "1. File › Export as training dataset (GOT-10k) into a folder, say DATA.\n"
+        "2. In a terminal:\n\n"
+        f"    siamtrack train DATA --out finetuned.pt{init} --epochs 10\n\n"
+        "3. Choose finetuned.pt as the weights in the Tracker panel.\n\n"
+        "Training runs outside this window; see `siamtrack train --help`."
+    )

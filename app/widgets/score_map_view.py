@@ -1,0 +1,170 @@
+"""ScoreMapView: the raw score maps of a tracked frame, as the tracker saw them.
+
+``TrackResult.score_maps`` holds the map the tracker chose from first (SiamFC's
+up-sampled chosen scale, SiamRPN's max over anchors, DSiam's fused map), then the
+maps it came from (one per scale, anchor or layer). The first is drawn large with
+a colour bar and its peak marked; the others are small tiles, each with its
+label, sharing one colour scale so they can be compared with each other.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QCheckBox, QLabel, QVBoxLayout, QWidget
+
+from trackers.types import ScoreMap
+
+from .frame_view import SCORE_COLOURMAP
+
+REMEMBERED_FRAMES = 300
+"""Score maps kept for scrubbing back over a run; older ones are dropped (memory)."""
+TILES_PER_ROW = 5
+"""Enough for SiamFC's five scales or SiamRPN's five anchors on one row."""
+
+
+def peak(values: np.ndarray) -> tuple[int, int]:
+    """(row, column) of the largest finite value."""
+    finite = np.where(np.isfinite(values), values, -np.inf)
+    row, col = np.unravel_index(int(np.argmax(finite)), values.shape)
+    return int(row), int(col)
+
+
+def _levels(values: np.ndarray) -> tuple[float, float]:
+    low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    return (low, high) if high > low else (low, low + 1e-6)
+
+
+def _image_view(
+    layout: pg.GraphicsLayout, row: int, col: int
+) -> tuple[pg.ViewBox, pg.ImageItem, pg.ScatterPlotItem]:
+    view = layout.addViewBox(
+        row=row, col=col, lockAspect=True, invertY=True, enableMouse=False, enableMenu=False
+    )
+    image = pg.ImageItem(axisOrder="row-major")
+    image.setColorMap(pg.colormap.get(SCORE_COLOURMAP))
+    view.addItem(image)
+    marker = pg.ScatterPlotItem(symbol="+", size=14, pen=pg.mkPen("#00ff90", width=2), brush=None)
+    view.addItem(marker)
+    return view, image, marker
+
+
+class ScoreMapView(QWidget):
+    """The dock's content: big chosen map + colour bar + peak, small tiles for the rest."""
+
+    blend_toggled = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._remembered: OrderedDict[int, tuple[ScoreMap, ...]] = OrderedDict()
+        self._shown: tuple[ScoreMap, ...] = ()
+
+        # Two canvases rather than one grid: a nested grid sizes rows by their
+        # preferred heights, which left the chosen map a thumbnail.
+        self._plot = pg.GraphicsLayoutWidget()
+        self._plot.setBackground("#202020")
+        self._title = self._plot.addLabel("", row=0, col=0, colspan=2, size="9pt")
+        self._main_view, self._main_image, self._main_peak = _image_view(self._plot.ci, 1, 0)
+        self._colour_bar = pg.ColorBarItem(
+            values=(0, 1), colorMap=pg.colormap.get(SCORE_COLOURMAP), interactive=False, width=14
+        )
+        self._colour_bar.setImageItem(self._main_image)
+        self._plot.addItem(self._colour_bar, row=1, col=1)
+        self._tiles_canvas = pg.GraphicsLayoutWidget()
+        self._tiles_canvas.setBackground("#202020")
+        self._tiles_layout = self._tiles_canvas.ci
+        self._tiles: list[tuple[pg.LabelItem, pg.ViewBox, pg.ImageItem, pg.ScatterPlotItem]] = []
+
+        self._empty = QLabel("No score map for this frame: track it to see what the tracker saw.")
+        self._empty.setWordWrap(True)
+        self.blend_box = QCheckBox("Blend the chosen map onto the frame")
+        self.blend_box.toggled.connect(self.blend_toggled)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self._plot, 3)
+        layout.addWidget(self._tiles_canvas, 2)
+        layout.addWidget(self._empty)
+        layout.addWidget(self.blend_box)
+        self.show_maps(())
+
+    # --- memory of recent frames -------------------------------------------------------
+    def remember(self, index: int, maps: tuple[ScoreMap, ...]) -> None:
+        if not maps:
+            return
+        self._remembered[index] = maps
+        self._remembered.move_to_end(index)
+        while len(self._remembered) > REMEMBERED_FRAMES:
+            self._remembered.popitem(last=False)
+
+    def maps_for(self, index: int) -> tuple[ScoreMap, ...]:
+        return self._remembered.get(index, ())
+
+    def forget(self) -> None:
+        self._remembered.clear()
+        self.show_maps(())
+
+    def show_frame(self, index: int) -> None:
+        self.show_maps(self.maps_for(index))
+
+    @property
+    def shown(self) -> tuple[ScoreMap, ...]:
+        return self._shown
+
+    # --- drawing ------------------------------------------------------------------------
+    def show_maps(self, maps: tuple[ScoreMap, ...]) -> None:
+        if maps is self._shown and maps:
+            return  # a repaint of the same result: nothing to redo
+        self._shown = maps
+        self._empty.setVisible(not maps)
+        self._plot.setVisible(bool(maps))
+        self._tiles_canvas.setVisible(len(maps) > 1)
+        if not maps:
+            self._title.setText("")
+            self._main_image.clear()
+            self._main_peak.setData([], [])
+            self._set_tile_count(0)
+            return
+        chosen, rest = maps[0], maps[1:]
+        values = np.asarray(chosen.values, dtype=np.float32)
+        levels = _levels(values)
+        row, col = peak(values)
+        self._title.setText(
+            f"{chosen.label or 'chosen map'}  "
+            f"({values.shape[1]}x{values.shape[0]}, peak {values[row, col]:.3g})"
+        )
+        self._main_image.setImage(values, levels=levels)
+        self._colour_bar.setLevels(levels)
+        self._main_peak.setData([col + 0.5], [row + 0.5])
+        self._main_view.autoRange(padding=0)
+
+        self._set_tile_count(len(rest))
+        if rest:
+            shared = _levels(np.concatenate([np.asarray(m.values, np.float32).ravel() for m in rest]))
+            for (label, view, image, marker), score_map in zip(self._tiles, rest):
+                tile = np.asarray(score_map.values, dtype=np.float32)
+                r, c = peak(tile)
+                label.setText(score_map.label or "map")
+                image.setImage(tile, levels=shared)
+                marker.setData([c + 0.5], [r + 0.5])
+                view.autoRange(padding=0)
+
+    def _set_tile_count(self, count: int) -> None:
+        if count == len(self._tiles):
+            return
+        self._tiles_layout.clear()
+        self._tiles = []
+        # a row of tiles needs room for its labels and a readable map
+        self._tiles_canvas.setMinimumHeight(110 * -(-count // TILES_PER_ROW))
+        for i in range(count):
+            row, col = divmod(i, TILES_PER_ROW)
+            label = self._tiles_layout.addLabel("", row=2 * row, col=col, size="7pt")
+            view, image, marker = _image_view(self._tiles_layout, 2 * row + 1, col)
+            marker.setSize(8)
+            self._tiles.append((label, view, image, marker))
+
+    def tile_labels(self) -> list[str]:
+        return [label.text for label, *_ in self._tiles]

@@ -1,0 +1,428 @@
+"""The whole window on a synthetic clip: draw, track, stop, edit, undo, close, restore, command line."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, Qt, QTimer, QUrl
+from PySide6.QtGui import QDropEvent, QImage
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app.gui import build_parser, cmd_gui
+from app.journal import _OPEN_HERE, Journal, find_recoverable, journal_path
+from app.main_window import MainWindow
+from app.settings import AppSettings
+from trackers.trajectory import Origin
+from trackers.types import Box, Frame, ScoreMap, TrackResult
+
+from .conftest import CLIP_FRAMES
+
+
+class FakeTracker:
+    """Stays on its box; optional delay, failure, low scores and score maps, all per update."""
+
+    def __init__(
+        self,
+        delay: float = 0.0,
+        fail_at: int | None = None,
+        low: tuple[int, ...] = (),
+        untrained: bool = False,
+    ):
+        self.name = "fake"
+        self.delay, self.fail_at, self.low, self.untrained = delay, fail_at, low, untrained
+        self.updates = 0
+        self.box = Box(0, 0, 1, 1)
+
+    def init(self, frame: Frame, box: Box) -> None:
+        self.box, self.updates = box, 0
+
+    def update(self, frame: Frame) -> TrackResult:
+        self.updates += 1
+        if self.fail_at is not None and self.updates == self.fail_at:
+            raise RuntimeError("tracker blew up")
+        time.sleep(self.delay)
+        values = np.zeros((17, 17), np.float32)
+        values[8, 8] = 1.0
+        maps = (ScoreMap(values, self.box, "chosen"), ScoreMap(values * 0.5, self.box, "scale a"))
+        score = 0.05 if self.updates in self.low else 0.9
+        return TrackResult(self.box, score, maps, self.untrained)
+
+
+@pytest.fixture
+def open_window(qtbot, synthetic_clip):
+    windows: list[MainWindow] = []
+
+    def make(tracker: str = "identity", prompts: bool = False, **fake: object) -> MainWindow:
+        made: list[FakeTracker] = []
+
+        def factory(name: str, **kwargs: object):
+            if name == "identity" or fake:
+                made.append(FakeTracker(**fake))  # type: ignore[arg-type]
+                return made[-1]
+            from trackers.registry import create_tracker
+
+            return create_tracker(name, **kwargs)
+
+        window = MainWindow(
+            AppSettings(tracker=tracker), make_tracker=factory, prompts=prompts, persist_settings=False
+        )
+        window.made = made  # type: ignore[attr-defined]
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        assert window.open_path(synthetic_clip[0]), window.last_error
+        qtbot.wait(50)  # let the docks settle, so frame coordinates map to where the mouse goes
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+        assert not window.controller.worker_thread.isRunning()
+
+
+def tracked(window: MainWindow) -> list[int]:
+    return [i for i, e in window.document.session.trajectory.annotated() if e.origin is Origin.TRACKED]
+
+
+def test_draw_a_box_with_the_mouse_track_and_read_the_trajectory(
+    qtbot, open_window, synthetic_clip, mouse_drag
+):
+    window = open_window()
+    truth = synthetic_clip[1][0]
+    view = window.view
+    x0, y0, x1, y1 = truth.corners()
+    mouse_drag(view.viewport(), view.map_to_widget(x0, y0).toPoint(), view.map_to_widget(x1, y1).toPoint())
+    entry = window.document.session.trajectory[0]
+    assert entry.origin is Origin.KEYFRAME
+    assert entry.box.as_array() == pytest.approx(truth.as_array(), abs=1.0)
+    with qtbot.waitSignal(window.run_ended, timeout=10_000) as ended:
+        qtbot.mouseClick(window.panel.forward_button, Qt.MouseButton.LeftButton)
+    assert ended.args[1] == "completed"
+    assert tracked(window) == list(range(1, CLIP_FRAMES))
+    assert all(e.box == entry.box for _, e in window.document.session.trajectory.annotated())
+    window.repaint_now()
+    assert window.index == CLIP_FRAMES - 1  # the view followed the tracker
+    assert window.score_view.shown[0].label == "chosen"
+    assert "tracked" in window.view.info_text()
+
+
+def test_keyboard_shortcuts_track_undo_and_redo(qtbot, open_window):
+    window = open_window()
+    window.activateWindow()  # shortcuts go to the active window only
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    with qtbot.waitSignal(window.run_ended, timeout=10_000):
+        qtbot.keyClick(window.view, Qt.Key.Key_T)
+    assert len(tracked(window)) == CLIP_FRAMES - 1
+    qtbot.keyClick(window.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert tracked(window) == []  # the whole run is one undo step
+    qtbot.keyClick(
+        window.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    )
+    assert len(tracked(window)) == CLIP_FRAMES - 1
+    qtbot.keyClick(window.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.document.session.trajectory[0] is None
+    # navigation keys and nudging
+    window.go_to(0)  # the view had followed the run to its end
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    qtbot.keyClick(window.view, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)
+    assert window.document.session.trajectory[0].box == Box(21, 30, 40, 30)
+    qtbot.keyClick(window.view, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    window.repaint_now()
+    assert window.index == window.transport.big_step
+    qtbot.keyClick(window.view, Qt.Key.Key_A)
+    assert window.document.session.trajectory[window.index].absent
+
+
+def test_every_action_has_a_shortcut_listed_in_the_help(qtbot, open_window):
+    from app.widgets.help_dialog import HelpDialog
+
+    window = open_window()
+    groups = window.shortcut_groups()
+    actions = [a for _, group in groups for a in group]
+    assert len(actions) > 40
+    assert [a.text() for a in actions if not a.shortcut().toString()] == []
+    keys = [s.toString() for a in actions for s in a.shortcuts()]
+    assert len(keys) == len(set(keys)), "two actions share a key"
+    dialog = HelpDialog(groups, window)
+    assert len(dialog.rows) == len(actions)
+    dialog.deleteLater()
+
+
+def test_stop_keeps_the_frames_tracked_so_far(qtbot, open_window):
+    window = open_window(delay=0.03)
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    window.track(+1)
+    qtbot.waitUntil(lambda: len(tracked(window)) >= 3, timeout=10_000)
+    with qtbot.waitSignal(window.run_ended, timeout=5_000) as ended:
+        qtbot.mouseClick(window.panel.stop_button, Qt.MouseButton.LeftButton)
+    assert ended.args[1] == "cancelled"
+    kept = tracked(window)
+    assert 3 <= len(kept) < CLIP_FRAMES - 1
+    assert kept == list(range(1, len(kept) + 1))
+    assert window.panel.forward_button.isEnabled()
+
+
+def test_editing_a_tracked_box_retracks_only_up_to_the_next_keyframe(qtbot, open_window, monkeypatch):
+    window = open_window()
+    session = window.document.session
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    window.set_keyframe(20, Box(100, 60, 30, 30))
+    with qtbot.waitSignal(window.run_ended, timeout=10_000):
+        window.track(+1)
+    assert tracked(window) == list(range(1, 20))
+    requests = []
+    original = window.controller.start
+    monkeypatch.setattr(
+        window.controller,
+        "start",
+        lambda request, video: (requests.append(request), original(request, video)),
+    )
+    window.go_to(10)
+    # a big move: the new track disagrees with the old one, so it runs to the keyframe
+    with qtbot.waitSignal(window.run_ended, timeout=10_000) as ended:
+        window.view.box_edited.emit(Box(60, 50, 40, 30))
+    assert ended.args[1] == "completed"
+    assert (requests[-1].start, requests[-1].stop, requests[-1].direction) == (10, 20, 1)
+    assert session.trajectory[10].origin is Origin.KEYFRAME
+    assert all(session.trajectory[i].box == Box(60, 50, 40, 30) for i in range(11, 20))
+    assert session.trajectory[5].box == Box(20, 30, 40, 30)
+    assert all(session.trajectory[i] is None for i in range(21, CLIP_FRAMES))
+    # a small correction agrees with the old track: the run rejoins it and stops early
+    window.go_to(5)
+    with qtbot.waitSignal(window.run_ended, timeout=10_000) as ended:
+        window.nudge(1, 0, 0, 0)
+    assert ended.args[1] == "rejoined"
+    assert session.trajectory[9].box == Box(20, 30, 40, 30)  # the old track past the rejoin stays
+
+
+def test_a_tracker_error_becomes_a_message_and_keeps_the_frames(qtbot, open_window):
+    window = open_window(fail_at=6)
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    with qtbot.waitSignal(window.run_ended, timeout=10_000) as ended:
+        window.track(+1)
+    assert ended.args[1] == "failed"
+    assert "tracker blew up" in window.last_error
+    assert tracked(window) == [1, 2, 3, 4, 5]
+    assert "tracker blew up" in window.panel.status_label.text()
+
+
+def test_closing_during_a_run_stops_the_thread_and_keeps_the_frames(qtbot, open_window):
+    window = open_window(delay=0.03)
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    seen: dict[str, object] = {}
+    window.run_ended.connect(lambda rid, reason: seen.update(reason=reason, count=len(tracked(window))))
+    window.track(+1)
+    qtbot.waitUntil(lambda: len(tracked(window)) >= 2, timeout=10_000)
+    updates_before_close = window.made[-1].updates
+    window.close()
+    assert not window.controller.worker_thread.isRunning()
+    assert seen["reason"] == "cancelled"
+    assert seen["count"] >= updates_before_close  # nothing tracked before the close was dropped
+    assert window.document is None
+
+
+def test_low_confidence_suggestions_can_be_visited_confirmed_and_rejected(qtbot, open_window):
+    window = open_window(low=(7, 8, 15))
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    with qtbot.waitSignal(window.run_ended, timeout=10_000):
+        window.track(+1)
+    window.repaint_now()
+    assert window.suggestions() == [7, 8, 15]
+    window.go_to(0)
+    window.jump_suggestion(1)
+    assert window.index == 7
+    window.confirm_suggestion()  # absent on 7, then on to the next
+    assert window.document.session.trajectory[7].absent
+    assert window.index == 8
+    window.reject_suggestion()
+    assert window.suggestions() == [15] and window.index == 15
+    window.plot.frame_requested.emit(3)  # a click on the plot
+    window.repaint_now()
+    assert window.index == 3
+
+
+def test_blending_shows_the_score_map_over_the_frame(qtbot, open_window):
+    window = open_window()
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    with qtbot.waitSignal(window.run_ended, timeout=10_000):
+        window.track(+1)
+    window.blend_action.trigger()
+    window.repaint_now()
+    assert window.view.overlay_visible()
+    assert window.score_view.blend_box.isChecked()
+
+
+def test_untrained_weights_are_flagged_in_the_panel(qtbot, open_window):
+    window = open_window(tracker="siamfc", untrained=True)
+    qtbot.waitUntil(lambda: window.panel.untrained_shown, timeout=5_000)
+
+
+def os_threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def test_one_hundred_start_stop_cycles_leave_one_thread(qtbot, open_window):
+    window = open_window(delay=0.002)
+    window.document.cache.wait()  # the frame index's thread is done before counting
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+
+    def cycle() -> None:
+        window.go_to(0)
+        with qtbot.waitSignal(window.run_ended, timeout=10_000):
+            assert window.track(+1)
+            window.stop()
+
+    cycle()  # the worker thread starts
+    python_threads, native_threads = threading.active_count(), os_threads()
+    for _ in range(100):
+        cycle()
+    # Every thread that ever ran Python code counts here (a foreign thread stays
+    # registered once it has called into Python), so a new thread per run shows.
+    assert threading.active_count() <= python_threads
+    assert window.controller.worker_thread.isRunning()  # the one worker thread, reused
+    # Natively, FFmpeg's decoder threads and OpenCV's pool come and go with the
+    # runs; a leak per run would add a hundred.
+    qtbot.waitUntil(lambda: os_threads() <= native_threads + 10, timeout=3000)
+
+
+def test_save_reopen_and_journal_lifecycle(qtbot, open_window, tmp_path, synthetic_clip):
+    window = open_window()
+    window.set_keyframe(3, Box(20, 30, 40, 30))
+    journal = journal_path(window.document.session.content_hash)
+    assert journal.exists()
+    project = tmp_path / "clip.siamtrack.json"
+    assert window._save_to(project)
+    assert not window.windowTitle().endswith("*")
+    window.close_document()
+    assert not journal.exists()  # a clean close leaves nothing to recover
+    assert window.open_path(project)
+    assert window.document.session.trajectory[3].box == Box(20, 30, 40, 30)
+    assert window.document.project_path == project
+
+
+def test_drop_a_file_to_open_it(qtbot, open_window, synthetic_clip):
+    window = open_window()
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(synthetic_clip[0]))])
+    event = QDropEvent(
+        QPoint(10, 10).toPointF(),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(event)
+    assert window.document is not None and window.document.session.trajectory[0] is None  # reopened fresh
+    assert window.settings.recent[0] == str(Path(synthetic_clip[0]).resolve())
+
+
+def test_export_a_format_and_a_training_set(qtbot, open_window, tmp_path):
+    from app.widgets.export_dialog import ExportDialog
+    from trackers.formats import read_trajectory
+
+    window = open_window()
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    with qtbot.waitSignal(window.run_ended, timeout=10_000):
+        window.track(+1)
+    dialog = ExportDialog(window.document.session.trajectory, tmp_path / "clip", window)
+    dialog.format_box.setCurrentIndex(dialog.format_box.findData("otb"))
+    assert dialog.path == tmp_path / "clip_otb.txt"
+    assert "score" in dialog.loss_label.text()  # OTB cannot hold the tracker's scores
+    dialog.write()
+    written, _ = read_trajectory(dialog.path, "otb")
+    assert written[5].box == Box(20, 30, 40, 30)
+    job = window.export_dataset(tmp_path / "dataset")
+    with qtbot.waitSignal(job.finished, timeout=20_000) as done:
+        pass
+    sequence = Path(done.args[0])
+    assert (sequence / "groundtruth.txt").exists() and len(list(sequence.glob("*.jpg"))) == CLIP_FRAMES
+
+
+def test_an_image_folder_opens_like_a_video(qtbot, open_window, tmp_path):
+    import cv2
+
+    from resources.demo_clip import render_sequence
+
+    frames, _ = render_sequence(n_frames=4, size=(64, 48), seed=1)
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(tmp_path / f"{i + 1:04d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    window = open_window()
+    assert window.open_path(tmp_path), window.last_error
+    assert window.document.frame_count == 4 and window.transport.label.text().startswith("frame 0 / 3")
+
+
+def _crash(journal: Journal) -> None:
+    """Leave ``journal`` as a killed process would: flushed, unlocked, not deleted."""
+    with journal._cond:
+        journal._closing = True
+        journal._cond.notify_all()
+    journal._thread.join()
+    journal._write_pending()
+    journal._file.close()
+    _OPEN_HERE.discard(journal.path)
+
+
+def test_work_left_by_a_crash_is_offered_and_restored(qtbot, open_window):
+    window = open_window(prompts=True)
+    document = window.document
+    document.session.set_keyframe(4, Box(20, 30, 40, 30))
+    _crash(document.journal)
+    document.journal = None
+    window.document.session.remove_listener(window._on_session_changed)
+    document.cache.close()
+    document.source.close()
+    window.document = None
+    assert find_recoverable() != []
+
+    def click_restore() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, click_restore)
+            return
+        [restore] = [b for b in box.buttons() if b.text() == "Restore"]
+        restore.click()
+
+    QTimer.singleShot(0, click_restore)
+    window.offer_restore()
+    assert window.document is not None
+    assert window.document.session.trajectory[4].box == Box(20, 30, 40, 30)
+    assert find_recoverable() == []
+    window._dirty = False  # no save prompt when the fixture closes it
+
+
+def test_cmd_gui_tracks_takes_a_screenshot_and_exits(qtbot, synthetic_clip, tmp_path):
+    clip, boxes = synthetic_clip
+    box = boxes[0]
+    shot = tmp_path / "shot.png"
+    args = build_parser().parse_args(
+        [
+            str(clip),
+            "--box",
+            f"{box.x:g},{box.y:g},{box.w:g},{box.h:g}",
+            "--track",
+            "--tracker",
+            "identity",
+            "--screenshot",
+            str(shot),
+            "--exit-when-done",
+        ]
+    )
+    assert cmd_gui(args) == 0
+    image = QImage(str(shot))
+    assert not image.isNull() and image.width() > 600
+    assert find_recoverable() == []  # an unattended run leaves no journal behind
+
+
+def test_cmd_gui_rejects_a_missing_video(qtbot, tmp_path, capsys):
+    args = build_parser().parse_args([str(tmp_path / "nope.mp4"), "--exit-when-done"])
+    assert cmd_gui(args) == 2
+    assert "nope.mp4" in capsys.readouterr().err

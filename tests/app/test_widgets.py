@@ -1,0 +1,236 @@
+"""The widgets on their own: what they draw and what they emit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, Qt
+
+from app.session import TrackerSettings
+from app.settings import AppSettings, load_settings, save_settings
+from app.widgets.frame_view import ORIGIN_COLOURS, FrameView
+from app.widgets.help_dialog import HelpDialog
+from app.widgets.score_map_view import REMEMBERED_FRAMES, ScoreMapView, peak
+from app.widgets.timeline import ConfidencePlot, Transport, auto_threshold, format_time
+from app.widgets.tracker_panel import TrackerPanel
+from trackers.registry import TRACKERS
+from trackers.trajectory import Entry, Origin
+from trackers.types import Box, ScoreMap
+
+FRAME = np.zeros((120, 160, 3), np.uint8)
+
+
+@pytest.fixture
+def view(qtbot):
+    widget = FrameView()
+    qtbot.addWidget(widget)
+    widget.resize(400, 300)
+    widget.show()
+    qtbot.waitExposed(widget)
+    widget.set_frame(FRAME)
+    return widget
+
+
+def test_dragging_on_the_frame_draws_a_box_on_whole_pixels(qtbot, view, mouse_drag):
+    start, end = view.map_to_widget(20, 30).toPoint(), view.map_to_widget(60, 70).toPoint()
+    with qtbot.waitSignal(view.box_drawn, timeout=2000) as drawn:
+        mouse_drag(view.viewport(), start, end)
+    assert drawn.args == [Box(20, 30, 40, 40)]
+
+
+def test_a_click_is_not_a_box(qtbot, view):
+    drawn: list[Box] = []
+    view.box_drawn.connect(drawn.append)
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.map_to_widget(50, 50).toPoint())
+    assert drawn == []
+
+
+def test_a_box_from_the_model_is_shown_in_its_origin_colour_and_is_no_edit(qtbot, view):
+    edited: list[Box] = []
+    view.box_edited.connect(edited.append)
+    view.set_entry(Entry(Box(10, 20, 30, 40), Origin.TRACKED, 0.5))
+    assert view.shown_box() == Box(10, 20, 30, 40)
+    assert view._roi.pen.color().name() == ORIGIN_COLOURS[Origin.TRACKED]
+    view.set_entry(Entry(None, Origin.KEYFRAME))
+    assert view.shown_box() is None
+    assert edited == []
+
+
+def test_dragging_the_box_moves_it(qtbot, view, mouse_drag):
+    view.set_entry(Entry(Box(40, 40, 40, 30), Origin.TRACKED, 0.5))
+    start, end = view.map_to_widget(60, 55).toPoint(), view.map_to_widget(80, 65).toPoint()
+    with qtbot.waitSignal(view.box_edited, timeout=2000) as edited:
+        mouse_drag(view.viewport(), start, end)
+    box = edited.args[0]
+    assert (box.w, box.h) == (40, 30)
+    assert box.x == pytest.approx(60, abs=1) and box.y == pytest.approx(50, abs=1)
+
+
+def test_the_chosen_score_map_blends_over_its_region(qtbot, view):
+    score_map = ScoreMap(np.arange(16, dtype=np.float32).reshape(4, 4), Box(10, 20, 40, 30), "m")
+    view.set_score_map(score_map)
+    assert not view.overlay_visible()
+    view.set_blend(True)
+    assert view.overlay_visible()
+    rect = view._overlay.mapRectToParent(view._overlay.boundingRect())
+    assert (rect.x(), rect.y(), rect.width(), rect.height()) == pytest.approx((10, 20, 40, 30))
+    view.set_score_map(None)
+    assert not view.overlay_visible()
+
+
+def maps(count: int) -> tuple[ScoreMap, ...]:
+    values = np.zeros((17, 17), np.float32)
+    values[3, 12] = 2.0
+    first = ScoreMap(values, Box(0, 0, 17, 17), "chosen")
+    return (first,) + tuple(ScoreMap(values * i, Box(0, 0, 17, 17), f"scale {i}") for i in range(1, count))
+
+
+def test_score_map_view_draws_the_chosen_map_large_and_the_rest_as_labelled_tiles(qtbot):
+    widget = ScoreMapView()
+    qtbot.addWidget(widget)
+    widget.show_maps(maps(4))
+    assert widget.tile_labels() == ["scale 1", "scale 2", "scale 3"]
+    assert widget._main_peak.data["x"][0] == 12.5 and widget._main_peak.data["y"][0] == 3.5
+    assert widget._colour_bar.levels() == pytest.approx((0.0, 2.0))
+    widget.show_maps(maps(1))
+    assert widget.tile_labels() == []
+    widget.show_maps(())
+    assert not widget._empty.isHidden()
+
+
+def test_score_map_view_remembers_recent_frames_only(qtbot):
+    widget = ScoreMapView()
+    qtbot.addWidget(widget)
+    for index in range(REMEMBERED_FRAMES + 5):
+        widget.remember(index, maps(2))
+    assert widget.maps_for(0) == ()
+    assert widget.maps_for(REMEMBERED_FRAMES + 4) != ()
+
+
+def test_peak_ignores_nan():
+    values = np.array([[np.nan, 1.0], [3.0, 2.0]], np.float32)
+    assert peak(values) == (1, 0)
+
+
+def test_transport_steps_are_clamped_and_play_advances(qtbot):
+    transport = Transport()
+    qtbot.addWidget(transport)
+    requested: list[int] = []
+    transport.frame_requested.connect(requested.append)
+    transport.frame_requested.connect(transport.set_frame)
+    transport.set_frame_count(30, 100.0)
+    transport.step(-5)
+    transport.step(transport.big_step)
+    transport.end()
+    transport.step(1)
+    transport.home()
+    assert requested == [0, 10, 29, 29, 0]
+    assert "frame 0 / 29" in transport.label.text()
+    transport.play()
+    qtbot.waitUntil(lambda: transport.frame >= 3, timeout=3000)
+    transport.pause()
+    assert not transport.playing
+
+
+def test_format_time():
+    assert format_time(45, 30.0) == "0:01.500"
+    assert format_time(3600, 30.0) == "2:00.000"
+
+
+def test_auto_threshold_sits_below_the_typical_score():
+    scores = np.array([0.9, 0.92, 0.88, 0.91, 0.1, np.nan, 0.89])
+    threshold = auto_threshold(scores)
+    assert 0.1 < threshold < 0.88
+    assert auto_threshold(np.array([np.nan])) is None
+    # a long lost stretch a third lower than usual is still under the line
+    lost = np.r_[np.full(60, 5.0e5), np.full(40, 3.5e5)]
+    assert 3.5e5 < auto_threshold(lost) < 5.0e5
+    # scores below zero get no fraction rule
+    assert auto_threshold(np.array([-2.0, -2.1, -1.9, -2.0])) < -2.1
+
+
+def test_confidence_plot_click_requests_a_frame_and_marks_suggestions(qtbot):
+    plot = ConfidencePlot()
+    qtbot.addWidget(plot)
+    plot.resize(600, 200)
+    plot.show()
+    qtbot.waitExposed(plot)
+    scores = np.full(50, 0.9)
+    scores[30:35] = 0.1
+    plot.set_data(scores, [0], np.zeros(50, bool))
+    assert plot.threshold is not None and 0.1 < plot.threshold < 0.9
+    plot.set_suggestions([30, 31])
+    assert list(plot._suggested.data["x"]) == [30, 31]
+    view = plot.getViewBox()
+    view.setRange(xRange=(0, 49), yRange=(0, 1), padding=0)
+    scene_point = view.mapViewToScene(QPointF(20, 0.5))
+    point = plot.mapFromScene(scene_point)
+    with qtbot.waitSignal(plot.frame_requested, timeout=2000) as requested:
+        qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    assert requested.args[0] == pytest.approx(20, abs=1)
+    with qtbot.waitSignal(plot.threshold_changed):
+        plot.set_threshold(0.5)
+    plot.set_data(scores, [0], np.zeros(50, bool))
+    assert plot.threshold == 0.5  # the user's line stays where it was put
+
+
+def test_tracker_panel_offers_every_registered_tracker(qtbot):
+    panel = TrackerPanel()
+    qtbot.addWidget(panel)
+    offered = [panel.tracker_box.itemData(i) for i in range(panel.tracker_box.count())]
+    assert offered == list(TRACKERS)
+    assert {"cv-csrt", "cv-mil", "siamrpn", "dsiamm", "identity"} <= set(offered)
+
+
+def test_tracker_panel_settings_round_trip_and_settle_into_one_signal(qtbot, tmp_path):
+    panel = TrackerPanel()
+    qtbot.addWidget(panel)
+    wanted = TrackerSettings("siamrpn", tmp_path / "w.pt", "cpu", max_frames=25)
+    with qtbot.waitSignal(panel.settings_changed, timeout=2000) as changed:
+        panel.set_settings(wanted)
+    assert changed.args == [wanted]
+    assert panel.settings() == wanted
+
+
+def test_tracker_panel_says_when_the_weights_are_untrained(qtbot):
+    panel = TrackerPanel()
+    qtbot.addWidget(panel)
+    panel.set_settings(TrackerSettings("siamfc", None, "auto"))
+    panel.show_tracker("siamfc", "cpu", untrained=True)
+    assert panel.untrained_shown
+    assert panel.device_label.text() == "auto picked: cpu"
+    panel.show_tracker("siamrpn", "cpu", untrained=False)  # an answer about another choice
+    assert panel.untrained_shown
+    panel.show_tracker("siamfc", "cuda", untrained=False)
+    assert not panel.untrained_shown
+    panel.set_running(True)
+    assert panel.stop_button.isEnabled() and not panel.forward_button.isEnabled()
+
+
+def test_help_dialog_lists_the_actions_with_their_keys(qtbot):
+    from PySide6.QtGui import QAction, QKeySequence
+
+    undo = QAction("&Undo")
+    undo.setShortcut(QKeySequence("Ctrl+Z"))
+    dialog = HelpDialog([("Edit", [undo])])
+    qtbot.addWidget(dialog)
+    assert dialog.rows == [
+        ("Edit", "Undo", QKeySequence("Ctrl+Z").toString(QKeySequence.SequenceFormat.NativeText))
+    ]
+
+
+def test_settings_round_trip_and_survive_a_damaged_file(tmp_path):
+    path = tmp_path / "gui.json"
+    settings = AppSettings(tracker="cv-csrt", step=25, blend=True)
+    for i in range(15):
+        settings.add_recent(tmp_path / f"v{i}.mp4")
+    save_settings(settings, path)
+    loaded = load_settings(path)
+    assert loaded == settings and len(loaded.recent) == 10
+    assert loaded.recent[0].endswith("v14.mp4")
+    path.write_text(json.dumps({"step": "many", "blend": 1, "tracker": "siamrpn"}))
+    assert load_settings(path) == AppSettings(tracker="siamrpn")
+    path.write_text("{not json")
+    assert load_settings(path) == AppSettings()
