@@ -33,6 +33,9 @@ class SiamFCConfig:
     # cross-correlation by 1e-3 so that the logistic loss starts in its useful range.
     # Kept fixed (not learned) so eq. 2 stays f = 1e-3 * (phi(z) * phi(x)) + b.
     score_scale: float = 0.001
+    # Not from the paper: the arithmetic the embedding runs in ("auto", "fp32", "bf16",
+    # "fp16"); see trackers/inference.py. The cross-correlation itself stays in fp32.
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.scale_count < 1 or self.scale_count % 2 == 0:
