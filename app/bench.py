@@ -78,6 +78,8 @@ def run_worker(
     device: str,
     weights: Path | None,
     model_dir: Path | None,
+    config: dict[str, Any] | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Track ``frames`` frames of ``source`` with ``name`` in this process; return its figures."""
     from trackers.prefetch import Prefetcher
@@ -85,7 +87,14 @@ def run_worker(
     from trackers.sources import open_source
     from trackers.types import Box
 
-    tracker = create_tracker(name, weights=weights, device=device, model_dir=model_dir)
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    tracker = create_tracker(
+        name, weights=weights, device=device, model_dir=model_dir,
+        config=config if config and not name.startswith("cv-") else None,
+    )
     box = Box.parse(box_text)
     stage_ms: dict[str, list[float]] = {stage: [] for stage in STAGES}
     with open_source(source) as src, Prefetcher(src.iter_from(0, frames)) as prefetched:
@@ -115,6 +124,7 @@ def run_worker(
         "device": str(getattr(tracker, "device", "cpu")),
         "untrained": bool(getattr(tracker, "untrained", False)),
         "precision": str(getattr(tracker, "precision", "fp32")),
+        "threads": torch.get_num_threads(),
     }
 
 
@@ -127,6 +137,8 @@ def run_bench(
     weights: Path | None = None,
     model_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    config: dict[str, Any] | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Run every tracker in its own child process on the same frames."""
     with tempfile.TemporaryDirectory(prefix="siamtrack-bench-") as tmp:
@@ -145,6 +157,7 @@ def run_bench(
             command = [
                 sys.executable, "-m", "app.bench", "--worker", name, str(source), box,
                 str(frames), device, str(weights or ""), str(model_dir or ""),
+                json.dumps(config or {}), str(threads or 0),
             ]
             done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ))
             if done.returncode != 0:
@@ -158,7 +171,7 @@ def run_bench(
 def format_bench_table(report: dict[str, Any]) -> str:
     header = (
         f"{'tracker':<10} {'fps':>7} {'decode':>13} {'crop':>13} {'network':>13} {'post':>13} "
-        f"{'rss MB':>7} {'device':<7} precision"
+        f"{'rss MB':>7} {'device':<7} {'thr':>3} precision"
     )
     lines = [header, "-" * len(header), "(per-frame ms as median/p95; fps end to end, decode included)"]
     for name, r in report["trackers"].items():
@@ -169,16 +182,17 @@ def format_bench_table(report: dict[str, Any]) -> str:
         flag = "  UNTRAINED" if r.get("untrained") else ""
         lines.append(
             f"{name:<10} {r['fps']:>7.1f} {cells} {r['peak_rss_mb']:>7.0f} {r['device']:<7} "
-            f"{r.get('precision', '')}{flag}"
+            f"{r.get('threads', ''):>3} {r.get('precision', '')}{flag}"
         )
     return "\n".join(lines)
 
 
 def _worker_main(argv: Sequence[str]) -> int:
-    name, source, box, frames, device, weights, model_dir = argv
+    name, source, box, frames, device, weights, model_dir, config, threads = argv
     result = run_worker(
         name, Path(source), box, int(frames), device,
         Path(weights) if weights else None, Path(model_dir) if model_dir else None,
+        json.loads(config), int(threads) or None,
     )
     print(json.dumps(result))
     return 0

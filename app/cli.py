@@ -69,6 +69,26 @@ def _add_tracker_options(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("SIAMTRACK_MODEL_DIR"),
         help="folder with the ONNX files of cv-nano and cv-vit (or set SIAMTRACK_MODEL_DIR)",
     )
+    parser.add_argument(
+        "--set", action="append", dest="config", default=[], type=_config_item, metavar="KEY=VALUE",
+        help="override a Siamese tracker's config value, e.g. --set precision=fp32 (repeatable; "
+        "unknown keys are an error; the OpenCV peers take none)",
+    )
+    parser.add_argument("--threads", type=_positive, help="CPU threads for torch (default: torch's choice)")
+
+
+def _config_item(text: str) -> tuple[str, object]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    value: object = raw
+    for convert in (int, float):
+        try:
+            value = convert(raw)
+            break
+        except ValueError:
+            continue
+    return key.strip(), value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,10 +168,19 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def _make_factory(args: argparse.Namespace):
+    import torch
+
     from trackers.registry import create_tracker
 
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    config = dict(getattr(args, "config", []) or [])
+
     def make(name: str):
-        return create_tracker(name, weights=args.weights, device=args.device, model_dir=args.model_dir)
+        return create_tracker(
+            name, weights=args.weights, device=args.device, model_dir=args.model_dir,
+            config=config if not name.startswith("cv-") else None,
+        )
 
     return make
 
@@ -300,6 +329,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     report = run_bench(
         names, args.source, args.box, args.frames, args.device, args.weights, args.model_dir,
         progress=lambda m: print(m, file=sys.stderr, flush=True),
+        config=dict(args.config), threads=args.threads,
     )
     print(format_bench_table(report))
     if args.json:
