@@ -194,3 +194,18 @@ def test_eval_reads_a_got10k_export(clip, tmp_path, capsys):
     folder = export_got10k_dataset(trajectory, path, tmp_path / "dataset", "clip")
     assert main(["eval", str(folder.parent), "--tracker", "identity"]) == 0
     assert "clip" in capsys.readouterr().out
+
+
+def test_set_overrides_reach_the_tracker_and_unknown_keys_fail(clip, tmp_path, capsys):
+    import json
+
+    path, boxes = clip
+    path.with_suffix(".txt").write_text("".join(f"{b.x + 1:g},{b.y + 1:g},{b.w:g},{b.h:g}\n" for b in boxes))
+    out = tmp_path / "r.json"
+    args = ["eval", str(path), "--tracker", "siamfc-3s", "--device", "cpu", "--json", str(out)]
+    assert main(args + ["--set", "precision=fp32", "--set", "scale_lr=0.5"]) == 0
+    assert "error" not in json.loads(out.read_text())["trackers"]["siamfc-3s"]["sequences"]["clip"]
+    assert main(args + ["--set", "scale_lrr=0.5"]) == 0  # eval keeps going and records the error
+    assert "scale_lrr" in json.loads(out.read_text())["trackers"]["siamfc-3s"]["sequences"]["clip"]["error"]
+    with pytest.raises(SystemExit):
+        main(args + ["--set", "precision"])
