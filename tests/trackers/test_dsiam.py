@@ -320,8 +320,12 @@ def test_loads_a_siamfc_checkpoint_and_is_not_untrained(tmp_path):
     )
     tracker = DSiamTracker.create("dsiamm", weights=path, device="cpu")
     assert not tracker.untrained and tracker.name == "dsiamm"
-    for key, value in siamfc.state_dict().items():
-        torch.testing.assert_close(tracker.net.siamfc.state_dict()[key], value)
+    # the tracker folds batch norm into the convs for speed: compare what they compute
+    image = torch.rand(1, 3, 127, 127) * 255
+    with torch.no_grad():
+        torch.testing.assert_close(
+            tracker.net.siamfc.embed(image), siamfc.eval().embed(image), rtol=1e-4, atol=1e-2
+        )
     # fusion and λ at their initial values (section 3.6 and the config)
     assert torch.equal(tracker.net.fusion_weights()[1], torch.ones(17, 17))
     assert tracker.net.lambda_w("conv5").item() == pytest.approx(PRESETS["dsiamm"].lambda_w)

@@ -45,6 +45,9 @@ class DSiamConfig:
     scale_penalty: float = _SIAMFC_3S.scale_penalty
     window_influence: float = _SIAMFC_3S.window_influence
     score_scale: float = _SIAMFC_3S.score_scale
+    # Not from the paper: the arithmetic the embedding runs in (trackers/inference.py).
+    # Eq. 2-9 (FFT solves, correlation, fusion) always run in fp32.
+    precision: str = "auto"
 
     # ---- Fast transformation learning (section 3.2). Initial values: the paper says only
     # that λv and λw are "manually selected" and then learned (section 3.6); these are the

@@ -20,6 +20,7 @@ from trackers.dsiam.config import PRESETS, DSiamConfig
 from trackers.dsiam.network import DSiamNet, Features, load_weights
 from trackers.dsiam.transforms import background_weights
 from trackers.geometry import crop_square, exemplar_extent, frame_mean_colour
+from trackers.inference import autocast, fold_batchnorm, precision_name, resolve_precision
 from trackers.protocol import TrackerError
 from trackers.siamfc.network import init_weights
 from trackers.siamfc.search import (
@@ -55,6 +56,9 @@ class DSiamTracker:
         self.device = device
         self.untrained = untrained
         self.net = net.to(device).eval()
+        fold_batchnorm(self.net.siamfc.embedding)
+        self._dtype = resolve_precision(config.precision, device)
+        self.precision = precision_name(self._dtype)
         self._search = config.search_config()
         self._scale_factors = np.asarray(self._search.scale_factors(), dtype=np.float64)
         self._window = hann_window(self._search.upsampled_size)
@@ -106,6 +110,13 @@ class DSiamTracker:
         return config_to_dict(self.config)
 
     # ----------------------------------------------------------------- tracking
+    def _features(self, crops: np.ndarray) -> Features:
+        """conv4/conv5 features of a batch of crops; the embedding may run in reduced
+        precision, everything after it (eq. 2-9) gets fp32."""
+        with autocast(self.device, self._dtype):
+            features = self.net.features(to_tensor(crops, self.device))
+        return {layer: value.float() for layer, value in features.items()}
+
     @torch.inference_mode()
     def init(self, frame: Frame, box: Box) -> None:
         if not box.is_valid():
@@ -130,7 +141,7 @@ class DSiamTracker:
         exemplar = crop_square(
             frame, *self._center, self._exemplar_extent, cfg.exemplar_size, self._fill
         )
-        self._first = self.net.features(to_tensor(exemplar[None], self.device))
+        self._first = self._features(exemplar[None])
         # "Before tracking, we turn off the transformations V_0 and W_0" (section 3.6)
         self._v = None
         self._w = None
@@ -149,7 +160,7 @@ class DSiamTracker:
             [crop_square(frame, *self._center, e, cfg.search_size, self._fill) for e in extents]
         )
         self.stopwatch.lap("crop")
-        features = self.net.features(to_tensor(crops, self.device))
+        features = self._features(crops)
 
         # eq. 2 per layer with V_{t-1}, W_{t-1}, then eq. 9 across layers
         fused, per_layer = self.net(self._first, features, self._v, self._w)
@@ -218,8 +229,8 @@ class DSiamTracker:
         # (section 3.2), i.e. the search region of the scale just chosen
         g = crop_square(frame, *self._center, search_extent, cfg.search_size, self._fill)
         g_bar = g.astype(np.float32) * self._background[..., None]
-        target_features = self.net.features(to_tensor(target[None], self.device))
-        pair = self.net.features(to_tensor(np.stack([g.astype(np.float32), g_bar]), self.device))
+        target_features = self._features(target[None])
+        pair = self._features(np.stack([g.astype(np.float32), g_bar]))
         self._v = self.net.learn_v(self._first, target_features)  # type: ignore[arg-type]
         self._w = self.net.learn_w(
             {layer: f[0:1] for layer, f in pair.items()},

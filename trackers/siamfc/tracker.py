@@ -52,6 +52,8 @@ class SiamFCTracker:
         self.config = config
         self.device = device
         self.untrained = untrained
+        # The tracker's network is for inference only: batch norm is folded into the convs
+        # in place, so its state_dict is no longer a training checkpoint's.
         self.net = fold_batchnorm(net.to(device).eval())
         self._dtype = resolve_precision(config.precision, device)
         self.precision = precision_name(self._dtype)

@@ -50,6 +50,12 @@ class SiamRPNConfig:
     lr: float = 0.295
     # Smallest tracked side in frame pixels; released code clips the size to >= 10.
     min_size: float = 10.0
+    # Not from the paper: the arithmetic the backbone runs in (trackers/inference.py); the
+    # RPN, its correlations and the decoding always run in fp32.
+    precision: str = "auto"
+    # Not from the paper: the arithmetic the backbone runs in (trackers/inference.py); the
+    # RPN, its correlations and the decoding always run in fp32.
+    precision: str = "auto"
 
     # --- training (section 3.3, eq. 3-6) -----------------------------------------------
     # th_hi and th_lo: positives IoU > 0.6, negatives IoU < 0.3.

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trackers.inference import autocast
 from trackers.siamfc.network import init_weights as _he_init
 
 ARCHITECTURE = "siamrpn-alexnet"
@@ -149,17 +150,25 @@ class SiamRPNNet(nn.Module):
         super().__init__()
         self.backbone = AlexNetBackbone()
         self.rpn = UpChannelRPN(anchor_count, AlexNetBackbone.channels)
+        self.backbone_dtype: torch.dtype | None = None
+        """Reduced precision for the backbone at inference (trackers/inference.py); the RPN,
+        its correlations and everything after stay fp32."""
 
     @property
     def anchor_count(self) -> int:
         return self.rpn.anchor_count
 
+    def _features(self, image: torch.Tensor) -> torch.Tensor:
+        with autocast(image.device, self.backbone_dtype):
+            features = self.backbone(image)
+        return features.float()
+
     def template(self, exemplar: torch.Tensor) -> RPNKernels:
-        return self.rpn.kernels(self.backbone(exemplar))
+        return self.rpn.kernels(self._features(exemplar))
 
     def detect(self, kernels: RPNKernels, search: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(A_cls, A_reg)``: N x 2k x 17 x 17 and N x 4k x 17 x 17 for 255 x 255 inputs."""
-        return self.rpn(kernels, self.backbone(search))
+        return self.rpn(kernels, self._features(search))
 
     def forward(self, exemplar: torch.Tensor, search: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Training: one template per search image (both N x 3 x ...)."""

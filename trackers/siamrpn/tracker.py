@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from trackers.config import config_from_mapping, config_to_dict
 from trackers.geometry import clamp_box, crop_square, exemplar_extent, frame_mean_colour
+from trackers.inference import precision_name, resolve_precision
 from trackers.protocol import TrackerError
 from trackers.siamfc.search import to_tensor
 from trackers.siamrpn.anchors import anchor_grid, center_mask, cosine_window
@@ -84,6 +85,10 @@ class SiamRPNTracker:
         self.device = device
         self.untrained = untrained
         self.net = net.to(device).eval()
+        self._dtype = resolve_precision(config.precision, device)
+        self.precision = precision_name(self._dtype)
+        if hasattr(self.net, "backbone_dtype"):
+            self.net.backbone_dtype = self._dtype
         s = config.score_size
         # (k, S, S, 4) anchors in search-image pixels; decoding happens on the CPU in float64.
         self._anchors = torch.from_numpy(anchor_grid(config))
