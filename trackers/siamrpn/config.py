@@ -53,9 +53,6 @@ class SiamRPNConfig:
     # Not from the paper: the arithmetic the backbone runs in (trackers/inference.py); the
     # RPN, its correlations and the decoding always run in fp32.
     precision: str = "auto"
-    # Not from the paper: the arithmetic the backbone runs in (trackers/inference.py); the
-    # RPN, its correlations and the decoding always run in fp32.
-    precision: str = "auto"
 
     # --- training (section 3.3, eq. 3-6) -----------------------------------------------
     # th_hi and th_lo: positives IoU > 0.6, negatives IoU < 0.3.
