@@ -233,6 +233,10 @@ class MainWindow(QMainWindow):
 
         self.forward_action = a("Track", "Track forward", "T", lambda: self.track(+1))
         self.backward_action = a("Track", "Track backward", "Shift+T", lambda: self.track(-1))
+        self.between_action = a(
+            "Track", "Track both ways between keyframes (fused by score)", "Ctrl+T",
+            lambda: self.annotator.track_between(self.index),
+        )
         self.stop_action = a("Track", "Stop tracking", "Esc", self.stop)
 
         a("View", "Zoom in", ["+", "="], lambda: self.view.zoom(1.25))

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.session import TrackerSettings
+from app.session import RunRequest, TrackerSettings
 from app.tracking_worker import TrackingController
 from app.widgets.document import VideoDocument
 from trackers.trajectory import Origin
@@ -49,6 +50,7 @@ class Annotator(QObject):
         self._settings = settings
         self._retrack_enabled = retrack_enabled
         self._retrack_from: int | None = None
+        self._fusion: _Fusion | None = None
         self._run_started = 0.0
         self._retrack_timer = QTimer(self)
         self._retrack_timer.setSingleShot(True)
@@ -174,6 +176,60 @@ class Annotator(QObject):
             document.session.set_keyframe(index, entry.box)
         return self._start_run(index, direction)
 
+    def track_between(self, index: int) -> bool:
+        """Track forward from the keyframe at or before ``index`` and backward from the next
+        keyframe, then keep per frame the result with the higher score (one undo step)."""
+        document = self.document
+        if document is None:
+            return False
+        session = document.session
+        keyframes = session.trajectory.keyframes()
+        before = [k for k in keyframes if k <= index]
+        after = [k for k in keyframes if k > index]
+        if not before or not after:
+            self.message.emit("Tracking both ways needs a keyframe before this frame and one after it")
+            return False
+        a, b = before[-1], after[0]
+        if session.trajectory[a].box is None or session.trajectory[b].box is None:
+            self.message.emit("Both keyframes around this frame need a box (one of them is absent)")
+            return False
+        if b - a < 2:
+            self.message.emit("No frames between these two keyframes")
+            return False
+        settings = self._settings()
+        session.settings = settings
+        forward, backward = session.bidirectional_requests(a, b, settings)
+        self._fusion = _Fusion(forward.run_id, backward)
+        self._run_started = time.perf_counter()
+        self.controller.start(forward, document.path)
+        self.run_started.emit(forward.run_id)
+        self.changed.emit()
+        return True
+
+    def _fusion_frame(self, run_id: int, index: int, result: TrackResult) -> bool:
+        fusion = self._fusion
+        if fusion is None or run_id not in (fusion.forward_id, fusion.backward.run_id):
+            return False
+        (fusion.forward if run_id == fusion.forward_id else fusion.backward_results)[index] = result
+        return True
+
+    def _fusion_finished(self, run_id: int, reason: str) -> bool:
+        """Start the backward half after the forward one; fuse when both are done (or stopped)."""
+        fusion = self._fusion
+        if fusion is None or run_id not in (fusion.forward_id, fusion.backward.run_id):
+            return False
+        document = self.document
+        if run_id == fusion.forward_id and reason == "completed" and document is not None:
+            self.controller.start(fusion.backward, document.path)
+            return True
+        self._fusion = None
+        if document is not None:
+            # what both halves got so far is kept, also after a stop or an error
+            document.session.fuse_bidirectional(fusion.forward, fusion.backward_results)
+        self.changed.emit()
+        self.run_ended.emit(run_id, reason)
+        return True
+
     def stop(self) -> None:
         self.controller.cancel()
 
@@ -204,6 +260,9 @@ class Annotator(QObject):
     def _on_frame_tracked(self, run_id: int, index: int, result: TrackResult) -> None:
         if self.document is None:
             return
+        if self._fusion_frame(run_id, index, result):
+            self.frame_tracked.emit(index, result)
+            return
         session = self.document.session
         if session.accept(run_id, index, result):
             self.frame_tracked.emit(index, result)
@@ -217,12 +276,16 @@ class Annotator(QObject):
         self.progress.emit(done, total, done / elapsed if elapsed > 0 else 0.0)
 
     def _on_run_finished(self, run_id: int, reason: str) -> None:
+        if self._fusion_finished(run_id, reason):
+            return
         if self.document is not None and self.document.session.run_stop_reason(run_id) == "rejoined":
             reason = "rejoined"
         self._end_run(run_id, reason)
 
     def _on_run_failed(self, run_id: int, message: str) -> None:
         self.run_failed.emit(message)  # first, so that whoever hears run_ended knows why
+        if self._fusion_finished(run_id, "failed"):
+            return
         self._end_run(run_id, "failed")
 
     def _end_run(self, run_id: int, reason: str) -> None:
@@ -230,3 +293,13 @@ class Annotator(QObject):
             self.document.session.end_run(run_id, reason)
         self.changed.emit()
         self.run_ended.emit(run_id, reason)
+
+
+@dataclass
+class _Fusion:
+    """A forward-then-backward run between two keyframes, collected for fusion by score."""
+
+    forward_id: int
+    backward: RunRequest
+    forward: dict[int, TrackResult] = field(default_factory=dict)
+    backward_results: dict[int, TrackResult] = field(default_factory=dict)

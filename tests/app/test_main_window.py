@@ -426,3 +426,25 @@ def test_cmd_gui_rejects_a_missing_video(qtbot, tmp_path, capsys):
     args = build_parser().parse_args([str(tmp_path / "nope.mp4"), "--exit-when-done"])
     assert cmd_gui(args) == 2
     assert "nope.mp4" in capsys.readouterr().err
+
+
+def test_track_both_ways_between_keyframes_fuses_by_score(qtbot, open_window):
+    """Forward from one keyframe, backward from the next, the higher score kept per frame."""
+    # each run scores 0.9 on its first four updates and 0.05 after: forward wins frames 1-4
+    # (and the tie on 5), backward wins 6-9
+    window = open_window(low=(5, 6, 7, 8, 9))
+    session = window.document.session
+    session.set_keyframe(0, Box(10, 10, 20, 20))
+    session.set_keyframe(10, Box(50, 50, 20, 20))
+    with qtbot.waitSignal(window.annotator.run_ended, timeout=20000) as ended:
+        assert window.annotator.track_between(5)
+    assert ended.args[1] == "completed"
+    trajectory = session.trajectory
+    assert all(trajectory[i].origin is Origin.TRACKED for i in range(1, 10))
+    assert [trajectory[i].box for i in (1, 4, 5)] == [Box(10, 10, 20, 20)] * 3
+    assert [trajectory[i].box for i in (6, 9)] == [Box(50, 50, 20, 20)] * 2
+    assert session.undo()  # the fusion is one undo step
+    assert all(session.trajectory[i] is None for i in range(1, 10))
+    # outside two keyframes there is nothing to do, and the user is told why
+    with qtbot.waitSignal(window.annotator.message, timeout=2000):
+        assert not window.annotator.track_between(12)
