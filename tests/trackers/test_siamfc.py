@@ -230,10 +230,13 @@ def test_target_leaving_the_frame_gives_clamped_finite_box():
         assert np.isfinite(result.score)
 
 
-def test_untrained_tracker_says_so(capsys, tmp_path):
+def test_untrained_tracker_says_so(capsys, tmp_path, monkeypatch):
+    import trackers.siamfc.tracker as module
+
+    # as on a machine where the bundled weights are missing
+    monkeypatch.setattr(module, "default_weights_path", lambda: tmp_path / "absent.pt")
     tracker = SiamFCTracker.create("siamfc-3s", weights=None, device="cpu")
-    if not tracker.untrained:
-        pytest.skip("bundled weights exist; untrained path not reachable with weights=None")
+    assert tracker.untrained
     assert "RANDOM" in capsys.readouterr().err
     frame = np.zeros((100, 100, 3), np.uint8)
     tracker.init(frame, Box(40, 40, 20, 20))
@@ -246,3 +249,16 @@ def test_init_rejects_bad_boxes():
     for bad in (Box(0, 0, 0, 10), Box(0, 0, -5, 10), Box(float("nan"), 0, 10, 10)):
         with pytest.raises(ValueError):
             tracker.init(frame, bad)
+
+
+def test_bundled_weights_are_trained_and_load():
+    from trackers.siamfc.tracker import default_weights_path
+    from trackers.weights import load_checkpoint
+
+    path = default_weights_path()
+    assert path.is_file(), "resources/weights/siamfc.pt must ship with the project"
+    _, meta = load_checkpoint(path, "siamfc-alexnet")
+    provenance = meta["provenance"]
+    # the validation sequences were held out of training, whole
+    assert set(provenance["val_sequences"]).isdisjoint(provenance["train_sequences"])
+    assert SiamFCTracker.create("siamfc", device="cpu").untrained is False
