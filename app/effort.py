@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,9 +109,16 @@ def _mean_iou(session: AnnotationSession, groundtruth: np.ndarray) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
-def _new_session(sequence: GroundTruthSequence, frame_size: tuple[int, int], settings: TrackerSettings) -> AnnotationSession:
+def _new_session(
+    sequence: GroundTruthSequence,
+    frame_size: tuple[int, int],
+    settings: TrackerSettings,
+    policy: Mapping[str, Any] | None = None,
+) -> AnnotationSession:
+    """A session like the app's; ``policy`` sets its re-track knobs (rejoin_iou, rejoin_frames)."""
     return AnnotationSession(
-        sequence.source, len(sequence.groundtruth), frame_size, content_hash="effort-simulation", settings=settings
+        sequence.source, len(sequence.groundtruth), frame_size, content_hash="effort-simulation",
+        settings=settings, **dict(policy or {}),
     )
 
 
@@ -123,10 +130,11 @@ def simulate_tracker(
     threshold: float = 0.5,
     mode: str = "forward",
     make_tracker: MakeTracker = create_tracker,
+    policy: Mapping[str, Any] | None = None,
 ) -> Effort:
     """The annotator with a tracker: fix the first failing frame, re-track, repeat."""
     gt = np.asarray(sequence.groundtruth, dtype=np.float64)
-    session = _new_session(sequence, frame_size, settings)
+    session = _new_session(sequence, frame_size, settings, policy)
     start = first_valid_frame(gt)
     if start is None:
         raise ValueError(f"{sequence.name}: the ground truth has no visible target")
@@ -308,6 +316,7 @@ def measure_effort(
     model_dir: Any = None,
     make_tracker: MakeTracker = create_tracker,
     progress: Callable[[str], None] | None = None,
+    policy: Mapping[str, Any] | None = None,
 ) -> EffortReport:
     from trackers.sources import open_source
 
@@ -332,6 +341,6 @@ def measure_effort(
                     return tracker
 
                 report.trackers[name][sequence.name] = simulate_tracker(
-                    sequence, source, frame_size, settings, threshold, mode, make
+                    sequence, source, frame_size, settings, threshold, mode, make, policy
                 )
     return report

@@ -91,3 +91,12 @@ def test_bidirectional_mode_runs(tmp_path):
     assert report.trackers["identity"]["jumps"].corrections >= 3
     with pytest.raises(ValueError):
         measure_effort([seq], ["identity"], mode="sideways")
+
+
+def test_policy_reaches_the_app_session(tmp_path):
+    folder = make_clip(tmp_path)
+    seq = Sequence("jumps", folder, groundtruth())
+    off = measure_effort([seq], ["identity"], policy={"rejoin_iou": 0.8, "rejoin_frames": 10**9})
+    assert off.trackers["identity"]["jumps"].corrections == 3
+    with pytest.raises(TypeError, match="retrack_everything"):
+        measure_effort([seq], ["identity"], policy={"retrack_everything": True})
