@@ -31,6 +31,25 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the usage text is one ``--help`` away)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
+def _quiet_opencv() -> None:
+    """Keep OpenCV's and FFmpeg's own log lines off stderr, so a bad file gets our one line.
+
+    Set before cv2 is first imported (it reads them then); a value the user set wins,
+    and SIAMTRACK_DEBUG=1 leaves both alone.
+    """
+    if os.environ.get("SIAMTRACK_DEBUG"):
+        return
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
 def _parse_box(text: str):  # -> Box, imported lazily to keep --help fast
     from trackers.types import Box
 
@@ -95,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     from trackers.registry import TRACKERS
 
     names = sorted(TRACKERS)
-    parser = argparse.ArgumentParser(prog="siamtrack", description="Siamese trackers for video annotation.")
+    parser = _Parser(prog="siamtrack", description="Siamese trackers for video annotation.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     track = sub.add_parser("track", help="track one object through a video or image folder")
@@ -137,6 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     effort.add_argument("--iou", type=float, default=0.5, help="a frame passes at this IoU (default 0.5)")
     effort.add_argument("--mode", choices=["forward", "bidirectional"], default="forward")
     effort.add_argument("--json", type=Path, help="write the figures as JSON")
+    effort.add_argument(
+        "--rejoin-iou", type=float, default=None,
+        help="re-track policy: a re-track stops where it rejoins the old track at this IoU (app default 0.8)",
+    )
+    effort.add_argument(
+        "--rejoin-frames", type=int, default=None,
+        help="... for this many frames in a row (app default 3; a huge number turns the rule off)",
+    )
     _add_tracker_options(effort)
 
     from trackers.formats.convert import add_convert_parser
@@ -155,19 +182,57 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ------------------------------------------------------------------------ helpers
 def _write_atomically(path: Path, text: str) -> None:
-    """A temporary file beside ``path`` and a rename: an interrupted write leaves the old file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    """A temporary file beside ``path`` and a rename: an interrupted write leaves the old file.
+
+    fsync before the rename, so that a crash just after it cannot leave an empty file
+    under the old name. A failure (disk full, no permission) is a CliError naming the file.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        kept = " (the earlier file is kept)" if path.exists() else ""
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}{kept}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _make_factory(args: argparse.Namespace):
+def _free_gpu_memory() -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _cpu_fallback_notice(name: str, where: str) -> str:
+    return f"siamtrack: notice: {name} ran out of GPU memory {where}; going on on the CPU (slower)"
+
+
+def _build_tracker(args: argparse.Namespace):
+    """The tracker for ``args``; if the GPU runs out of memory while loading, the CPU one."""
+    from trackers.run import is_out_of_memory
+
+    try:
+        return _make_factory(args)(args.tracker)
+    except Exception as exc:
+        if args.device == "cpu" or not is_out_of_memory(exc):
+            raise
+    _free_gpu_memory()
+    print(_cpu_fallback_notice(args.tracker, "while loading"), file=sys.stderr)
+    return _make_factory(args, "cpu")(args.tracker)
+
+
+def _make_factory(args: argparse.Namespace, device: str | None = None):
+    """``device`` replaces ``args.device`` (the CPU fallback after the GPU ran out of memory)."""
     import torch
 
     from trackers.registry import create_tracker
@@ -178,7 +243,7 @@ def _make_factory(args: argparse.Namespace):
 
     def make(name: str):
         return create_tracker(
-            name, weights=args.weights, device=args.device, model_dir=args.model_dir,
+            name, weights=args.weights, device=device or args.device, model_dir=args.model_dir,
             config=config if not name.startswith("cv-") else None,
         )
 
@@ -214,12 +279,15 @@ def _untrained_warning(name: str) -> str:
 def cmd_track(args: argparse.Namespace) -> int:
     from trackers.geometry import iou
     from trackers.prefetch import Prefetcher
-    from trackers.run import track_frames
-    from trackers.sources import open_source
+    from trackers.run import FrameSizeError, track_frames
+    from trackers.sources import frame_count_note, open_source
     from trackers.types import Box
 
     with open_source(args.source) as source:
         total = len(source)
+        note = frame_count_note(source)
+        if note:
+            print(f"siamtrack: note: {note}", file=sys.stderr)
         if args.start_frame >= total:
             raise CliError(f"--start-frame {args.start_frame} is past the end: {args.source} has {total} frames")
         stop = total if args.frames is None else min(total, args.start_frame + args.frames)
@@ -228,7 +296,7 @@ def cmd_track(args: argparse.Namespace) -> int:
         if iou(args.box, frame_box) <= 0.0:
             raise CliError(f"--box {args.box} lies wholly outside the {width}x{height} frame")
 
-        tracker = _make_factory(args)(args.tracker)
+        tracker = _build_tracker(args)
         untrained = bool(getattr(tracker, "untrained", False))
         if untrained:
             print(_untrained_warning(args.tracker), file=sys.stderr)
@@ -238,10 +306,22 @@ def cmd_track(args: argparse.Namespace) -> int:
         count = stop - args.start_frame
         started = time.perf_counter()
         interrupted = False
+
+        def on_the_cpu(exc: BaseException):
+            # The run goes on from the frame it reached, on a fresh CPU tracker.
+            nonlocal tracker
+            tracker = None
+            _free_gpu_memory()
+            reached = args.start_frame + len(lines)
+            print(_cpu_fallback_notice(args.tracker, f"at frame {reached}"), file=sys.stderr)
+            tracker = _make_factory(args, "cpu")(args.tracker)
+            return tracker
+
+        fallback = None if args.device == "cpu" else on_the_cpu
         try:
             # decoding runs a few frames ahead in its own thread, overlapping tracking
             with Prefetcher(source.iter_from(args.start_frame, stop)) as frames:
-                for step in track_frames(tracker, frames, args.box):
+                for step in track_frames(tracker, frames, args.box, fallback=fallback):
                     b = step.result.box
                     lines.append(f"{b.x:.3f},{b.y:.3f},{b.w:.3f},{b.h:.3f}")
                     progress(
@@ -250,6 +330,15 @@ def cmd_track(args: argparse.Namespace) -> int:
                     )
         except KeyboardInterrupt:
             interrupted = True
+        except FrameSizeError as exc:
+            frame = args.start_frame + exc.step
+            files = getattr(source, "files", None)
+            name = f" ({files[frame].name})" if files is not None and frame < len(files) else ""
+            raise CliError(
+                f"frame {frame}{name} is {exc.size[0]}x{exc.size[1]} but frame {args.start_frame} is "
+                f"{exc.expected[0]}x{exc.expected[1]}: a tracker needs frames of one size; "
+                f"the {len(lines)} frame{'' if len(lines) == 1 else 's'} before it were written to {args.out}"
+            ) from None
         finally:
             # Whatever was tracked is kept, also on an error or Ctrl-C.
             if lines:
@@ -311,6 +400,11 @@ def cmd_effort(args: argparse.Namespace) -> int:
         sequences, args.trackers or ["siamfc"], threshold=args.iou, mode=args.mode,
         weights=args.weights, device=args.device, model_dir=args.model_dir,
         progress=lambda m: progress(m, force=True),
+        policy={
+            key: value
+            for key, value in (("rejoin_iou", args.rejoin_iou), ("rejoin_frames", args.rejoin_frames))
+            if value is not None
+        },
     )
     progress.done()
     print(format_effort_table(report))
@@ -361,6 +455,7 @@ COMMANDS = {"track": cmd_track, "eval": cmd_eval, "convert": cmd_convert, "effor
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _quiet_opencv()
     if argv[:1] == ["train"]:
         from training.__main__ import main as train_main
 

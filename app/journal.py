@@ -20,6 +20,7 @@ orphans.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -142,15 +143,32 @@ def _header(path: Path) -> dict[str, Any]:
     raise JournalError(f"Cannot read journal {path}: it has no valid header")
 
 
-def _changes(record: dict[str, Any]) -> dict[int, Entry | None]:
+def _frame_index(value: Any, frame_count: int, stop: bool = False) -> int:
+    """A frame index (or, with ``stop``, an exclusive end) of a record; ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"a frame index must be a whole number, got {value!r}")
+    if not 0 <= value < frame_count + (1 if stop else 0):
+        raise ValueError(f"frame {value} is outside 0..{frame_count - 1}")
+    return value
+
+
+def _changes(record: dict[str, Any], frame_count: int) -> dict[int, Entry | None]:
+    """The entries an edit record sets; ValueError (or KeyError, TypeError) on a damaged one.
+
+    Indices are checked against ``frame_count`` before anything is built: a damaged
+    ``range`` of a billion frames must not become a billion-entry dict.
+    """
+
     def entry(data: Any) -> Entry | None:
         return None if data is None else entry_from_json(data)
 
     if "range" in record:
         start, stop = record["range"]
+        start = _frame_index(start, frame_count)
+        stop = _frame_index(stop, frame_count, stop=True)
         value = entry(record["entry"])
-        return dict.fromkeys(range(int(start), int(stop)), value)
-    return {int(i): entry(data) for i, data in record["frames"]}
+        return dict.fromkeys(range(start, stop), value)
+    return {_frame_index(i, frame_count): entry(data) for i, data in record["frames"]}
 
 
 # --------------------------------------------------------------------------- the writer
@@ -215,11 +233,21 @@ class Journal:
         if self._session is None or self._file is None:
             return
         with self._io, self._cond:
-            # Every pending edit is already in the session's current state.
-            self._pending.clear()
             tmp = self.path.with_name(self.path.name + ".tmp")
-            new = self._write_snapshot(tmp, project_path, unsaved=None)
-            os.replace(tmp, self.path)
+            new: IO[bytes] | None = None
+            try:
+                new = self._write_snapshot(tmp, project_path, unsaved=None)
+                os.replace(tmp, self.path)
+            except (OSError, JournalError) as exc:
+                # The project file is saved already; this journal just goes on as it was
+                # (every edit in it is still valid), so a full disk here loses nothing.
+                if new is not None:
+                    new.close()
+                tmp.unlink(missing_ok=True)
+                self.error = f"Autosave to {self.path} failed: {getattr(exc, 'strerror', None) or exc}"
+                return
+            # Every pending edit is already in the session's current state, hence in the snapshot.
+            self._pending.clear()
             old, self._file = self._file, new
             old.close()
 
@@ -267,13 +295,16 @@ class Journal:
         # Lock first, truncate after: opening with "wb" would empty a live journal
         # before we learnt that another process holds it.
         f = path.open("ab")
-        if not _try_lock(f):
-            f.close()
-            raise JournalError(f"Another siamtrack is already editing this video (journal {path})")
-        f.truncate(0)
-        f.write(_line(header))
-        f.flush()
-        os.fsync(f.fileno())
+        try:
+            if not _try_lock(f):
+                raise JournalError(f"Another siamtrack is already editing this video (journal {path})")
+            f.truncate(0)
+            f.write(_line(header))
+            f.flush()
+            os.fsync(f.fileno())
+        except BaseException:
+            f.close()  # and with it the lock
+            raise
         return f
 
     def _on_change(self, event: ChangeEvent) -> None:
@@ -307,12 +338,35 @@ class Journal:
             if not batch or self._file is None:
                 return
             try:
-                self._file.write(b"".join(_line(_edit_record(*item)) for item in batch))
-                self._file.flush()
-                os.fsync(self._file.fileno())
+                self._append(b"".join(_line(_edit_record(*item)) for item in batch))
                 self.error = None
             except OSError as exc:
                 self.error = f"Autosave to {self.path} failed: {exc.strerror}"
+                with self._cond:
+                    # Not dropped: the batch goes first into the next flush (the flusher
+                    # retries every interval), so the edits reach the disk once it has room.
+                    self._pending[:0] = batch
+
+    def _append(self, data: bytes) -> None:
+        """Append ``data`` and fsync; on failure the file is cut back to where it was, and OSError raised.
+
+        A partial write would leave half a line, and readers stop at the first damaged
+        line: every edit written after it would be invisible to a restore. Raw
+        ``os.write`` rather than the buffered file, so nothing failed stays in a buffer
+        to be written twice.
+        """
+        assert self._file is not None
+        fd = self._file.fileno()
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
 
 
 # --------------------------------------------------------------------------- recovery
@@ -333,19 +387,46 @@ class JournalInfo:
     unsaved: bool
 
 
+def _snapshot_video(path: Path, header: dict[str, Any]) -> dict[str, Any]:
+    session = header.get("session")
+    video = session.get("video") if isinstance(session, dict) else None
+    if not isinstance(video, dict):
+        raise JournalError(f"Cannot read journal {path}: its snapshot names no video")
+    return video
+
+
 def read_info(path: Path) -> JournalInfo:
+    """What a recovery dialog shows; JournalError (one line) for anything damaged.
+
+    Called on every journal found at start-up, so a damaged header must give a
+    JournalError, never a TypeError that would stop the app from starting.
+    """
     path = Path(path)
     header = _header(path)
-    video = header.get("session", {}).get("video", {})
+    video = _snapshot_video(path, header)
     edits = sum(1 for r in _records(path) if r.get("type") == "edit")
+    project = header.get("project")
+    try:
+        video_path = video.get("path", "")
+        count = video.get("frame_count", 0)
+        created = header.get("created", 0.0)
+        if not isinstance(video_path, str) or (project is not None and not isinstance(project, str)):
+            raise TypeError("paths must be text")
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise TypeError("the frame count must be a whole number")
+        if isinstance(created, bool) or not isinstance(created, (int, float)):
+            raise TypeError("the creation time must be a number")
+        modified = path.stat().st_mtime
+    except (TypeError, OSError) as exc:
+        raise JournalError(f"Cannot read journal {path}: {exc}") from None
     return JournalInfo(
         path=path,
-        video=Path(video.get("path", "")),
+        video=Path(video_path),
         content_hash=str(video.get("content_hash", "")),
-        frame_count=int(video.get("frame_count", 0)),
-        project=None if header.get("project") is None else Path(header["project"]),
-        created=float(header.get("created", 0.0)),
-        modified=path.stat().st_mtime,
+        frame_count=count,
+        project=None if project is None else Path(project),
+        created=float(created),
+        modified=modified,
         edits=edits,
         unsaved=bool(header.get("unsaved", False)),
     )
@@ -386,9 +467,9 @@ def _replayed(path: Path, frame_count: int) -> tuple[Trajectory, int]:
         if record.get("type") != "edit":
             continue
         try:
-            changes = _changes(record)
+            changes = _changes(record, trajectory.frame_count)
             trajectory = trajectory.with_entries(changes)
-        except (KeyError, TypeError, ValueError, IndexError):
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError):
             break  # a damaged line: everything before it is still good
         count += 1
     return trajectory, count
@@ -398,7 +479,7 @@ def replay(path: Path, session: AnnotationSession) -> int:
     """Bring ``session`` to the journal's last state (one undo step); return the edits replayed."""
     path = Path(path)
     header = _header(path)
-    digest = header.get("session", {}).get("video", {}).get("content_hash")
+    digest = _snapshot_video(path, header).get("content_hash")
     if digest != session.content_hash:
         raise JournalError(f"Cannot replay journal {path}: it belongs to another video")
     trajectory, count = _replayed(path, session.frame_count)

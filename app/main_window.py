@@ -74,6 +74,7 @@ class MainWindow(QMainWindow):
         self.document: VideoDocument | None = None
         self.index = 0
         self.last_error: str | None = None
+        self.last_notice: str | None = None
         self._dirty = False
         self._latest_tracked: int | None = None
         self._following = False
@@ -281,6 +282,7 @@ class MainWindow(QMainWindow):
         n.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.controller.tracker_ready.connect(self._on_tracker_ready)
         self.controller.probe_failed.connect(self.panel.show_problem)
+        self.controller.notice.connect(lambda _run_id, text: self._notice(text))
 
     def _initial_tracker_settings(self) -> TrackerSettings:
         weights = Path(self.settings.weights) if self.settings.weights else None
@@ -323,6 +325,8 @@ class MainWindow(QMainWindow):
         self.score_view.forget()
         self.transport.set_frame_count(document.frame_count, document.fps)
         self.autosave_label.setText(document.journal_problem or "autosave on")
+        if document.note:
+            self._notice(document.note, title="About this video")
         self._mark_plot_dirty()
         self.view.set_frame(document.frame(0))
         self.view.fit()
@@ -695,6 +699,13 @@ class MainWindow(QMainWindow):
 
     def show_help(self) -> None:
         HelpDialog(self.shortcut_groups(), self).exec()
+
+    def _notice(self, message: str, title: str = "siamtrack") -> None:
+        """Something went differently than asked but nothing failed (a lying header, a CPU fallback)."""
+        self.last_notice = message
+        self.statusBar().showMessage(message.splitlines()[0], 10000)
+        self.panel.set_status(message.splitlines()[0])
+        self._message(QMessageBox.Icon.Information, title, message)
 
     def _report(self, message: str, title: str = "siamtrack") -> None:
         """An error for the user: status bar always, and a dialog that does not block the caller."""

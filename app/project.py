@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from app.session import AnnotationSession, TrackerSettings
-from trackers.formats.common import write_text_atomic
+from trackers.formats.common import MAX_FRAMES, write_text_atomic
 from trackers.sources import IMAGE_SUFFIXES, frame_sort_key
 from trackers.trajectory import DEFAULT_LABEL, Entry, Origin, Trajectory
 from trackers.types import Box
@@ -217,6 +217,9 @@ def session_from_dict(data: Any, video: Path | None = None) -> AnnotationSession
     if not isinstance(digest, str) or not digest:
         raise ValueError("video.content_hash must be a non-empty text")
     count = _whole(info.get("frame_count"), "video.frame_count", 0)
+    if count >= MAX_FRAMES:
+        # A damaged or hostile count would build a list that size before anything else fails.
+        raise ValueError(f"video.frame_count {count} is past the {MAX_FRAMES:,} frames siamtrack accepts")
     size = info.get("frame_size")
     if not isinstance(size, list) or len(size) != 2:
         raise ValueError(f"video.frame_size must be [width, height], got {size!r}")

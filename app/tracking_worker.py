@@ -17,10 +17,15 @@ the thread boundary.
   kept for the next run with the same settings.
 * **Shutdown** = cancel + ``quit()`` + ``wait()``, then the results that were
   already queued are delivered, so closing the window keeps every tracked frame.
+* **GPU out of memory** (building the tracker or on a frame): the tracker is rebuilt
+  on the CPU and the run goes on from the frame it reached, with a ``notice``. The
+  CPU tracker is kept for later runs with the same settings, so one full GPU does not
+  fail every run after it.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,7 +38,7 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QThread, Signa
 # forward in bounded chunks (see app.session_runner).
 from app.session_runner import request_frames
 from trackers.protocol import Tracker
-from trackers.run import track_frames
+from trackers.run import is_out_of_memory, track_frames
 from trackers.sources import FrameSource, open_source
 from trackers.types import Box, Frame
 
@@ -96,6 +101,7 @@ class TrackingWorker(QObject):
     progress = Signal(int, int, int)  # run_id, frames done, frames in the run
     tracker_ready = Signal(object)  # TrackerInfo
     probe_failed = Signal(str)
+    notice = Signal(int, str)  # run_id, one line for the user (e.g. "went on on the CPU")
 
     def __init__(self, make_tracker: TrackerFactory | None = None) -> None:
         super().__init__()
@@ -112,15 +118,37 @@ class TrackingWorker(QObject):
 
         return registry.create_tracker
 
-    def _tracker_for(self, request: Any) -> Tracker:
+    def _build(self, request: Any, device: str) -> Tracker:
+        return self._factory()(
+            request.tracker, weights=request.weights, device=device, model_dir=request.model_dir
+        )
+
+    def _tracker_for(self, request: Any, run_id: int | None = None) -> Tracker:
         key = _tracker_key(request)
         if self._tracker is None or self._tracker_key != key:
             self._tracker = None  # free the old model before loading the next one
-            self._tracker = self._factory()(
-                request.tracker, weights=request.weights, device=request.device, model_dir=request.model_dir
-            )
+            try:
+                self._tracker = self._build(request, request.device)
+            except Exception as exc:
+                if request.device == "cpu" or not is_out_of_memory(exc):
+                    raise
+                self._tracker = self._on_the_cpu(request, run_id, "while loading")
             self._tracker_key = key
         return self._tracker
+
+    def _on_the_cpu(self, request: Any, run_id: int | None, where: str) -> Tracker:
+        """The CPU tracker after the GPU ran out of memory, announced to the user."""
+        self._tracker = None  # drop the GPU model before building the CPU one
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        tracker = self._build(request, "cpu")
+        message = f"{request.tracker} ran out of GPU memory {where}; tracking goes on on the CPU (slower)"
+        if run_id is not None:
+            self.notice.emit(run_id, message)
+        else:
+            self.probe_failed.emit(message)
+        return tracker
 
     def _source_for(self, video: Path) -> FrameSource:
         # The worker opens its own source: sources are not shared between threads.
@@ -154,11 +182,22 @@ class TrackingWorker(QObject):
         total = abs(request.stop - request.start)
         done = 0
         frames: Iterator[Frame] | None = None
+
+        def fallback(exc: BaseException) -> Tracker:
+            index = request.start + request.direction * done
+            tracker = self._on_the_cpu(request, run_id, f"at frame {index}")
+            self._tracker, self._tracker_key = tracker, _tracker_key(request)
+            self.tracker_ready.emit(self._info(request, tracker))
+            return tracker
+
         try:
-            tracker = self._tracker_for(request)
+            tracker = self._tracker_for(request, run_id)
             self.tracker_ready.emit(self._info(request, tracker))
             frames = request_frames(self._source_for(job.video), request, job.cancel)
-            for step in track_frames(tracker, frames, request.box, job.cancel):
+            steps = track_frames(
+                tracker, frames, request.box, job.cancel, fallback=None if request.device == "cpu" else fallback
+            )
+            for step in steps:
                 index = request.start + request.direction * step.index
                 self.frame_tracked.emit(run_id, index, step.result)
                 done = step.index + 1
@@ -197,6 +236,7 @@ class TrackingController(QObject):
     progress = Signal(int, int, int)
     tracker_ready = Signal(object)
     probe_failed = Signal(str)
+    notice = Signal(int, str)
 
     _start_run = Signal(object)
     _start_probe = Signal(object)
@@ -219,6 +259,7 @@ class TrackingController(QObject):
         self._worker.progress.connect(self._on_progress)
         self._worker.tracker_ready.connect(self.tracker_ready)
         self._worker.probe_failed.connect(self.probe_failed)
+        self._worker.notice.connect(self._on_notice)
         self._current: int | None = None
         self._cancel: threading.Event | None = None
         self._shut_down = False
@@ -296,6 +337,11 @@ class TrackingController(QObject):
         if run_id == self._current:
             self._current = None
             self.run_finished.emit(run_id, reason)
+
+    @Slot(int, str)
+    def _on_notice(self, run_id: int, message: str) -> None:
+        if run_id == self._current:
+            self.notice.emit(run_id, message)
 
     @Slot(int, str)
     def _on_run_failed(self, run_id: int, message: str) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from trackers.geometry import clamp_box
 from trackers.protocol import TrackerError
 from trackers.types import Box, Frame, TrackResult
 
@@ -36,6 +37,12 @@ _SCORED_KINDS = frozenset({"nano", "vit"})
 
 # The classes that only opencv-contrib builds carry (see shared/docs/ECOSYSTEM.md §2).
 _CONTRIB_CLASSES = {"kcf": "TrackerKCF", "csrt": "TrackerCSRT"}
+
+# The smallest rectangle each tracker survives, in pixels per side. Measured on OpenCV 5.0:
+# MIL's init never returns (an endless loop in its sampler) below 5 x 5, which would hang
+# the run and every thread waiting on it; CSRT's init fails on 2 x 2 at some borders.
+# A smaller box is grown around its centre to this size before OpenCV sees it.
+_MIN_SIDE = {"mil": 5, "csrt": 3}
 
 
 @dataclass(frozen=True)
@@ -88,23 +95,44 @@ def find_model_file(model_dir: Path, model: _ModelFile) -> Path:
     )
 
 
-def _to_cv_rect(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
+def _grow(start: int, length: int, minimum: int, limit: int) -> tuple[int, int]:
+    """``start, length`` widened to ``minimum`` around its middle, kept inside ``0..limit``."""
+    if length >= minimum:
+        return start, length
+    start = max(0, min(start - (minimum - length) // 2, limit - minimum))
+    return start, minimum
+
+
+def _to_cv_rect(box: Box, width: int, height: int, min_side: int = 1) -> tuple[int, int, int, int]:
     """Round a float 0-based box to the integer rectangle OpenCV wants, inside the frame.
 
     Corners are rounded (not x and w separately) so the rectangle covers the pixels
-    whose majority lies in the box; it is then kept at least one pixel in size.
+    whose majority lies in the box; it is then kept at least ``min_side`` pixels in size.
     """
     if not box.is_valid():
         raise ValueError(f"the box must have a positive size and finite values, got {box}")
     clipped = box.clipped(width, height)
     if clipped.w <= 0 or clipped.h <= 0:
         raise ValueError(f"the box {box} lies outside the {width}x{height} frame")
+    if width < min_side or height < min_side:
+        raise TrackerError(
+            f"the {width}x{height} frame is too small for this tracker (it needs {min_side} pixels a side)"
+        )
     x0, y0, x1, y1 = clipped.corners()
     ix0 = min(math.floor(x0 + 0.5), width - 1)
     iy0 = min(math.floor(y0 + 0.5), height - 1)
     ix1 = max(math.floor(x1 + 0.5), ix0 + 1)
     iy1 = max(math.floor(y1 + 0.5), iy0 + 1)
-    return (ix0, iy0, min(ix1, width) - ix0, min(iy1, height) - iy0)
+    x, w = _grow(ix0, min(ix1, width) - ix0, min_side, width)
+    y, h = _grow(iy0, min(iy1, height) - iy0, min_side, height)
+    return (x, y, w, h)
+
+
+def _visible_fraction(box: Box, width: int, height: int) -> float:
+    """The share of ``box``'s area that lies inside the frame."""
+    area = box.w * box.h
+    inside = box.clipped(width, height)
+    return inside.w * inside.h / area if area > 0 else 0.0
 
 
 def _to_bgr(frame: Frame) -> np.ndarray:
@@ -163,7 +191,7 @@ class OpenCVTracker:
 
     def init(self, frame: Frame, box: Box) -> None:
         height, width = frame.shape[:2]
-        rect = _to_cv_rect(box, width, height)
+        rect = _to_cv_rect(box, width, height, _MIN_SIDE.get(self.kind, 1))
         # A second init gets a fresh instance: re-initialising OpenCV 5's KCF on a box of
         # another size fails inside cv2 (and corrupts its heap), and MIL keeps old state.
         # Creating one costs under 10 ms, even for Nano and Vit.
@@ -173,8 +201,13 @@ class OpenCVTracker:
         try:
             self._cv.init(_to_bgr(frame), rect)
         except cv2.error as exc:
+            hint = ""
+            if self.kind == "mil":
+                # MIL learns from background patches around the box: a box (nearly) filling
+                # the frame leaves none, and OpenCV only says "negSamples.empty()".
+                hint = " (MIL needs background around the box: draw a smaller box)"
             raise TrackerError(
-                f"{self.name}: init failed on box {rect}: {_first_line(exc)}"
+                f"{self.name}: init failed on box {rect}{hint}: {_first_line(exc)}"
             ) from exc
         self._box = Box(*rect)
 
@@ -189,8 +222,14 @@ class OpenCVTracker:
         # A lost target (or a degenerate answer) keeps the last box, flagged by score 0.
         if box is None or not box.is_valid():
             return TrackResult(box=self._box, score=0.0)
+        # OpenCV lets a rectangle run off the frame; ours stays at the border like the
+        # Siamese trackers' (centre inside, size at most the frame), and the score drops
+        # with the share of the rectangle left inside: a target leaving the frame scores low.
+        height, width = frame.shape[:2]
+        visible = _visible_fraction(box, width, height)
+        box = clamp_box(box, width, height)
         self._box = box
-        return TrackResult(box=box, score=self._score())
+        return TrackResult(box=box, score=self._score() * visible)
 
     def _score(self) -> float:
         if self.kind not in _SCORED_KINDS:

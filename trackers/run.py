@@ -3,12 +3,24 @@
 The loop polls a cancel token between frames (a ``threading.Event`` or anything
 with ``is_set()``), so cancelling costs at most one frame of latency whatever
 thread runs it.
+
+It also holds the guarantees every caller relies on, whatever the tracker does:
+
+* every frame of a run has the size of the first one (a folder of mixed sizes
+  would otherwise give boxes in several coordinate systems without a word);
+* a result never carries a NaN or infinite box or score: a tracker that emits
+  one keeps its last usable box, with score 0, so nothing downstream (session,
+  files, plots) ever sees a NaN;
+* with a ``fallback``, a tracker that runs out of GPU memory is replaced (by a
+  CPU one, say) and the run goes on from the frame it reached.
 """
 
 from __future__ import annotations
 
+import math
+import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +32,25 @@ class CancelToken(Protocol):
     def is_set(self) -> bool: ...
 
 
+class FrameSizeError(ValueError):
+    """A frame of a run differs in size from the run's first frame; the message is one line."""
+
+    def __init__(self, step: int, size: tuple[int, int], expected: tuple[int, int]) -> None:
+        self.step = step
+        """The frame's position in the run (0 = the first frame)."""
+        self.size = size
+        self.expected = expected
+        super().__init__(
+            f"frame {step} of the run is {size[0]}x{size[1]} but the run started on a "
+            f"{expected[0]}x{expected[1]} frame; a tracker needs frames of one size"
+        )
+
+
+Fallback = Callable[[BaseException], Tracker]
+"""Given the out-of-memory error, build the tracker the run continues with (the caller
+says so to the user, and drops its own reference to the old tracker)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RunStep:
     """One frame of a run: its index from the start frame, the result, and the tracker's time."""
@@ -29,26 +60,93 @@ class RunStep:
     seconds: float
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is torch running out of GPU memory (without importing torch)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        # torch.cuda.OutOfMemoryError since torch 1.13; also torch.OutOfMemoryError since 2.5
+        for oom in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)):
+            if isinstance(oom, type) and isinstance(exc, oom):
+                return True
+    # Older torch raised a plain RuntimeError with this text.
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower() and "cuda" in str(exc).lower()
+
+
+def _usable(box: Box) -> bool:
+    return box.is_finite() and box.w > 0 and box.h > 0
+
+
+def _sane(result: TrackResult, last: Box) -> TrackResult:
+    """``result`` unless its box or score is unusable; then the last box, with score 0."""
+    box_ok = _usable(result.box)
+    score_ok = math.isfinite(result.score)
+    if box_ok and score_ok:
+        return result
+    return TrackResult(
+        box=result.box if box_ok else last,
+        score=result.score if box_ok and score_ok else 0.0,
+        score_maps=result.score_maps,
+        untrained=result.untrained,
+    )
+
+
 def track_frames(
     tracker: Tracker,
     frames: Iterable[Frame],
     box: Box,
     cancel: CancelToken | None = None,
+    *,
+    fallback: Fallback | None = None,
 ) -> Iterator[RunStep]:
     """Initialise ``tracker`` on the first frame with ``box`` and update it on every later one.
 
     The first step carries the initial box itself with score 1. ``seconds`` is the
     time spent inside ``init``/``update`` only, decode excluded.
+
+    ``fallback`` is used once, when the tracker runs out of GPU memory: the tracker it
+    returns is initialised on the last frame reached with the last box, and updated on
+    the frame that failed, so the run loses no frame. Any other error propagates; the
+    steps already yielded stay with the caller.
     """
     if not box.is_valid():
         raise ValueError(f"the initial box must have a positive size and finite values, got {box}")
+    expected: tuple[int, int] | None = None
+    last_frame: Frame | None = None
+    last_box = box
     for index, frame in enumerate(frames):
         if cancel is not None and cancel.is_set():
             return
+        size = (int(frame.shape[1]), int(frame.shape[0]))
+        if expected is None:
+            expected = size
+            inside = box.clipped(*size)
+            if inside.w <= 0 or inside.h <= 0:
+                # Nothing of the target to learn from: a tracker would follow the padding.
+                raise ValueError(f"the initial box {box} lies wholly outside the {size[0]}x{size[1]} frame")
+        elif size != expected:
+            raise FrameSizeError(index, size, expected)
         start = time.perf_counter()
-        if index == 0:
-            tracker.init(frame, box)
-            result = TrackResult(box=box, score=1.0)
-        else:
-            result = tracker.update(frame)
+        try:
+            result = _step(tracker, frame, box, index)
+        except Exception as exc:
+            if fallback is None or not is_out_of_memory(exc):
+                raise
+            tracker = fallback(exc)
+            fallback = None  # once: a second failure is a real one
+            start = time.perf_counter()
+            if index == 0 or last_frame is None:
+                result = _step(tracker, frame, box, 0)
+            else:
+                tracker.init(last_frame, last_box)
+                result = tracker.update(frame)
+        if index:
+            result = _sane(result, last_box)
+        last_frame, last_box = frame, result.box
         yield RunStep(index=index, result=result, seconds=time.perf_counter() - start)
+
+
+def _step(tracker: Tracker, frame: Frame, box: Box, index: int) -> TrackResult:
+    if index == 0:
+        tracker.init(frame, box)
+        return TrackResult(box=box, score=1.0)
+    return tracker.update(frame)

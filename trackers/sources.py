@@ -196,6 +196,12 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(files, key=frame_sort_key)
 
 
+def _cv_reason(exc: BaseException) -> str:
+    """The line of a multi-line cv2.error that says what went wrong."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
 def _read_image(path: Path) -> Frame:
     try:
         # np.fromfile + imdecode instead of imread: imread cannot open non-ASCII paths
@@ -203,7 +209,12 @@ def _read_image(path: Path) -> Frame:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as exc:
         raise _fail(path, f"the frame file cannot be read ({exc.strerror})") from None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error as exc:
+        # OpenCV raises (rather than returning None) for headers it refuses outright,
+        # e.g. a decompression bomb claiming more than CV_IO_MAX_IMAGE_PIXELS.
+        raise _fail(path, f"the frame file is not a readable image ({_cv_reason(exc)})") from None
     if image is None:
         raise _fail(path, "the frame file is not a readable image")
     return _to_rgb8(image, path)
@@ -245,23 +256,38 @@ class _Decoder:
     """One cv2.VideoCapture read strictly forwards, knowing which frame comes next."""
 
     def __init__(self, path: Path) -> None:
-        # Name the FFmpeg backend: with the default preference OpenCV may hand a name
-        # containing '%' to its image-sequence reader instead of opening the file.
-        self.capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        self.path = path
+        try:
+            # Name the FFmpeg backend: with the default preference OpenCV may hand a name
+            # containing '%' to its image-sequence reader instead of opening the file.
+            self.capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        except cv2.error as exc:
+            raise _fail(path, f"not a video file that can be decoded ({_cv_reason(exc)})") from None
         self.next_index = 0
         self.at_end = False
+
+    def _failed(self, exc: cv2.error) -> SourceError:
+        # cv2 raises for some damaged streams instead of reporting the end: a message, not a crash.
+        return _fail(self.path, f"frame {self.next_index} cannot be decoded ({_cv_reason(exc)})")
 
     def skip_to(self, index: int) -> bool:
         """Decode without colour conversion up to ``index``; False if the video ends first."""
         while self.next_index < index:
-            if not self.capture.grab():
+            try:
+                grabbed = self.capture.grab()
+            except cv2.error as exc:
+                raise self._failed(exc) from None
+            if not grabbed:
                 self.at_end = True
                 return False
             self.next_index += 1
         return True
 
     def read(self) -> NDArray | None:
-        ok, image = self.capture.read()
+        try:
+            ok, image = self.capture.read()
+        except cv2.error as exc:
+            raise self._failed(exc) from None
         if not ok or image is None:
             self.at_end = True
             return None
@@ -285,6 +311,9 @@ class VideoSource(FrameSource):
             raise _fail(path, "not a video file that can be decoded")
         fps = self._decoder.capture.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if math.isfinite(fps) and fps > 0 else DEFAULT_FPS
+        claimed = self._decoder.capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.header_frame_count = int(claimed) if math.isfinite(claimed) and claimed > 0 else 0
+        """What the container claims (0 if nothing): only for telling the user when it lies."""
         try:
             # Decoding frame 0 proves the file holds frames and gives its true size,
             # which is what the capture properties report for a healthy file.
@@ -305,8 +334,7 @@ class VideoSource(FrameSource):
         # A private decoder, so counting does not move the one random access uses.
         counter = _Decoder(self.path)
         try:
-            while counter.capture.grab():
-                counter.next_index += 1
+            counter.skip_to(2**62)  # to the end, whatever the header says
             return counter.next_index
         finally:
             counter.release()
@@ -345,6 +373,25 @@ class VideoSource(FrameSource):
 
     def _release(self) -> None:
         self._decoder.release()
+
+
+def frame_count_note(source: FrameSource) -> str | None:
+    """One line for the user when a video's header claims other than the frames that decode.
+
+    A truncated or damaged file decodes fewer frames than its header says; siamtrack
+    goes by what decodes, and says so rather than silently working on a shorter video.
+    An off-by-one (common in MP4 headers) is not worth a word. Asks ``len(source)``.
+    """
+    claimed = getattr(source, "header_frame_count", 0)
+    if not claimed:
+        return None
+    decoded = len(source)
+    if abs(claimed - decoded) <= 1:
+        return None
+    return (
+        f"{source.path.name}: the file's header claims {claimed} frames but {decoded} decode; "
+        f"using the {decoded} (the file may be truncated or damaged)"
+    )
 
 
 # --- opening ------------------------------------------------------------------------------

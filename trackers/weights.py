@@ -17,7 +17,7 @@ import os
 import pickle
 import sys
 import tempfile
-import zipfile
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -89,15 +89,46 @@ def _load_safely(path: Path) -> Any:
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # A damaged file can announce an odd pickle protocol; the error below says enough.
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        # weights_only refuses any global it does not know: that is code, not weights.
+        # weights_only refuses any global it does not know: that is code, not weights. An
+        # opcode it does not know may be damage or a plain pickle (which may run code):
+        # both are refused, and the message keeps torch's one line that says which.
+        reason = _unpickling_reason(exc)
+        if "GLOBAL" in reason:
+            raise WeightsError(f"refusing {path}: loading it would run code ({reason})") from None
         raise WeightsError(
-            f"refusing {path}: it is not a plain tensor file and could run code when loaded ({exc})".splitlines()[0]
+            f"refusing {path}: not a plain tensor file; it is damaged or a pickle that could run code ({reason})"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except MemoryError:
+        raise WeightsError(f"cannot read weights {path}: it asks for more memory than there is") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file makes the unpickler fail in any way
+        # Seen on damaged files: RuntimeError, EOFError, BadZipFile, KeyError, IndexError,
+        # AssertionError, struct.error. All mean the same to the user.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(f"cannot read weights {path}: truncated or not a torch file ({first})") from None
+
+
+def _unpickling_reason(exc: BaseException) -> str:
+    """The line of torch's long weights_only message that names the problem."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if "GLOBAL" in line or line.startswith("Unsupported"):
+            return line
+    return lines[0] if lines else type(exc).__name__
+
+
+def _tensor_dict(path: Path, state: Any) -> dict[str, torch.Tensor]:
+    """``state`` checked to be a mapping of names to tensors, as our format promises."""
+    if not isinstance(state, Mapping):
+        raise WeightsError(f"{path} is damaged: its state_dict is a {type(state).__name__}, not a mapping")
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise WeightsError(f"{path} is damaged: state_dict entry {key!r} is not a named tensor")
+    return dict(state)
 
 
 def load_checkpoint(path: str | Path, architecture: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -112,11 +143,13 @@ def load_checkpoint(path: str | Path, architecture: str) -> tuple[dict[str, torc
         found = data.get("architecture")
         if found != architecture:
             raise WeightsError(f"{path} holds weights for {found!r}, not {architecture!r}")
-        state = {k: v.float() if v.is_floating_point() else v for k, v in data["state_dict"].items()}
+        tensors = _tensor_dict(path, data.get("state_dict"))
+        state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
         meta = {k: v for k, v in data.items() if k != "state_dict"}
         return state, meta
     if isinstance(data, dict) and architecture == "siamfc-alexnet" and _is_siamfc_pytorch(data):
-        return map_siamfc_pytorch(data), {
+        # Only tensors are mapped: anything else in a damaged file then shows as a missing key.
+        return map_siamfc_pytorch({k: v for k, v in data.items() if isinstance(v, torch.Tensor)}), {
             "format": "siamfc-pytorch",
             "architecture": architecture,
             "config": {},

@@ -248,28 +248,39 @@ def train_siamfc(
 
     if resume and state_path.is_file():
         state = _load_resume(state_path)
-        mismatch = [
-            key for key, value in settings.items() if state["settings"].get(key) != value
-        ]
-        if state["train_sequences"] != train_names:
-            mismatch.append("training sequences")
-        if state["val_sequences"] != val_names:
-            mismatch.append("validation sequences")
-        if mismatch:
+        try:
+            mismatch = [
+                key for key, value in settings.items() if state["settings"].get(key) != value
+            ]
+            if state["train_sequences"] != train_names:
+                mismatch.append("training sequences")
+            if state["val_sequences"] != val_names:
+                mismatch.append("validation sequences")
+            if mismatch:
+                raise TrainingError(
+                    f"{state_path} comes from a run with other {', '.join(mismatch)}; "
+                    "start afresh without resume, or write to another --out"
+                )
+            net.load_state_dict(state["state_dict"])
+            optimizer.load_state_dict(state["optimizer"])
+            epoch, step_in_epoch, step = state["epoch"], state["step_in_epoch"], state["step"]
+            val_losses = [float(v) for v in state["val_losses"]]
+            train_losses = [float(v) for v in state["train_losses"]]
+            epoch_loss_sum = float(state["epoch_loss_sum"])
+            epoch_loss_count = int(state["epoch_loss_count"])
+            elapsed = float(state["elapsed_seconds"])
+            init = state.get("init") or None
+            resumed = True
+        except TrainingError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+            # A file of the right format with parts missing or of the wrong shape: the
+            # user gets one line, not a traceback from deep inside load_state_dict.
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise TrainingError(
-                f"{state_path} comes from a run with other {', '.join(mismatch)}; "
-                "start afresh without resume, or write to another --out"
-            )
-        net.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        epoch, step_in_epoch, step = state["epoch"], state["step_in_epoch"], state["step"]
-        val_losses = [float(v) for v in state["val_losses"]]
-        train_losses = [float(v) for v in state["train_losses"]]
-        epoch_loss_sum = float(state["epoch_loss_sum"])
-        epoch_loss_count = int(state["epoch_loss_count"])
-        elapsed = float(state["elapsed_seconds"])
-        init = state.get("init") or None
-        resumed = True
+                f"the resume state {state_path} is damaged ({type(exc).__name__}: {first}); "
+                "start afresh without --resume"
+            ) from None
         report(phase="checkpoint", message=f"resuming from {state_path}: epoch {epoch + 1}, step {step}")
     elif init is not None:
         weights, _meta = load_checkpoint(init, ARCHITECTURE)

@@ -15,7 +15,7 @@ from app.frame_cache import FrameCache
 from app.journal import Journal, JournalError, discard, journal_path, read_info, restore
 from app.project import PROJECT_SUFFIX, content_hash, load_project, save_project
 from app.session import AnnotationSession
-from trackers.sources import FrameSource, open_source
+from trackers.sources import FrameSource, frame_count_note, open_source
 from trackers.types import Frame
 
 
@@ -32,6 +32,8 @@ class VideoDocument:
     """Why autosave is off (another siamtrack edits the same video), for the status bar."""
     rejected: set[int] = field(default_factory=set)
     """Low-confidence suggestions the user has looked at and rejected (kept for this session only)."""
+    note: str | None = None
+    """Something the user should know about the video (its header lies about the frame count)."""
 
     # --- opening ----------------------------------------------------------------------
     @classmethod
@@ -49,7 +51,9 @@ class VideoDocument:
             # len() decodes a video once to count what really decodes (headers lie);
             # the session needs the true count for its frame indices.
             session = AnnotationSession(path, len(source), source.size, content_hash(path))
-            return cls._assemble(source, session, None)
+            document = cls._assemble(source, session, None)
+            document.note = frame_count_note(source)
+            return document
         except BaseException:
             source.close()
             raise

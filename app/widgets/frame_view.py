@@ -249,7 +249,11 @@ class FrameView(pg.GraphicsView):
 
     def _on_roi_finished(self) -> None:
         box = self.shown_box()
+        # Clip first, then check the size: a box dragged (nearly) off the frame clips to
+        # nothing, and a zero-size keyframe is not a box anyone meant.
+        box = self._clip(box) if box is not None else None
         if box is not None and box.w >= MIN_BOX_SIDE and box.h >= MIN_BOX_SIDE:
-            box = self._clip(box)
             if self._entry is None or box != self._entry.box:
                 self.box_edited.emit(box)
+        else:
+            self.set_entry(self._entry)  # back to the box the model holds

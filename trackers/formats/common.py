@@ -308,22 +308,35 @@ def replace_folder(target: Path, fill: Callable[[Path], None], owns: Callable[[s
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         fill(tmp)
+        # On disk before the swap: otherwise a crash just after it could leave empty files
+        # where the earlier export was; and a full disk often only shows here.
+        _fsync_tree(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     # Two renames: the old folder steps aside, the new one takes its name. If the
     # second fails, the old one is put back.
     old = target.parent / f".{target.name}.{uuid.uuid4().hex}.old"
-    if target.exists():
-        os.rename(target, old)
     try:
+        if target.exists():
+            os.rename(target, old)
         os.rename(tmp, target)
     except BaseException:
-        if old.exists():
+        if old.exists() and not target.exists():
             os.rename(old, target)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            fd = os.open(os.path.join(root, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 # --------------------------------------------------------------------------- XML
