@@ -194,6 +194,10 @@ class MainWindow(QMainWindow):
         self.redo_action = a("Edit", "Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], n.redo)
         a("Edit", "Delete box", ["Del", "Backspace"], lambda: n.delete(self.index))
         a("Edit", "Mark target absent", "A", lambda: n.mark_absent(self.index))
+        a(
+            "Edit", "Mark target absent up to the next keyframe", "Shift+A",
+            lambda: n.mark_absent_to_next_keyframe(self.index),
+        )
         a("Edit", "Make keyframe (accept this box)", "K", lambda: n.make_keyframe(self.index))
         a("Edit", "Interpolate between keyframes around here", "I", lambda: n.interpolate_around(self.index))
         for text, key, move in (

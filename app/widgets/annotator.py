@@ -125,6 +125,15 @@ class Annotator(QObject):
             self.document.session.set_absent(index)
             self._edited()
 
+    def mark_absent_to_next_keyframe(self, index: int) -> None:
+        """The target is gone from ``index`` until the next keyframe (or the end): one edit."""
+        if self.document is None:
+            return
+        session = self.document.session
+        stop = next((k for k in session.trajectory.keyframes() if k > index), session.frame_count)
+        session.set_absent(index, stop)
+        self._edited()
+
     def interpolate_around(self, index: int) -> None:
         """Fill the frames between the keyframes with boxes on either side of ``index``."""
         document = self.document

@@ -448,3 +448,16 @@ def test_track_both_ways_between_keyframes_fuses_by_score(qtbot, open_window):
     # outside two keyframes there is nothing to do, and the user is told why
     with qtbot.waitSignal(window.annotator.message, timeout=2000):
         assert not window.annotator.track_between(12)
+
+
+def test_absent_range_up_to_the_next_keyframe_is_one_undo_step(qtbot, open_window):
+    window = open_window()
+    session = window.document.session
+    session.set_keyframe(0, Box(10, 10, 20, 20))
+    session.set_keyframe(12, Box(40, 40, 20, 20))
+    window.annotator.mark_absent_to_next_keyframe(4)
+    trajectory = session.trajectory
+    assert all(trajectory[i].box is None for i in range(4, 12))
+    assert trajectory[3] is None and trajectory[12].box == Box(40, 40, 20, 20)
+    assert session.undo()
+    assert all(session.trajectory[i] is None for i in range(4, 12))
