@@ -194,9 +194,8 @@ class TrackingWorker(QObject):
             tracker = self._tracker_for(request, run_id)
             self.tracker_ready.emit(self._info(request, tracker))
             frames = request_frames(self._source_for(job.video), request, job.cancel)
-            steps = track_frames(
-                tracker, frames, request.box, job.cancel, fallback=None if request.device == "cpu" else fallback
-            )
+            on_oom = None if request.device == "cpu" else fallback
+            steps = track_frames(tracker, frames, request.box, job.cancel, fallback=on_oom)
             for step in steps:
                 index = request.start + request.direction * step.index
                 self.frame_tracked.emit(run_id, index, step.result)

@@ -69,7 +69,8 @@ def is_out_of_memory(exc: BaseException) -> bool:
             if isinstance(oom, type) and isinstance(exc, oom):
                 return True
     # Older torch raised a plain RuntimeError with this text.
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower() and "cuda" in str(exc).lower()
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and "out of memory" in text and "cuda" in text
 
 
 def _usable(box: Box) -> bool:

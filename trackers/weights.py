@@ -101,7 +101,7 @@ def _load_safely(path: Path) -> Any:
         if "GLOBAL" in reason:
             raise WeightsError(f"refusing {path}: loading it would run code ({reason})") from None
         raise WeightsError(
-            f"refusing {path}: not a plain tensor file; it is damaged or a pickle that could run code ({reason})"
+            f"refusing {path}: not a plain tensor file; damaged, or a pickle that could run code ({reason})"
         ) from None
     except MemoryError:
         raise WeightsError(f"cannot read weights {path}: it asks for more memory than there is") from None

@@ -60,7 +60,8 @@ for path in sys.argv[2:]:
         os.dup2(err.fileno(), 2)
         try:
             try:
-                rc = main(["track", path, "--box", "5,10,20,20", "--tracker", "identity", "--out", sys.argv[1]])
+                args = ["track", path, "--box", "5,10,20,20", "--tracker", "identity", "--out", sys.argv[1]]
+                rc = main(args)
             except SystemExit as exc:
                 rc = exc.code
         finally:
