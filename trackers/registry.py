@@ -13,6 +13,7 @@ Imports happen inside the factories so that listing the names costs nothing.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,9 @@ from trackers.protocol import Tracker, TrackerError
 Factory = Callable[..., Tracker]
 
 
-def _siamfc(preset: str) -> Factory:
+def _siamese(module: str, cls: str, preset: str) -> Factory:
+    """A Siamese tracker's factory: ``cls.create(preset, ...)`` from ``module``, imported on use."""
+
     def make(
         *,
         weights: str | Path | None = None,
@@ -30,38 +33,10 @@ def _siamfc(preset: str) -> Factory:
         model_dir: str | Path | None = None,
         config: Mapping[str, Any] | None = None,
     ) -> Tracker:
-        from trackers.siamfc.tracker import SiamFCTracker
-
-        return SiamFCTracker.create(preset, weights=weights, device=device, config=config)
-
-    return make
-
-
-def _dsiam(preset: str) -> Factory:
-    def make(
-        *,
-        weights: str | Path | None = None,
-        device: str = "auto",
-        model_dir: str | Path | None = None,
-        config: Mapping[str, Any] | None = None,
-    ) -> Tracker:
-        from trackers.dsiam.tracker import DSiamTracker
-
-        return DSiamTracker.create(preset, weights=weights, device=device, config=config)
+        tracker_class = getattr(importlib.import_module(module), cls)
+        return tracker_class.create(preset, weights=weights, device=device, config=config)
 
     return make
-
-
-def _siamrpn(
-    *,
-    weights: str | Path | None = None,
-    device: str = "auto",
-    model_dir: str | Path | None = None,
-    config: Mapping[str, Any] | None = None,
-) -> Tracker:
-    from trackers.siamrpn.tracker import SiamRPNTracker
-
-    return SiamRPNTracker.create("siamrpn", weights=weights, device=device, config=config)
 
 
 def _opencv(kind: str) -> Factory:
@@ -92,11 +67,11 @@ def _identity(
 
 
 TRACKERS: dict[str, Factory] = {
-    "siamfc": _siamfc("siamfc"),
-    "siamfc-3s": _siamfc("siamfc-3s"),
-    "siamrpn": _siamrpn,
-    "dsiam": _dsiam("dsiam"),
-    "dsiamm": _dsiam("dsiamm"),
+    "siamfc": _siamese("trackers.siamfc.tracker", "SiamFCTracker", "siamfc"),
+    "siamfc-3s": _siamese("trackers.siamfc.tracker", "SiamFCTracker", "siamfc-3s"),
+    "siamrpn": _siamese("trackers.siamrpn.tracker", "SiamRPNTracker", "siamrpn"),
+    "dsiam": _siamese("trackers.dsiam.tracker", "DSiamTracker", "dsiam"),
+    "dsiamm": _siamese("trackers.dsiam.tracker", "DSiamTracker", "dsiamm"),
     "cv-mil": _opencv("mil"),
     "cv-kcf": _opencv("kcf"),
     "cv-csrt": _opencv("csrt"),

@@ -71,18 +71,25 @@ def save_checkpoint(
         "provenance": dict(provenance or {}),
         "state_dict": tensors,
     }
+    atomic_torch_save(payload, path)
+    return path
+
+
+def atomic_torch_save(payload: Mapping[str, Any], path: str | Path) -> None:
+    """``torch.save`` into a temporary file beside ``path``, fsync, then rename over it:
+    a crash or a full disk leaves the earlier file as it was."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            torch.save(dict(payload), f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
 
 
 def _load_safely(path: Path) -> Any:

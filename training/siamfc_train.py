@@ -26,10 +26,9 @@ batch that would have come next.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
-from collections.abc import Callable, Sequence as SequenceOf
+from collections.abc import Callable
+from collections.abc import Sequence as SequenceOf
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,7 +41,7 @@ from trackers.evaluation import Sequence
 from trackers.run import CancelToken
 from trackers.siamfc.config import PRESETS, SiamFCConfig
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
-from trackers.weights import choose_device, load_checkpoint, save_checkpoint
+from trackers.weights import atomic_torch_save, choose_device, load_checkpoint, save_checkpoint
 from training.data import DEFAULT_MAX_GAP, Augmentation, CacheCancelled, PairDataset
 from training.losses import balanced_logistic_loss, siamfc_labels
 
@@ -117,17 +116,7 @@ def learning_rate(epoch: int, epochs: int, start: float = 1e-2, end: float = 1e-
 
 
 def _atomic_save(payload: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_torch_save(payload, path)
 
 
 def _plain_state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
