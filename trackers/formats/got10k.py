@@ -34,10 +34,9 @@ from trackers.formats.common import (
     parse_int,
     read_text,
     replace_folder,
-    sequence_folder,
     write_text_atomic,
 )
-from trackers.formats.otb import box_line, read_box_lines
+from trackers.formats.otb import box_line, read_folder_boxes
 from trackers.trajectory import DEFAULT_LABEL, Entry, Trajectory
 from trackers.types import Box
 
@@ -103,11 +102,7 @@ def read(
     frame_size: tuple[int, int] | None = None,
     track: int | None = None,
 ) -> Trajectory:
-    folder = sequence_folder(Path(path))
-    gt_path = folder / GROUNDTRUTH
-    if not gt_path.is_file():
-        raise FormatError(folder, f"no {GROUNDTRUTH} in this folder")
-    boxes = read_box_lines(gt_path)
+    folder, boxes = read_folder_boxes(path, GROUNDTRUTH)
 
     flags: dict[str, list[tuple[int, int]]] = {}
     for name, top in ((ABSENCE, 1), (COVER, FULL_COVER)):
@@ -145,7 +140,7 @@ def read(
         else:
             entries[index] = Entry(box, occluded=cover is not None and cover < FULL_COVER)
     trajectory = Trajectory(tuple(entries), size, label)
-    return fit_to_video(trajectory, gt_path, frame_count, frame_size)
+    return fit_to_video(trajectory, folder / GROUNDTRUTH, frame_count, frame_size)
 
 
 def _cut_by_image(box: Box, frame_size: tuple[int, int]) -> bool:

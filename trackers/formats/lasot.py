@@ -22,9 +22,8 @@ from trackers.formats.common import (
     numbered_lines,
     parse_flag,
     replace_folder,
-    sequence_folder,
 )
-from trackers.formats.otb import box_line, read_box_lines
+from trackers.formats.otb import box_line, read_folder_boxes
 from trackers.trajectory import Entry, Trajectory
 
 GROUNDTRUTH = "groundtruth.txt"
@@ -58,18 +57,14 @@ def read(
     frame_size: tuple[int, int] | None = None,
     track: int | None = None,
 ) -> Trajectory:
-    folder = sequence_folder(Path(path))
-    gt_path = folder / GROUNDTRUTH
-    if not gt_path.is_file():
-        raise FormatError(folder, f"no {GROUNDTRUTH} in this folder")
-    boxes = read_box_lines(gt_path)
+    folder, boxes = read_folder_boxes(path, GROUNDTRUTH)
     hidden = [False] * len(boxes)
     for name in (FULL_OCCLUSION, OUT_OF_VIEW):
         if (folder / name).is_file():
             flags = _read_flag_line(folder / name, len(boxes))
             hidden = [a or b for a, b in zip(hidden, flags)]
     entries = tuple(Entry(None if gone else box) for (_n, box), gone in zip(boxes, hidden))
-    return fit_to_video(Trajectory(entries), gt_path, frame_count, frame_size)
+    return fit_to_video(Trajectory(entries), folder / GROUNDTRUTH, frame_count, frame_size)
 
 
 def _write_annotations(trajectory: Trajectory, folder: Path) -> None:

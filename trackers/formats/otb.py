@@ -21,6 +21,7 @@ from trackers.formats.common import (
     format_number,
     numbered_lines,
     parse_number,
+    sequence_folder,
     split_fields,
     write_text_atomic,
 )
@@ -50,6 +51,16 @@ def read_box_lines(path: Path) -> list[tuple[int, Box | None]]:
         # MATLAB's first pixel is 1, ours is 0.
         rows.append((number, Box.from_one_based(x, y, w, h)))
     return rows
+
+
+def read_folder_boxes(path: Path, filename: str) -> tuple[Path, list[tuple[int, Box | None]]]:
+    """The sequence folder of ``path`` and the 1-based box lines of its ``filename``
+    (GOT-10k and LaSOT both keep OTB-style lines in a ``groundtruth.txt``)."""
+    folder = sequence_folder(Path(path))
+    gt_path = folder / filename
+    if not gt_path.is_file():
+        raise FormatError(folder, f"no {filename} in this folder")
+    return folder, read_box_lines(gt_path)
 
 
 def box_line(box: Box | None) -> str:
