@@ -450,6 +450,69 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return convert(args)
 
 
+def cmd_train(argv: list[str]) -> int:
+    """``siamtrack train``: the training module's own command, plus project files as DATA.
+
+    A project file (``*.siamtrack.json``) stands for its video with the project's
+    annotation as ground truth. The training command reads "a video with <name>.txt
+    beside it", so each project becomes, in a temporary folder, a link to its video and
+    that text file (every box the trajectory holds, NaN elsewhere), named after the project.
+    """
+    from app.project_training import is_project_file
+    from training.__main__ import main as train_main
+
+    if not any(is_project_file(arg) for arg in argv):
+        return train_main(argv)
+    with tempfile.TemporaryDirectory(prefix="siamtrack-train-") as folder:
+        try:
+            rewritten = [
+                str(_project_as_data(Path(arg), Path(folder))) if is_project_file(arg) else arg
+                for arg in argv
+            ]
+        except (CliError, ValueError, OSError) as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            print(f"siamtrack train: error: {message}", file=sys.stderr)
+            return EXIT_USAGE
+        return train_main(rewritten)
+
+
+def _project_as_data(project: Path, folder: Path) -> Path:
+    """The project's video and annotation in a layout ``trackers.evaluation.load_sequences`` reads."""
+    import numpy as np
+
+    from app.project_training import sequences_from_project
+    from trackers.formats.otb import box_line
+    from trackers.types import Box
+
+    (sequence,) = sequences_from_project(project)
+    lines = "".join(
+        box_line(None if np.isnan(row).any() else Box(*(float(v) for v in row))) + "\n"
+        for row in sequence.groundtruth
+    )
+    video = Path(sequence.source).resolve()
+    home = folder / f"{len(list(folder.iterdir()))}"
+    home.mkdir()
+    if video.is_dir():  # an image folder: an OTB folder of a link to it and groundtruth_rect.txt
+        data = home / sequence.name
+        data.mkdir()
+        _link(video / "img" if (video / "img").is_dir() else video, data / "img")
+        (data / "groundtruth_rect.txt").write_text(lines, encoding="utf-8")
+        return data
+    data = home / f"{sequence.name}{video.suffix}"
+    _link(video, data)
+    data.with_suffix(".txt").write_text(lines, encoding="utf-8")
+    return data
+
+
+def _link(target: Path, link: Path) -> None:
+    try:
+        link.symlink_to(target, target_is_directory=target.is_dir())
+    except OSError:
+        if target.is_dir():
+            raise CliError(f"cannot link to {target} from a temporary folder (no symbolic links)") from None
+        os.link(target, link)  # same drive only; the error says so otherwise
+
+
 COMMANDS = {"track": cmd_track, "eval": cmd_eval, "convert": cmd_convert, "effort": cmd_effort, "trax": cmd_trax, "bench": cmd_bench, "gui": cmd_gui}
 
 
@@ -457,9 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _quiet_opencv()
     if argv[:1] == ["train"]:
-        from training.__main__ import main as train_main
-
-        return train_main(argv[1:])
+        return cmd_train(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     from trackers.protocol import TrackerError

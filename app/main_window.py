@@ -12,6 +12,7 @@ of paints.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
@@ -34,6 +35,7 @@ from app.tracking_worker import TrackerFactory, TrackerInfo, TrackingController
 from app.widgets.annotator import Annotator
 from app.widgets.document import VideoDocument
 from app.widgets.export_dialog import DatasetExport, ExportDialog, finetune_instructions
+from app.widgets.finetune_dialog import FinetuneDialog
 from app.widgets.frame_view import FrameView
 from app.widgets.help_dialog import HelpDialog
 from app.widgets.restore_dialog import ask_restore
@@ -81,6 +83,7 @@ class MainWindow(QMainWindow):
         """The view jumps to each newly tracked frame until the user navigates."""
         self._plot_dirty = True
         self._export: DatasetExport | None = None
+        self._finetune: FinetuneDialog | None = None
         self._message_box: QMessageBox | None = None
         self._running_shown = False
 
@@ -255,7 +258,9 @@ class MainWindow(QMainWindow):
             self._menus["View"].addAction(toggle)
             self._groups["View"].append(toggle)
 
-        a("Tools", "Fine-tune a tracker on exported data…", "Ctrl+Shift+F", self.show_finetune_help)
+        self.finetune_action = a(
+            "Tools", "Fine-tune on this project's trajectories…", "Ctrl+Shift+F", self.show_finetune_dialog
+        )
         a("Help", "Keyboard shortcuts", "F1", self.show_help)
         self._update_recent_menu()
 
@@ -698,8 +703,33 @@ class MainWindow(QMainWindow):
         return job
 
     def show_finetune_help(self) -> None:
+        """How to fine-tune from the command line (also a button in the fine-tune dialog)."""
         text = finetune_instructions(self.panel.settings().weights)
         self._message(QMessageBox.Icon.Information, "Fine-tune a tracker", text)
+
+    def show_finetune_dialog(self) -> FinetuneDialog | None:
+        """Fine-tune on the open video's annotation in the background; None without a video."""
+        document = self.document
+        if document is None:
+            self.show_finetune_help()
+            return None
+        try:
+            if self._finetune is not None and self._finetune.isVisible():
+                self._finetune.raise_()
+                return self._finetune
+        except RuntimeError:  # closed and deleted, its destroyed signal still queued
+            self._finetune = None
+        dialog = FinetuneDialog(document.session, self.panel.settings(), document.project_path, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.weights_accepted.connect(self._use_finetuned_weights)
+        dialog.destroyed.connect(lambda *_: setattr(self, "_finetune", None))
+        self._finetune = dialog
+        dialog.open()  # window-modal but asynchronous: repaints go on
+        return dialog
+
+    def _use_finetuned_weights(self, tracker: str, weights: Path) -> None:
+        self.panel.set_settings(replace(self.panel.settings(), tracker=tracker, weights=Path(weights)))
+        self.statusBar().showMessage(f"{tracker} now uses {weights}", 10000)
 
     def show_help(self) -> None:
         HelpDialog(self.shortcut_groups(), self).exec()
@@ -770,6 +800,11 @@ class MainWindow(QMainWindow):
         # Cancel + quit + wait: no thread outlives the window, and the frames already
         # tracked are delivered to the session before it is closed.
         self.controller.shutdown()
+        if self._finetune is not None:
+            try:
+                self._finetune.shutdown()  # a fine-tune stops at its next step, its checkpoint kept
+            except RuntimeError:  # already closed and deleted: its thread was shut down then
+                self._finetune = None
         self._repaint_timer.stop()
         self._dirty = False  # asked above
         self.close_document()

@@ -12,17 +12,32 @@ import argparse
 import signal
 import sys
 import threading
-from dataclasses import replace
 from collections.abc import Sequence as SequenceOf
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
 from trackers.evaluation import Sequence, load_sequences
 from trackers.protocol import TrackerError
 from training.data import default_split, split_by_names
+from training.loop import AMP_CHOICES, Task
 
-TRACKERS = ("siamfc",)
-"""Trackers this command can train; SiamRPN and DSiam have no trainer yet."""
+TRACKERS = ("siamfc", "siamrpn", "dsiam")
+"""Trackers this command can train, each by its task in training/<name>_train.py."""
+
+
+def make_task(name: str, args: argparse.Namespace) -> Task:
+    if name == "siamrpn":
+        from training.siamrpn_train import SiamRPNTask
+
+        return SiamRPNTask(freeze_layers=args.freeze_layers)
+    if name == "dsiam":
+        from training.dsiam_train import DSiamTask
+
+        return DSiamTask()
+    from training.siamfc_train import SiamFCTask
+
+    return SiamFCTask()
 
 LOG_EVERY = 10
 """Training steps between two progress lines."""
@@ -43,8 +58,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=50, help="epochs (paper: 50)")
     parser.add_argument("--pairs-per-epoch", type=int, default=50_000,
                         help="pairs sampled per epoch (paper: 50000)")
-    parser.add_argument("--batch-size", type=int, default=8, help="pairs per step (paper: 8)")
+    parser.add_argument("--batch-size", type=int, help="pairs per step (default: the paper's; SiamFC 8)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--amp", choices=AMP_CHOICES, default="auto",
+                        help="mixed precision: auto = fp16 on CUDA, off on the CPU")
+    parser.add_argument("--lr", type=float, nargs=2, metavar=("START", "END"),
+                        help="learning rate at the first and last epoch (default: the paper's)")
+    parser.add_argument("--patience", type=int, default=0, metavar="EPOCHS",
+                        help="stop after this many epochs without a better validation loss "
+                             "and keep the best epoch (0: never stop early)")
+    parser.add_argument("--metric-frames", type=int, default=150, metavar="N",
+                        help="track the first N frames of each validation sequence before and "
+                             "after training and record the success AUC (0: skip)")
+    parser.add_argument("--synthetic", nargs="+", metavar="CLIP_OR_FOLDER", default=[],
+                        help="unlabelled videos to paste synthetic pairs from")
+    parser.add_argument("--synthetic-ratio", type=float, default=0.0, metavar="R",
+                        help="share of the pairs that are synthetic, 0..1 (default 0)")
+    parser.add_argument("--freeze-layers", type=int, default=3, metavar="N",
+                        help="SiamRPN: backbone conv layers kept fixed (section 5.1: 3)")
     parser.add_argument("--resume", action="store_true",
                         help="carry on from the resume state beside --out, if there is one")
     parser.add_argument("--val", nargs="*", metavar="NAME_OR_PREFIX",
@@ -102,7 +133,33 @@ def main(argv: SequenceOf[str] | None = None) -> int:
     say(f"training on {len(train)} sequences: {', '.join(s.name for s in train)}")
     say(f"validating on {len(val)} sequences: {', '.join(s.name for s in val) or '(none)'}")
 
-    from training.siamfc_train import TrainingError, TrainProgress, train_siamfc
+    from training.loop import TrainingError, TrainProgress
+    from training.loop import train as run_training
+
+    task = make_task(args.tracker, args)
+    if args.synthetic_ratio > 0 and not args.synthetic:
+        say("error: --synthetic-ratio needs --synthetic clips to paste from")
+        return 2
+    synthetic = None
+    if args.synthetic and args.synthetic_ratio > 0:
+        from training.synthetic import SyntheticPairs, unlabelled_sources
+
+        try:
+            clips = unlabelled_sources(args.synthetic)
+        except ValueError as exc:
+            say(f"error: {exc}")
+            return 2
+
+        if args.tracker == "dsiam":
+            say("error: DSiam trains on clips through time; synthetic pairs are for siamfc and siamrpn")
+            return 2
+        # The synthetic target moves as far as the task's own augmentation moves real
+        # ones: SiamFC's labels assume a centred target, SiamRPN's regression does not.
+        shift = task.augmentation().translate_px
+
+        def synthetic(pairs: int) -> SyntheticPairs:
+            return SyntheticPairs(clips, pairs_per_epoch=pairs, seed=args.seed, cache_dir=args.cache_dir,
+                                  max_shift_px=shift, progress=say)
 
     cancel = threading.Event()
 
@@ -143,7 +200,8 @@ def main(argv: SequenceOf[str] | None = None) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, on_signal)
     try:
-        result = train_siamfc(
+        result = run_training(
+            task,
             train,
             val,
             args.out,
@@ -160,6 +218,14 @@ def main(argv: SequenceOf[str] | None = None) -> int:
             max_gap=args.max_gap,
             seed=args.seed,
             cache_dir=args.cache_dir,
+            amp=args.amp,
+            lr_start=args.lr[0] if args.lr else None,
+            lr_end=args.lr[1] if args.lr else None,
+            patience=args.patience,
+            metric_frames=args.metric_frames,
+            extra_pairs=synthetic,
+            extra_ratio=args.synthetic_ratio if synthetic is not None else 0.0,
+            extra_description=" ".join(str(p) for p in args.synthetic) if synthetic is not None else "",
         )
     except (TrainingError, TrackerError, ValueError, OSError) as exc:
         say(f"error: {exc}")

@@ -44,8 +44,9 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Sequence as SequenceOf
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from collections.abc import Sequence as SequenceOf
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -339,6 +340,12 @@ class Augmentation:
 
     stretch: float = 0.05
     translate_px: float = 2.0
+    scale: float = 0.0
+    """Largest relative change of the search image's overall scale (both axes together).
+
+    SiamFC keeps the target's size fixed (its labels do not depend on it); SiamRPN's
+    regression needs targets of varied size and place, so its task sets this and a
+    large ``translate_px``."""
     grayscale: float = 0.25
     brightness: float = 0.1
     channel_gain: float = 0.05
@@ -348,7 +355,8 @@ class Augmentation:
 
     @classmethod
     def none(cls) -> Augmentation:
-        return cls(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return cls(stretch=0.0, translate_px=0.0, scale=0.0, grayscale=0.0, brightness=0.0,
+                   channel_gain=0.0, offset=0.0, blur=0.0)
 
 
 def _resample(
@@ -412,8 +420,13 @@ class PairDataset(Dataset):
     Item ``i`` of epoch ``e`` is drawn from ``np.random.default_rng([seed, e, i])``:
     a sequence uniformly, a frame ``a`` among its valid frames, and a frame ``b != a``
     with ``|a - b| <= max_gap`` (``a`` itself only if it has no such neighbour).
-    It returns ``(exemplar, search)``: float32 tensors ``3 x 127 x 127`` and
-    ``3 x 255 x 255``, RGB in 0..255, the input convention of ``SiamFCNet``.
+    It returns ``(exemplar, search, box)``: float32 tensors ``3 x 127 x 127`` and
+    ``3 x 255 x 255``, RGB in 0..255 (the input convention of the networks), and the
+    target's ``cx, cy, w, h`` in search-image pixels (pixel ``i`` spans ``[i, i+1)``).
+
+    ``search_margin`` caches crops ``2 * search_margin`` pixels larger at the same
+    scale, so that a search image translated by up to that much still shows real
+    context rather than fill colour (SiamRPN's task translates by tens of pixels).
     """
 
     def __init__(
@@ -428,6 +441,7 @@ class PairDataset(Dataset):
         config: SiamFCConfig | None = None,
         progress: Progress | None = None,
         cancel: Any = None,
+        search_margin: int = 0,
     ) -> None:
         if pairs_per_epoch < 1:
             raise ValueError("pairs_per_epoch must be at least 1")
@@ -439,17 +453,31 @@ class PairDataset(Dataset):
         self.seed = int(seed)
         self.augmentation = augmentation if augmentation is not None else Augmentation()
         self.epoch = 0
+        if search_margin < 0:
+            raise ValueError("search_margin must not be negative")
+        # The cache is cut at the same scale, only wider: a config whose search side is
+        # larger by 2 * margin (crop_extents scales the extent with it).
+        cache_config = replace(self.config, search_size=self.config.search_size + 2 * int(search_margin))
         cached = build_crop_cache(
-            sequences, cache_dir, config=self.config, progress=progress, cancel=cancel
+            sequences, cache_dir, config=cache_config, progress=progress, cancel=cancel
         )
         empty = [c.name for c in cached if len(c.frames) == 0]
         if empty and progress is not None:
             progress(f"skipping sequences without a usable frame: {', '.join(empty)}")
+        boxes = {s.name: np.asarray(s.groundtruth, dtype=np.float64) for s in sequences}
         self.sequences: list[CachedSequence] = [c for c in cached if len(c.frames)]
         if not self.sequences:
             raise ValueError("no sequence has a frame with a valid box to train on")
+        # Target w, h in canonical crop pixels: the crop shows search_size / extent
+        # crop pixels per frame pixel.
+        self._sizes: list[NDArray[np.float64]] = []
+        for c in self.sequences:
+            wh = boxes[c.name][c.frames, 2:4]
+            extent = np.array([crop_extents(w, h, self.config)[1] for w, h in wh])
+            self._sizes.append(wh * (self.config.search_size / extent)[:, None])
         self._opened: dict[int, tuple[NDArray[np.uint8], NDArray[np.float32]]] = {}
-        self._inner = center_slice(self.config.search_size, self.config.exemplar_size)
+        self._inner = center_slice(cache_config.search_size, self.config.exemplar_size)
+        self._search = center_slice(cache_config.search_size, self.config.search_size)
 
     # Memory maps must not be pickled into DataLoader workers (pickling copies the
     # whole array); each process opens its own.
@@ -498,14 +526,17 @@ class PairDataset(Dataset):
         row_b = int(candidates[rng.integers(len(candidates))]) if candidates else row_a
         return which, row_a, row_b, rng
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         which, row_a, row_b, rng = self._draw(int(index))
         crops, fills = self._crops(which)
         cfg, aug = self.config, self.augmentation
+        w, h = self._sizes[which][row_b]
+        centre = cfg.search_size / 2.0
         if aug == Augmentation.none():
             exemplar = np.asarray(crops[row_a][self._inner, self._inner], dtype=np.float32)
-            search = np.asarray(crops[row_b], dtype=np.float32)
-            return _to_tensor(exemplar), _to_tensor(search)
+            search = np.asarray(crops[row_b][self._search, self._search], dtype=np.float32)
+            box = torch.tensor([centre, centre, w, h], dtype=torch.float32)
+            return _to_tensor(exemplar), _to_tensor(search), box
 
         def stretch() -> tuple[float, float]:
             return (
@@ -517,7 +548,16 @@ class PairDataset(Dataset):
         exemplar = _resample(crops[row_a], cfg.exemplar_size, ex_sx, ex_sy, 0.0, 0.0, fills[row_a])
         se_sx, se_sy = stretch()
         shift = rng.uniform(-aug.translate_px, aug.translate_px, size=2)
+        if aug.scale:
+            zoom = math.exp(rng.uniform(-math.log1p(aug.scale), math.log1p(aug.scale)))
+            se_sx, se_sy = se_sx * zoom, se_sy * zoom
         search = _resample(crops[row_b], cfg.search_size, se_sx, se_sy, shift[0], shift[1], fills[row_b])
+        # _resample reads crop point c + (j + 0.5 - out / 2) * scale + shift at output
+        # pixel j; the target's centre (crop point c) lands where that offset is zero.
+        box = torch.tensor(
+            [centre - shift[0] / se_sx, centre - shift[1] / se_sy, w / se_sx, h / se_sy],
+            dtype=torch.float32,
+        )
 
         images = [_colour(img.astype(np.float32), aug, rng) for img in (exemplar, search)]
         if rng.random() < aug.grayscale:
@@ -526,8 +566,15 @@ class PairDataset(Dataset):
             if rng.random() < aug.blur:
                 sigma = rng.uniform(*aug.blur_sigma)
                 images[k] = cv2.GaussianBlur(img, (0, 0), sigmaX=sigma)
-        return _to_tensor(images[0]), _to_tensor(images[1])
+        return _to_tensor(images[0]), _to_tensor(images[1]), box
 
-    def batch(self, indices: Iterable[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        items = [self[i] for i in indices]
-        return torch.stack([z for z, _ in items]), torch.stack([x for _, x in items])
+    def batch(self, indices: Iterable[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return stack_items([self[i] for i in indices])
+
+
+def stack_items(
+    items: SequenceOf[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A batch from ``(exemplar, search, box)`` items: three stacked tensors."""
+    exemplars, searches, boxes = zip(*items)
+    return torch.stack(exemplars), torch.stack(searches), torch.stack(boxes)

@@ -42,7 +42,9 @@ def test_pairs_are_centred_on_the_target(tmp_path):
     ds = PairDataset(sequences, pairs_per_epoch=6, cache_dir=tmp_path / "cache",
                      augmentation=Augmentation.none())
     for i in range(len(ds)):
-        exemplar, search = ds[i]
+        exemplar, search, box = ds[i]
+        assert box.tolist() == pytest.approx([127.5, 127.5, 255 * 14 / crop_extents(14, 10)[1],
+                                              255 * 10 / crop_extents(14, 10)[1]])
         assert exemplar.shape == (3, 127, 127) and search.shape == (3, 255, 255)
         assert exemplar.dtype == search.dtype and str(search.dtype) == "torch.float32"
         assert 0.0 <= float(search.min()) and float(search.max()) <= 255.0
@@ -63,7 +65,7 @@ def test_padding_is_the_mean_colour(tmp_path):
     sequences = load_sequences(make_otb(tmp_path, origin=(0, 0), frames=1))
     ds = PairDataset(sequences, pairs_per_epoch=1, cache_dir=tmp_path / "cache",
                      augmentation=Augmentation.none())
-    _z, search = ds[0]
+    _z, search, _box = ds[0]
     corner = search[:, 0, 0].numpy()
     frame_mean = BACKGROUND + (TARGET - BACKGROUND) * 14 * 10 / (96 * 72)
     assert corner == pytest.approx([frame_mean] * 3, abs=1.0)
@@ -87,10 +89,10 @@ def test_pairs_are_reproducible_and_change_with_the_epoch(tmp_path):
     sequences = load_sequences(make_otb(tmp_path, frames=20))
     ds = PairDataset(sequences, pairs_per_epoch=8, cache_dir=tmp_path / "cache", seed=3)
     first = [ds.pair(i) for i in range(8)]
-    z0, x0 = ds[2]
+    z0, x0, _ = ds[2]
     again = PairDataset(sequences, pairs_per_epoch=8, cache_dir=tmp_path / "cache", seed=3)
     assert [again.pair(i) for i in range(8)] == first
-    z1, x1 = again[2]
+    z1, x1, _ = again[2]
     assert np.array_equal(z0.numpy(), z1.numpy()) and np.array_equal(x0.numpy(), x1.numpy())
     ds.set_epoch(1)
     assert [ds.pair(i) for i in range(8)] != first
@@ -101,18 +103,44 @@ def test_augmented_pairs_stay_near_the_centre(tmp_path):
     aug = Augmentation(grayscale=0.0, blur=0.0)
     ds = PairDataset(sequences, pairs_per_epoch=10, cache_dir=tmp_path / "cache", augmentation=aug)
     for i in range(len(ds)):
-        exemplar, search = ds[i]
+        exemplar, search, _box = ds[i]
         assert exemplar.shape == (3, 127, 127) and search.shape == (3, 255, 255)
         # stretch about the centre and at most 2 px of shift: the positive stays central
         sx, sy = bright_centroid(search)
         assert abs(sx - 127.5) <= 2.5 and abs(sy - 127.5) <= 2.5
 
 
+def bright_extent(image):
+    mask = image.numpy()[0] > 125
+    cols, rows = np.flatnonzero(mask.any(axis=0)), np.flatnonzero(mask.any(axis=1))
+    return cols[0], rows[0], cols[-1] + 1, rows[-1] + 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_boxes_follow_translation_and_scale(tmp_path, seed):
+    # SiamRPN's augmentation: tens of pixels of shift and +-20 % scale, on crops cached
+    # with a margin so that the shifted search image still shows the frame.
+    sequences = load_sequences(make_otb(tmp_path, size=(240, 200), origin=(110, 90)))
+    aug = Augmentation(translate_px=40.0, scale=0.2, stretch=0.0, grayscale=0.0, brightness=0.0,
+                       channel_gain=0.0, offset=0.0, blur=0.0)
+    ds = PairDataset(sequences, pairs_per_epoch=12, cache_dir=tmp_path / "cache", augmentation=aug,
+                     seed=seed, search_margin=48)
+    offsets = []
+    for i in range(len(ds)):
+        _exemplar, search, box = ds[i]
+        x0, y0, x1, y1 = bright_extent(search)
+        cx, cy, w, h = box.tolist()
+        # the bright target's pixels match the box to within the bilinear edge
+        assert (x0, y0, x1, y1) == pytest.approx((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), abs=1.0)
+        offsets.append(abs(cx - 127.5) + abs(cy - 127.5))
+    assert max(offsets) > 20  # the augmentation did move the target
+
+
 def test_grayscale_pairs(tmp_path):
     sequences = load_sequences(make_otb(tmp_path))
     ds = PairDataset(sequences, pairs_per_epoch=40, cache_dir=tmp_path / "cache",
                      augmentation=Augmentation(grayscale=1.0))
-    z, x = ds[0]
+    z, x, _ = ds[0]
     for image in (z, x):
         assert np.allclose(image[0].numpy(), image[1].numpy()) and np.allclose(image[1].numpy(), image[2].numpy())
 

@@ -1,0 +1,325 @@
+"""Fine-tuning on a project's own annotations, off the GUI thread.
+
+The same worker-object pattern as :mod:`app.tracking_worker`: a :class:`FinetuneWorker`
+lives in a QThread owned by a :class:`FinetuneController`; the work itself is Qt-free
+(:mod:`app.project_training` and ``training.siamfc_train.train_siamfc``).
+
+One job is three steps, each polling the job's cancel event:
+
+1. the success AUC of the current weights on the held-out frames ("before");
+2. ``train_siamfc`` on the training frames, starting from the current weights;
+3. the AUC of the new weights on the same frames ("after").
+
+* **Cancel** sets a ``threading.Event`` directly from the GUI thread (a queued signal
+  would wait behind the job). Training polls it between steps and saves a checkpoint
+  before it returns, so a cancelled job keeps the weights it reached.
+* **Progress** is throttled to :data:`MAX_RATE` signals a second; the loss a signal
+  carries is the mean over the steps since the previous one, so a plot of it is the
+  loss curve, smoothed, not a sample of single noisy batches.
+* **Errors** become one line (``failed``); no traceback reaches the user.
+* **Stale signals**: every job has an id; the controller forwards only the current job's.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QThread, Signal, Slot
+
+from app.project_training import Cancelled, Split, heldout_auc
+
+MAX_RATE = 10.0
+"""Progress signals a second, at most."""
+
+DEFAULT_EPOCHS = 3
+DEFAULT_PAIRS_PER_EPOCH = 400
+"""A budget a CPU gets through in a few minutes (150 steps of 8 pairs)."""
+DEFAULT_LR = (1e-3, 1e-5)
+"""Fine-tuning starts ten times lower than training from scratch (section 4.1's 1e-2):
+the weights are already good, and a few hundred steps at 1e-2 would mostly undo them."""
+
+PHASES = ("before", "cache", "train", "checkpoint", "after", "done")
+
+
+@dataclass(frozen=True)
+class FinetuneJob:
+    """Everything one fine-tune needs; immutable, so it can cross into the worker thread."""
+
+    split: Split
+    tracker: str
+    """The tracker scored before and after (of the SiamFC family: it runs on the weights trained)."""
+    weights: Path | None
+    """The weights in use (None = the tracker's bundled default): the "before" score's."""
+    init: Path | None
+    """The SiamFC weights training starts from (None = random, when no default exists)."""
+    out: Path
+    device: str = "auto"
+    epochs: int = DEFAULT_EPOCHS
+    pairs_per_epoch: int = DEFAULT_PAIRS_PER_EPOCH
+    batch_size: int = 8
+    lr: tuple[float, float] = DEFAULT_LR
+    cache_dir: Path | None = None
+    model_dir: Path | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class FinetuneProgress:
+    phase: str
+    """One of :data:`PHASES`."""
+    step: int = 0
+    total: int = 0
+    """Steps in the whole run (0: no count, show a busy bar)."""
+    loss: float = math.nan
+    """Mean training loss since the previous report; NaN outside training."""
+    message: str = ""
+
+
+@dataclass
+class FinetuneResult:
+    status: str
+    """``completed`` or ``cancelled``."""
+    tracker: str
+    before_auc: float | None = None
+    after_auc: float | None = None
+    checkpoint: Path | None = None
+    """The weights written (kept when cancelled during training), or None."""
+    trained: bool = False
+    """Training ran all its epochs: the checkpoint is the finished one."""
+    steps: int = 0
+    train_losses: list[float] = field(default_factory=list)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status == "cancelled"
+
+    @property
+    def usable(self) -> bool:
+        """The checkpoint is a finished fine-tune that can be used."""
+        return self.trained and self.checkpoint is not None and self.checkpoint.is_file()
+
+    @property
+    def improved(self) -> bool | None:
+        if self.before_auc is None or self.after_auc is None:
+            return None
+        return self.after_auc > self.before_auc
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class _Envelope:
+    job_id: int
+    job: FinetuneJob
+    cancel: threading.Event
+
+
+class FinetuneWorker(QObject):
+    """Lives in the fine-tuning thread; runs one job at a time."""
+
+    progress = Signal(int, object)  # job id, FinetuneProgress
+    finished = Signal(int, object)  # job id, FinetuneResult
+    failed = Signal(int, str)  # job id, one line
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last_emit = 0.0
+        self._loss_sum = 0.0
+        self._loss_count = 0
+
+    def _report(self, job_id: int, event: FinetuneProgress, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_emit >= 1.0 / MAX_RATE:
+            self._last_emit = now
+            self.progress.emit(job_id, event)
+
+    @Slot(object)
+    def run(self, envelope: _Envelope) -> None:
+        job_id, job, cancel = envelope.job_id, envelope.job, envelope.cancel
+        result = FinetuneResult("cancelled", job.tracker)
+        try:
+            self._run(job_id, job, cancel, result)
+        except Cancelled:
+            result.status = "cancelled"
+        except Exception as exc:  # noqa: BLE001 - every failure is one line for the dialog
+            self.failed.emit(job_id, one_line(exc))
+            return
+        finally:
+            _drop_resume_state(job.out)
+        self.finished.emit(job_id, result)
+
+    def _run(self, job_id: int, job: FinetuneJob, cancel: threading.Event, result: FinetuneResult) -> None:
+        from training.siamfc_train import TrainProgress, train_siamfc
+
+        heldout = job.split.heldout
+
+        def score(phase: str, weights: Path | None) -> float:
+            self._report(
+                job_id,
+                FinetuneProgress(phase, message=f"measuring {job.tracker} on the held-out frames"),
+                True,
+            )
+            return heldout_auc(job.tracker, weights, heldout, job.device, cancel, model_dir=job.model_dir)
+
+        result.before_auc = score("before", job.weights)
+        if cancel.is_set():
+            raise Cancelled
+
+        self._loss_sum, self._loss_count = 0.0, 0
+
+        def on_progress(event: TrainProgress) -> None:
+            if event.phase == "train":
+                if event.loss is not None and math.isfinite(event.loss):
+                    self._loss_sum += event.loss
+                    self._loss_count += 1
+                last = event.step >= event.total_steps
+                now = time.monotonic()
+                if last or now - self._last_emit >= 1.0 / MAX_RATE:
+                    loss = self._loss_sum / self._loss_count if self._loss_count else math.nan
+                    self._loss_sum, self._loss_count = 0.0, 0
+                    self._report(
+                        job_id,
+                        FinetuneProgress("train", event.step, event.total_steps, loss, str(event)),
+                        True,
+                    )
+                return
+            phase = event.phase if event.phase in PHASES else "checkpoint"
+            self._report(
+                job_id,
+                FinetuneProgress(phase, event.step, event.total_steps, math.nan, event.message or str(event)),
+                force=phase != "checkpoint",
+            )
+
+        trained = train_siamfc(
+            [job.split.train],
+            [],
+            job.out,
+            init=job.init,
+            epochs=job.epochs,
+            pairs_per_epoch=job.pairs_per_epoch,
+            batch_size=job.batch_size,
+            lr_start=job.lr[0],
+            lr_end=job.lr[1],
+            device=job.device,
+            progress=on_progress,
+            cancel=cancel,
+            resume=False,
+            seed=job.seed,
+            cache_dir=job.cache_dir,
+        )
+        result.checkpoint = trained.checkpoint
+        result.steps = trained.step
+        result.train_losses = list(trained.train_losses)
+        if trained.cancelled:
+            raise Cancelled
+        result.trained = True
+        result.after_auc = score("after", trained.checkpoint)
+        result.status = "completed"
+        self._report(job_id, FinetuneProgress("done", trained.step, trained.step, math.nan, "done"), True)
+
+
+def _drop_resume_state(out: Path) -> None:
+    """The app never resumes a fine-tune (each starts from the weights in use): its resume file goes."""
+    try:
+        from training.siamfc_train import resume_path
+
+        resume_path(out).unlink(missing_ok=True)
+    except (OSError, ImportError):
+        pass
+
+
+class FinetuneController(QObject):
+    """Owned by the GUI thread: starts, cancels and shuts down fine-tunes on one worker thread.
+
+    Its signals repeat the worker's for the current job, without the job id.
+    """
+
+    progress = Signal(object)  # FinetuneProgress
+    finished = Signal(object)  # FinetuneResult
+    failed = Signal(str)
+
+    _start = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread = QThread()
+        self._thread.setObjectName("siamtrack-finetune")
+        self._worker = FinetuneWorker()
+        self._worker.moveToThread(self._thread)
+        self._thread.finished.connect(self._worker.deleteLater)
+        self._start.connect(self._worker.run)
+        self._worker.progress.connect(self._on_progress)
+        self._worker.finished.connect(self._on_finished)
+        self._worker.failed.connect(self._on_failed)
+        self._next_id = 1
+        self._current: int | None = None
+        self._job: FinetuneJob | None = None
+        self._cancel: threading.Event | None = None
+        self._shut_down = False
+
+    @property
+    def running(self) -> bool:
+        return self._current is not None
+
+    @property
+    def worker_thread(self) -> QThread:
+        return self._thread
+
+    def start(self, job: FinetuneJob) -> int:
+        """Start ``job``; one still going is cancelled and its signals dropped. Returns the job id."""
+        if self._shut_down:
+            raise RuntimeError("the fine-tune controller has been shut down")
+        self.cancel()
+        job_id, self._next_id = self._next_id, self._next_id + 1
+        self._cancel = threading.Event()
+        self._current = job_id
+        self._job = job
+        if not self._thread.isRunning():
+            self._thread.start()
+        self._start.emit(_Envelope(job_id, job, self._cancel))
+        return job_id
+
+    def cancel(self) -> None:
+        """Ask the current job to stop at its next check (a training step, a frame)."""
+        if self._cancel is not None:
+            self._cancel.set()
+
+    def shutdown(self) -> None:
+        """Cancel, quit and wait: no thread is left running; the last signals are delivered."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.cancel()
+        self._thread.quit()
+        self._thread.wait()
+        QCoreApplication.sendPostedEvents(self, int(QEvent.Type.MetaCall.value))
+        if self._current is not None and self._job is not None:
+            # The job never got to run (shut down while it was queued).
+            self._current = None
+            self.finished.emit(FinetuneResult("cancelled", self._job.tracker))
+
+    @Slot(int, object)
+    def _on_progress(self, job_id: int, event: Any) -> None:
+        if job_id == self._current:
+            self.progress.emit(event)
+
+    @Slot(int, object)
+    def _on_finished(self, job_id: int, result: Any) -> None:
+        if job_id == self._current:
+            self._current = None
+            self.finished.emit(result)
+
+    @Slot(int, str)
+    def _on_failed(self, job_id: int, message: str) -> None:
+        if job_id == self._current:
+            self._current = None
+            self.failed.emit(message)

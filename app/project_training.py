@@ -1,0 +1,292 @@
+"""A project's own annotations as training data and as a held-out test (no Qt here).
+
+"Fine-tune on this project's trajectories" needs three things the GUI and the CLI
+share, and nothing of Qt:
+
+* the user's annotation as a :class:`~trackers.evaluation.Sequence`: the video as the
+  source, one 0-based row per frame with the box the trajectory holds there (keyframes,
+  accepted tracked boxes, interpolated and imported ones), NaN where the target is
+  absent or nobody has said anything yet;
+* a split **by time**: the last ~20 % of the annotated frames (at least
+  :data:`MIN_HELDOUT`) are held out, the frames before them train. Each part is a
+  Sequence of the whole video's length with NaN rows outside its own range, so no frame
+  is on both sides (:class:`Split`);
+* :func:`heldout_auc`: a tracker run from the held-out part's first box over its frames,
+  scored with ``trackers.evaluation`` (got10k's success AUC), before and after training.
+
+The held-out part comes after the training part in time, so the score measures how well
+the tracker does on the *rest* of this video, which is what the user wants to know. The
+two parts touch at the cut: frames just before it look like those just after. That
+flatters the "after" score a little; the comparison with "before" is still fair.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.project import PROJECT_SUFFIX, load_project
+from app.session import AnnotationSession
+from trackers.evaluation import Sequence, evaluate, first_valid_frame
+from trackers.protocol import Tracker
+from trackers.run import CancelToken
+from trackers.trajectory import Origin, Trajectory
+
+MIN_ANNOTATED = 20
+"""Fewest frames with a box a project needs before it can be split and fine-tuned on."""
+MIN_HELDOUT = 10
+HELDOUT_FRACTION = 0.2
+
+SIAMFC_FAMILY = ("siamfc", "siamfc-3s", "dsiam", "dsiamm")
+"""Trackers that run on SiamFC's weights: fine-tuning SiamFC fine-tunes them."""
+FINETUNED_TRACKER = "siamfc"
+"""What the app fine-tunes and scores when the current tracker is not of the SiamFC family."""
+
+PROJECT_SUFFIXES = (PROJECT_SUFFIX, ".siamtrack")
+
+DEFAULT_ORIGINS = frozenset(Origin)
+"""Every box in the trajectory counts as the user's annotation (it is what they export)."""
+
+
+class ProjectTrainingError(ValueError):
+    """The project cannot be used for fine-tuning; the message is one line for the user."""
+
+
+class Cancelled(Exception):
+    """A held-out run was cancelled before it finished."""
+
+
+# --------------------------------------------------------------------------- sequences
+
+
+def is_project_file(path: str | Path) -> bool:
+    """Whether ``path`` names a siamtrack project file (``*.siamtrack.json`` or ``*.siamtrack``)."""
+    path = Path(path)
+    return path.is_file() and any(path.name.endswith(s) for s in PROJECT_SUFFIXES)
+
+
+def project_stem(path: str | Path) -> str:
+    """``clip.siamtrack.json`` -> ``clip``."""
+    name = Path(path).name
+    for suffix in PROJECT_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return Path(path).stem
+
+
+def video_name(video: str | Path) -> str:
+    """A sequence name: a video's stem, an image folder's name (its parent's for ``img/``)."""
+    path = Path(video)
+    if path.is_dir():
+        return path.parent.name if path.name == "img" else path.name
+    return path.stem
+
+
+def annotation_boxes(
+    trajectory: Trajectory, origins: frozenset[Origin] | set[Origin] = DEFAULT_ORIGINS
+) -> NDArray[np.float64]:
+    """N x 4 0-based boxes of ``trajectory``; NaN rows where absent, unannotated, or of another origin."""
+    arrays = trajectory.to_arrays()
+    boxes = arrays.boxes.copy()
+    if set(origins) != set(Origin):
+        for index, entry in trajectory.annotated():
+            if entry.origin not in origins:
+                boxes[index] = np.nan
+    # A zero-size box is no ground truth: it can neither start a tracker nor train one.
+    boxes[~((boxes[:, 2] > 0) & (boxes[:, 3] > 0))] = np.nan
+    return boxes
+
+
+def annotation_sequence(
+    session: AnnotationSession,
+    name: str | None = None,
+    origins: frozenset[Origin] | set[Origin] = DEFAULT_ORIGINS,
+) -> Sequence:
+    """The session's annotation as a Sequence over its video (one row per frame of the video)."""
+    return Sequence(
+        name or video_name(session.video), Path(session.video), annotation_boxes(session.trajectory, origins)
+    )
+
+
+def sequences_from_project(path: str | Path) -> list[Sequence]:
+    """The annotation a project file holds, as one Sequence named after the project.
+
+    The project's video must be found (see ``app.project.load_project``); a project
+    without a single box is an error. ProjectTrainingError, one line, on any problem.
+    """
+    path = Path(path)
+    try:
+        session = load_project(path)
+    except ValueError as exc:  # ProjectError is a ValueError
+        raise ProjectTrainingError(str(exc)) from None
+    sequence = annotation_sequence(session, name=project_stem(path))
+    if first_valid_frame(sequence.groundtruth) is None:
+        raise ProjectTrainingError(f"project {path} has no annotated box to train on")
+    return [sequence]
+
+
+# --------------------------------------------------------------------------- split
+
+
+@dataclass(frozen=True)
+class Split:
+    """A sequence cut by time: ``train`` holds the frames before ``cut``, ``heldout`` the rest."""
+
+    train: Sequence
+    heldout: Sequence
+    cut: int
+    """First frame of the held-out part (its first annotated frame)."""
+    train_frames: int
+    """Frames with a box on the training side."""
+    heldout_frames: int
+
+    @property
+    def heldout_span(self) -> tuple[int, int]:
+        """First and last annotated held-out frame (inclusive)."""
+        rows = np.flatnonzero(~np.isnan(self.heldout.groundtruth).any(axis=1))
+        return int(rows[0]), int(rows[-1])
+
+
+def split_sequence(
+    sequence: Sequence,
+    fraction: float = HELDOUT_FRACTION,
+    *,
+    min_heldout: int = MIN_HELDOUT,
+    min_annotated: int = MIN_ANNOTATED,
+) -> Split:
+    """Hold out the last ``fraction`` (at least ``min_heldout``) of the frames with a box.
+
+    Both parts keep the whole length; each has NaN rows outside its own range, so
+    ``isnan(train) | isnan(heldout)`` holds on every row. Named ``<name>-train`` and
+    ``<name>-heldout``.
+    """
+    gt = np.asarray(sequence.groundtruth, dtype=np.float64)
+    annotated = np.flatnonzero(~np.isnan(gt).any(axis=1))
+    count = len(annotated)
+    if count < min_annotated:
+        raise ProjectTrainingError(
+            f"only {count} frame{'s' if count != 1 else ''} of {sequence.name} have a box; "
+            f"fine-tuning needs at least {min_annotated} (annotate or track more first)"
+        )
+    held = min(count - 1, max(min_heldout, math.ceil(fraction * count)))
+    cut = int(annotated[count - held])
+    train = gt.copy()
+    train[cut:] = np.nan
+    heldout = gt.copy()
+    heldout[:cut] = np.nan
+    return Split(
+        train=Sequence(f"{sequence.name}-train", sequence.source, train),
+        heldout=Sequence(f"{sequence.name}-heldout", sequence.source, heldout),
+        cut=cut,
+        train_frames=count - held,
+        heldout_frames=held,
+    )
+
+
+def split_session(session: AnnotationSession, name: str | None = None, **kwargs: object) -> Split:
+    """:func:`split_sequence` of the session's annotation."""
+    return split_sequence(annotation_sequence(session, name), **kwargs)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- scoring
+
+TrackerMaker = Callable[..., Tracker]
+
+
+def finetuned_tracker(tracker: str) -> str:
+    """The tracker whose weights a fine-tune changes: ``tracker`` if it runs on SiamFC's, else SiamFC."""
+    return tracker if tracker in SIAMFC_FAMILY else FINETUNED_TRACKER
+
+
+def initial_weights(tracker: str, weights: str | Path | None) -> Path | None:
+    """The SiamFC weights a fine-tune starts from: the current ones for the SiamFC family,
+    else (and when none are set) the bundled default; None when that is missing too."""
+    if weights is not None and tracker in SIAMFC_FAMILY:
+        return Path(weights)
+    from trackers.siamfc.tracker import default_weights_path
+
+    default = default_weights_path()
+    return default if default.is_file() else None
+
+
+def heldout_auc(
+    tracker_name: str,
+    weights_path: str | Path | None,
+    heldout: Sequence,
+    device: str = "auto",
+    cancel: CancelToken | None = None,
+    *,
+    model_dir: str | Path | None = None,
+    make_tracker: TrackerMaker | None = None,
+) -> float:
+    """Success AUC of ``tracker_name`` (with ``weights_path``, None = its default) on ``heldout``.
+
+    The tracker starts from the first held-out box and runs to the last annotated
+    held-out frame; frames without a box are tracked but not scored. Raises
+    :class:`Cancelled` when ``cancel`` is set part-way, ProjectTrainingError (one line)
+    when the tracker or the video fails.
+    """
+    gt = np.asarray(heldout.groundtruth, dtype=np.float64)
+    rows = np.flatnonzero(~np.isnan(gt).any(axis=1))
+    if len(rows) == 0:
+        raise ProjectTrainingError(f"{heldout.name} has no box to score against")
+    # Stop at the last box: tracking the unannotated rest would score nothing.
+    trimmed = Sequence(heldout.name, heldout.source, gt[: int(rows[-1]) + 1])
+    if make_tracker is None:
+        from trackers.registry import create_tracker
+
+        make_tracker = create_tracker
+    maker = make_tracker
+
+    def build(name: str) -> Tracker:
+        return maker(name, weights=weights_path, device=device, model_dir=model_dir)
+
+    report = evaluate([trimmed], [tracker_name], build, cancel=cancel)
+    if report.cancelled:
+        raise Cancelled(heldout.name)
+    result = report.results[tracker_name][trimmed.name]
+    if result.error is not None or result.auc is None:
+        raise ProjectTrainingError(f"{tracker_name} failed on the held-out frames: {result.error}")
+    return float(result.auc)
+
+
+# --------------------------------------------------------------------------- where results go
+
+
+def output_path(
+    project_path: str | Path | None,
+    video: str | Path,
+    avoid: str | Path | None = None,
+    data_dir: str | Path | None = None,
+) -> Path:
+    """Where fine-tuned weights go: ``<project stem>.finetuned.pt`` beside the project, or,
+    for a video not saved as a project yet, ``<video>-<hash>.finetuned.pt`` in the user data folder.
+
+    Never ``avoid`` (the weights in use, which may be an earlier fine-tune): a run that
+    the user does not accept must not have overwritten the weights the tracker uses.
+    """
+    if project_path is not None:
+        folder = Path(project_path).parent
+        stem = project_stem(project_path)
+    else:
+        if data_dir is None:
+            import platformdirs
+
+            data_dir = Path(platformdirs.user_data_dir("siamtrack")) / "finetuned"
+        folder = Path(data_dir)
+        resolved = str(Path(video).resolve())
+        stem = f"{video_name(video)}-{hashlib.sha1(resolved.encode('utf-8')).hexdigest()[:8]}"
+    avoided = Path(avoid).resolve() if avoid is not None else None
+    number = 1
+    while True:
+        suffix = ".finetuned.pt" if number == 1 else f".finetuned-{number}.pt"
+        candidate = folder / f"{stem}{suffix}"
+        if avoided is None or candidate.resolve() != avoided:
+            return candidate
+        number += 1

@@ -1,0 +1,266 @@
+"""Fine-tuning from the app: the worker end to end, cancel, throttling, failures, and the dialog."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from app import finetune_worker
+from app.finetune_worker import FinetuneController, FinetuneJob, FinetuneProgress, FinetuneResult
+from app.main_window import MainWindow
+from app.project import save_project
+from app.project_training import initial_weights, split_session
+from app.settings import AppSettings
+
+from .conftest import write_clip
+from .test_project_training import FRAMES, SIZE, make_session
+
+WAIT_MS = 60_000
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("finetune")
+    video = folder / "clip.avi"
+    boxes = write_clip(video, FRAMES, SIZE)
+    session = make_session(video, boxes)
+    path = folder / "clip.siamtrack.json"
+    save_project(session, path)
+    return path, session
+
+
+@pytest.fixture
+def controller(qtbot):
+    made: list[FinetuneController] = []
+
+    def make() -> FinetuneController:
+        made.append(FinetuneController())
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.shutdown()
+        assert not c.worker_thread.isRunning()
+
+
+def job_for(session, tmp_path: Path, **overrides: object) -> FinetuneJob:
+    settings = dict(
+        split=split_session(session),
+        tracker="siamfc",
+        weights=None,
+        init=initial_weights("siamfc", None),
+        out=tmp_path / "tuned.pt",
+        device="cpu",
+        epochs=1,
+        pairs_per_epoch=16,
+        batch_size=8,
+        cache_dir=tmp_path / "cache",
+    )
+    settings.update(overrides)
+    return FinetuneJob(**settings)  # type: ignore[arg-type]
+
+
+def record(controller: FinetuneController) -> list[FinetuneProgress]:
+    events: list[FinetuneProgress] = []
+    controller.progress.connect(events.append)
+    return events
+
+
+def fake_auc(value: float = 0.5):
+    def auc(tracker, weights, heldout, device="auto", cancel=None, **kwargs):
+        return value if weights is None else value + 0.1
+
+    return auc
+
+
+def fake_train(steps: int = 500, fail: Exception | None = None, delay: float = 0.0):
+    """Reports ``steps`` training steps as fast as it can, then writes a real checkpoint."""
+    from training.siamfc_train import TrainProgress, TrainResult
+
+    def train(train_seqs, val_seqs, out, *, progress=None, cancel=None, init=None, **kwargs):
+        for step in range(1, steps + 1):
+            if cancel is not None and cancel.is_set():
+                return TrainResult(None, 0, step - 1, cancelled=True)
+            if fail is not None and step == 3:
+                raise fail
+            time.sleep(delay)
+            progress(
+                TrainProgress("train", 1, 1, step, steps, loss=1.0 / step, pairs_per_second=1.0, lr=1e-3)
+            )
+        shutil.copyfile(initial_weights("siamfc", None), out)
+        return TrainResult(Path(out), 1, steps, train_losses=[0.5])
+
+    return train
+
+
+def test_worker_end_to_end_reports_auc_before_and_after_and_writes_the_checkpoint(
+    qtbot, controller, project, tmp_path
+):
+    _path, session = project
+    c = controller()
+    events = record(c)
+    job = job_for(session, tmp_path)
+    with qtbot.waitSignal(c.finished, timeout=WAIT_MS) as blocker:
+        c.start(job)
+    result: FinetuneResult = blocker.args[0]
+    assert result.status == "completed" and not result.cancelled and result.usable
+    for auc in (result.before_auc, result.after_auc):
+        assert isinstance(auc, float) and 0.0 <= auc <= 1.0
+    assert result.checkpoint == job.out and job.out.is_file()
+    assert result.steps == 2 and result.trained
+    assert not (tmp_path / "tuned.resume.pt").exists()  # the app never resumes: no litter
+    phases = [e.phase for e in events]
+    assert phases.index("before") < phases.index("train") < phases.index("after")
+    train = [e for e in events if e.phase == "train"]
+    assert train[-1].step == train[-1].total == 2 and all(math.isfinite(e.loss) for e in train)
+    assert not c.running
+
+
+def test_cancel_during_training_stops_at_a_checkpoint(qtbot, controller, project, tmp_path, monkeypatch):
+    _path, session = project
+    monkeypatch.setattr(finetune_worker, "heldout_auc", fake_auc())
+    c = controller()
+    c.progress.connect(lambda e: c.cancel() if e.phase == "train" else None)
+    job = job_for(session, tmp_path, epochs=5, pairs_per_epoch=400)  # 250 steps if not cancelled
+    with qtbot.waitSignal(c.finished, timeout=WAIT_MS) as blocker:
+        c.start(job)
+    result: FinetuneResult = blocker.args[0]
+    assert result.cancelled and not result.usable
+    assert result.before_auc == 0.5 and result.after_auc is None
+    assert result.steps < 10
+    assert result.checkpoint == job.out and job.out.is_file()  # what it reached is kept
+    c.shutdown()
+    assert not c.worker_thread.isRunning()
+
+
+def test_progress_is_throttled_and_the_last_step_always_arrives(
+    qtbot, controller, project, tmp_path, monkeypatch
+):
+    _path, session = project
+    monkeypatch.setattr(finetune_worker, "heldout_auc", fake_auc())
+    monkeypatch.setattr("training.siamfc_train.train_siamfc", fake_train(steps=2000))
+    c = controller()
+    events = record(c)
+    started = time.monotonic()
+    with qtbot.waitSignal(c.finished, timeout=WAIT_MS) as blocker:
+        c.start(job_for(session, tmp_path))
+    elapsed = time.monotonic() - started
+    train = [e for e in events if e.phase == "train"]
+    assert len(train) <= elapsed * finetune_worker.MAX_RATE + 3
+    assert train[-1].step == 2000
+    result = blocker.args[0]
+    assert (result.before_auc, result.after_auc) == (0.5, pytest.approx(0.6))
+
+
+def test_a_failure_is_one_line(qtbot, controller, project, tmp_path, monkeypatch):
+    from training.siamfc_train import TrainingError
+
+    _path, session = project
+    monkeypatch.setattr(finetune_worker, "heldout_auc", fake_auc())
+    monkeypatch.setattr(
+        "training.siamfc_train.train_siamfc", fake_train(fail=TrainingError("the loss became nan\nmore"))
+    )
+    c = controller()
+    with qtbot.waitSignal(c.failed, timeout=WAIT_MS) as blocker:
+        c.start(job_for(session, tmp_path))
+    assert blocker.args == ["TrainingError: the loss became nan"]
+    assert not c.running
+
+
+def test_shutdown_while_running_cancels_and_waits(qtbot, controller, project, tmp_path, monkeypatch):
+    _path, session = project
+    monkeypatch.setattr(finetune_worker, "heldout_auc", fake_auc())
+    monkeypatch.setattr("training.siamfc_train.train_siamfc", fake_train(steps=10_000, delay=0.01))
+    c = controller()
+    results: list[FinetuneResult] = []
+    c.finished.connect(results.append)
+    with qtbot.waitSignal(c.progress, timeout=WAIT_MS):
+        c.start(job_for(session, tmp_path))
+    c.shutdown()
+    assert not c.worker_thread.isRunning()
+    assert [r.status for r in results] == ["cancelled"]
+
+
+# --------------------------------------------------------------------------- the dialog
+
+
+@pytest.fixture
+def window(qtbot):
+    windows: list[MainWindow] = []
+
+    def make(tracker: str = "siamfc") -> MainWindow:
+        w = MainWindow(AppSettings(tracker=tracker), prompts=False, persist_settings=False)
+        qtbot.addWidget(w)
+        windows.append(w)
+        return w
+
+    yield make
+    for w in windows:
+        w.close()
+
+
+def test_dialog_runs_and_use_these_weights_sets_the_panel(qtbot, window, project, monkeypatch, tmp_path):
+    path, _session = project
+    monkeypatch.setattr(finetune_worker, "heldout_auc", fake_auc(0.4))
+    monkeypatch.setattr("training.siamfc_train.train_siamfc", fake_train(steps=20))
+    w = window("siamfc")
+    assert w.open_path(path), w.last_error
+    dialog = w.show_finetune_dialog()
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.tracker_note.isHidden()
+    assert dialog.out == path.parent / "clip.finetuned.pt"
+    assert not dialog.use_button.isEnabled() and dialog.start_button.isEnabled()
+    dialog.epochs_box.setValue(1)
+    with qtbot.waitSignal(dialog.controller.finished, timeout=WAIT_MS):
+        dialog.start_button.click()
+    assert "0.400" in dialog.before_label.text()
+    assert "0.500" in dialog.after_label.text() and "better" in dialog.after_label.text()
+    assert dialog.loss_plot.getPlotItem().listDataItems()[0].xData[-1] == 20
+    assert dialog.use_button.isEnabled()
+    dialog.use_button.click()
+    settings = w.panel.settings()
+    assert settings.tracker == "siamfc" and settings.weights == path.parent / "clip.finetuned.pt"
+    (path.parent / "clip.finetuned.pt").unlink()
+
+
+def test_dialog_for_another_tracker_says_it_fine_tunes_siamfc(qtbot, window, project, monkeypatch):
+    path, _session = project
+    monkeypatch.setattr(finetune_worker, "heldout_auc", fake_auc(0.7))  # after 0.8
+    monkeypatch.setattr("training.siamfc_train.train_siamfc", fake_train(steps=5))
+    w = window("cv-kcf")
+    assert w.open_path(path), w.last_error
+    index = w.panel.tracker_box.findData("cv-kcf")
+    w.panel.tracker_box.setCurrentIndex(index)
+    dialog = w.show_finetune_dialog()
+    assert not dialog.tracker_note.isHidden()
+    assert "fine-tunes SiamFC weights" in dialog.tracker_note.text()
+    assert dialog.tracker == "siamfc"
+    with qtbot.waitSignal(dialog.controller.finished, timeout=WAIT_MS):
+        dialog.start()
+    dialog.use_weights()
+    assert w.panel.settings().tracker == "siamfc"
+    (path.parent / "clip.finetuned.pt").unlink()
+
+
+def test_dialog_without_enough_annotation_cannot_start(qtbot, window, tmp_path):
+    video = tmp_path / "bare.avi"
+    write_clip(video, 12, SIZE)
+    w = window()
+    assert w.open_path(video), w.last_error
+    dialog = w.show_finetune_dialog()
+    assert not dialog.start_button.isEnabled()
+    assert "only 0 frames" in dialog.about_label.text() and "at least 20" in dialog.about_label.text()
+    dialog.reject()
