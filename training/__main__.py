@@ -137,6 +137,15 @@ def main(argv: SequenceOf[str] | None = None) -> int:
     from training.loop import train as run_training
 
     task = make_task(args.tracker, args)
+    if args.tracker == "dsiam" and args.init is None and not args.resume:
+        # Section 3.6 learns DSiam's transformations on top of a trained SiamFC.
+        from training.dsiam_train import default_init
+
+        if not default_init().is_file():
+            say("error: DSiam trains from SiamFC weights: give --init SIAMFC_OR_DSIAM_CKPT")
+            return 2
+        args.init = default_init()
+        say(f"starting DSiam from the bundled SiamFC weights {args.init}")
     if args.synthetic_ratio > 0 and not args.synthetic:
         say("error: --synthetic-ratio needs --synthetic clips to paste from")
         return 2
