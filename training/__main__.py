@@ -20,7 +20,7 @@ from types import FrameType
 from trackers.evaluation import Sequence, load_sequences
 from trackers.protocol import TrackerError
 from training.data import default_split, split_by_names
-from training.loop import AMP_CHOICES, Task
+from training.loop import AMP_CHOICES, Task, resume_path
 
 TRACKERS = ("siamfc", "siamrpn", "dsiam")
 """Trackers this command can train, each by its task in training/<name>_train.py."""
@@ -137,7 +137,8 @@ def main(argv: SequenceOf[str] | None = None) -> int:
     from training.loop import train as run_training
 
     task = make_task(args.tracker, args)
-    if args.tracker == "dsiam" and args.init is None and not args.resume:
+    resuming = args.resume and resume_path(args.out).is_file()
+    if args.tracker == "dsiam" and args.init is None and not resuming:
         # Section 3.6 learns DSiam's transformations on top of a trained SiamFC.
         from training.dsiam_train import default_init
 
