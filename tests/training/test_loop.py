@@ -1,0 +1,217 @@
+"""The shared training loop's features: early stopping, metrics before/after, AMP
+choice, several processes under torchrun (gloo on the CPU), and SiamRPN's task."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tests.training.conftest import make_otb
+from trackers.evaluation import load_sequences
+from trackers.registry import create_tracker
+from trackers.siamfc.network import ARCHITECTURE as SIAMFC_ARCHITECTURE
+from trackers.siamfc.network import SiamFCNet, init_weights
+from trackers.siamrpn.network import ARCHITECTURE as SIAMRPN_ARCHITECTURE
+from trackers.weights import load_checkpoint, save_checkpoint
+from training import distributed
+from training.loop import TrainingError, best_path, precision_for, resume_path, train
+from training.siamfc_train import SiamFCTask
+from training.siamrpn_train import SiamRPNTask, backbone_from_siamfc, ungroup
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = dict(pairs_per_epoch=4, batch_size=2, val_pairs=2, device="cpu")
+
+
+@pytest.fixture
+def data(tmp_path):
+    train_seqs = load_sequences(make_otb(tmp_path / "data", "TrainSeq", frames=8))
+    val_seqs = load_sequences(make_otb(tmp_path / "data", "ValSeq", frames=6, origin=(40, 20)))
+    return train_seqs, val_seqs, tmp_path / "cache"
+
+
+def test_amp_choice():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert precision_for("auto", cpu) is None and precision_for("auto", cuda) is torch.float16
+    assert precision_for("bf16", cpu) is torch.bfloat16 and precision_for("off", cuda) is None
+    with pytest.raises(TrainingError, match="needs CUDA"):
+        precision_for("fp16", cpu)
+    with pytest.raises(TrainingError, match="unknown"):
+        precision_for("int8", cpu)
+
+
+def test_bf16_autocast_trains_on_the_cpu(tmp_path, data):
+    train_seqs, val_seqs, cache = data
+    result = train(SiamFCTask(), train_seqs, val_seqs, tmp_path / "a.pt", epochs=1, cache_dir=cache,
+                   amp="bf16", **FAST)
+    _, meta = load_checkpoint(result.checkpoint, SIAMFC_ARCHITECTURE)
+    assert meta["provenance"]["amp"] == "bfloat16" and result.step == 2
+
+
+def test_metrics_before_and_after_are_recorded(tmp_path, data):
+    train_seqs, val_seqs, cache = data
+    out = tmp_path / "m.pt"
+    result = train(SiamFCTask(), train_seqs, val_seqs, out, epochs=1, cache_dir=cache, metric_frames=5, **FAST)
+    _, meta = load_checkpoint(out, SIAMFC_ARCHITECTURE)
+    metrics = meta["provenance"]["metrics"]
+    assert set(metrics) == {"before", "after"} and metrics == result.metrics
+    for which in ("before", "after"):
+        assert 0.0 <= metrics[which]["auc"] <= 1.0
+        assert metrics[which]["sequences"] == ["ValSeq"] and metrics[which]["frames_per_sequence"] == 5
+
+
+def test_early_stopping_keeps_the_best_epoch(tmp_path, data, monkeypatch):
+    train_seqs, val_seqs, cache = data
+    # Validation losses 3, 1, 2, 4, 5: the best is epoch 2; with patience 2 the run
+    # stops after epoch 4 and the written weights are epoch 2's.
+    losses = iter([3.0, 1.0, 2.0, 4.0, 5.0])
+    snapshots: list[torch.Tensor] = []
+
+    def fake_validation(task, net, *args, **kwargs):
+        snapshots.append(net.state_dict()["embedding.conv1.0.weight"].detach().clone())
+        return next(losses)
+
+    monkeypatch.setattr("training.loop.validation_loss", fake_validation)
+    out = tmp_path / "e.pt"
+    result = train(SiamFCTask(), train_seqs, val_seqs, out, epochs=5, cache_dir=cache, patience=2, **FAST)
+    assert result.stopped_early and result.epochs_done == 4 and result.val_losses == [3.0, 1.0, 2.0, 4.0]
+    state, meta = load_checkpoint(out, SIAMFC_ARCHITECTURE)
+    assert torch.equal(state["embedding.conv1.0.weight"], snapshots[1])
+    assert not torch.equal(state["embedding.conv1.0.weight"], snapshots[3])
+    assert meta["provenance"]["best_epoch"] == 2
+    assert not best_path(out).exists() and resume_path(out).is_file()
+
+
+def test_distributed_helpers_alone():
+    assert distributed.share(range(0, 8), distributed.SINGLE) == range(0, 8)
+    two = distributed.Context(rank=1, world_size=2)
+    assert list(distributed.share(range(8, 16), two)) == [9, 11, 13, 15]
+    assert distributed.any_rank(True, distributed.SINGLE, torch.device("cpu")) is True
+
+
+def test_torchrun_two_processes_with_gloo(tmp_path):
+    """``torchrun --nproc_per_node 2 -m training``: both processes step together and rank 0 writes."""
+    data = make_otb(tmp_path / "data", "TrainSeq", frames=8)
+    out = tmp_path / "ddp.pt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "training", "--tracker", "siamfc", str(data), "--val", "--out", str(out),
+        "--epochs", "1", "--pairs-per-epoch", "8", "--batch-size", "4", "--device", "cpu",
+        "--cache-dir", str(tmp_path / "cache"), "--threads", "1",
+    ]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    state, meta = load_checkpoint(out, SIAMFC_ARCHITECTURE)
+    prov = meta["provenance"]
+    assert prov["world_size"] == 2 and prov["step"] == 2 and prov["batch_size"] == 4
+    start = SiamFCNet()
+    init_weights(start, seed=0)
+    assert not torch.equal(state["embedding.conv1.0.weight"], start.state_dict()["embedding.conv1.0.weight"])
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+    # one progress stream: rank 0 reports, rank 1 stays quiet
+    assert done.stderr.count("finished: 1 epochs") == 1
+
+
+# --------------------------------------------------------------------------- SiamRPN
+
+
+def test_ungroup_is_the_same_convolution():
+    torch.manual_seed(0)
+    weight = torch.randn(8, 3, 3, 3)
+    x = torch.randn(2, 6, 9, 9)
+    assert torch.allclose(F.conv2d(x, weight, groups=2), F.conv2d(x, ungroup(weight, 2)), atol=1e-6)
+
+
+def test_siamrpn_backbone_from_siamfc_gives_siamfc_features():
+    siamfc = SiamFCNet()
+    init_weights(siamfc, seed=3)
+    siamfc.eval()
+    task = SiamRPNTask(freeze_layers=5)
+    rpn = task.build(0).eval()
+    backbone_from_siamfc(siamfc.state_dict(), rpn)
+    image = torch.rand(1, 3, 127, 127) * 255
+    with torch.no_grad():
+        assert torch.allclose(siamfc.embed(image), rpn.backbone(image), atol=1e-3, rtol=1e-4)
+
+
+def test_siamrpn_training_from_siamfc_weights(tmp_path, data):
+    train_seqs, val_seqs, cache = data
+    siamfc = SiamFCNet()
+    init_weights(siamfc, seed=1)
+    start = save_checkpoint(tmp_path / "fc.pt", siamfc.state_dict(), architecture=SIAMFC_ARCHITECTURE, config={})
+    out = tmp_path / "rpn.pt"
+    task = SiamRPNTask(freeze_layers=3)
+    result = train(task, train_seqs, val_seqs, out, epochs=1, cache_dir=cache, init=start, **FAST)
+    assert result.step == 2 and math_finite(result.val_losses)
+    state, meta = load_checkpoint(out, SIAMRPN_ARCHITECTURE)
+    # section 5.1: the first three conv layers stay as they came
+    assert torch.equal(state["backbone.conv1.0.weight"], siamfc.state_dict()["embedding.conv1.0.weight"])
+    assert meta["provenance"]["freeze_layers"] == 3
+    tracker = create_tracker("siamrpn", weights=out, device="cpu")
+    assert not tracker.untrained
+
+
+def test_siamrpn_loss_falls_on_a_fixed_batch(tmp_path, data):
+    train_seqs, _val, cache = data
+    # A random backbone must train (batch norm in training mode): frozen, its running
+    # statistics of 0 and 1 would pass unnormalised, huge features to the RPN.
+    task = SiamRPNTask(freeze_layers=0)
+    pairs = task.pairs(train_seqs, pairs_per_epoch=4, cache_dir=cache, max_gap=100, seed=0,
+                       augmentation=task.augmentation(), progress=lambda _t: None, cancel=None)
+    exemplars, searches, boxes = pairs.batch(range(4))
+    net = task.build(0)
+    task.train_mode(net)
+    optimizer = torch.optim.SGD(task.trainable(net), lr=1e-3, momentum=0.9)
+    losses = []
+    for _ in range(15):
+        loss = task.loss(net, exemplars, searches, boxes)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(task.trainable(net), task.max_grad_norm)
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def math_finite(values):
+    return all(torch.isfinite(torch.tensor(v)) for v in values)
+
+
+def test_cli_refuses_synthetic_ratio_without_clips(tmp_path, capsys):
+    from training.__main__ import main
+
+    data = make_otb(tmp_path / "data", "TrainSeq", frames=8)
+    code = main([str(data), "--out", str(tmp_path / "x.pt"), "--synthetic-ratio", "0.5", "--val"])
+    assert code == 2 and "--synthetic" in capsys.readouterr().err
+
+
+def test_cli_mixes_synthetic_pairs(tmp_path):
+    import cv2
+    import numpy as np
+
+    from training.__main__ import main
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a.avi", "b.avi"):
+        writer = cv2.VideoWriter(str(clips / name), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+        for _ in range(6):
+            writer.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+        writer.release()
+    data = make_otb(tmp_path / "data", "TrainSeq", frames=8)
+    out = tmp_path / "mix.pt"
+    code = main([str(data), "--out", str(out), "--val", "--epochs", "1", "--pairs-per-epoch", "4",
+                 "--batch-size", "2", "--device", "cpu", "--cache-dir", str(tmp_path / "cache"),
+                 "--synthetic", str(clips), "--synthetic-ratio", "0.5"])
+    assert code == 0
+    _, meta = load_checkpoint(out, SIAMFC_ARCHITECTURE)
+    assert meta["provenance"]["synthetic_ratio"] == 0.5 and str(clips) in meta["provenance"]["synthetic"]
+    json.dumps(meta["provenance"])  # plain data
