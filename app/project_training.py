@@ -23,9 +23,7 @@ flatters the "after" score a little; the comparison with "before" is still fair.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +35,7 @@ from trackers.evaluation import Sequence, evaluate, first_valid_frame
 from trackers.protocol import Tracker
 from trackers.run import CancelToken
 from trackers.trajectory import Origin, Trajectory
+from training.data import Split, split_tail  # noqa: F401 - Split is part of this module's API
 
 MIN_ANNOTATED = 20
 """Fewest frames with a box a project needs before it can be split and fine-tuned on."""
@@ -134,25 +133,6 @@ def sequences_from_project(path: str | Path) -> list[Sequence]:
 # --------------------------------------------------------------------------- split
 
 
-@dataclass(frozen=True)
-class Split:
-    """A sequence cut by time: ``train`` holds the frames before ``cut``, ``heldout`` the rest."""
-
-    train: Sequence
-    heldout: Sequence
-    cut: int
-    """First frame of the held-out part (its first annotated frame)."""
-    train_frames: int
-    """Frames with a box on the training side."""
-    heldout_frames: int
-
-    @property
-    def heldout_span(self) -> tuple[int, int]:
-        """First and last annotated held-out frame (inclusive)."""
-        rows = np.flatnonzero(~np.isnan(self.heldout.groundtruth).any(axis=1))
-        return int(rows[0]), int(rows[-1])
-
-
 def split_sequence(
     sequence: Sequence,
     fraction: float = HELDOUT_FRACTION,
@@ -160,33 +140,11 @@ def split_sequence(
     min_heldout: int = MIN_HELDOUT,
     min_annotated: int = MIN_ANNOTATED,
 ) -> Split:
-    """Hold out the last ``fraction`` (at least ``min_heldout``) of the frames with a box.
-
-    Both parts keep the whole length; each has NaN rows outside its own range, so
-    ``isnan(train) | isnan(heldout)`` holds on every row. Named ``<name>-train`` and
-    ``<name>-heldout``.
-    """
-    gt = np.asarray(sequence.groundtruth, dtype=np.float64)
-    annotated = np.flatnonzero(~np.isnan(gt).any(axis=1))
-    count = len(annotated)
-    if count < min_annotated:
-        raise ProjectTrainingError(
-            f"only {count} frame{'s' if count != 1 else ''} of {sequence.name} have a box; "
-            f"fine-tuning needs at least {min_annotated} (annotate or track more first)"
-        )
-    held = min(count - 1, max(min_heldout, math.ceil(fraction * count)))
-    cut = int(annotated[count - held])
-    train = gt.copy()
-    train[cut:] = np.nan
-    heldout = gt.copy()
-    heldout[:cut] = np.nan
-    return Split(
-        train=Sequence(f"{sequence.name}-train", sequence.source, train),
-        heldout=Sequence(f"{sequence.name}-heldout", sequence.source, heldout),
-        cut=cut,
-        train_frames=count - held,
-        heldout_frames=held,
-    )
+    """``training.data.split_tail`` with the project's wording for too few boxes."""
+    try:
+        return split_tail(sequence, fraction, min_heldout=min_heldout, min_annotated=min_annotated)
+    except ValueError as exc:
+        raise ProjectTrainingError(str(exc)) from None
 
 
 def split_session(session: AnnotationSession, name: str | None = None, **kwargs: object) -> Split:

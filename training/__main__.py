@@ -19,7 +19,7 @@ from types import FrameType
 
 from trackers.evaluation import Sequence, load_sequences
 from trackers.protocol import TrackerError
-from training.data import default_split, split_by_names
+from training.data import default_split, split_by_names, split_tail
 from training.loop import AMP_CHOICES, Task, resume_path
 
 TRACKERS = ("siamfc", "siamrpn", "dsiam")
@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="validation sequences by name or prefix (whole flights follow); "
                              "given with no names: no validation. Default: a deterministic "
                              "held-out ~15%% of the sequences")
+    parser.add_argument("--val-tail", type=float, metavar="FRACTION",
+                        help="also hold out the last FRACTION of every training sequence's boxes "
+                             "(at least 10 frames): validation on later frames of the same data, "
+                             "for fine-tuning on one's own annotations")
     parser.add_argument("--val-pairs", type=int, default=128,
                         help="fixed validation pairs scored after each epoch")
     parser.add_argument("--threads", type=int, help="CPU threads for torch and OpenCV")
@@ -130,6 +134,17 @@ def main(argv: SequenceOf[str] | None = None) -> int:
     if not train:
         say("error: every sequence is held out for validation; nothing is left to train on")
         return 2
+    if args.val_tail is not None:
+        if not 0.0 < args.val_tail < 1.0:
+            say("error: --val-tail must be between 0 and 1")
+            return 2
+        try:
+            splits = [split_tail(s, args.val_tail) for s in train]
+        except ValueError as exc:
+            say(f"error: {exc}")
+            return 2
+        train = [split.train for split in splits]
+        val = list(val) + [split.heldout for split in splits]
     say(f"training on {len(train)} sequences: {', '.join(s.name for s in train)}")
     say(f"validating on {len(val)} sequences: {', '.join(s.name for s in val) or '(none)'}")
 

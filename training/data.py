@@ -185,6 +185,60 @@ def default_split(
     return train, val
 
 
+@dataclass(frozen=True)
+class Split:
+    """A sequence cut by time: ``train`` holds the frames before ``cut``, ``heldout`` the rest."""
+
+    train: Sequence
+    heldout: Sequence
+    cut: int
+    """First frame of the held-out part (its first annotated frame)."""
+    train_frames: int
+    """Frames with a box on the training side."""
+    heldout_frames: int
+
+    @property
+    def heldout_span(self) -> tuple[int, int]:
+        """First and last annotated held-out frame (inclusive)."""
+        rows = np.flatnonzero(~np.isnan(self.heldout.groundtruth).any(axis=1))
+        return int(rows[0]), int(rows[-1])
+
+
+def split_tail(
+    sequence: Sequence, fraction: float = 0.2, *, min_heldout: int = 10, min_annotated: int = 20
+) -> Split:
+    """Hold out the last ``fraction`` (at least ``min_heldout``) of the frames with a box.
+
+    For one user's own annotation there is no second sequence to validate on, so the
+    tail of the track is the held-out part: tracking it from its first box after
+    training on the frames before measures what the user will see next. Both parts keep
+    the whole length, each with NaN rows outside its own range, so no frame is on both
+    sides; they are named ``<name>-train`` and ``<name>-heldout``. Raises ValueError
+    with a one-line reason when there are fewer than ``min_annotated`` boxes.
+    """
+    gt = np.asarray(sequence.groundtruth, dtype=np.float64)
+    annotated = np.flatnonzero(~np.isnan(gt).any(axis=1))
+    count = len(annotated)
+    if count < min_annotated:
+        raise ValueError(
+            f"only {count} frame{'s' if count != 1 else ''} of {sequence.name} have a box; "
+            f"fine-tuning needs at least {min_annotated} (annotate or track more first)"
+        )
+    held = min(count - 1, max(min_heldout, math.ceil(fraction * count)))
+    cut = int(annotated[count - held])
+    train = gt.copy()
+    train[cut:] = np.nan
+    heldout = gt.copy()
+    heldout[:cut] = np.nan
+    return Split(
+        train=Sequence(f"{sequence.name}-train", sequence.source, train),
+        heldout=Sequence(f"{sequence.name}-heldout", sequence.source, heldout),
+        cut=cut,
+        train_frames=count - held,
+        heldout_frames=held,
+    )
+
+
 # --------------------------------------------------------------------------- cache
 
 

@@ -215,3 +215,26 @@ def test_cli_mixes_synthetic_pairs(tmp_path):
     _, meta = load_checkpoint(out, SIAMFC_ARCHITECTURE)
     assert meta["provenance"]["synthetic_ratio"] == 0.5 and str(clips) in meta["provenance"]["synthetic"]
     json.dumps(meta["provenance"])  # plain data
+
+
+def test_cli_val_tail_holds_out_the_end_of_each_sequence(tmp_path):
+    from training.__main__ import main
+
+    data = make_otb(tmp_path / "data", "TrainSeq", frames=30, size=(160, 72))
+    out = tmp_path / "tail.pt"
+    code = main([str(data), "--out", str(out), "--val", "--val-tail", "0.2", "--epochs", "1",
+                 "--pairs-per-epoch", "4", "--batch-size", "2", "--val-pairs", "2", "--device", "cpu",
+                 "--metric-frames", "30", "--cache-dir", str(tmp_path / "cache")])
+    assert code == 0
+    _, meta = load_checkpoint(out, SIAMFC_ARCHITECTURE)
+    prov = meta["provenance"]
+    assert prov["train_sequences"] == ["TrainSeq-train"] and prov["val_sequences"] == ["TrainSeq-heldout"]
+    assert set(prov["metrics"]) == {"before", "after"}
+
+
+def test_cli_val_tail_needs_enough_boxes(tmp_path, capsys):
+    from training.__main__ import main
+
+    data = make_otb(tmp_path / "data", "TrainSeq", frames=8)
+    code = main([str(data), "--out", str(tmp_path / "x.pt"), "--val", "--val-tail", "0.2"])
+    assert code == 2 and "fine-tuning needs at least 20" in capsys.readouterr().err
