@@ -16,16 +16,19 @@ from typing import Any
 
 import numpy as np
 
-from trackers.evaluation import Sequence, evaluate
+from trackers.evaluation import Sequence, evaluate, first_valid_frame
 from trackers.registry import create_tracker
 from trackers.run import CancelToken
 
 
 def truncated(sequence: Sequence, max_frames: int | None) -> Sequence:
-    """The sequence with its ground truth cut to ``max_frames`` rows (evaluation stops there)."""
-    if max_frames is None or len(sequence.groundtruth) <= max_frames:
+    """The sequence with its ground truth cut ``max_frames`` rows after its first box
+    (evaluation starts at that box and stops at the last row; a held-out tail starts late)."""
+    gt = np.asarray(sequence.groundtruth)
+    start = first_valid_frame(gt)
+    if max_frames is None or start is None or len(gt) <= start + max_frames:
         return sequence
-    return Sequence(sequence.name, sequence.source, np.asarray(sequence.groundtruth)[:max_frames])
+    return Sequence(sequence.name, sequence.source, gt[: start + max_frames])
 
 
 def success_auc(

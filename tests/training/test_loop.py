@@ -57,7 +57,8 @@ def test_bf16_autocast_trains_on_the_cpu(tmp_path, data):
 def test_metrics_before_and_after_are_recorded(tmp_path, data):
     train_seqs, val_seqs, cache = data
     out = tmp_path / "m.pt"
-    result = train(SiamFCTask(), train_seqs, val_seqs, out, epochs=1, cache_dir=cache, metric_frames=5, **FAST)
+    result = train(SiamFCTask(), train_seqs, val_seqs, out, epochs=1, cache_dir=cache, metric_frames=5,
+                   **FAST)
     _, meta = load_checkpoint(out, SIAMFC_ARCHITECTURE)
     metrics = meta["provenance"]["metrics"]
     assert set(metrics) == {"before", "after"} and metrics == result.metrics
@@ -145,7 +146,8 @@ def test_siamrpn_training_from_siamfc_weights(tmp_path, data):
     train_seqs, val_seqs, cache = data
     siamfc = SiamFCNet()
     init_weights(siamfc, seed=1)
-    start = save_checkpoint(tmp_path / "fc.pt", siamfc.state_dict(), architecture=SIAMFC_ARCHITECTURE, config={})
+    start = save_checkpoint(tmp_path / "fc.pt", siamfc.state_dict(), architecture=SIAMFC_ARCHITECTURE,
+                            config={})
     out = tmp_path / "rpn.pt"
     task = SiamRPNTask(freeze_layers=3)
     result = train(task, train_seqs, val_seqs, out, epochs=1, cache_dir=cache, init=start, **FAST)
@@ -238,3 +240,16 @@ def test_cli_val_tail_needs_enough_boxes(tmp_path, capsys):
     data = make_otb(tmp_path / "data", "TrainSeq", frames=8)
     code = main([str(data), "--out", str(tmp_path / "x.pt"), "--val", "--val-tail", "0.2"])
     assert code == 2 and "fine-tuning needs at least 20" in capsys.readouterr().err
+
+
+def test_metric_frames_count_from_the_first_box():
+    import numpy as np
+
+    from trackers.evaluation import Sequence
+    from training.metrics import truncated
+
+    gt = np.full((50, 4), np.nan)
+    gt[30:] = [1, 2, 3, 4]
+    cut = truncated(Sequence("tail", Path("x"), gt), 10)
+    assert len(cut.groundtruth) == 40 and np.isfinite(cut.groundtruth[30:]).all()
+    assert truncated(Sequence("tail", Path("x"), gt), 100).groundtruth is gt
