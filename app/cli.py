@@ -13,13 +13,15 @@ traceback. Progress goes to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 EXIT_USAGE = 2
@@ -358,6 +360,26 @@ def cmd_track(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _first_interrupt_cancels(cancel: threading.Event) -> Iterator[None]:
+    """While inside: the first SIGINT sets ``cancel``, a second raises KeyboardInterrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        print("\nsiamtrack: stopping after this frame (Ctrl-C again to abort)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from trackers import evaluation
 
@@ -367,15 +389,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise CliError("no sequences with ground truth found in " + ", ".join(map(str, args.sequences)))
     progress = _Progress()
     cancel = threading.Event()
-    try:
-        report = evaluation.evaluate(
-            sequences, names, _make_factory(args), progress=lambda m: progress(m), cancel=cancel
-        )
-    except KeyboardInterrupt:
-        cancel.set()
-        print("\nsiamtrack: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    # The first Ctrl-C stops after the current frame and still reports the sequences
+    # finished so far (an evaluation can take an hour; nothing done is thrown away).
+    with _first_interrupt_cancels(cancel):
+        try:
+            report = evaluation.evaluate(
+                sequences, names, _make_factory(args), progress=lambda m: progress(m), cancel=cancel
+            )
+        except KeyboardInterrupt:
+            print("\nsiamtrack: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
     progress.done()
+    if report.cancelled:
+        done = sum(len(per_seq) for per_seq in report.results.values())
+        total = len(report.trackers) * len(report.sequences)
+        print(f"siamtrack: interrupted; the {done} of {total} runs that finished:", file=sys.stderr)
     print(evaluation.format_table(report))
     if args.json:
         _write_atomically(args.json, json.dumps(report.to_json(), indent=2) + "\n")

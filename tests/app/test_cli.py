@@ -209,3 +209,37 @@ def test_set_overrides_reach_the_tracker_and_unknown_keys_fail(clip, tmp_path, c
     assert "scale_lrr" in json.loads(out.read_text())["trackers"]["siamfc-3s"]["sequences"]["clip"]["error"]
     with pytest.raises(SystemExit):
         main(args + ["--set", "precision"])
+
+
+def test_eval_first_ctrl_c_reports_what_finished(clip, tmp_path, capsys, monkeypatch):
+    import json
+    import os
+    import shutil
+    import signal
+
+    from trackers import evaluation
+
+    path, boxes = clip
+    lines = "".join(f"{b.x + 1:g},{b.y + 1:g},{b.w:g},{b.h:g}\n" for b in boxes)
+    folder = tmp_path / "seqs"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        shutil.copy(path, folder / f"{name}.avi")
+        (folder / f"{name}.txt").write_text(lines)
+    real = evaluation._run_sequence
+    calls = []
+
+    def run_then_interrupt(*args, **kwargs):
+        result = real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 1:  # Ctrl-C after the first sequence
+            os.kill(os.getpid(), signal.SIGINT)
+        return result
+
+    monkeypatch.setattr(evaluation, "_run_sequence", run_then_interrupt)
+    out_json = tmp_path / "r.json"
+    rc = main(["eval", str(folder), "--tracker", "identity", "--json", str(out_json)])
+    captured = capsys.readouterr()
+    assert rc == 0 and "1 of 3 runs that finished" in captured.err
+    assert list(json.loads(out_json.read_text())["trackers"]["identity"]["sequences"]) == ["a"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
