@@ -33,10 +33,19 @@ from trackers.siamfc.search import (
     upsample_maps,
     windowed_peak,
 )
-from trackers.siamfc.tracker import default_weights_path
+from trackers.siamfc.tracker import default_weights_path as siamfc_weights_path
 from trackers.timing import Stopwatch
 from trackers.types import Box, Frame, ScoreMap, TrackResult
 from trackers.weights import choose_device, load_or_random
+
+
+def default_weights_path() -> Path:
+    """The bundled DSiam weights (trained by ``training.dsiam_train``), else SiamFC's:
+    section 3.6 starts DSiam from SiamFC, and its transformations work on those too."""
+    from resources import WEIGHTS_DIR
+
+    path = WEIGHTS_DIR / "dsiam.pt"
+    return path if path.is_file() else siamfc_weights_path()
 
 
 class DSiamTracker:
