@@ -66,10 +66,7 @@ from training.data import (
     _to_tensor,
 )
 from training.loop import Task, TrainingError, TrainResult, train
-from training.losses import balanced_logistic_loss, siamfc_labels
-
-POSITIVE_RADIUS_PX = 16.0
-"""R of SiamFC's eq. 6 in search-image pixels, as in ``training.siamfc_train``."""
+from training.losses import POSITIVE_RADIUS_PX, balanced_logistic_loss, centred_labels
 
 DEFAULT_CLIP_LENGTH = 4
 DEFAULT_FRAME_STEP = 1
@@ -318,7 +315,6 @@ class DSiamTask(Task):
         self.clip_length = int(clip_length)
         self.frame_step = int(frame_step)
         self.train_embedding = bool(train_embedding)
-        self._labels: dict[torch.device, torch.Tensor] = {}
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -411,10 +407,7 @@ class DSiamTask(Task):
 
     # ---------------------------------------------------------------- loss
     def labels(self, device: torch.device) -> torch.Tensor:
-        if device not in self._labels:
-            labels = siamfc_labels(self.cfg.score_size, POSITIVE_RADIUS_PX, self.cfg.total_stride)
-            self._labels[device] = labels.to(device)
-        return self._labels[device]
+        return centred_labels(self.cfg.score_size, self.cfg.total_stride, device)
 
     def loss(
         self, net: nn.Module, exemplars: torch.Tensor, searches: torch.Tensor, boxes: torch.Tensor

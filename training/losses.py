@@ -10,6 +10,8 @@ in which the positives together weigh 1/2 and the negatives together weigh 1/2.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -68,3 +70,14 @@ def balanced_logistic_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.
     per_cell = F.softplus(-labels * scores)
     per_map = (weights * per_cell).sum(dim=(-2, -1))
     return per_map.mean()
+
+
+POSITIVE_RADIUS_PX = 16.0
+"""R of eq. 6 in search-image pixels: the value of the authors' released training code."""
+
+
+@functools.lru_cache(maxsize=16)
+def centred_labels(size: int, stride: int, device: torch.device) -> torch.Tensor:
+    """Eq. 6's labels for a target at the centre, built once per map size and device
+    (SiamFC's and DSiam's tasks score every pair against the same map)."""
+    return siamfc_labels(size, POSITIVE_RADIUS_PX, stride).to(device)

@@ -34,10 +34,7 @@ from training.loop import (  # noqa: F401 - re-exported: the names callers of tr
     resume_path,
     train,
 )
-from training.losses import balanced_logistic_loss, siamfc_labels
-
-POSITIVE_RADIUS_PX = 16.0
-"""R of eq. 6 in search-image pixels: the value of the authors' released training code."""
+from training.losses import POSITIVE_RADIUS_PX, balanced_logistic_loss, centred_labels
 
 
 class SiamFCTask(Task):
@@ -50,7 +47,6 @@ class SiamFCTask(Task):
     def __init__(self, config: SiamFCConfig | None = None) -> None:
         self.cfg = config or PRESETS["siamfc"]
         self.config = config_to_dict(self.cfg)
-        self._labels: dict[torch.device, torch.Tensor] = {}
 
     def settings(self) -> dict[str, Any]:
         return {"positive_radius_px": POSITIVE_RADIUS_PX}
@@ -61,10 +57,7 @@ class SiamFCTask(Task):
         return net
 
     def labels(self, device: torch.device) -> torch.Tensor:
-        if device not in self._labels:
-            labels = siamfc_labels(self.cfg.score_size, POSITIVE_RADIUS_PX, self.cfg.total_stride)
-            self._labels[device] = labels.to(device)
-        return self._labels[device]
+        return centred_labels(self.cfg.score_size, self.cfg.total_stride, device)
 
     def loss(
         self, net: nn.Module, exemplars: torch.Tensor, searches: torch.Tensor, boxes: torch.Tensor
