@@ -82,12 +82,12 @@ def run_worker(
     threads: int | None = None,
 ) -> dict[str, Any]:
     """Track ``frames`` frames of ``source`` with ``name`` in this process; return its figures."""
+    import torch
+
     from trackers.prefetch import Prefetcher
     from trackers.registry import create_tracker
     from trackers.sources import open_source
     from trackers.types import Box
-
-    import torch
 
     if threads:
         torch.set_num_threads(threads)

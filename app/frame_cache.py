@@ -157,6 +157,17 @@ class FrameCache:
 
     __getitem__ = get
 
+    def offer(self, index: int, frame: Frame) -> None:
+        """Keep ``frame`` as if ``get(index)`` had read it: for a frame decoded elsewhere
+        by the same streaming decoder (the tracking worker's), so the viewer can show the
+        frame a run just reached without decoding it again on the GUI thread."""
+        with self._lock:
+            if index in self._memory:
+                return
+            self._memory[index] = frame
+            while len(self._memory) > self.memory_frames:
+                self._memory.popitem(last=False)
+
     def memory_size(self) -> int:
         """Frames held in memory now (at most ``memory_frames``)."""
         with self._lock:

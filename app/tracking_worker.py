@@ -17,6 +17,20 @@ the thread boundary.
   kept for the next run with the same settings.
 * **Shutdown** = cancel + ``quit()`` + ``wait()``, then the results that were
   already queued are delivered, so closing the window keeps every tracked frame.
+* **Results are mailed, not queued one signal each**: the worker appends every result
+  to a mailbox and wakes the GUI thread only when the mailbox was empty. The GUI thread
+  takes the whole backlog at once and hands it on in slices of at most
+  ``DELIVERY_BUDGET_S``, coming back to the event loop between slices, with one
+  progress update per slice. However fast the tracker and however late the GUI
+  thread, the event loop never sits behind a queue of per-frame events, and the
+  window (which repaints on its own timer) shows the latest frame instead of
+  replaying the backlog. Every frame's result is still delivered, in order, before
+  its run's end.
+* **The GUI thread comes first for the CPU**: on Linux the tracking thread runs at a
+  lower priority (``WORKER_NICE``), and so do the compute threads it starts (torch's
+  OpenMP team inherits it). With nothing else to do the tracker still gets every
+  core; it just yields at once when the GUI thread wakes up, which on a two-core
+  machine otherwise waits behind both of torch's threads.
 * **GPU out of memory** (building the tracker or on a frame): the tracker is rebuilt
   on the CPU and the run goes on from the frame it reached, with a ``notice``. The
   CPU tracker is kept for later runs with the same settings, so one full GPU does not
@@ -27,12 +41,14 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QThread, QTimer, Signal, Slot
 
 # The same frame order as the Qt-free runner: backward runs over a video decode
 # forward in bounded chunks (see app.session_runner).
@@ -43,6 +59,31 @@ from trackers.sources import FrameSource, open_source
 from trackers.types import Box, Frame
 
 TrackerFactory = Callable[..., Tracker]
+
+DELIVERY_BUDGET_S = 0.015
+"""The longest the GUI thread spends handing results on before it serves its event loop again."""
+DELIVERY_INTERVAL_S = 0.020
+"""The GUI thread takes results at most this often (so a run costs it at most 50 wake-ups a second)."""
+MAILBOX_LIMIT = 512
+"""Results waiting for the GUI thread before the worker waits for it."""
+FRAME_EVERY = 8
+"""Of the results waiting, every this-many-th keeps its decoded frame for the viewer."""
+WORKER_NICE = 5
+"""How much lower than the GUI the tracking thread runs (Linux nice: at 5 it gets about a
+quarter of a core that the GUI thread also wants, and all of any core the GUI leaves idle)."""
+
+
+def _lower_priority() -> None:
+    """Give this thread (and threads it starts later) a lower CPU priority, where that is
+    per thread: on Linux a thread is a task with its own nice value."""
+    if not sys.platform.startswith("linux"):
+        return
+    import os
+
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
+    except OSError:
+        pass
 
 
 class RunRequestLike(Protocol):
@@ -77,6 +118,62 @@ class _Job:
     cancel: threading.Event
 
 
+@dataclass(slots=True)
+class _Frame:
+    run_id: int
+    index: int
+    result: Any  # TrackResult
+    done: int
+    total: int
+    frame: Frame | None
+    """The decoded frame, for the viewer (see ``TrackingController.frame_sink``); dropped
+    from all but every ``FRAME_EVERY``-th waiting result, so a backlog holds few frames."""
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    run_id: int
+    failed: bool
+    text: str  # the reason ("completed", "cancelled") or the failure's one-line message
+
+
+class _Mailbox:
+    """What a run sends to the GUI thread, in order: its frames, then its end.
+
+    ``post`` says whether the receiver must be woken: only when nothing was waiting,
+    so a backlog of any length costs the GUI thread one wake-up. A backlog holds at
+    most ``MAILBOX_LIMIT`` results (the worker waits, see ``wait_for_room``) and the
+    decoded frames of only every ``FRAME_EVERY``-th of them and of the newest.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
+        self._items: list[_Frame | _End] = []
+
+    def post(self, item: _Frame | _End) -> bool:
+        with self._lock:
+            if self._items:
+                last = self._items[-1]
+                if isinstance(last, _Frame) and last.done % FRAME_EVERY:
+                    last.frame = None
+            self._items.append(item)
+            return len(self._items) == 1
+
+    def take(self) -> list[_Frame | _End]:
+        with self._lock:
+            items, self._items = self._items, []
+            self._room.notify_all()
+        return items
+
+    def wait_for_room(self, cancel: threading.Event) -> None:
+        """Block while the backlog is full (the GUI thread is late), until it drains or
+        the run is cancelled: memory stays bounded however long the GUI is away."""
+        with self._lock:
+            while len(self._items) >= MAILBOX_LIMIT and not cancel.is_set():
+                self._room.wait(0.05)
+
+
 def _tracker_key(request: Any) -> tuple[str, str, str, str]:
     return (request.tracker, str(request.weights), request.device, str(request.model_dir))
 
@@ -92,19 +189,44 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
+class _Remember:
+    """An iterator of frames that remembers the last one it gave (the frame a step tracked)."""
+
+    def __init__(self, frames: Iterator[Frame]) -> None:
+        self._frames = frames
+        self.last: Frame | None = None
+
+    def __iter__(self) -> _Remember:
+        return self
+
+    def __next__(self) -> Frame:
+        self.last = next(self._frames)
+        return self.last
+
+    def close(self) -> None:
+        close = getattr(self._frames, "close", None)
+        if close is not None:
+            close()
+
+
+def _with_frames(steps: Iterator[Any], frames: _Remember) -> Iterator[tuple[Any, Frame | None]]:
+    # track_frames reads one frame and yields its step before reading the next
+    for step in steps:
+        yield step, frames.last
+
+
 class TrackingWorker(QObject):
     """Lives in the tracking thread; runs one request at a time."""
 
-    frame_tracked = Signal(int, int, object)  # run_id, frame index, TrackResult
-    run_finished = Signal(int, str)  # run_id, "completed" | "cancelled"
-    run_failed = Signal(int, str)  # run_id, one-line message
-    progress = Signal(int, int, int)  # run_id, frames done, frames in the run
+    mail = Signal()  # the mailbox was empty and now is not
     tracker_ready = Signal(object)  # TrackerInfo
     probe_failed = Signal(str)
     notice = Signal(int, str)  # run_id, one line for the user (e.g. "went on on the CPU")
 
     def __init__(self, make_tracker: TrackerFactory | None = None) -> None:
         super().__init__()
+        self.mailbox = _Mailbox()
+        """Frames and ends of runs (see the module notes); read by the controller."""
         self._make_tracker = make_tracker
         self._tracker: Tracker | None = None
         self._tracker_key: tuple[str, str, str, str] | None = None
@@ -172,16 +294,20 @@ class TrackingWorker(QObject):
             return
         self.tracker_ready.emit(self._info(request, tracker))
 
+    def _post(self, item: _Frame | _End) -> None:
+        if self.mailbox.post(item):
+            self.mail.emit()
+
     @Slot(object)
     def run(self, job: _Job) -> None:
         request = job.request
         run_id = request.run_id
         if job.cancel.is_set():  # cancelled while it waited in the queue
-            self.run_finished.emit(run_id, "cancelled")
+            self._post(_End(run_id, False, "cancelled"))
             return
         total = abs(request.stop - request.start)
         done = 0
-        frames: Iterator[Frame] | None = None
+        frames: _Remember | None = None
 
         def fallback(exc: BaseException) -> Tracker:
             index = request.start + request.direction * done
@@ -193,18 +319,18 @@ class TrackingWorker(QObject):
         try:
             tracker = self._tracker_for(request, run_id)
             self.tracker_ready.emit(self._info(request, tracker))
-            frames = request_frames(self._source_for(job.video), request, job.cancel)
+            frames = _Remember(request_frames(self._source_for(job.video), request, job.cancel))
             on_oom = None if request.device == "cpu" else fallback
             steps = track_frames(tracker, frames, request.box, job.cancel, fallback=on_oom)
-            for step in steps:
+            for step, frame in _with_frames(steps, frames):
                 index = request.start + request.direction * step.index
-                self.frame_tracked.emit(run_id, index, step.result)
                 done = step.index + 1
-                self.progress.emit(run_id, done, total)
+                self.mailbox.wait_for_room(job.cancel)
+                self._post(_Frame(run_id, index, step.result, done, total, frame))
         except Exception as exc:  # noqa: BLE001 - a tracker's exception becomes a message, frames kept
             # A tracker that raised may be in any state: build a fresh one next time.
             self._tracker, self._tracker_key = None, None
-            self.run_failed.emit(run_id, _one_line(exc))
+            self._post(_End(run_id, True, _one_line(exc)))
             return
         finally:
             # A stopped run leaves its frame stream half read: close it now, so its
@@ -212,7 +338,7 @@ class TrackingWorker(QObject):
             close = getattr(frames, "close", None)
             if close is not None:
                 close()
-        self.run_finished.emit(run_id, "completed" if done >= total else "cancelled")
+        self._post(_End(run_id, False, "completed" if done >= total else "cancelled"))
 
     @Slot()
     def release(self) -> None:
@@ -250,18 +376,27 @@ class TrackingController(QObject):
         # a direct connection frees the model and decoder there, then the worker is deleted.
         self._thread.finished.connect(self._worker.release, Qt.ConnectionType.DirectConnection)
         self._thread.finished.connect(self._worker.deleteLater)
+        # first thing in the new thread, before it builds a tracker or starts compute threads
+        self._thread.started.connect(_lower_priority, Qt.ConnectionType.DirectConnection)
         self._start_run.connect(self._worker.run)
         self._start_probe.connect(self._worker.probe)
-        self._worker.frame_tracked.connect(self._on_frame_tracked)
-        self._worker.run_finished.connect(self._on_run_finished)
-        self._worker.run_failed.connect(self._on_run_failed)
-        self._worker.progress.connect(self._on_progress)
+        self._worker.mail.connect(self._wake)
         self._worker.tracker_ready.connect(self.tracker_ready)
         self._worker.probe_failed.connect(self.probe_failed)
         self._worker.notice.connect(self._on_notice)
         self._current: int | None = None
         self._cancel: threading.Event | None = None
         self._shut_down = False
+        self._backlog: deque[_Frame | _End] = deque()
+        """Taken from the mailbox, not yet handed on (only while a delivery is cut short)."""
+        self._delivered_at = 0.0
+        self._more = QTimer(self)
+        self._more.setSingleShot(True)
+        self._more.timeout.connect(self._deliver)
+        self.frame_sink: Callable[[int, Frame], None] | None = None
+        """Given ``(index, frame)`` for results handed on with their decoded frame (the
+        newest at least), e.g. the viewer's frame cache: the frame the window shows next
+        was decoded by the worker already, so the GUI thread need not decode it again."""
 
     # --- state ----------------------------------------------------------------------
     @property
@@ -309,9 +444,11 @@ class TrackingController(QObject):
         self.cancel()
         self._thread.quit()
         self._thread.wait()
-        # The worker's last signals sit in this thread's queue: deliver them now, so
-        # the frames tracked before the close reach the session.
+        # The worker's last results sit in the mailbox and its last signals in this
+        # thread's queue: deliver them now, so the frames tracked before the close reach
+        # the session.
         QCoreApplication.sendPostedEvents(self, int(QEvent.Type.MetaCall.value))
+        self._deliver(budget=None)
         if self._current is not None:  # the run never got to report (e.g. shut down while queued)
             run_id, self._current = self._current, None
             self.run_finished.emit(run_id, "cancelled")
@@ -320,30 +457,70 @@ class TrackingController(QObject):
         if not self._thread.isRunning():
             self._thread.start()
 
-    # --- worker signals, current run only ----------------------------------------------
-    @Slot(int, int, object)
-    def _on_frame_tracked(self, run_id: int, index: int, result: object) -> None:
-        if run_id == self._current:
-            self.frame_tracked.emit(run_id, index, result)
+    # --- worker results, current run only ----------------------------------------------
+    @Slot()
+    def _wake(self) -> None:
+        """The mailbox has results: take them now, or once ``DELIVERY_INTERVAL_S`` has
+        passed since the last delivery, so that one wake-up takes many results."""
+        if self._more.isActive():
+            return
+        wait = self._delivered_at + DELIVERY_INTERVAL_S - time.perf_counter()
+        if wait > 0:
+            self._more.start(int(wait * 1000) + 1)
+        else:
+            self._deliver()
 
-    @Slot(int, int, int)
-    def _on_progress(self, run_id: int, done: int, total: int) -> None:
-        if run_id == self._current:
-            self.progress.emit(run_id, done, total)
+    @Slot()
+    def _deliver(self, budget: float | None = DELIVERY_BUDGET_S) -> None:
+        """Hand the mailbox's results on, in order, for about ``budget`` seconds.
 
-    @Slot(int, str)
-    def _on_run_finished(self, run_id: int, reason: str) -> None:
-        if run_id == self._current:
-            self._current = None
-            self.run_finished.emit(run_id, reason)
+        What is left waits for the next turn of the event loop (a zero timer), so timers,
+        input and paints run between slices. A slice ends on a result that carries its
+        frame, which goes to ``frame_sink`` first: whatever frame the window shows after
+        a slice is one the worker decoded. Progress is reported once per slice, for the
+        last frame handed on: a late GUI skips the counts in between, never a frame.
+        """
+        self._more.stop()
+        self._delivered_at = time.perf_counter()
+        self._backlog.extend(self._worker.mailbox.take())
+        deadline = None if budget is None else self._delivered_at + budget
+        progress: tuple[int, int, int] | None = None
+        while self._backlog:
+            item = self._backlog.popleft()
+            if isinstance(item, _Frame):
+                if item.run_id != self._current:
+                    continue
+                frame, item.frame = item.frame, None
+                if frame is not None and self.frame_sink is not None:
+                    self.frame_sink(item.index, frame)
+                self.frame_tracked.emit(item.run_id, item.index, item.result)
+                progress = (item.run_id, item.done, item.total)
+                if frame is not None and deadline is not None and time.perf_counter() > deadline:
+                    break
+            else:
+                if progress is not None:
+                    self._emit_progress(progress)
+                    progress = None
+                self._on_end(item)
+        if progress is not None:
+            self._emit_progress(progress)
+        if self._backlog:
+            self._more.start(0)
+
+    def _emit_progress(self, progress: tuple[int, int, int]) -> None:
+        if progress[0] == self._current:
+            self.progress.emit(*progress)
+
+    def _on_end(self, end: _End) -> None:
+        if end.run_id != self._current:
+            return
+        self._current = None
+        if end.failed:
+            self.run_failed.emit(end.run_id, end.text)
+        else:
+            self.run_finished.emit(end.run_id, end.text)
 
     @Slot(int, str)
     def _on_notice(self, run_id: int, message: str) -> None:
         if run_id == self._current:
             self.notice.emit(run_id, message)
-
-    @Slot(int, str)
-    def _on_run_failed(self, run_id: int, message: str) -> None:
-        if run_id == self._current:
-            self._current = None
-            self.run_failed.emit(run_id, message)

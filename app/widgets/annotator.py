@@ -69,6 +69,8 @@ class Annotator(QObject):
         self.controller.cancel()
         self._retrack_timer.stop()
         self.document = document
+        # the frames a run decodes go to the viewer's cache: showing them costs no decode
+        self.controller.frame_sink = document.cache.offer if document is not None else None
 
     # --- edits --------------------------------------------------------------------------
     def _edited(self) -> None:

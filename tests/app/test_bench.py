@@ -44,10 +44,17 @@ def test_bench_json_contract(tmp_path, capsys):
         entry = report["trackers"][name]
         assert set(entry) >= {"fps", "ms", "peak_rss_mb", "device"}
         assert set(entry["ms"]) == set(STAGES)
+        for stage in STAGES:
+            figures = entry["ms"][stage]
+            assert set(figures) == {"median", "p95"}
+            assert 0 <= figures["median"] <= figures["p95"]
+        assert entry["peak_rss_mb"] > 0 and entry["device"] == "cpu"
         assert entry["frames"] == 3 and entry["fps"] > 0
     # SiamFC reports its own split; its network stage is where the time goes
     assert report["trackers"]["siamfc-3s"]["ms"]["network"]["median"] > 0
     assert report["trackers"]["siamfc-3s"]["ms"]["crop"]["median"] > 0
+    # the arithmetic it ran in is part of the figures
+    assert report["trackers"]["siamfc-3s"]["precision"] in ("fp32", "bf16", "int8")
     assert "siamfc-3s" in capsys.readouterr().out
 
 

@@ -20,7 +20,14 @@ from trackers.dsiam.config import PRESETS, DSiamConfig
 from trackers.dsiam.network import DSiamNet, Features, load_weights
 from trackers.dsiam.transforms import background_weights
 from trackers.geometry import crop_square, exemplar_extent, frame_mean_colour
-from trackers.inference import autocast, fold_batchnorm, precision_name, resolve_precision
+from trackers.inference import (
+    Embedding,
+    autocast,
+    crop_batch,
+    fold_batchnorm,
+    precision_name,
+    resolve_precision,
+)
 from trackers.protocol import TrackerError
 from trackers.siamfc.network import init_weights
 from trackers.siamfc.search import (
@@ -67,7 +74,13 @@ class DSiamTracker:
         self.net = net.to(device).eval()
         fold_batchnorm(self.net.siamfc.embedding)
         self._dtype = resolve_precision(config.precision, device)
-        self.precision = precision_name(self._dtype)
+        self._embedding: Embedding | None = None
+        if type(self.net).features is DSiamNet.features:
+            # DSiamNet.features runs conv1..conv4, then conv5 on top: the blocks in order
+            self._embedding = Embedding(list(self.net.siamfc.embedding.named_children()), device, self._dtype)
+        self.precision = (
+            self._embedding.precision if self._embedding is not None else precision_name(self._dtype)
+        )
         self._search = config.search_config()
         self._scale_factors = np.asarray(self._search.scale_factors(), dtype=np.float64)
         self._window = hann_window(self._search.upsampled_size)
@@ -122,6 +135,10 @@ class DSiamTracker:
     def _features(self, crops: np.ndarray) -> Features:
         """conv4/conv5 features of a batch of crops; the embedding may run in reduced
         precision, everything after it (eq. 2-9) gets fp32."""
+        if self._embedding is not None:
+            if crops.dtype != np.uint8:  # Ḡ: the background-weighted search region
+                return self._embedding.features(to_tensor(crops, self.device), self.net.layers)
+            return self._embedding.features(crop_batch(crops, self.device), self.net.layers)
         with autocast(self.device, self._dtype):
             features = self.net.features(to_tensor(crops, self.device))
         return {layer: value.float() for layer, value in features.items()}
@@ -145,6 +162,11 @@ class DSiamTracker:
         self._max_size = np.array(self._frame_size, dtype=np.float64)
         self._fill = frame_mean_colour(frame)
 
+        if self._embedding is not None and self._embedding.precision == "int8":
+            # int8 activation ranges from this video's first search regions
+            extents = self._search_extent * self._scale_factors
+            self._embedding.calibrate(crop_batch(self._search_crops(frame, extents), self.device))
+
         # F^4_1 and F^5_1 (section 3.6), kept for the whole track: eq. 2 always transforms
         # the first template, never a later one
         exemplar = crop_square(
@@ -165,9 +187,7 @@ class DSiamTracker:
 
         # Z_{t,s}, s = 1..3, centred at b_{t-1}, one batch (section 3.6)
         extents = self._search_extent * self._scale_factors
-        crops = np.stack(
-            [crop_square(frame, *self._center, e, cfg.search_size, self._fill) for e in extents]
-        )
+        crops = self._search_crops(frame, extents)
         self.stopwatch.lap("crop")
         features = self._features(crops)
 
@@ -225,6 +245,10 @@ class DSiamTracker:
         )
         self.stopwatch.lap("post")
         return result
+
+    def _search_crops(self, frame: Frame, extents: np.ndarray) -> np.ndarray:
+        size = self.config.search_size
+        return np.stack([crop_square(frame, *self._center, e, size, self._fill) for e in extents])
 
     def _learn_transforms(self, frame: Frame, search_extent: float) -> None:
         """Section 3.6: "crop I_t according to b_t and get O_t, G_t, and get Ḡ_t by multiplying

@@ -12,23 +12,40 @@ import torch
 
 from trackers.config import config_from_mapping, config_to_dict
 from trackers.geometry import crop_square, exemplar_extent, frame_mean_colour
-from trackers.inference import autocast, crop_squares, fold_batchnorm, precision_name, resolve_precision
+from trackers.inference import (
+    Embedding,
+    autocast,
+    crop_batch,
+    crop_squares,
+    fold_batchnorm,
+    precision_name,
+    resolve_precision,
+)
 from trackers.protocol import TrackerError
 from trackers.siamfc.config import PRESETS, SiamFCConfig
-from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
+from trackers.siamfc.network import ARCHITECTURE, AlexNetEmbedding, SiamFCNet, init_weights
 from trackers.siamfc.search import (
     choose_scale,
     damped_scale,
     hann_window,
     peak_displacement,
     score_region,
-    to_tensor,
     upsample_maps,
     windowed_peak,
 )
 from trackers.timing import Stopwatch
 from trackers.types import Box, Frame, ScoreMap, TrackResult
 from trackers.weights import choose_device, load_into, load_or_random
+
+
+def fast_embedding(net: SiamFCNet, device: torch.device, dtype: torch.dtype | None) -> Embedding | None:
+    """SiamFC's embedding as :class:`Embedding` runs it, or None for a network whose
+    ``embed`` is not the plain AlexNet (a test double), which then runs as it is."""
+    embedding = getattr(net, "embedding", None)
+    if type(net).embed is not SiamFCNet.embed or type(embedding) is not AlexNetEmbedding:
+        return None
+    # AlexNetEmbedding.forward is conv5(conv4(conv3(conv2(conv1(x))))): its blocks in order
+    return Embedding(list(embedding.named_children()), device, dtype)
 
 
 def default_weights_path() -> Path:
@@ -56,7 +73,10 @@ class SiamFCTracker:
         # in place, so its state_dict is no longer a training checkpoint's.
         self.net = fold_batchnorm(net.to(device).eval())
         self._dtype = resolve_precision(config.precision, device)
-        self.precision = precision_name(self._dtype)
+        self._embedding = fast_embedding(self.net, device, self._dtype)
+        self.precision = (
+            self._embedding.precision if self._embedding is not None else precision_name(self._dtype)
+        )
         self._scale_factors = np.asarray(config.scale_factors(), dtype=np.float64)
         self._window = hann_window(config.upsampled_size)
         self._exemplar_features: torch.Tensor | None = None
@@ -112,10 +132,13 @@ class SiamFCTracker:
         # mean colour, used to pad crops that leave the frame (section 2.2, Fig. 2)
         self._fill = frame_mean_colour(frame)
 
+        if self._embedding is not None and self._embedding.precision == "int8":
+            # int8 activation ranges from this video's first search regions
+            self._embedding.calibrate(self._search_images(frame, self._search_extent * self._scale_factors))
+
         # exemplar features, computed once and reused on every frame (section 4.1)
         exemplar = crop_square(frame, *self._center, self._exemplar_extent, cfg.exemplar_size, self._fill)
-        with autocast(self.device, self._dtype):
-            self._exemplar_features = self.net.embed(to_tensor(exemplar[None], self.device)).float()
+        self._exemplar_features = self._embed(crop_batch(exemplar[None], self.device))
 
     @torch.inference_mode()
     def update(self, frame: Frame) -> TrackResult:
@@ -128,10 +151,9 @@ class SiamFCTracker:
         extents = self._search_extent * self._scale_factors
         search_images = self._search_images(frame, extents)
         self.stopwatch.lap("crop")
-        with autocast(self.device, self._dtype):
-            search_features = self.net.embed(search_images)
+        search_features = self._embed(search_images)
         # the correlation sums 9216 products per cell: fp32 keeps the peak where it is
-        scores = self.net.score(self._exemplar_features, search_features.float())
+        scores = self.net.score(self._exemplar_features, search_features)
         scores = scores[:, 0].float().cpu().numpy()
         self.stopwatch.lap("network")
 
@@ -170,6 +192,14 @@ class SiamFCTracker:
         self.stopwatch.lap("post")
         return result
 
+    def _embed(self, images: torch.Tensor) -> torch.Tensor:
+        """phi of a batch of crops, fp32 out, in the configured precision."""
+        if self._embedding is not None:
+            return self._embedding(images)
+        # a network with its own embed (a test double): run it as it is
+        with autocast(self.device, self._dtype):
+            return self.net.embed(images.float().contiguous(memory_format=torch.channels_last)).float()
+
     def _search_images(self, frame: Frame, extents: np.ndarray) -> torch.Tensor:
         """Every scale's search region as one batch on the network's device.
 
@@ -186,7 +216,7 @@ class SiamFCTracker:
             )
             return crops.contiguous(memory_format=torch.channels_last)
         crops = np.stack([crop_square(frame, *self._center, e, cfg.search_size, self._fill) for e in extents])
-        return to_tensor(crops, self.device)
+        return crop_batch(crops, self.device)
 
     def _score_maps(
         self,

@@ -20,12 +20,12 @@ from numpy.typing import NDArray
 
 from trackers.config import config_from_mapping, config_to_dict
 from trackers.geometry import clamp_box, crop_square, exemplar_extent, frame_mean_colour
-from trackers.inference import precision_name, resolve_precision
+from trackers.inference import Embedding, crop_batch, precision_name, resolve_precision
 from trackers.protocol import TrackerError
 from trackers.siamfc.search import to_tensor
 from trackers.siamrpn.anchors import anchor_grid, center_mask, cosine_window
 from trackers.siamrpn.config import PRESETS, SiamRPNConfig
-from trackers.siamrpn.network import ARCHITECTURE, RPNKernels, SiamRPNNet, init_weights
+from trackers.siamrpn.network import ARCHITECTURE, AlexNetBackbone, RPNKernels, SiamRPNNet, init_weights
 from trackers.siamrpn.targets import decode
 from trackers.timing import Stopwatch
 from trackers.types import Box, Frame, ScoreMap, TrackResult
@@ -37,6 +37,18 @@ def default_weights_path() -> Path:
     from resources import WEIGHTS_DIR
 
     return WEIGHTS_DIR / "siamrpn.pt"
+
+
+def fast_backbone(net: SiamRPNNet, device: torch.device, dtype: torch.dtype | None) -> Embedding | None:
+    """SiamRPN's backbone as :class:`Embedding` runs it, or None for a network that is not
+    the plain SiamRPNNet (a test double), which then runs as it is."""
+    backbone = getattr(net, "backbone", None)
+    if not isinstance(net, SiamRPNNet) or type(net)._features is not SiamRPNNet._features:
+        return None
+    if type(backbone) is not AlexNetBackbone:
+        return None
+    # AlexNetBackbone.forward is conv5(conv4(conv3(conv2(conv1(x))))): its blocks in order
+    return Embedding(list(backbone.named_children()), device, dtype)
 
 
 def overall_scale(w: NDArray | float, h: NDArray | float) -> NDArray | float:
@@ -86,9 +98,17 @@ class SiamRPNTracker:
         self.untrained = untrained
         self.net = net.to(device).eval()
         self._dtype = resolve_precision(config.precision, device)
-        self.precision = precision_name(self._dtype)
-        if hasattr(self.net, "backbone_dtype"):
-            self.net.backbone_dtype = self._dtype
+        self._embedding = fast_backbone(self.net, device, self._dtype)
+        if self._embedding is not None:
+            # The backbone module keeps its weights (checkpoints, training) and its hooks;
+            # only how it computes changes: folded batch norm, bf16 or int8 (inference.py).
+            self.net.backbone.forward = self._embedding
+            self.net.backbone_dtype = None
+            self.precision = self._embedding.precision
+        else:
+            self.precision = precision_name(self._dtype)
+            if hasattr(self.net, "backbone_dtype"):
+                self.net.backbone_dtype = self._dtype
         s = config.score_size
         # (k, S, S, 4) anchors in search-image pixels; decoding happens on the CPU in float64.
         self._anchors = torch.from_numpy(anchor_grid(config))
@@ -129,6 +149,8 @@ class SiamRPNTracker:
 
     # ----------------------------------------------------------------- tracking
     def _to_tensor(self, crop: np.ndarray) -> torch.Tensor:
+        if self._embedding is not None:
+            return crop_batch(crop[None], self.device)  # uint8: the embedding casts it once
         return to_tensor(crop[None], self.device)
 
     def _search_extent(self) -> float:
@@ -151,6 +173,11 @@ class SiamRPNTracker:
         self._min_size = min(cfg.min_size, box.w, box.h)
         # Crops that leave the frame are padded with the frame's mean colour (as SiamFC).
         self._fill = frame_mean_colour(frame)
+
+        if self._embedding is not None and self._embedding.precision == "int8":
+            # int8 activation ranges from this video's first detection patch
+            search = crop_square(frame, *self._center, self._search_extent(), cfg.search_size, self._fill)
+            self._embedding.calibrate(self._to_tensor(search))
 
         # Template patch: A x A of eq. 15 resized to 127 (section 5.1).
         extent = exemplar_extent(box.w, box.h, cfg.context)
