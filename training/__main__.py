@@ -30,7 +30,9 @@ def make_task(name: str, args: argparse.Namespace) -> Task:
     if name == "siamrpn":
         from training.siamrpn_train import SiamRPNTask
 
-        return SiamRPNTask(freeze_layers=args.freeze_layers)
+        return SiamRPNTask(
+            freeze_layers=args.freeze_layers, reg_weight=args.reg_weight, scale_jitter=args.scale_jitter
+        )
     if name == "dsiam":
         from training.dsiam_train import DSiamTask
 
@@ -76,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="share of the pairs that are synthetic, 0..1 (default 0)")
     parser.add_argument("--freeze-layers", type=int, default=3, metavar="N",
                         help="SiamRPN: backbone conv layers kept fixed (section 5.1: 3)")
+    parser.add_argument("--reg-weight", type=float, metavar="LAMBDA",
+                        help="SiamRPN: weight of the regression loss, eq. 5's lambda (default 1)")
+    parser.add_argument("--scale-jitter", type=float, default=0.2, metavar="S",
+                        help="SiamRPN: search images rescaled by up to this fraction (default 0.2)")
     parser.add_argument("--resume", action="store_true",
                         help="carry on from the resume state beside --out, if there is one")
     parser.add_argument("--val", nargs="*", metavar="NAME_OR_PREFIX",

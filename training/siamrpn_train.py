@@ -22,6 +22,7 @@ the frame rather than fill colour.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Sequence as SequenceOf
 from pathlib import Path
@@ -91,19 +92,34 @@ class SiamRPNTask(Task):
     # fresh RPN on features it did not grow up with gives a few huge early gradients.
     max_grad_norm = 10.0
 
-    def __init__(self, config: SiamRPNConfig | None = None, *, freeze_layers: int = 3) -> None:
+    def __init__(
+        self,
+        config: SiamRPNConfig | None = None,
+        *,
+        freeze_layers: int = 3,
+        reg_weight: float | None = None,
+        scale_jitter: float = 0.2,
+    ) -> None:
         if not 0 <= freeze_layers <= len(BACKBONE_LAYERS):
             raise TrainingError(f"freeze_layers must be 0..{len(BACKBONE_LAYERS)}")
+        if reg_weight is not None and reg_weight < 0:
+            raise TrainingError("reg_weight (lambda of eq. 5) must be >= 0")
+        if not 0.0 <= scale_jitter < 1.0:
+            raise TrainingError("scale_jitter must lie in [0, 1)")
         self.cfg = config or PRESETS["siamrpn"]
+        if reg_weight is not None:
+            # eq. 5's lambda is a free hyper-parameter in the paper
+            self.cfg = dataclasses.replace(self.cfg, reg_weight=float(reg_weight))
+        self.scale_jitter = float(scale_jitter)
         self.config = config_to_dict(self.cfg)
         self.freeze_layers = freeze_layers
         self._anchors: dict[torch.device, torch.Tensor] = {}
 
     def augmentation(self) -> Augmentation:
-        return Augmentation(translate_px=48.0, scale=0.2)
+        return Augmentation(translate_px=48.0, scale=self.scale_jitter)
 
     def settings(self) -> dict[str, Any]:
-        return {"freeze_layers": self.freeze_layers}
+        return {"freeze_layers": self.freeze_layers, "scale_jitter": self.scale_jitter}
 
     def build(self, seed: int) -> nn.Module:
         net = SiamRPNNet(anchor_count=len(self.cfg.anchor_ratios))
