@@ -47,6 +47,14 @@ from trackers.types import Box, TrackResult
 
 REPAINT_MS = 40
 """At most 25 repaints a second, however fast results arrive."""
+RUN_MAPS_EVERY = 2
+"""While a run goes on, the score maps are redrawn on every 2nd repaint (12 a second)."""
+RUN_PLOT_EVERY = 8
+"""... and the timeline plot on every 8th (3 a second), a tick apart from the maps.
+
+Each redraw costs the GUI thread 5-20 ms of pyqtgraph painting; all three on one tick,
+25 times a second, left the event loop stalled 45-64 ms at times on two busy cores
+(tests/app/test_responsiveness.py). The frame and its box stay at 25 a second."""
 TRAIL_FRAMES = 60
 NUDGE_BIG = 10
 VIDEO_FILTER = "Videos and projects ({});;All files (*)".format(
@@ -82,6 +90,7 @@ class MainWindow(QMainWindow):
         self._following = False
         """The view jumps to each newly tracked frame until the user navigates."""
         self._plot_dirty = True
+        self._run_ticks = 0  # repaints since the run started: staggers the docks
         self._export: DatasetExport | None = None
         self._finetune: FinetuneDialog | None = None
         self._message_box: QMessageBox | None = None
@@ -480,6 +489,11 @@ class MainWindow(QMainWindow):
             self.index = self._latest_tracked
         index = self.index
         trajectory = document.session.trajectory
+        running = self._following and self._latest_tracked is not None
+        tick = self._run_ticks
+        self._run_ticks += 1
+        maps_now = not running or tick % RUN_MAPS_EVERY == 0
+        plot_now = not running or tick % RUN_PLOT_EVERY == 1
         try:
             self.view.set_frame(document.frame(index))
         except Exception as exc:  # noqa: BLE001 - a damaged frame must not take the window down
@@ -487,17 +501,19 @@ class MainWindow(QMainWindow):
         entry = trajectory[index]
         self.view.set_entry(entry)
         maps = self.score_view.maps_for(index)
-        self.score_view.show_maps(maps)
+        if maps_now:
+            self.score_view.show_maps(maps)
         self.view.set_score_map(maps[0] if maps else None)
         self.view.set_info(self._info_text(index))
         self.transport.set_frame(index)
-        self.plot.set_cursor(index)
+        if plot_now:
+            self.plot.set_cursor(index)
         if self.trail_action.isChecked():
             boxes = trajectory.to_arrays().boxes[max(0, index - TRAIL_FRAMES) : index + 1]
             self.view.set_trail(boxes[:, :2] + boxes[:, 2:] / 2)
         else:
             self.view.set_trail(None)
-        if self._plot_dirty:
+        if self._plot_dirty and plot_now:
             self._plot_dirty = False
             arrays = trajectory.to_arrays()
             self.plot.set_data(arrays.scores, trajectory.keyframes(), arrays.absent)
@@ -612,6 +628,7 @@ class MainWindow(QMainWindow):
     # ================================================================== runs, as the window shows them
     def _on_run_started(self, run_id: int) -> None:
         self._following, self._latest_tracked = True, None
+        self._run_ticks = 0
         self.panel.set_status(f"tracking with {self.panel.tracker_name}…")
         self.run_started.emit(run_id)
 
