@@ -19,11 +19,11 @@ from trackers.config import config_from_mapping, config_to_dict
 from trackers.dsiam.config import PRESETS, DSiamConfig
 from trackers.dsiam.network import DSiamNet, Features, load_weights
 from trackers.dsiam.transforms import background_weights
-from trackers.geometry import crop_square, exemplar_extent, frame_mean_colour
+from trackers.geometry import exemplar_extent, frame_mean_colour
 from trackers.inference import (
     Embedding,
+    FrameCrops,
     autocast,
-    crop_batch,
     fold_batchnorm,
     precision_name,
     resolve_precision,
@@ -36,7 +36,6 @@ from trackers.siamfc.search import (
     hann_window,
     peak_displacement,
     score_region,
-    to_tensor,
     upsample_maps,
     windowed_peak,
 )
@@ -89,7 +88,10 @@ class DSiamTracker:
             config.search_size, config.background_sigma, config.background_taper
         )
         self._first: Features | None = None
+        self._background_t: torch.Tensor | None = None  # the same on the device
         self.stopwatch = Stopwatch()
+        # None: crop on the device when it is a GPU (FrameCrops); tests force True on a CPU
+        self.crop_on_device: bool | None = None
         self._v: dict[str, torch.Tensor] | None = None
         self._w: dict[str, torch.Tensor] | None = None
 
@@ -132,16 +134,18 @@ class DSiamTracker:
         return config_to_dict(self.config)
 
     # ----------------------------------------------------------------- tracking
-    def _features(self, crops: np.ndarray) -> Features:
-        """conv4/conv5 features of a batch of crops; the embedding may run in reduced
-        precision, everything after it (eq. 2-9) gets fp32."""
+    def _features(self, images: torch.Tensor) -> Features:
+        """conv4/conv5 features of a batch of crops (N x 3 x H x W on the device, uint8 or
+        float, from ``FrameCrops``); the embedding may run in reduced precision, everything
+        after it (eq. 2-9) gets fp32."""
         if self._embedding is not None:
-            if crops.dtype != np.uint8:  # Ḡ: the background-weighted search region
-                return self._embedding.features(to_tensor(crops, self.device), self.net.layers)
-            return self._embedding.features(crop_batch(crops, self.device), self.net.layers)
+            return self._embedding.features(images, self.net.layers)
         with autocast(self.device, self._dtype):
-            features = self.net.features(to_tensor(crops, self.device))
+            features = self.net.features(images.float().contiguous(memory_format=torch.channels_last))
         return {layer: value.float() for layer, value in features.items()}
+
+    def _crops(self, frame: FrameCrops, extents: np.ndarray | float, size: int) -> torch.Tensor:
+        return frame.squares(*self._center, np.atleast_1d(extents), size, self._fill)
 
     @torch.inference_mode()
     def init(self, frame: Frame, box: Box) -> None:
@@ -162,17 +166,15 @@ class DSiamTracker:
         self._max_size = np.array(self._frame_size, dtype=np.float64)
         self._fill = frame_mean_colour(frame)
 
+        crops = FrameCrops(frame, self.device, self.crop_on_device)
         if self._embedding is not None and self._embedding.precision == "int8":
             # int8 activation ranges from this video's first search regions
             extents = self._search_extent * self._scale_factors
-            self._embedding.calibrate(crop_batch(self._search_crops(frame, extents), self.device))
+            self._embedding.calibrate(self._crops(crops, extents, cfg.search_size))
 
         # F^4_1 and F^5_1 (section 3.6), kept for the whole track: eq. 2 always transforms
         # the first template, never a later one
-        exemplar = crop_square(
-            frame, *self._center, self._exemplar_extent, cfg.exemplar_size, self._fill
-        )
-        self._first = self._features(exemplar[None])
+        self._first = self._features(self._crops(crops, self._exemplar_extent, cfg.exemplar_size))
         # "Before tracking, we turn off the transformations V_0 and W_0" (section 3.6)
         self._v = None
         self._w = None
@@ -187,13 +189,18 @@ class DSiamTracker:
 
         # Z_{t,s}, s = 1..3, centred at b_{t-1}, one batch (section 3.6)
         extents = self._search_extent * self._scale_factors
-        crops = self._search_crops(frame, extents)
+        crops = FrameCrops(frame, self.device, self.crop_on_device)  # one upload on a GPU
+        search_regions = self._crops(crops, extents, cfg.search_size)
         self.stopwatch.lap("crop")
-        features = self._features(crops)
+        features = self._features(search_regions)
 
         # eq. 2 per layer with V_{t-1}, W_{t-1}, then eq. 9 across layers
         fused, per_layer = self.net(self._first, features, self._v, self._w)
-        fused_maps = fused[:, 0].float().cpu().numpy()
+        # the fused and every layer's maps in one device-to-host copy
+        layers = [per_layer[layer][:, 0].float() for layer in cfg.layers]
+        maps = torch.stack([fused[:, 0].float(), *layers])
+        maps = maps.cpu().numpy()
+        fused_maps, layer_maps = maps[0], dict(zip(cfg.layers, maps[1:]))
         self.stopwatch.lap("network")
         finite = bool(np.isfinite(fused_maps).all())
         if not finite:  # never let a NaN steer the box; such a frame counts as lost
@@ -228,7 +235,7 @@ class DSiamTracker:
         self.stopwatch.lap("post")
         if tracked:
             # learning V and W re-embeds three crops: network time (and its crops)
-            self._learn_transforms(frame, float(extents[scale_id]))
+            self._learn_transforms(crops, float(extents[scale_id]))
             self.stopwatch.lap("network")
         elif cfg.reset_on_failure:
             self._v = None
@@ -239,31 +246,27 @@ class DSiamTracker:
             box=box,
             score=peak if finite else 0.0,
             score_maps=self._score_maps(
-                previous_center, extents, fused_maps, per_layer, response, scale_id, tracked
+                previous_center, extents, fused_maps, layer_maps, response, scale_id, tracked
             ),
             untrained=self.untrained,
         )
         self.stopwatch.lap("post")
         return result
 
-    def _search_crops(self, frame: Frame, extents: np.ndarray) -> np.ndarray:
-        size = self.config.search_size
-        return np.stack([crop_square(frame, *self._center, e, size, self._fill) for e in extents])
-
-    def _learn_transforms(self, frame: Frame, search_extent: float) -> None:
+    def _learn_transforms(self, crops: FrameCrops, search_extent: float) -> None:
         """Section 3.6: "crop I_t according to b_t and get O_t, G_t, and get Ḡ_t by multiplying
         G_t with a Gaussian weight map", then V_t (eq. 6) and W_t (eq. 8)."""
         cfg = self.config
         # O_t: the template region around b_t, as O_1 was cut around b_1
-        target = crop_square(
-            frame, *self._center, self._exemplar_extent, cfg.exemplar_size, self._fill
-        )
+        target = self._crops(crops, self._exemplar_extent, cfg.exemplar_size)
         # G_t: "centering at the target location and with the same size of searching region"
         # (section 3.2), i.e. the search region of the scale just chosen
-        g = crop_square(frame, *self._center, search_extent, cfg.search_size, self._fill)
-        g_bar = g.astype(np.float32) * self._background[..., None]
-        target_features = self._features(target[None])
-        pair = self._features(np.stack([g.astype(np.float32), g_bar]))
+        g = self._crops(crops, search_extent, cfg.search_size).float()
+        if self._background_t is None:
+            self._background_t = torch.from_numpy(np.asarray(self._background, np.float32)).to(self.device)[None, None]
+        g_bar = g * self._background_t
+        target_features = self._features(target)
+        pair = self._features(torch.cat([g, g_bar]))
         self._v = self.net.learn_v(self._first, target_features)  # type: ignore[arg-type]
         self._w = self.net.learn_w(
             {layer: f[0:1] for layer, f in pair.items()},
@@ -275,7 +278,7 @@ class DSiamTracker:
         center: np.ndarray,
         extents: np.ndarray,
         fused_maps: np.ndarray,
-        per_layer: Features,
+        layer_maps: dict[str, np.ndarray],
         response: np.ndarray,
         scale_id: int,
         tracked: bool,
@@ -298,7 +301,7 @@ class DSiamTracker:
             )
         ]
         for layer in self.config.layers:
-            values = per_layer[layer][scale_id, 0].float().cpu().numpy()
+            values = layer_maps[layer][scale_id]
             label = f"{layer}, scale {factor:.4f}"
             maps.append(ScoreMap(values=values, region=chosen, label=label))
         for factor_i, extent, values in zip(self._scale_factors, extents, fused_maps):

@@ -14,9 +14,9 @@ from trackers.config import config_from_mapping, config_to_dict
 from trackers.geometry import crop_square, exemplar_extent, frame_mean_colour
 from trackers.inference import (
     Embedding,
+    FrameCrops,
     autocast,
     crop_batch,
-    crop_squares,
     fold_batchnorm,
     precision_name,
     resolve_precision,
@@ -81,6 +81,8 @@ class SiamFCTracker:
         self._window = hann_window(config.upsampled_size)
         self._exemplar_features: torch.Tensor | None = None
         self.stopwatch = Stopwatch()
+        # None: crop on the device when it is a GPU (FrameCrops); tests force True on a CPU
+        self.crop_on_device: bool | None = None
 
     # ----------------------------------------------------------------- building
     @classmethod
@@ -201,22 +203,10 @@ class SiamFCTracker:
             return self.net.embed(images.float().contiguous(memory_format=torch.channels_last)).float()
 
     def _search_images(self, frame: Frame, extents: np.ndarray) -> torch.Tensor:
-        """Every scale's search region as one batch on the network's device.
-
-        On a GPU the frame is uploaded once and all scales are cut there in one
-        grid_sample; on a CPU OpenCV's warpAffine is faster than that.
-        """
-        cfg = self.config
-        if self.device.type == "cuda":
-            image = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device, non_blocking=True)
-            image = image.permute(2, 0, 1).float()
-            crops = crop_squares(
-                image, float(self._center[0]), float(self._center[1]),
-                torch.from_numpy(extents), cfg.search_size, torch.from_numpy(self._fill),
-            )
-            return crops.contiguous(memory_format=torch.channels_last)
-        crops = np.stack([crop_square(frame, *self._center, e, cfg.search_size, self._fill) for e in extents])
-        return crop_batch(crops, self.device)
+        """Every scale's search region as one batch on the network's device (on a GPU the
+        frame is uploaded once and all scales are cut there, see ``FrameCrops``)."""
+        crops = FrameCrops(frame, self.device, self.crop_on_device)
+        return crops.squares(*self._center, extents, self.config.search_size, self._fill)
 
     def _score_maps(
         self,

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from trackers.config import config_from_mapping, config_to_dict
 from trackers.geometry import clamp_box, crop_square, exemplar_extent, frame_mean_colour
-from trackers.inference import Embedding, crop_batch, precision_name, resolve_precision
+from trackers.inference import Embedding, FrameCrops, crop_batch, precision_name, resolve_precision
 from trackers.protocol import TrackerError
 from trackers.siamfc.search import to_tensor
 from trackers.siamrpn.anchors import anchor_grid, center_mask, cosine_window
@@ -118,6 +118,8 @@ class SiamRPNTracker:
         self._keep = np.broadcast_to(center_mask(s, config.center_size), (config.anchor_count, s, s))
         self._kernels: RPNKernels | None = None
         self.stopwatch = Stopwatch()
+        # None: crop on the device when it is a GPU (FrameCrops); tests force True on a CPU
+        self.crop_on_device: bool | None = None
 
     # ----------------------------------------------------------------- building
     @classmethod
@@ -152,6 +154,16 @@ class SiamRPNTracker:
         if self._embedding is not None:
             return crop_batch(crop[None], self.device)  # uint8: the embedding casts it once
         return to_tensor(crop[None], self.device)
+
+    def _search_region(self, frame: Frame, extent: float) -> torch.Tensor:
+        """The detection patch as a batch of one on the network's device (on a GPU cut
+        there from the uploaded frame, see ``FrameCrops``)."""
+        size = self.config.search_size
+        if self._embedding is None:  # a test double's backbone: float input, as before
+            return self._to_tensor(crop_square(frame, *self._center, extent, size, self._fill))
+        return FrameCrops(frame, self.device, self.crop_on_device).squares(
+            *self._center, np.array([extent]), size, self._fill
+        )
 
     def _search_extent(self) -> float:
         # Eq. 15 square around the current target, doubled (section 5.1: the detection
@@ -198,21 +210,23 @@ class SiamRPNTracker:
         # Detection patch around the last position (section 5.1), detection branch only.
         search_extent = self._search_extent()
         scale = cfg.search_size / search_extent  # search pixels per frame pixel
-        crop = crop_square(frame, *self._center, search_extent, cfg.search_size, self._fill)
+        search = self._search_region(frame, search_extent)
         self.stopwatch.lap("crop")
-        a_cls, a_reg = self.net.detect(self._kernels, self._to_tensor(crop))
-        a_cls, a_reg = a_cls.to("cpu"), a_reg.to("cpu")
+        a_cls, a_reg = self.net.detect(self._kernels, search)
+        # both outputs in one device-to-host copy: the frame's only synchronisation
+        host = torch.cat([a_cls[0].float().reshape(-1), a_reg[0].float().reshape(-1)]).cpu()
+        host = host.to(torch.float64)
         self.stopwatch.lap("network")
 
         # Foreground probability: softmax over each anchor's (background, foreground)
         # pair, the odd channel being the foreground (section 4.2, eq. 10).
-        logits = a_cls[0].detach().to("cpu", torch.float64).reshape(k, 2, s, s)
+        logits = host[: 2 * k * s * s].reshape(k, 2, s, s)
         foreground = torch.softmax(logits, dim=1)[:, 1].numpy()
         foreground = np.nan_to_num(foreground, nan=0.0)
 
         # Every anchor's proposal (eq. 11, 12), in search-image pixels. Section 4.2 takes
         # the top K by score first; re-ranking all of them is the same with K = k S^2.
-        deltas = a_reg[0].detach().to("cpu", torch.float64).reshape(k, 4, s, s).permute(0, 2, 3, 1)
+        deltas = host[2 * k * s * s :].reshape(k, 4, s, s).permute(0, 2, 3, 1)
         deltas = torch.nan_to_num(deltas, nan=0.0, posinf=0.0, neginf=0.0)
         proposals = decode(self._anchors, deltas).numpy()  # (k, S, S, 4)
 
