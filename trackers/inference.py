@@ -249,6 +249,9 @@ class Embedding:
     """
 
     def __init__(self, stages: Stages, device: torch.device, dtype: torch.dtype | None) -> None:
+        if device.type == "cuda":
+            # fixed input shapes every frame: let cuDNN pick its fastest kernels once
+            torch.backends.cudnn.benchmark = True
         self.device = device
         self.names = [name for name, _ in stages]
         copies = nn.ModuleList(copy.deepcopy(stage) for _, stage in stages).to(device).eval()
