@@ -182,6 +182,31 @@ def test_siamrpn_loss_falls_on_a_fixed_batch(tmp_path, data):
     assert losses[-1] < 0.7 * losses[0], losses
 
 
+def test_siamrpn_regression_weight_and_scale_jitter(tmp_path, data):
+    """eq. 5's lambda scales the regression term alone; the jitter reaches the pairs."""
+    train_seqs, _val, cache = data
+    plain, heavy = SiamRPNTask(freeze_layers=5), SiamRPNTask(freeze_layers=5, reg_weight=4.0)
+    assert heavy.cfg.reg_weight == 4.0 and heavy.config["reg_weight"] == 4.0
+    assert SiamRPNTask(scale_jitter=0.35).augmentation().scale == 0.35
+    assert SiamRPNTask(scale_jitter=0.35).settings()["scale_jitter"] == 0.35
+    pairs = plain.pairs(train_seqs, pairs_per_epoch=2, cache_dir=cache, max_gap=100, seed=0,
+                        augmentation=plain.augmentation(), progress=lambda _t: None, cancel=None)
+    exemplars, searches, boxes = pairs.batch(range(2))
+    net = plain.build(0)
+    net.eval()
+    with torch.no_grad():
+        # the anchor sample is seeded by the boxes, so all three see the same anchors
+        l1 = plain.loss(net, exemplars, searches, boxes)
+        l4 = heavy.loss(net, exemplars, searches, boxes)
+        l7 = SiamRPNTask(freeze_layers=5, reg_weight=7.0).loss(net, exemplars, searches, boxes)
+    assert l4 > l1  # a regression term, positive, weighted up
+    torch.testing.assert_close(l7 - l4, l4 - l1)  # linear in lambda
+    with pytest.raises(TrainingError):
+        SiamRPNTask(reg_weight=-1.0)
+    with pytest.raises(TrainingError):
+        SiamRPNTask(scale_jitter=1.5)
+
+
 def math_finite(values):
     return all(torch.isfinite(torch.tensor(v)) for v in values)
 
