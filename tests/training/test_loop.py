@@ -46,6 +46,21 @@ def test_amp_choice():
         precision_for("int8", cpu)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on this machine)")
+@pytest.mark.parametrize("tracker", ["siamfc", "siamrpn", "dsiam"])
+def test_each_task_trains_on_cuda_with_fp16(tmp_path, data, tracker):
+    from training.dsiam_train import DSiamTask
+
+    task = {"siamfc": SiamFCTask, "siamrpn": SiamRPNTask, "dsiam": DSiamTask}[tracker]()
+    train_seqs, val_seqs, cache = data
+    options = dict(FAST, device="cuda")
+    result = train(task, train_seqs, val_seqs, tmp_path / "g.pt", epochs=1, cache_dir=cache, amp="auto",
+                   **options)
+    _, meta = load_checkpoint(result.checkpoint, task.architecture)
+    assert meta["provenance"]["amp"] == "float16" and result.step >= 1
+    assert all(math_finite([loss]) for loss in result.train_losses)
+
+
 def test_bf16_autocast_trains_on_the_cpu(tmp_path, data):
     train_seqs, val_seqs, cache = data
     result = train(SiamFCTask(), train_seqs, val_seqs, tmp_path / "a.pt", epochs=1, cache_dir=cache,
