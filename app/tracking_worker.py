@@ -137,6 +137,19 @@ class _End:
     text: str  # the reason ("completed", "cancelled") or the failure's one-line message
 
 
+@dataclass(frozen=True, slots=True)
+class _Notice:
+    """A line for the user about the run (e.g. it went on on the CPU). It travels in the
+    mailbox, in order with the frames: sent as a signal of its own, it could arrive after
+    the run's end and be dropped as belonging to no current run."""
+
+    run_id: int
+    text: str
+
+
+_Item = _Frame | _Notice | _End
+
+
 class _Mailbox:
     """What a run sends to the GUI thread, in order: its frames, then its end.
 
@@ -149,9 +162,9 @@ class _Mailbox:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
-        self._items: list[_Frame | _End] = []
+        self._items: list[_Item] = []
 
-    def post(self, item: _Frame | _End) -> bool:
+    def post(self, item: _Item) -> bool:
         with self._lock:
             if self._items:
                 last = self._items[-1]
@@ -160,7 +173,7 @@ class _Mailbox:
             self._items.append(item)
             return len(self._items) == 1
 
-    def take(self) -> list[_Frame | _End]:
+    def take(self) -> list[_Item]:
         with self._lock:
             items, self._items = self._items, []
             self._room.notify_all()
@@ -221,7 +234,6 @@ class TrackingWorker(QObject):
     mail = Signal()  # the mailbox was empty and now is not
     tracker_ready = Signal(object)  # TrackerInfo
     probe_failed = Signal(str)
-    notice = Signal(int, str)  # run_id, one line for the user (e.g. "went on on the CPU")
 
     def __init__(self, make_tracker: TrackerFactory | None = None) -> None:
         super().__init__()
@@ -267,7 +279,7 @@ class TrackingWorker(QObject):
         tracker = self._build(request, "cpu")
         message = f"{request.tracker} ran out of GPU memory {where}; tracking goes on on the CPU (slower)"
         if run_id is not None:
-            self.notice.emit(run_id, message)
+            self._post(_Notice(run_id, message))
         else:
             self.probe_failed.emit(message)
         return tracker
@@ -294,7 +306,7 @@ class TrackingWorker(QObject):
             return
         self.tracker_ready.emit(self._info(request, tracker))
 
-    def _post(self, item: _Frame | _End) -> None:
+    def _post(self, item: _Item) -> None:
         if self.mailbox.post(item):
             self.mail.emit()
 
@@ -383,11 +395,10 @@ class TrackingController(QObject):
         self._worker.mail.connect(self._wake)
         self._worker.tracker_ready.connect(self.tracker_ready)
         self._worker.probe_failed.connect(self.probe_failed)
-        self._worker.notice.connect(self._on_notice)
         self._current: int | None = None
         self._cancel: threading.Event | None = None
         self._shut_down = False
-        self._backlog: deque[_Frame | _End] = deque()
+        self._backlog: deque[_Item] = deque()
         """Taken from the mailbox, not yet handed on (only while a delivery is cut short)."""
         self._delivered_at = 0.0
         self._more = QTimer(self)
@@ -497,6 +508,9 @@ class TrackingController(QObject):
                 progress = (item.run_id, item.done, item.total)
                 if frame is not None and deadline is not None and time.perf_counter() > deadline:
                     break
+            elif isinstance(item, _Notice):
+                if item.run_id == self._current:
+                    self.notice.emit(item.run_id, item.text)
             else:
                 if progress is not None:
                     self._emit_progress(progress)
@@ -520,7 +534,3 @@ class TrackingController(QObject):
         else:
             self.run_finished.emit(end.run_id, end.text)
 
-    @Slot(int, str)
-    def _on_notice(self, run_id: int, message: str) -> None:
-        if run_id == self._current:
-            self.notice.emit(run_id, message)

@@ -238,8 +238,15 @@ def test_eval_first_ctrl_c_reports_what_finished(clip, tmp_path, capsys, monkeyp
 
     monkeypatch.setattr(evaluation, "_run_sequence", run_then_interrupt)
     out_json = tmp_path / "r.json"
-    rc = main(["eval", str(folder), "--tracker", "identity", "--json", str(out_json)])
+    # Python's own handler to start from, whatever this test process inherited (a
+    # background job starts with SIGINT ignored); the command must put it back.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        rc = main(["eval", str(folder), "--tracker", "identity", "--json", str(out_json)])
+        restored = signal.getsignal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     captured = capsys.readouterr()
     assert rc == 0 and "1 of 3 runs that finished" in captured.err
     assert list(json.loads(out_json.read_text())["trackers"]["identity"]["sequences"]) == ["a"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert restored is signal.default_int_handler
