@@ -151,7 +151,7 @@ _Item = _Frame | _Notice | _End
 
 
 class _Mailbox:
-    """What a run sends to the GUI thread, in order: its frames, then its end.
+    """What a run sends to the GUI thread, in order: its frames and notices, then its end.
 
     ``post`` says whether the receiver must be woken: only when nothing was waiting,
     so a backlog of any length costs the GUI thread one wake-up. A backlog holds at

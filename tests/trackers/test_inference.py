@@ -11,14 +11,21 @@ from trackers.inference import crop_squares, fold_batchnorm, resolve_precision
 from trackers.siamfc.network import SiamFCNet, init_weights
 
 
-def test_folded_batchnorm_computes_the_same_embedding():
-    net = SiamFCNet().eval()
+def _seeded_siamfc() -> SiamFCNet:
+    """A seeded SiamFC whose batch norms have non-trivial running statistics."""
+    net = SiamFCNet()
     init_weights(net, seed=1)
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-1, 1)
                 m.running_var.uniform_(0.5, 2.0)
+    return net.eval()
+
+
+def test_folded_batchnorm_computes_the_same_embedding():
+    net = _seeded_siamfc()
+    with torch.no_grad():
         image = torch.rand(2, 3, 127, 127) * 255
         before = net.embed(image)
         fold_batchnorm(net)
@@ -92,16 +99,10 @@ def _trained_siamfc() -> SiamFCNet:
     from trackers.siamfc.tracker import default_weights_path
     from trackers.weights import load_into
 
+    if not default_weights_path().is_file():
+        return _seeded_siamfc()
     net = SiamFCNet()
-    if default_weights_path().is_file():
-        load_into(net, default_weights_path(), ARCHITECTURE, "SiamFC")
-    else:
-        init_weights(net, seed=1)
-        with torch.no_grad():
-            for m in net.modules():
-                if isinstance(m, torch.nn.BatchNorm2d):
-                    m.running_mean.uniform_(-1, 1)
-                    m.running_var.uniform_(0.5, 2.0)
+    load_into(net, default_weights_path(), ARCHITECTURE, "SiamFC")
     return net.eval()
 
 

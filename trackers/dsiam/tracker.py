@@ -83,12 +83,11 @@ class DSiamTracker:
         self._search = config.search_config()
         self._scale_factors = np.asarray(self._search.scale_factors(), dtype=np.float64)
         self._window = hann_window(self._search.upsampled_size)
-        # Fig. 3: the map that turns G into Ḡ, one for the whole track (search-image pixels)
-        self._background = background_weights(
-            config.search_size, config.background_sigma, config.background_taper
-        )
+        # Fig. 3: the map that turns G into Ḡ, one for the whole track (search-image pixels,
+        # 1 x 1 x H x W on the device, to multiply a batch of crops)
+        background = background_weights(config.search_size, config.background_sigma, config.background_taper)
+        self._background = torch.from_numpy(background).to(device)[None, None]
         self._first: Features | None = None
-        self._background_t: torch.Tensor | None = None  # the same on the device
         self.stopwatch = Stopwatch()
         # None: crop on the device when it is a GPU (FrameCrops); tests force True on a CPU
         self.crop_on_device: bool | None = None
@@ -145,7 +144,7 @@ class DSiamTracker:
         return {layer: value.float() for layer, value in features.items()}
 
     def _crops(self, frame: FrameCrops, extents: np.ndarray | float, size: int) -> torch.Tensor:
-        return frame.squares(*self._center, np.atleast_1d(extents), size, self._fill)
+        return frame.squares(*self._center, extents, size, self._fill)
 
     @torch.inference_mode()
     def init(self, frame: Frame, box: Box) -> None:
@@ -262,9 +261,7 @@ class DSiamTracker:
         # G_t: "centering at the target location and with the same size of searching region"
         # (section 3.2), i.e. the search region of the scale just chosen
         g = self._crops(crops, search_extent, cfg.search_size).float()
-        if self._background_t is None:
-            self._background_t = torch.from_numpy(np.asarray(self._background, np.float32)).to(self.device)[None, None]
-        g_bar = g * self._background_t
+        g_bar = g * self._background
         target_features = self._features(target)
         pair = self._features(torch.cat([g, g_bar]))
         self._v = self.net.learn_v(self._first, target_features)  # type: ignore[arg-type]

@@ -98,9 +98,6 @@ class SiamFCTracker:
             raise TrackerError(f"unknown SiamFC preset {preset!r}")
         cfg = config_from_mapping(SiamFCConfig, config, base=PRESETS[preset])
         torch_device = choose_device(device)
-        if torch_device.type == "cuda":
-            # fixed input sizes: let cuDNN pick its fastest kernels once
-            torch.backends.cudnn.benchmark = True
         net = SiamFCNet(score_scale=cfg.score_scale)
         untrained = load_or_random(
             net,

@@ -162,7 +162,7 @@ class SiamRPNTracker:
         if self._embedding is None:  # a test double's backbone: float input, as before
             return self._to_tensor(crop_square(frame, *self._center, extent, size, self._fill))
         return FrameCrops(frame, self.device, self.crop_on_device).squares(
-            *self._center, np.array([extent]), size, self._fill
+            *self._center, extent, size, self._fill
         )
 
     def _search_extent(self) -> float:
@@ -188,8 +188,7 @@ class SiamRPNTracker:
 
         if self._embedding is not None and self._embedding.precision == "int8":
             # int8 activation ranges from this video's first detection patch
-            search = crop_square(frame, *self._center, self._search_extent(), cfg.search_size, self._fill)
-            self._embedding.calibrate(self._to_tensor(search))
+            self._embedding.calibrate(self._search_region(frame, self._search_extent()))
 
         # Template patch: A x A of eq. 15 resized to 127 (section 5.1).
         extent = exemplar_extent(box.w, box.h, cfg.context)
