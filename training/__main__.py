@@ -30,8 +30,11 @@ def make_task(name: str, args: argparse.Namespace) -> Task:
     if name == "siamrpn":
         from training.siamrpn_train import SiamRPNTask
 
+        # options left out keep the task's own defaults (one place for each)
+        given = {"scale_jitter": args.scale_jitter}
         return SiamRPNTask(
-            freeze_layers=args.freeze_layers, reg_weight=args.reg_weight, scale_jitter=args.scale_jitter
+            freeze_layers=args.freeze_layers, reg_weight=args.reg_weight, feature_cache=args.feature_cache,
+            **{key: value for key, value in given.items() if value is not None},
         )
     if name == "dsiam":
         from training.dsiam_train import DSiamTask
@@ -80,8 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="SiamRPN: backbone conv layers kept fixed (section 5.1: 3)")
     parser.add_argument("--reg-weight", type=float, metavar="LAMBDA",
                         help="SiamRPN: weight of the regression loss, eq. 5's lambda (default 1)")
-    parser.add_argument("--scale-jitter", type=float, default=0.2, metavar="S",
+    parser.add_argument("--scale-jitter", type=float, metavar="S",
                         help="SiamRPN: search images rescaled by up to this fraction (default 0.2)")
+    parser.add_argument("--feature-cache", type=int, default=0, metavar="PAIRS",
+                        help="SiamRPN with --freeze-layers 5: run this many augmented pairs through "
+                             "the frozen backbone once, cache their features and train the RPN on "
+                             "them (several times faster per pair; 0: off)")
     parser.add_argument("--resume", action="store_true",
                         help="carry on from the resume state beside --out, if there is one")
     parser.add_argument("--val", nargs="*", metavar="NAME_OR_PREFIX",

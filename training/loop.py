@@ -169,6 +169,27 @@ class Task(ABC):
             raise TrainingError(f"{path} does not fit the {self.name} network: {first}") from None
         return f"{self.architecture} weights"
 
+    def cached_pairs(
+        self,
+        net: nn.Module,
+        pairs: Any,
+        *,
+        role: str,
+        pairs_per_epoch: int,
+        description: dict[str, Any],
+        device: torch.device,
+        dtype: torch.dtype | None,
+        cache_dir: str | Path | None,
+        seed: int,
+        progress: Callable[[str], None],
+        cancel: CancelToken | None,
+    ) -> Any:
+        """The dataset the loop steps through, given ``pairs`` ("train" or "val" by
+        ``role``) and the network once its starting weights are in. By default ``pairs``
+        itself; a task whose backbone is frozen may return its cached features instead
+        (``training.feature_cache``). May raise ``CacheCancelled``."""
+        return pairs
+
     def trainable(self, net: nn.Module) -> list[nn.Parameter]:
         """Parameters the optimiser updates; the rest are frozen (requires_grad False)."""
         return [p for p in net.parameters() if p.requires_grad]
@@ -447,6 +468,18 @@ def train(
 
     net.to(torch_device).to(memory_format=torch.channels_last)
     _cast_to(optimizer.state, torch_device)
+    try:
+        common = dict(device=torch_device, dtype=autocast_dtype, cache_dir=cache_dir,
+                      progress=lambda text: report(phase="cache", message=text), cancel=cancel)
+        train_set = task.cached_pairs(
+            net, train_set, role="train", pairs_per_epoch=pairs_per_epoch, seed=seed,
+            description={"settings": settings, "sequences": train_names, "role": "train"}, **common)
+        if val_set is not None:
+            val_set = task.cached_pairs(
+                net, val_set, role="val", pairs_per_epoch=val_pairs, seed=seed + VAL_SEED_OFFSET,
+                description={"settings": settings, "sequences": val_names, "role": "val"}, **common)
+    except CacheCancelled:
+        return TrainResult(checkpoint=None, epochs_done=0, step=0, cancelled=True)
     model = distributed.wrap(net, context, torch_device)
 
     steps_per_epoch = math.ceil(pairs_per_epoch / batch_size)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from collections.abc import Sequence as SequenceOf
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,7 @@ class SiamRPNTask(Task):
         freeze_layers: int = 3,
         reg_weight: float | None = None,
         scale_jitter: float = 0.2,
+        feature_cache: int = 0,
     ) -> None:
         if not 0 <= freeze_layers <= len(BACKBONE_LAYERS):
             raise TrainingError(f"freeze_layers must be 0..{len(BACKBONE_LAYERS)}")
@@ -106,6 +108,14 @@ class SiamRPNTask(Task):
             raise TrainingError("reg_weight (lambda of eq. 5) must be >= 0")
         if not 0.0 <= scale_jitter < 1.0:
             raise TrainingError("scale_jitter must lie in [0, 1)")
+        if feature_cache < 0:
+            raise TrainingError("feature_cache (pairs) must not be negative")
+        if feature_cache and freeze_layers != len(BACKBONE_LAYERS):
+            # features are fixed only when no backbone layer learns
+            raise TrainingError(
+                f"the feature cache needs the whole backbone frozen (freeze_layers={len(BACKBONE_LAYERS)})"
+            )
+        self.feature_cache = int(feature_cache)
         self.cfg = config or PRESETS["siamrpn"]
         if reg_weight is not None:
             # eq. 5's lambda is a free hyper-parameter in the paper
@@ -119,7 +129,25 @@ class SiamRPNTask(Task):
         return Augmentation(translate_px=48.0, scale=self.scale_jitter)
 
     def settings(self) -> dict[str, Any]:
-        return {"freeze_layers": self.freeze_layers, "scale_jitter": self.scale_jitter}
+        return {"freeze_layers": self.freeze_layers, "scale_jitter": self.scale_jitter,
+                "feature_cache": self.feature_cache}
+
+    def cached_pairs(self, net: nn.Module, pairs: Any, *, role: str, pairs_per_epoch: int,
+                     description: dict[str, Any], device: torch.device, dtype: torch.dtype | None,
+                     cache_dir: str | Path | None, seed: int, progress: Callable[[str], None],
+                     cancel: Any) -> Any:
+        """With ``feature_cache`` pairs: the frozen backbone's features of that many
+        training pairs (of every validation pair), computed once (training/feature_cache.py);
+        ``SiamRPNNet.forward`` takes them in place of images."""
+        if not self.feature_cache:
+            return pairs
+        from training.feature_cache import cache_features
+
+        count = self.feature_cache if role == "train" else len(pairs)
+        return cache_features(
+            pairs, net.backbone, count=count, pairs_per_epoch=pairs_per_epoch, description=description,
+            device=device, dtype=dtype, cache_dir=cache_dir, seed=seed, progress=progress, cancel=cancel,
+        )
 
     def build(self, seed: int) -> nn.Module:
         net = SiamRPNNet(anchor_count=len(self.cfg.anchor_ratios))

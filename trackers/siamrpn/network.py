@@ -171,7 +171,12 @@ class SiamRPNNet(nn.Module):
         return self.rpn(kernels, self._features(search))
 
     def forward(self, exemplar: torch.Tensor, search: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Training: one template per search image (both N x 3 x ...)."""
+        """Training: one template per search image (both N x 3 x ...).
+
+        Inputs with the backbone's channel count are taken as its features already (a
+        frozen backbone's, cached by ``training.feature_cache``): only the RPN runs."""
+        if exemplar.shape[1] == self.rpn.channels and search.shape[1] == self.rpn.channels:
+            return self.rpn(self.rpn.kernels(exemplar.float()), search.float())
         return self.detect(self.template(exemplar), search)
 
 
