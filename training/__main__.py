@@ -86,9 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scale-jitter", type=float, metavar="S",
                         help="SiamRPN: search images rescaled by up to this fraction (default 0.2)")
     parser.add_argument("--feature-cache", type=int, default=0, metavar="PAIRS",
-                        help="SiamRPN with --freeze-layers 5: run this many augmented pairs through "
-                             "the frozen backbone once, cache their features and train the RPN on "
-                             "them (several times faster per pair; 0: off)")
+                        help="SiamRPN: run this many augmented pairs through the frozen backbone "
+                             "layers (--freeze-layers) once, cache what they make of them and train "
+                             "the rest on that (several times faster per pair; 0: off)")
     parser.add_argument("--resume", action="store_true",
                         help="carry on from the resume state beside --out, if there is one")
     parser.add_argument("--val", nargs="*", metavar="NAME_OR_PREFIX",

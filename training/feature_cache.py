@@ -1,13 +1,14 @@
-"""Backbone features of training pairs, computed once, for a task whose backbone is frozen.
+"""What a task's frozen backbone layers make of its training pairs, computed once.
 
-When every backbone layer is frozen (SiamRPN with ``freeze_layers=5``), the backbone
-maps each augmented pair to the same features at every step, and it costs more than
-the part that learns: on the development machine's 2 cores one bf16 step of the
-up-channel RPN (section 3.2) takes 0.25 s for 16 pairs, the backbone's forward pass
-of those pairs 0.6 s, and cutting and augmenting them more again. So the pairs are
-drawn, augmented and run through the backbone once, here, and stored as fp16
-(256 x 6 x 6 exemplar and 256 x 22 x 22 search features, 266 KB a pair); training
-then reads them back and runs only the head, several times faster per pair.
+Frozen layers (SiamRPN's ``--freeze-layers``, section 5.1) map each augmented pair to
+the same features at every step, and they cost a large part of the step: on the
+development machine's 2 cores one bf16 step of the up-channel RPN (section 3.2) takes
+0.25 s for 16 pairs, the whole backbone's forward pass of those pairs 0.6 s, and
+cutting and augmenting them more again. So the pairs are drawn, augmented and run
+through the frozen layers once, here, and stored as fp16 (with all five frozen:
+256 x 6 x 6 exemplar and 256 x 22 x 22 search features, 266 KB a pair; with conv1-3
+frozen, 384-channel maps, 600 KB a pair); training then runs only the layers that
+learn.
 
 What this gives up: each cached pair keeps the one augmentation it was drawn with, so
 an epoch over the cache repeats pairs a fresh draw would vary. ``count`` pairs are
@@ -15,9 +16,9 @@ cached; every epoch visits them in a new seeded order (and wraps around if an ep
 asks for more pairs than the cache holds).
 
 The cache sits under the crop cache folder in a sub-folder named by a hash of the
-backbone's weights and of a description of the pairs, so a resumed run finds it and a
-run with other data or another backbone does not. It is written to a temporary folder
-and renamed into place when complete, as the crop cache is.
+frozen layers' weights and of a description of the pairs, so a resumed run finds it
+and a run with other data or other layers does not. It is written to a temporary
+folder and renamed into place when complete, as the crop cache is.
 """
 
 from __future__ import annotations

@@ -110,11 +110,9 @@ class SiamRPNTask(Task):
             raise TrainingError("scale_jitter must lie in [0, 1)")
         if feature_cache < 0:
             raise TrainingError("feature_cache (pairs) must not be negative")
-        if feature_cache and freeze_layers != len(BACKBONE_LAYERS):
-            # features are fixed only when no backbone layer learns
-            raise TrainingError(
-                f"the feature cache needs the whole backbone frozen (freeze_layers={len(BACKBONE_LAYERS)})"
-            )
+        if feature_cache and freeze_layers < 1:
+            # only what frozen layers compute stays the same from step to step
+            raise TrainingError("the feature cache needs frozen backbone layers (freeze_layers >= 1)")
         self.feature_cache = int(feature_cache)
         self.cfg = config or PRESETS["siamrpn"]
         if reg_weight is not None:
@@ -136,16 +134,17 @@ class SiamRPNTask(Task):
                      description: dict[str, Any], device: torch.device, dtype: torch.dtype | None,
                      cache_dir: str | Path | None, seed: int, progress: Callable[[str], None],
                      cancel: Any) -> Any:
-        """With ``feature_cache`` pairs: the frozen backbone's features of that many
+        """With ``feature_cache`` pairs: what the frozen backbone layers make of that many
         training pairs (of every validation pair), computed once (training/feature_cache.py);
-        ``SiamRPNNet.forward`` takes them in place of images."""
+        ``SiamRPNNet.forward`` then takes them in place of images and runs the rest."""
         if not self.feature_cache:
             return pairs
         from training.feature_cache import cache_features
 
         count = self.feature_cache if role == "train" else len(pairs)
+        net.cached_layers = self.freeze_layers
         return cache_features(
-            pairs, net.backbone, count=count, pairs_per_epoch=pairs_per_epoch, description=description,
+            pairs, nn.Sequential(*self._frozen_modules(net)), count=count, pairs_per_epoch=pairs_per_epoch, description=description,
             device=device, dtype=dtype, cache_dir=cache_dir, seed=seed, progress=progress, cancel=cancel,
         )
 

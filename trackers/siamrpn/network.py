@@ -153,6 +153,9 @@ class SiamRPNNet(nn.Module):
         self.backbone_dtype: torch.dtype | None = None
         """Reduced precision for the backbone at inference (trackers/inference.py); the RPN,
         its correlations and everything after stay fp32."""
+        self.cached_layers = 0
+        """Training only: how many backbone layers ``forward``'s inputs have been through
+        (0: they are images)."""
 
     @property
     def anchor_count(self) -> int:
@@ -173,10 +176,14 @@ class SiamRPNNet(nn.Module):
     def forward(self, exemplar: torch.Tensor, search: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Training: one template per search image (both N x 3 x ...).
 
-        Inputs with the backbone's channel count are taken as its features already (a
-        frozen backbone's, cached by ``training.feature_cache``): only the RPN runs."""
-        if exemplar.shape[1] == self.rpn.channels and search.shape[1] == self.rpn.channels:
-            return self.rpn(self.rpn.kernels(exemplar.float()), search.float())
+        With ``cached_layers = n`` the inputs are the outputs of the backbone's first n
+        layers already (frozen ones, cached by ``training.feature_cache``): only the rest
+        of the backbone and the RPN run."""
+        if self.cached_layers:
+            layers = list(self.backbone.children())[self.cached_layers :]
+            for layer in layers:
+                exemplar, search = layer(exemplar), layer(search)
+            return self.rpn(self.rpn.kernels(exemplar), search)
         return self.detect(self.template(exemplar), search)
 
 
