@@ -291,7 +291,7 @@ def test_paper_constants_are_the_defaults():
     assert (CFG.exemplar_size, CFG.search_size, CFG.total_stride, CFG.context) == (127, 255, 8, 0.5)
     assert (CFG.positive_iou, CFG.negative_iou, CFG.max_positives, CFG.samples_per_pair) == (0.6, 0.3, 16, 64)
     assert CFG.center_size == 7
-    assert (CFG.penalty_k, CFG.window_influence, CFG.lr) == (0.055, 0.42, 0.295)
+    assert (CFG.penalty_k, CFG.window_influence, CFG.lr) == (0.055, 0.42, 0.1)  # lr: see config.py
     assert PRESETS["siamrpn"] == CFG
     # lists (TOML) become tuples
     assert SiamRPNConfig(anchor_ratios=[0.5, 1, 2]).anchor_ratios == (0.5, 1.0, 2.0)
