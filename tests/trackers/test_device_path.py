@@ -29,18 +29,21 @@ def _track(name: str, device: str, on_device: bool | None, frames, first: Box) -
 
 
 def _worst_gap(name: str, first: tuple[str, bool | None], second: tuple[str, bool | None]) -> float:
-    """The largest coordinate difference between two runs of ``name`` over 4 frames, each
-    run given as (device, crop_on_device).
+    """The largest coordinate difference between two runs of ``name``, each given as
+    (device, crop_on_device): from each of 4 frames' true box, one update on the next frame.
 
     Both paths sample bilinearly, but grid_sample and warpAffine round differently, by a
-    grey level here and there. Over a few frames that moves a box by a fraction of a
-    pixel; over many, two argmax decisions may part ways, so the comparison is short."""
+    grey level here and there. That moves a box by a fraction of a pixel; tracked on for
+    several frames the two runs' small differences add up until two argmax decisions may
+    part ways (seen with the fourth session's SiamRPN weights at the 4th frame), so every
+    update starts from the same, true state."""
     frames, boxes = moving_square(seed=3)
-    a = _track(name, *first, frames[:5], boxes[0])
-    b = _track(name, *second, frames[:5], boxes[0])
-    return max(
-        max(abs(p.x - q.x), abs(p.y - q.y), abs(p.w - q.w), abs(p.h - q.h)) for p, q in zip(a, b)
-    )
+    gaps = []
+    for i in range(4):
+        a = _track(name, *first, frames[i : i + 2], boxes[i])
+        b = _track(name, *second, frames[i : i + 2], boxes[i])
+        gaps += [max(abs(p.x - q.x), abs(p.y - q.y), abs(p.w - q.w), abs(p.h - q.h)) for p, q in zip(a, b)]
+    return max(gaps)
 
 
 def test_frame_crops_tensor_path_matches_opencv():
