@@ -37,6 +37,7 @@ run, and a resumed run, sees exactly the same pairs:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -44,7 +45,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Sequence as SequenceOf
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -297,6 +298,28 @@ def valid_frames(groundtruth: NDArray[np.float64]) -> NDArray[np.int64]:
     return np.flatnonzero(ok).astype(np.int64)
 
 
+@contextlib.contextmanager
+def cache_entry(final: Path) -> Iterator[Path]:
+    """A temporary folder beside ``final`` to write one cache entry into.
+
+    When the block ends without an exception the folder is renamed to ``final``, so an
+    entry exists whole or not at all; a complete entry holds a ``meta.json``. Whatever
+    happens, nothing temporary is left behind. Shared by every cache of ``training/``.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=final.name + ".", suffix=".tmp", dir=final.parent))
+    try:
+        yield work
+        try:
+            os.replace(work, final)
+        except OSError:
+            # Someone else finished the same entry first; theirs is as good as ours.
+            if not (final / "meta.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def _build_entry(
     sequence: Sequence,
     final: Path,
@@ -304,9 +327,7 @@ def _build_entry(
     cancel: Any,
 ) -> None:
     wanted = valid_frames(sequence.groundtruth)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=final.name + ".", suffix=".tmp", dir=final.parent))
-    try:
+    with cache_entry(final) as work:
         size = config.search_size
         crops = np.lib.format.open_memmap(
             work / "crops.npy", mode="w+", dtype=np.uint8, shape=(len(wanted), size, size, 3)
@@ -348,14 +369,6 @@ def _build_entry(
             "search_size": size,
         }
         (work / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        try:
-            os.replace(work, final)
-        except OSError:
-            # Someone else finished the same entry first; theirs is as good as ours.
-            if not (final / "meta.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def build_crop_cache(

@@ -25,9 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -36,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.data import CacheCancelled, default_cache_dir
+from training.data import CacheCancelled, cache_entry, default_cache_dir
 
 FEATURE_CACHE_VERSION = 1
 BUILD_BATCH = 32
@@ -134,52 +131,60 @@ def _build(
     progress: Callable[[str], None] | None,
     cancel: Any,
 ) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=final.name + ".", suffix=".tmp", dir=final.parent))
     was_training = backbone.training
     backbone.eval()
     try:
-        per_epoch = len(pairs)
-        exemplars = searches = None
-        boxes = np.zeros((count, 4), dtype=np.float32)
-        for first in range(0, count, BUILD_BATCH):
-            if cancel is not None and cancel.is_set():
-                raise CacheCancelled("feature cache")
-            rows = range(first, min(first + BUILD_BATCH, count))
-            by_epoch: dict[int, list[int]] = {}
-            for j in rows:
-                by_epoch.setdefault(j // per_epoch, []).append(j % per_epoch)
-            parts = []
-            for epoch, indices in by_epoch.items():
-                pairs.set_epoch(epoch)
-                parts.append(pairs.batch(indices))
-            ex_images = torch.cat([p[0] for p in parts])
-            se_images = torch.cat([p[1] for p in parts])
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                ex = backbone(ex_images.to(device)).float().cpu().numpy()
-                se = backbone(se_images.to(device)).float().cpu().numpy()
-            if exemplars is None:
-                exemplars = np.lib.format.open_memmap(
-                    work / "exemplars.npy", mode="w+", dtype=np.float16, shape=(count, *ex.shape[1:]))
-                searches = np.lib.format.open_memmap(
-                    work / "searches.npy", mode="w+", dtype=np.float16, shape=(count, *se.shape[1:]))
-            exemplars[rows.start : rows.stop] = ex
-            searches[rows.start : rows.stop] = se
-            boxes[rows.start : rows.stop] = torch.cat([p[2] for p in parts]).numpy()
-            if progress is not None:
-                progress(f"backbone features: {rows.stop}/{count} pairs")
-        assert exemplars is not None and searches is not None
-        exemplars.flush()
-        searches.flush()
-        del exemplars, searches
-        np.save(work / "boxes.npy", boxes)
-        (work / "meta.json").write_text(
-            json.dumps({"pairs": count, "key": json.loads(key_source)}, indent=1), encoding="utf-8")
-        try:
-            os.replace(work, final)
-        except OSError:
-            if not (final / "meta.json").is_file():
-                raise
+        with cache_entry(final) as work:
+            _write(pairs, backbone, count, work, key_source, device, dtype, progress, cancel)
     finally:
         backbone.train(was_training)
-        shutil.rmtree(work, ignore_errors=True)
+
+
+def _write(
+    pairs: Any,
+    backbone: nn.Module,
+    count: int,
+    work: Path,
+    key_source: str,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    progress: Callable[[str], None] | None,
+    cancel: Any,
+) -> None:
+    """Fill ``work`` with the entry: the features of ``count`` pairs, their boxes, meta.json."""
+    per_epoch = len(pairs)
+    exemplars = searches = None
+    boxes = np.zeros((count, 4), dtype=np.float32)
+    for first in range(0, count, BUILD_BATCH):
+        if cancel is not None and cancel.is_set():
+            raise CacheCancelled("feature cache")
+        rows = range(first, min(first + BUILD_BATCH, count))
+        by_epoch: dict[int, list[int]] = {}
+        for j in rows:
+            by_epoch.setdefault(j // per_epoch, []).append(j % per_epoch)
+        parts = []
+        for epoch, indices in by_epoch.items():
+            pairs.set_epoch(epoch)
+            parts.append(pairs.batch(indices))
+        ex_images = torch.cat([p[0] for p in parts])
+        se_images = torch.cat([p[1] for p in parts])
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            ex = backbone(ex_images.to(device)).float().cpu().numpy()
+            se = backbone(se_images.to(device)).float().cpu().numpy()
+        if exemplars is None:
+            exemplars = np.lib.format.open_memmap(
+                work / "exemplars.npy", mode="w+", dtype=np.float16, shape=(count, *ex.shape[1:]))
+            searches = np.lib.format.open_memmap(
+                work / "searches.npy", mode="w+", dtype=np.float16, shape=(count, *se.shape[1:]))
+        exemplars[rows.start : rows.stop] = ex
+        searches[rows.start : rows.stop] = se
+        boxes[rows.start : rows.stop] = torch.cat([p[2] for p in parts]).numpy()
+        if progress is not None:
+            progress(f"backbone features: {rows.stop}/{count} pairs")
+    assert exemplars is not None and searches is not None
+    exemplars.flush()
+    searches.flush()
+    del exemplars, searches
+    np.save(work / "boxes.npy", boxes)
+    (work / "meta.json").write_text(
+        json.dumps({"pairs": count, "key": json.loads(key_source)}, indent=1), encoding="utf-8")

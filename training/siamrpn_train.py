@@ -144,7 +144,8 @@ class SiamRPNTask(Task):
         count = self.feature_cache if role == "train" else len(pairs)
         net.cached_layers = self.freeze_layers
         return cache_features(
-            pairs, nn.Sequential(*self._frozen_modules(net)), count=count, pairs_per_epoch=pairs_per_epoch, description=description,
+            pairs, nn.Sequential(*self._frozen_modules(net)), count=count, pairs_per_epoch=pairs_per_epoch,
+            description=description,
             device=device, dtype=dtype, cache_dir=cache_dir, seed=seed, progress=progress, cancel=cancel,
         )
 

@@ -59,8 +59,6 @@ import json
 import math
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +72,7 @@ from torch.utils.data import Dataset
 
 from trackers.siamfc.config import SiamFCConfig
 from trackers.sources import open_source
-from training.data import CacheCancelled, Progress, crop_extents, default_cache_dir
+from training.data import CacheCancelled, Progress, cache_entry, crop_extents, default_cache_dir
 
 CACHE_VERSION = 1
 """Bump when the way frames are decoded or stored changes."""
@@ -166,21 +164,11 @@ def _decode(path: Path, count: int, cancel: Any) -> NDArray[np.uint8]:
 
 
 def _build_entry(path: Path, final: Path, count: int, cancel: Any) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=final.name + ".", suffix=".tmp", dir=final.parent))
-    try:
+    with cache_entry(final) as work:
         frames = _decode(path, count, cancel)
         np.save(work / "frames.npy", frames)
         meta = {"version": CACHE_VERSION, "source": str(path), "frames": len(frames)}
         (work / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        try:
-            os.replace(work, final)
-        except OSError:
-            # Another process finished the same entry first; theirs is as good as ours.
-            if not (final / "meta.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def cache_frames(

@@ -48,3 +48,17 @@ def make_otb(
         lines.append("NaN,NaN,NaN,NaN" if i in absent else f"{x + 1},{y + 1},{w},{h}")
     (folder / "groundtruth_rect.txt").write_text("\n".join(lines) + "\n")
     return folder
+
+
+FAST = dict(pairs_per_epoch=4, batch_size=2, val_pairs=2, device="cpu")
+"""Training options for runs that only need to go through the motions."""
+
+
+@pytest.fixture
+def data(tmp_path):
+    """Two tiny sequences, one to train on and one to validate on, and a cache folder."""
+    from trackers.evaluation import load_sequences
+
+    train_seqs = load_sequences(make_otb(tmp_path / "data", "TrainSeq", frames=8))
+    val_seqs = load_sequences(make_otb(tmp_path / "data", "ValSeq", frames=6, origin=(40, 20)))
+    return train_seqs, val_seqs, tmp_path / "cache"

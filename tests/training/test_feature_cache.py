@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.training.conftest import make_otb
-from trackers.evaluation import load_sequences
+from tests.training.conftest import FAST
 from trackers.registry import create_tracker
 from trackers.siamrpn.network import ARCHITECTURE as SIAMRPN_ARCHITECTURE
 from trackers.weights import load_checkpoint
@@ -17,15 +16,6 @@ from training.data import CacheCancelled
 from training.feature_cache import FeaturePairs, backbone_digest, cache_features
 from training.loop import TrainingError, resume_path, train
 from training.siamrpn_train import SiamRPNTask
-
-FAST = dict(pairs_per_epoch=4, batch_size=2, val_pairs=2, device="cpu")
-
-
-@pytest.fixture
-def data(tmp_path):
-    train_seqs = load_sequences(make_otb(tmp_path / "data", "TrainSeq", frames=8))
-    val_seqs = load_sequences(make_otb(tmp_path / "data", "ValSeq", frames=6, origin=(40, 20)))
-    return train_seqs, val_seqs, tmp_path / "cache"
 
 
 def _pairs(task, seqs, cache, count=3):
@@ -121,8 +111,9 @@ def test_the_network_on_cached_features_is_the_network_on_images(data, frozen):
     exemplars, searches, _boxes = pairs.batch(range(2))
     with torch.no_grad():
         from_images = net(exemplars, searches)
-    cached = task.cached_pairs(net, pairs, role="train", pairs_per_epoch=2, description={}, device=torch.device("cpu"),
-                               dtype=None, cache_dir=cache, seed=0, progress=lambda _t: None, cancel=None)
+    cached = task.cached_pairs(net, pairs, role="train", pairs_per_epoch=2, description={},
+                               device=torch.device("cpu"), dtype=None, cache_dir=cache, seed=0,
+                               progress=lambda _t: None, cancel=None)
     assert net.cached_layers == frozen
     channels = 256 if frozen == 5 else 384
     cached.set_epoch(0)

@@ -13,8 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.training.conftest import make_otb
-from trackers.evaluation import load_sequences
+from tests.training.conftest import FAST, make_otb
 from trackers.registry import create_tracker
 from trackers.siamfc.network import ARCHITECTURE as SIAMFC_ARCHITECTURE
 from trackers.siamfc.network import SiamFCNet, init_weights
@@ -26,14 +25,6 @@ from training.siamfc_train import SiamFCTask
 from training.siamrpn_train import SiamRPNTask, backbone_from_siamfc, ungroup
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST = dict(pairs_per_epoch=4, batch_size=2, val_pairs=2, device="cpu")
-
-
-@pytest.fixture
-def data(tmp_path):
-    train_seqs = load_sequences(make_otb(tmp_path / "data", "TrainSeq", frames=8))
-    val_seqs = load_sequences(make_otb(tmp_path / "data", "ValSeq", frames=6, origin=(40, 20)))
-    return train_seqs, val_seqs, tmp_path / "cache"
 
 
 def test_amp_choice():

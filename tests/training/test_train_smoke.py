@@ -7,7 +7,7 @@ import threading
 import pytest
 import torch
 
-from tests.training.conftest import make_otb
+from tests.training.conftest import FAST, make_otb
 from trackers.evaluation import load_sequences
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
 from trackers.siamfc.tracker import SiamFCTracker
@@ -19,8 +19,6 @@ from training.siamfc_train import (
     resume_path,
     train_siamfc,
 )
-
-FAST = dict(pairs_per_epoch=4, batch_size=2, val_pairs=2, device="cpu")
 
 
 @pytest.fixture
