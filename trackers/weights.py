@@ -4,7 +4,13 @@ Our checkpoint is a plain dict saved with ``torch.save``::
 
     {"format": "siamtrack-checkpoint", "version": 1,
      "architecture": "siamfc-alexnet", "config": {...}, "provenance": {...},
-     "state_dict": {name: tensor}}
+     "state_dict": {name: tensor},
+     "int8": {name: {"values": int8 tensor, "scale": float32 tensor}}}   # optional
+
+``int8`` holds large weights stored at one byte each (``save_checkpoint(int8=...)``):
+symmetric per output channel, ``weight[i] = values[i] * scale[i]``. It exists for
+SiamRPN's up-channel head, whose 18 M parameters are 36 MB even in fp16; loading
+turns them back into float32, so every tracker sees an ordinary state dict.
 
 It holds only tensors, strings, numbers, lists and dicts, so it loads with
 ``torch.load(weights_only=True)``: a file that would run code when unpickled is
@@ -18,7 +24,7 @@ import pickle
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +62,25 @@ def save_checkpoint(
     config: Mapping[str, Any],
     provenance: Mapping[str, Any] | None = None,
     half: bool = False,
+    int8: Collection[str] = (),
 ) -> Path:
-    """Write atomically: a temporary file in the same folder, then rename over ``path``."""
+    """Write atomically: a temporary file in the same folder, then rename over ``path``.
+
+    ``half`` stores floating tensors as fp16; the weights named in ``int8`` are stored
+    as int8 with a float32 scale per output channel (``quantize_rows``)."""
     path = Path(path)
+    unknown = sorted(set(int8) - set(state_dict))
+    if unknown:
+        raise ValueError(f"int8 names weights the state dict does not have: {', '.join(unknown)}")
     tensors = {
         k: (v.detach().to("cpu").half() if half and v.is_floating_point() else v.detach().to("cpu"))
         for k, v in state_dict.items()
+        if k not in int8
     }
+    quantized = {}
+    for name in int8:
+        values, scale = quantize_rows(state_dict[name].detach().to("cpu"))
+        quantized[name] = {"values": values, "scale": scale}
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -71,8 +89,28 @@ def save_checkpoint(
         "provenance": dict(provenance or {}),
         "state_dict": tensors,
     }
+    if quantized:
+        payload["int8"] = quantized
     atomic_torch_save(payload, path)
     return path
+
+
+def quantize_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``weight`` as int8 values and a float32 scale per row (output channel), symmetric:
+    the largest magnitude of each row maps to 127, so every weight is kept to within half
+    a step (``max |row| / 254``). A row of zeros gets scale 1 (its values are all zero)."""
+    if not weight.is_floating_point() or weight.dim() < 1:
+        raise ValueError("only floating tensors with at least one dimension are stored as int8")
+    rows = weight.float().reshape(weight.shape[0], -1)
+    peak = rows.abs().amax(dim=1)
+    scale = torch.where(peak > 0, peak / 127.0, torch.ones_like(peak))
+    values = torch.round(rows / scale[:, None]).clamp_(-127, 127).to(torch.int8)
+    return values.reshape(weight.shape), scale
+
+
+def dequantize_rows(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """The float32 weight that ``quantize_rows`` stored."""
+    return values.float() * scale.float().reshape(-1, *([1] * (values.dim() - 1)))
 
 
 def atomic_torch_save(payload: Mapping[str, Any], path: str | Path) -> None:
@@ -138,6 +176,27 @@ def _tensor_dict(path: Path, state: Any) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
+def _int8_weights(path: Path, stored: Any) -> dict[str, torch.Tensor]:
+    """The ``int8`` section back as float32 weights, checked as strictly as the state dict."""
+    if not isinstance(stored, Mapping):
+        raise WeightsError(f"{path} is damaged: its int8 section is a {type(stored).__name__}, not a mapping")
+    weights = {}
+    for name, entry in stored.items():
+        values = entry.get("values") if isinstance(entry, Mapping) else None
+        scale = entry.get("scale") if isinstance(entry, Mapping) else None
+        if (
+            not isinstance(name, str)
+            or not isinstance(values, torch.Tensor)
+            or not isinstance(scale, torch.Tensor)
+            or values.dtype != torch.int8
+            or values.dim() < 1
+            or scale.shape != (values.shape[0],)
+        ):
+            raise WeightsError(f"{path} is damaged: int8 entry {name!r} is not int8 values with a scale per row")
+        weights[name] = dequantize_rows(values, scale)
+    return weights
+
+
 def load_checkpoint(path: str | Path, architecture: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Return ``(state_dict, metadata)`` for ``architecture`` from our format or a known foreign one.
 
@@ -152,7 +211,8 @@ def load_checkpoint(path: str | Path, architecture: str) -> tuple[dict[str, torc
             raise WeightsError(f"{path} holds weights for {found!r}, not {architecture!r}")
         tensors = _tensor_dict(path, data.get("state_dict"))
         state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
-        meta = {k: v for k, v in data.items() if k != "state_dict"}
+        state.update(_int8_weights(path, data.get("int8", {})))
+        meta = {k: v for k, v in data.items() if k not in ("state_dict", "int8")}
         return state, meta
     if isinstance(data, dict) and architecture == "siamfc-alexnet" and _is_siamfc_pytorch(data):
         # Only tensors are mapped: anything else in a damaged file then shows as a missing key.

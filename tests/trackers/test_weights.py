@@ -12,7 +12,14 @@ from torch import nn
 from trackers.protocol import TrackerError
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
 from trackers.siamfc.tracker import SiamFCTracker
-from trackers.weights import WeightsError, choose_device, load_checkpoint, save_checkpoint
+from trackers.weights import (
+    WeightsError,
+    choose_device,
+    dequantize_rows,
+    load_checkpoint,
+    quantize_rows,
+    save_checkpoint,
+)
 
 
 def make_net(seed: int = 0) -> SiamFCNet:
@@ -138,3 +145,81 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(TrackerError, match="CUDA"):
             choose_device("cuda")
+
+
+def test_int8_rows_keep_every_weight_within_half_a_step():
+    torch.manual_seed(0)
+    weight = torch.randn(6, 4, 3, 3) * torch.tensor([1e-3, 0.1, 1.0, 10.0, 0.0, 3.0]).reshape(6, 1, 1, 1)
+    values, scale = quantize_rows(weight)
+    assert values.dtype == torch.int8 and scale.shape == (6,)
+    back = dequantize_rows(values, scale)
+    step = weight.reshape(6, -1).abs().amax(dim=1) / 127.0
+    err = (back - weight).reshape(6, -1).abs().amax(dim=1)
+    assert torch.all(err <= step / 2 + 1e-7)
+    assert torch.equal(back[4], torch.zeros_like(back[4]))  # a zero row stays zero
+    # The largest magnitude of each row is exact (it maps to +-127).
+    rows = weight.reshape(6, -1)
+    peak = rows.abs().argmax(dim=1)
+    assert torch.allclose(back.reshape(6, -1)[torch.arange(6), peak], rows[torch.arange(6), peak])
+
+
+def test_int8_checkpoint_loads_as_float_and_is_smaller(tmp_path):
+    net = make_net()
+    name = "embedding.conv3.0.weight"
+    plain = save_checkpoint(tmp_path / "fp16.pt", net.state_dict(), architecture=ARCHITECTURE, config={}, half=True)
+    small = save_checkpoint(tmp_path / "int8.pt", net.state_dict(), architecture=ARCHITECTURE, config={},
+                            half=True, int8=[name])
+    state, meta = load_checkpoint(small, ARCHITECTURE)
+    assert "int8" not in meta
+    assert set(state) == set(net.state_dict())
+    original = net.state_dict()[name]
+    assert state[name].dtype == torch.float32 and state[name].shape == original.shape
+    step = original.reshape(original.shape[0], -1).abs().amax(dim=1) / 127.0
+    assert torch.all((state[name] - original).reshape(original.shape[0], -1).abs().amax(dim=1) <= step / 2 + 1e-7)
+    # conv3 is 885k of the 2.3 M parameters: one byte instead of two each.
+    assert plain.stat().st_size - small.stat().st_size > 0.9 * original.numel()
+    tracker = SiamFCTracker.create("siamfc", weights=small, device="cpu")
+    assert tracker.untrained is False
+
+
+def test_int8_of_an_unknown_weight_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="nope"):
+        save_checkpoint(tmp_path / "w.pt", {"a": torch.zeros(2, 2)}, architecture=ARCHITECTURE, config={},
+                        int8=["nope"])
+
+
+def test_damaged_int8_section_is_refused(tmp_path):
+    path = save_checkpoint(tmp_path / "w.pt", {"a": torch.ones(2, 3)}, architecture=ARCHITECTURE, config={},
+                           int8=["a"])
+    data = torch.load(path, weights_only=True)
+    data["int8"]["a"]["scale"] = torch.ones(5)
+    torch.save(data, path)
+    with pytest.raises(WeightsError, match="int8 entry 'a'"):
+        load_checkpoint(path, ARCHITECTURE)
+    data["int8"] = [1, 2]
+    torch.save(data, path)
+    with pytest.raises(WeightsError, match="int8 section"):
+        load_checkpoint(path, ARCHITECTURE)
+
+
+def test_ship_weights_stores_large_weights_as_int8(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ship_weights", Path(__file__).parents[2] / "tools" / "ship_weights.py")
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    net = make_net()
+    source = save_checkpoint(tmp_path / "trained.pt", net.state_dict(), architecture=ARCHITECTURE,
+                             config={"scale_lr": 0.3}, provenance={"epochs": 2})
+    target = tmp_path / "shipped.pt"
+    # conv3 (885k weights) and conv4 (664k) pass the bar; conv5 (442k) and the rest stay fp16.
+    assert ship.main(["--int8", "600000", str(source), str(target)]) == 0
+    data = torch.load(target, weights_only=True)
+    assert sorted(data["int8"]) == ["embedding.conv3.0.weight", "embedding.conv4.0.weight"]
+    assert data["state_dict"]["embedding.conv1.0.weight"].dtype == torch.float16
+    state, meta = load_checkpoint(target, ARCHITECTURE)
+    assert meta["config"] == {"scale_lr": 0.3}
+    assert meta["provenance"]["epochs"] == 2 and meta["provenance"]["shipped_from"] == "trained.pt"
+    assert meta["provenance"]["int8"] == sorted(data["int8"])
+    assert set(state) == set(net.state_dict())
+    assert ship.main([str(tmp_path / "missing.pt"), str(target)]) == 2
