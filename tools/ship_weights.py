@@ -2,12 +2,13 @@
 
     python tools/ship_weights.py [--int8 MIN_ELEMENTS] SOURCE TARGET
     python tools/ship_weights.py out/siamfc_cpu.pt resources/weights/siamfc.pt
-    python tools/ship_weights.py --int8 1000000 out/siamrpn_fc.pt resources/weights/siamrpn.pt
+    python tools/ship_weights.py --int8 500000 out/siamrpn_c45b.pt resources/weights/siamrpn.pt
 
 fp16 halves the file; every tracker loads it back as fp32 (``trackers.weights``).
 ``--int8 N`` stores each weight of at least N elements as int8 with a scale per output
-channel (a quarter of fp32): SiamRPN's two up-channel template convs, 17.7 M of its
-22 M parameters. The provenance gains ``shipped_from``, ``shipped_at`` and ``int8``.
+channel (a quarter of fp32). For SiamRPN, 500000 catches the two up-channel template
+convs (17.7 M of its 22 M parameters), the two search convs and conv2-5. The provenance
+gains ``shipped_from``, ``shipped_at`` and ``int8``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from trackers.weights import WeightsError, load_checkpoint, save_checkpoint  # noqa: E402
+from trackers.weights import WeightsError, load_own_checkpoint, save_checkpoint  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
@@ -30,14 +31,12 @@ def main(argv: list[str]) -> int:
         print(__doc__.strip(), file=sys.stderr)
         return 2
     source, target = Path(argv[0]), Path(argv[1])
-    import torch
-
     try:
-        architecture = torch.load(source, map_location="cpu", weights_only=True)["architecture"]
-        state, meta = load_checkpoint(source, architecture)
-    except (WeightsError, KeyError, TypeError, OSError) as exc:
-        print(f"error: cannot read {source}: {exc}", file=sys.stderr)
+        state, meta = load_own_checkpoint(source)
+    except WeightsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
+    architecture = meta["architecture"]
     int8 = sorted(k for k, v in state.items() if min_int8 and v.is_floating_point() and v.dim() >= 2
                   and v.numel() >= min_int8)
     provenance = dict(meta.get("provenance", {}))
@@ -46,8 +45,8 @@ def main(argv: list[str]) -> int:
     provenance["int8"] = int8
     save_checkpoint(target, state, architecture=architecture, config=meta.get("config", {}),
                     provenance=provenance, half=True, int8=int8)
-    print(f"{target}: {target.stat().st_size / 1e6:.1f} MB, {architecture}, int8: {', '.join(int8) or 'none'}",
-          file=sys.stderr)
+    stored = ", ".join(int8) or "none"
+    print(f"{target}: {target.stat().st_size / 1e6:.1f} MB, {architecture}, int8: {stored}", file=sys.stderr)
     return 0
 
 

@@ -192,9 +192,30 @@ def _int8_weights(path: Path, stored: Any) -> dict[str, torch.Tensor]:
             or values.dim() < 1
             or scale.shape != (values.shape[0],)
         ):
-            raise WeightsError(f"{path} is damaged: int8 entry {name!r} is not int8 values with a scale per row")
+            raise WeightsError(
+                f"{path} is damaged: int8 entry {name!r} is not int8 values with a scale per row"
+            )
         weights[name] = dequantize_rows(values, scale)
     return weights
+
+
+def _ours(path: Path, data: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """``(state_dict, metadata)`` of a file in our format: every weight as float32."""
+    tensors = _tensor_dict(path, data.get("state_dict"))
+    state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+    state.update(_int8_weights(path, data.get("int8", {})))
+    meta = {k: v for k, v in data.items() if k not in ("state_dict", "int8")}
+    return state, meta
+
+
+def load_own_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """``(state_dict, metadata)`` of one of our checkpoints, whatever its architecture
+    (``metadata["architecture"]`` names it); foreign layouts are refused."""
+    path = Path(path)
+    data = _load_safely(path)
+    if not (isinstance(data, dict) and data.get("format") == FORMAT):
+        raise WeightsError(f"{path} is not a siamtrack checkpoint")
+    return _ours(path, data)
 
 
 def load_checkpoint(path: str | Path, architecture: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -209,11 +230,7 @@ def load_checkpoint(path: str | Path, architecture: str) -> tuple[dict[str, torc
         found = data.get("architecture")
         if found != architecture:
             raise WeightsError(f"{path} holds weights for {found!r}, not {architecture!r}")
-        tensors = _tensor_dict(path, data.get("state_dict"))
-        state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
-        state.update(_int8_weights(path, data.get("int8", {})))
-        meta = {k: v for k, v in data.items() if k not in ("state_dict", "int8")}
-        return state, meta
+        return _ours(path, data)
     if isinstance(data, dict) and architecture == "siamfc-alexnet" and _is_siamfc_pytorch(data):
         # Only tensors are mapped: anything else in a damaged file then shows as a missing key.
         return map_siamfc_pytorch({k: v for k, v in data.items() if isinstance(v, torch.Tensor)}), {

@@ -113,33 +113,19 @@ def cache_features(
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     final = root / "features" / key
     if not (final / "meta.json").is_file():
-        _build(pairs, backbone, count, final, key_source, device, dtype, progress, cancel)
+        was_training = backbone.training
+        backbone.eval()
+        try:
+            with cache_entry(final) as work:
+                _write(pairs, backbone, count, work, key_source, device, dtype, progress, cancel)
+        finally:
+            backbone.train(was_training)
     elif progress is not None:
         progress(f"backbone features of {count} pairs: cached in {final}")
     return FeaturePairs(final, pairs_per_epoch, seed)
 
 
 @torch.no_grad()
-def _build(
-    pairs: Any,
-    backbone: nn.Module,
-    count: int,
-    final: Path,
-    key_source: str,
-    device: torch.device,
-    dtype: torch.dtype | None,
-    progress: Callable[[str], None] | None,
-    cancel: Any,
-) -> None:
-    was_training = backbone.training
-    backbone.eval()
-    try:
-        with cache_entry(final) as work:
-            _write(pairs, backbone, count, work, key_source, device, dtype, progress, cancel)
-    finally:
-        backbone.train(was_training)
-
-
 def _write(
     pairs: Any,
     backbone: nn.Module,

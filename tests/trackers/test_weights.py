@@ -17,6 +17,7 @@ from trackers.weights import (
     choose_device,
     dequantize_rows,
     load_checkpoint,
+    load_own_checkpoint,
     quantize_rows,
     save_checkpoint,
 )
@@ -166,7 +167,8 @@ def test_int8_rows_keep_every_weight_within_half_a_step():
 def test_int8_checkpoint_loads_as_float_and_is_smaller(tmp_path):
     net = make_net()
     name = "embedding.conv3.0.weight"
-    plain = save_checkpoint(tmp_path / "fp16.pt", net.state_dict(), architecture=ARCHITECTURE, config={}, half=True)
+    plain = save_checkpoint(tmp_path / "fp16.pt", net.state_dict(), architecture=ARCHITECTURE, config={},
+                            half=True)
     small = save_checkpoint(tmp_path / "int8.pt", net.state_dict(), architecture=ARCHITECTURE, config={},
                             half=True, int8=[name])
     state, meta = load_checkpoint(small, ARCHITECTURE)
@@ -175,7 +177,8 @@ def test_int8_checkpoint_loads_as_float_and_is_smaller(tmp_path):
     original = net.state_dict()[name]
     assert state[name].dtype == torch.float32 and state[name].shape == original.shape
     step = original.reshape(original.shape[0], -1).abs().amax(dim=1) / 127.0
-    assert torch.all((state[name] - original).reshape(original.shape[0], -1).abs().amax(dim=1) <= step / 2 + 1e-7)
+    error = (state[name] - original).reshape(original.shape[0], -1).abs().amax(dim=1)
+    assert torch.all(error <= step / 2 + 1e-7)
     # conv3 is 885k of the 2.3 M parameters: one byte instead of two each.
     assert plain.stat().st_size - small.stat().st_size > 0.9 * original.numel()
     tracker = SiamFCTracker.create("siamfc", weights=small, device="cpu")
@@ -205,7 +208,8 @@ def test_damaged_int8_section_is_refused(tmp_path):
 def test_ship_weights_stores_large_weights_as_int8(tmp_path):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("ship_weights", Path(__file__).parents[2] / "tools" / "ship_weights.py")
+    tool = Path(__file__).parents[2] / "tools" / "ship_weights.py"
+    spec = importlib.util.spec_from_file_location("ship_weights", tool)
     ship = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ship)
     net = make_net()
@@ -223,3 +227,15 @@ def test_ship_weights_stores_large_weights_as_int8(tmp_path):
     assert meta["provenance"]["int8"] == sorted(data["int8"])
     assert set(state) == set(net.state_dict())
     assert ship.main([str(tmp_path / "missing.pt"), str(target)]) == 2
+
+
+def test_load_own_checkpoint_names_the_architecture_and_refuses_foreign_files(tmp_path):
+    path = save_checkpoint(tmp_path / "w.pt", make_net().state_dict(), architecture=ARCHITECTURE, config={},
+                           int8=["embedding.conv3.0.weight"])
+    state, meta = load_own_checkpoint(path)
+    assert meta["architecture"] == ARCHITECTURE
+    assert state["embedding.conv3.0.weight"].dtype == torch.float32
+    foreign = tmp_path / "bare.pth"
+    torch.save(make_net().state_dict(), foreign)
+    with pytest.raises(WeightsError, match="not a siamtrack checkpoint"):
+        load_own_checkpoint(foreign)
