@@ -4,9 +4,9 @@ They are the peers the Siamese trackers are measured against. Two points need ca
 
 * OpenCV wants BGR images and integer ``(x, y, w, h)`` rectangles, while siamtrack
   hands around RGB frames and float 0-based boxes; both convert here, at the edge.
-* The DNN trackers (Nano, Vit) need ONNX files that are not in the wheel. They are
-  looked up in ``model_dir``, then ``$SIAMTRACK_MODEL_DIR``, then the development
-  checkout's ``../shared/models``.
+* The DNN trackers (Nano, Vit) need ONNX files that are not in OpenCV's wheel. They are
+  looked up in ``model_dir``, then ``$SIAMTRACK_MODEL_DIR``, then the copies bundled in
+  ``resources/models`` (Apache-2.0, see the README there).
 
 Nothing here touches cv2's global state (threads, log level): the app and the
 benchmark share one process, and a tracker module should not retune it for them.
@@ -65,13 +65,15 @@ _MODEL_FILES: dict[str, dict[str, _ModelFile]] = {
 }
 
 
-def _development_model_dir() -> Path:
-    # trackers/opencv.py -> repository root -> its sibling shared/models.
-    return Path(__file__).resolve().parents[1].parent / "shared" / "models"
+def bundled_model_dir() -> Path:
+    """The ONNX files shipped with siamtrack (``resources/models``)."""
+    from resources import RESOURCES_DIR
+
+    return RESOURCES_DIR / "models"
 
 
 def resolve_model_dir(model_dir: str | Path | None = None) -> Path:
-    """The folder to look for ONNX files in: explicit argument, then the env var, then dev fallback.
+    """The folder to look for ONNX files in: explicit argument, then the env var, then the bundled copies.
 
     The first one given wins; an explicit choice that lacks the files is reported,
     not silently replaced by another folder.
@@ -81,7 +83,7 @@ def resolve_model_dir(model_dir: str | Path | None = None) -> Path:
     env = os.environ.get(MODEL_DIR_ENV, "")
     if env:
         return Path(env).expanduser()
-    return _development_model_dir()
+    return bundled_model_dir()
 
 
 def find_model_file(model_dir: Path, model: _ModelFile) -> Path:

@@ -107,6 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-gap", type=int, default=100, metavar="T",
                         help="most frames between the two images of a pair (section 2.2)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--teacher", choices=("nano",),
+                        help="distil NanoTrack (bundled) into the tracker: its maps on every pair become "
+                             "a second training objective (training/distill.py)")
+    parser.add_argument("--teacher-weight", type=float, default=0.5, metavar="W",
+                        help="share of the teacher's term in the loss, 0..1 (default 0.5)")
+    parser.add_argument("--teacher-label", nargs="+", metavar="CLIP_OR_FOLDER", default=[],
+                        help="unlabelled clips the teacher labels (forward-backward checked stretches) "
+                             "to train on as extra sequences (training/pseudo_labels.py)")
+    parser.add_argument("--model-dir", type=Path,
+                        help="folder with the teacher's ONNX files (default: the bundled ones)")
     parser.add_argument("--cache-dir", type=Path,
                         help="where decoded crops are kept (default: the user cache folder)")
     return parser
@@ -158,6 +168,22 @@ def main(argv: SequenceOf[str] | None = None) -> int:
             return 2
         train = [split.train for split in splits]
         val = list(val) + [split.heldout for split in splits]
+    if args.teacher_label:
+        if args.teacher is None:
+            say("error: --teacher-label needs --teacher (the teacher labels the clips)")
+            return 2
+        from training.pseudo_labels import pseudo_sequences
+        from training.synthetic import unlabelled_sources
+
+        try:
+            clips = unlabelled_sources(args.teacher_label)
+            labelled, summary = pseudo_sequences(clips, args.cache_dir, model_dir=args.model_dir, progress=say)
+        except (ValueError, OSError, TrackerError) as exc:
+            say(f"error: {exc}")
+            return 2
+        say(f"teacher labels: {summary['stretches_kept']} of {summary['stretches_tried']} stretches kept "
+            f"(forward-backward check), {summary['frames_labelled']} frames in {summary['clips']} clips")
+        train = list(train) + labelled
     say(f"training on {len(train)} sequences: {', '.join(s.name for s in train)}")
     say(f"validating on {len(val)} sequences: {', '.join(s.name for s in val) or '(none)'}")
 
@@ -264,6 +290,9 @@ def main(argv: SequenceOf[str] | None = None) -> int:
             extra_pairs=synthetic,
             extra_ratio=args.synthetic_ratio if synthetic is not None else 0.0,
             extra_description=" ".join(str(p) for p in args.synthetic) if synthetic is not None else "",
+            teacher=args.teacher,
+            teacher_weight=args.teacher_weight,
+            teacher_model_dir=args.model_dir,
         )
     except (TrainingError, TrackerError, ValueError, OSError) as exc:
         say(f"error: {exc}")

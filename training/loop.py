@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 from trackers.evaluation import Sequence
+from trackers.protocol import TrackerError
 from trackers.run import CancelToken
 from trackers.weights import atomic_torch_save, choose_device, load_checkpoint, save_checkpoint
 from training import distributed
@@ -204,6 +205,16 @@ class Task(ABC):
     ) -> torch.Tensor:
         """Mean loss over a batch; images N x 3 x H x W on the device, boxes N x 4 (cx, cy, w, h)."""
 
+    def distill_loss(
+        self, net: nn.Module, exemplars: torch.Tensor, searches: torch.Tensor, boxes: torch.Tensor,
+        teacher: torch.Tensor, weight: float,
+    ) -> torch.Tensor:
+        """The task's loss mixed with a distillation term: ``(1 - weight) * own + weight * teacher``.
+
+        ``teacher`` is ``N x 5 x 16 x 16``: NanoTrack's foreground and per-cell boxes on
+        the same pairs (``training.distill``). Tasks that cannot learn from it say so."""
+        raise TrainingError(f"the {self.name} task has no distillation objective")
+
     def state_for_checkpoint(self, net: nn.Module) -> dict[str, torch.Tensor]:
         # channels_last is a speed choice of this process; files hold plain contiguous tensors.
         return {k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
@@ -342,6 +353,9 @@ def train(
     extra_pairs: Callable[[int], Any] | None = None,
     extra_ratio: float = 0.0,
     extra_description: str = "",
+    teacher: str | None = None,
+    teacher_weight: float = 0.5,
+    teacher_model_dir: str | Path | None = None,
 ) -> TrainResult:
     """Train (or fine-tune, with ``init``) ``task``'s network and write ``out``.
 
@@ -354,6 +368,8 @@ def train(
     ``metric_frames`` > 0 tracks the first that many frames of each validation sequence
     before and after, and records both success AUCs. ``extra_pairs(pairs_per_epoch)``
     builds a second pair dataset (synthetic pairs) mixed in with probability ``extra_ratio``.
+    ``teacher`` ("nano") adds the distillation term of ``training.distill`` with weight
+    ``teacher_weight`` (the task's own loss keeps ``1 - teacher_weight``).
     """
     batch_size = task.default_batch_size if batch_size is None else batch_size
     lr_start = task.lr_start if lr_start is None else lr_start
@@ -370,6 +386,8 @@ def train(
         raise TrainingError("the synthetic ratio must be between 0 and 1")
     if extra_ratio > 0 and extra_pairs is None:
         raise TrainingError("a synthetic ratio was given without synthetic sources")
+    if teacher is not None and not 0.0 <= teacher_weight <= 1.0:
+        raise TrainingError("the teacher weight must be between 0 and 1")
     if not train_seqs and extra_ratio < 1.0:
         raise TrainingError("no training sequences")
     out = Path(out)
@@ -403,6 +421,9 @@ def train(
         "synthetic": extra_description,
         **task.settings(),
     }
+    if teacher is not None:
+        settings["teacher"] = str(teacher)
+        settings["teacher_weight"] = float(teacher_weight)
 
     # ---- data (decoding every source once, the first time only)
     try:
@@ -481,6 +502,19 @@ def train(
     except CacheCancelled:
         return TrainResult(checkpoint=None, epochs_done=0, step=0, cancelled=True)
     model = distributed.wrap(net, context, torch_device)
+    teacher_maps = None
+    if teacher is not None:
+        if getattr(net, "cached_layers", 0):
+            raise TrainingError("the teacher needs images; it cannot work on cached backbone features")
+        from training.distill import make_teacher
+
+        try:
+            teacher_maps = make_teacher(
+                teacher, cache_dir, {"settings": settings, "sequences": train_names,
+                                     "rank": context.rank if context.world_size > 1 else 0},
+                pairs_per_epoch, teacher_model_dir)
+        except (ValueError, TrackerError) as exc:
+            raise TrainingError(str(exc)) from None
 
     steps_per_epoch = math.ceil(pairs_per_epoch / batch_size)
     total_steps = steps_per_epoch * epochs
@@ -515,12 +549,15 @@ def train(
             "train_seconds": float(counters.elapsed),
             "torch": str(torch.__version__),
             **settings,
+            **(teacher_maps.provenance() if teacher_maps is not None else {}),
         }
 
     def save(epochs_done: int, finished: bool) -> Path:
         nonlocal wrote
         if not main:
             return out
+        if teacher_maps is not None:
+            teacher_maps.flush()
         weights = task.state_for_checkpoint(net)
         path = save_checkpoint(out, weights, architecture=task.architecture, config=task.config,
                                provenance=provenance(epochs_done, finished))
@@ -585,9 +622,17 @@ def train(
                 tick = time.perf_counter()
                 first = counters.step_in_epoch * batch_size
                 indices = range(first, min(first + batch_size, pairs_per_epoch))
-                exemplars, searches, boxes = train_set.batch(distributed.share(indices, context))
+                mine = distributed.share(indices, context)
+                exemplars, searches, boxes = train_set.batch(mine)
+                targets = None
+                if teacher_maps is not None:
+                    targets = teacher_maps.maps(exemplars, searches, epoch=counters.epoch, indices=list(mine))
                 with _autocast(torch_device, autocast_dtype):
-                    loss = task.loss(model, to_device(exemplars), to_device(searches), boxes.to(torch_device))
+                    if targets is None:
+                        loss = task.loss(model, to_device(exemplars), to_device(searches), boxes.to(torch_device))
+                    else:
+                        loss = task.distill_loss(model, to_device(exemplars), to_device(searches),
+                                                 boxes.to(torch_device), targets.to(torch_device), teacher_weight)
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     # Keep the last good checkpoint on disk; the weights now are garbage.

@@ -7,7 +7,8 @@ of 8 pairs, Gaussian initialisation scaled by the improved Xavier method
 values of the authors' released training code (and of siamfc-pytorch).
 
 The loop, checkpoints and resume are ``training.loop``'s; this module is SiamFC's task:
-its network and the balanced logistic loss of eq. 3-6 over the score map.
+its network and the balanced logistic loss of eq. 3-6 over the score map, plus the
+optional distillation term of ``--teacher nano`` (``distill_loss``).
 """
 
 from __future__ import annotations
@@ -66,6 +67,25 @@ class SiamFCTask(Task):
         # the stride): eq. 6's labels are the same for every pair and the boxes unused.
         scores = net(exemplars, searches).float()
         return balanced_logistic_loss(scores, self.labels(scores.device))
+
+    def distill_loss(
+        self, net: nn.Module, exemplars: torch.Tensor, searches: torch.Tensor, boxes: torch.Tensor,
+        teacher: torch.Tensor, weight: float,
+    ) -> torch.Tensor:
+        """Eq. 5 plus a distillation term (not in the paper; ``training.distill``).
+
+        The teacher's foreground map, read at our 17 x 17 cells, is a soft label per cell;
+        the term is the logistic loss of eq. 3 against it, balanced as section 2.2
+        balances eq. 4 (target and background weigh one half each). It tells the score
+        map what eq. 6's fixed disc cannot: how far the target extends and which
+        look-alikes in the search image deserve a low score.
+        """
+        from training.distill import soft_balanced_bce, soft_targets
+
+        scores = net(exemplars, searches).float()
+        own = balanced_logistic_loss(scores, self.labels(scores.device))
+        targets = soft_targets(teacher, self.cfg.score_size, self.cfg.total_stride)
+        return (1.0 - weight) * own + weight * soft_balanced_bce(scores, targets)
 
 
 def train_siamfc(

@@ -39,7 +39,7 @@ from trackers.siamfc.network import ARCHITECTURE as SIAMFC_ARCHITECTURE
 from trackers.siamrpn.anchors import anchor_grid
 from trackers.siamrpn.config import PRESETS, SiamRPNConfig
 from trackers.siamrpn.network import ARCHITECTURE, SiamRPNNet, init_weights
-from trackers.siamrpn.targets import anchor_targets, rpn_loss
+from trackers.siamrpn.targets import anchor_targets, encode, flatten_outputs, rpn_loss, smooth_l1
 from trackers.weights import WeightsError, load_checkpoint
 from training.data import Augmentation
 from training.loop import Task, TrainingError, TrainResult, frozen, train
@@ -205,6 +205,52 @@ class SiamRPNTask(Task):
         self, net: nn.Module, exemplars: torch.Tensor, searches: torch.Tensor, boxes: torch.Tensor
     ) -> torch.Tensor:
         a_cls, a_reg = net(exemplars, searches)
+        return self._own_loss(a_cls, a_reg, boxes)
+
+    def distill_loss(
+        self, net: nn.Module, exemplars: torch.Tensor, searches: torch.Tensor, boxes: torch.Tensor,
+        teacher: torch.Tensor, weight: float,
+    ) -> torch.Tensor:
+        """Eq. 5 plus a distillation term (not in the paper; ``training.distill``).
+
+        NanoTrack predicts a box from every cell. Read at our cells (bilinear, as the
+        foreground), each anchor gets a soft label: the teacher's foreground at its cell
+        times how well the anchor fits the box predicted there (IoU mapped from section
+        3.3's 0.3..0.6 band onto 0..1). Anchors on cells the teacher calls target (>0.5)
+        and that fit its box (IoU > 0.3) regress to that box (eq. 3 coding, eq. 4's smooth
+        L1, weighted by the foreground). This gives the regression dense size and aspect
+        targets on every pair, which ground truth alone gave it once per pair.
+        """
+        from training.distill import resample_matrix, soft_balanced_bce
+
+        a_cls, a_reg = net(exemplars, searches)
+        own = self._own_loss(a_cls, a_reg, boxes)
+        cfg = self.cfg
+        k = len(cfg.anchor_ratios)
+        matrix = resample_matrix(cfg.score_size, cfg.total_stride).to(teacher.device)
+        maps = matrix @ teacher.float() @ matrix.T  # N x 5 x S x S: foreground, cx, cy, w, h
+        foreground = maps[:, 0].clamp(0.0, 1.0)
+        cls, reg = flatten_outputs(a_cls.float(), a_reg.float(), k)  # N x (k*S*S) x 2 / 4
+        anchors = self.anchors(teacher.device)  # (k*S*S) x 4, anchor-major like flatten_outputs
+        n = teacher.shape[0]
+        cell_boxes = maps[:, 1:].permute(0, 2, 3, 1).reshape(n, 1, -1, 4).expand(n, k, -1, 4).reshape(n, -1, 4)
+        cell_boxes = torch.cat([cell_boxes[..., :2], cell_boxes[..., 2:].clamp(min=1.0)], dim=-1)
+        cell_fg = foreground.reshape(n, 1, -1).expand(n, k, -1).reshape(n, -1)
+        fit = _pairwise_iou(anchors.expand_as(cell_boxes), cell_boxes)
+        band = ((fit - cfg.negative_iou) / (cfg.positive_iou - cfg.negative_iou)).clamp(0.0, 1.0)
+        soft = (cell_fg * band).reshape(n, k, cfg.score_size, cfg.score_size)
+        logits = (cls[..., 1] - cls[..., 0]).reshape(n, k, cfg.score_size, cfg.score_size)
+        l_cls = soft_balanced_bce(logits, soft)
+        regress = (cell_fg > 0.5) & (fit > cfg.negative_iou)
+        if bool(regress.any()):
+            deltas = encode(anchors.expand_as(cell_boxes)[regress], cell_boxes[regress])
+            per_anchor = smooth_l1(reg[regress] - deltas, cfg.smooth_l1_sigma).sum(dim=-1)
+            l_reg = (per_anchor * cell_fg[regress]).sum() / cell_fg[regress].sum().clamp(min=1e-6)
+        else:
+            l_reg = reg.sum() * 0.0
+        return (1.0 - weight) * own + weight * (l_cls + cfg.reg_weight * l_reg)
+
+    def _own_loss(self, a_cls: torch.Tensor, a_reg: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
         anchors = self.anchors(boxes.device)
         # The 64 samples per pair are drawn at random (section 3.3); seeding the draw by
         # the batch's boxes keeps a run, and a resumed run, reproducible.
@@ -216,6 +262,17 @@ class SiamRPNTask(Task):
             reg_weight=self.cfg.reg_weight, sigma=self.cfg.smooth_l1_sigma,
         )
         return loss
+
+
+def _pairwise_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """IoU of matching rows of two ``(..., 4)`` arrays of ``cx, cy, w, h`` boxes."""
+    x0 = torch.maximum(a[..., 0] - a[..., 2] / 2, b[..., 0] - b[..., 2] / 2)
+    y0 = torch.maximum(a[..., 1] - a[..., 3] / 2, b[..., 1] - b[..., 3] / 2)
+    x1 = torch.minimum(a[..., 0] + a[..., 2] / 2, b[..., 0] + b[..., 2] / 2)
+    y1 = torch.minimum(a[..., 1] + a[..., 3] / 2, b[..., 1] + b[..., 3] / 2)
+    inter = (x1 - x0).clamp(min=0) * (y1 - y0).clamp(min=0)
+    union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
+    return inter / union.clamp(min=1e-6)
 
 
 def train_siamrpn(

@@ -1,0 +1,262 @@
+"""Distillation from NanoTrack: alignment of its maps with ours, the teacher cache, the
+losses, resume, pseudo-labels, and the bundled model files."""
+
+from __future__ import annotations
+
+import threading
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from tests.training.conftest import FAST
+from trackers.geometry import crop_square, exemplar_extent
+from trackers.nanotrack import NanoTrackNet, cell_positions, resample_to_grid
+from training.distill import Teacher, resample_matrix, soft_balanced_bce, soft_targets
+from training.loop import TrainingError, resume_path, train
+from training.siamfc_train import SiamFCTask
+from training.siamrpn_train import SiamRPNTask
+
+FILL = (120.0, 120.0, 120.0)
+
+
+def _scene(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = (rng.random((720, 720, 3)) * 60 + 90).astype(np.uint8)
+    return cv2.GaussianBlur(noise, (0, 0), 8)
+
+
+def _target() -> np.ndarray:
+    texture = (np.random.default_rng(1).random((16, 16, 3)) * 255).astype(np.uint8)
+    return cv2.resize(texture, (64, 48), interpolation=cv2.INTER_NEAREST)
+
+
+def _place(background: np.ndarray, cx: float, cy: float) -> np.ndarray:
+    image = background.copy()
+    target = _target()
+    x0, y0 = int(round(cx - 32)), int(round(cy - 24))
+    image[y0 : y0 + 48, x0 : x0 + 64] = target
+    return image
+
+
+def _pair(dx_search_px: float, dy_search_px: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Exemplar centred on a 64 x 48 target; search image with the target moved by
+    ``dx, dy`` search-image pixels from its centre. Returns the crops and the scale."""
+    background = _scene()
+    z = exemplar_extent(64, 48)
+    scale = 127.0 / z  # crop pixels per frame pixel
+    exemplar = crop_square(_place(background, 360, 360), 360, 360, z, 127, FILL)
+    moved = _place(background, 360 + dx_search_px / scale, 360 + dy_search_px / scale)
+    search = crop_square(moved, 360, 360, z * 255 / 127, 255, FILL)
+    return exemplar, search, scale
+
+
+@pytest.fixture(scope="module")
+def nano():
+    return NanoTrackNet()
+
+
+def test_the_bundled_model_files_load_with_no_model_dir(monkeypatch):
+    from trackers.opencv import MODEL_DIR_ENV, OpenCVTracker, resolve_model_dir
+
+    monkeypatch.delenv(MODEL_DIR_ENV, raising=False)
+    folder = resolve_model_dir()
+    assert (folder / "nanotrack-v2" / "nanotrack_backbone_sim.onnx").is_file()
+    assert (folder / "vittrack" / "vitTracker.onnx").is_file()
+    assert (folder / "README.md").read_text().count("Apache-2.0") >= 2
+    frame = np.zeros((120, 160, 3), dtype=np.uint8)
+    frame[40:80, 60:100] = 200
+    from trackers.types import Box
+
+    for kind in ("nano", "vit"):
+        tracker = OpenCVTracker(kind)
+        tracker.init(frame, Box(60, 40, 40, 40))
+        assert tracker.update(frame).box is not None
+
+
+@pytest.mark.parametrize("dx, dy", [(0, 0), (32, 0), (0, -48), (-16, 40)])
+def test_teacher_cells_line_up_with_the_search_image(nano, dx, dy):
+    exemplar, search, scale = _pair(dx, dy)
+    maps = nano(exemplar, search)
+    # the peak sits at the NanoTrack cell nearest to the target's centre (16 px cells)
+    row, col = np.unravel_index(int(np.argmax(maps.foreground)), maps.foreground.shape)
+    positions = cell_positions()
+    assert abs(positions[col] - (127.5 + dx)) <= 8 and abs(positions[row] - (127.5 + dy)) <= 8
+    # its box is the target: centre within 2 px, size within 10 %
+    cx, cy, w, h = maps.best_box()
+    assert abs(cx - (127.5 + dx)) < 2.0 and abs(cy - (127.5 + dy)) < 2.0
+    assert abs(w / (64 * scale) - 1) < 0.15 and abs(h / (48 * scale) - 1) < 0.15
+    # resampled onto SiamFC's 17 x 17 map (8 px cells), the peak is at 8 + offset / 8
+    grid = resample_to_grid(maps.foreground, 17, 8)
+    ys, xs = np.nonzero(grid >= grid.max() - 1e-3)
+    assert abs(np.mean(xs) - (8 + dx / 8)) <= 1.0 and abs(np.mean(ys) - (8 + dy / 8)) <= 1.0
+
+
+def test_resampling_reads_nanotrack_cells_exactly_at_even_cells():
+    rng = np.random.default_rng(0)
+    teacher = rng.random((16, 16)).astype(np.float32)
+    grid = resample_to_grid(teacher, 17, 8)
+    # SiamFC cell j sits at NanoTrack cell 4 + j / 2
+    for j in range(0, 17, 2):
+        for i in range(0, 17, 2):
+            assert grid[j, i] == pytest.approx(teacher[4 + j // 2, 4 + i // 2])
+    assert grid[1, 1] == pytest.approx(teacher[4:6, 4:6].mean())
+    # the matrix form is the same resampling
+    matrix = resample_matrix(17, 8).numpy()
+    np.testing.assert_allclose(matrix @ teacher @ matrix.T, grid, atol=1e-6)
+    maps = torch.from_numpy(rng.random((2, 5, 16, 16)).astype(np.float32))
+    np.testing.assert_allclose(soft_targets(maps, 17, 8)[1].numpy(),
+                               resample_to_grid(maps[1, 0].numpy(), 17, 8), atol=1e-6)
+
+
+def test_teacher_cache_hits_and_misses(tmp_path):
+    exemplar, search, _ = _pair(16, 0)
+    ex = torch.from_numpy(exemplar.transpose(2, 0, 1).astype(np.float32))[None].repeat(3, 1, 1, 1)
+    se = torch.from_numpy(search.transpose(2, 0, 1).astype(np.float32))[None].repeat(3, 1, 1, 1)
+    first = Teacher(tmp_path, {"run": 1}, pairs_per_epoch=10)
+    maps = first.maps(ex, se, epoch=0, indices=[0, 1, 2])
+    assert (first.hits, first.misses) == (0, 3)
+    assert maps.shape == (3, 5, 16, 16)
+    first.flush()
+    again = Teacher(tmp_path, {"run": 1}, pairs_per_epoch=10)
+    cached = again.maps(ex, se, epoch=0, indices=[2, 1, 5])
+    assert (again.hits, again.misses) == (2, 1)
+    np.testing.assert_array_equal(cached[0].numpy(), maps[2].numpy())  # fp16 either way
+    # another epoch or another run: nothing to reuse
+    assert again.maps(ex[:1], se[:1], epoch=1, indices=[0]) is not None and again.misses == 2
+    other = Teacher(tmp_path, {"run": 2}, pairs_per_epoch=10)
+    other.maps(ex[:1], se[:1], epoch=0, indices=[0])
+    assert (other.hits, other.misses) == (0, 1)
+
+
+def test_soft_bce_is_balanced_and_lowest_at_the_targets():
+    targets = torch.zeros(1, 17, 17)
+    targets[0, 7:10, 7:10] = 1.0
+    right = torch.where(targets > 0.5, 8.0, -8.0)
+    wrong = -right
+    assert soft_balanced_bce(right, targets) < 0.01 < soft_balanced_bce(wrong, targets)
+    # all-background logits are not rewarded for the many background cells alone
+    background = torch.full((1, 17, 17), -8.0)
+    assert soft_balanced_bce(background, targets) > 3.0
+
+
+def _teacher_batch(task, pairs, cache, count=4):
+    exemplars, searches, boxes = pairs.batch(range(count))
+    teacher = Teacher(cache, {"t": task.name}, pairs_per_epoch=count)
+    return exemplars, searches, boxes, teacher.maps(exemplars, searches, epoch=0, indices=list(range(count)))
+
+
+@pytest.mark.parametrize("tracker", ["siamfc", "siamrpn"])
+def test_each_distillation_loss_falls_on_a_fixed_batch(data, tracker):
+    train_seqs, _val, cache = data
+    task = SiamFCTask() if tracker == "siamfc" else SiamRPNTask(freeze_layers=0)
+    pairs = task.pairs(train_seqs, pairs_per_epoch=4, cache_dir=cache, max_gap=100, seed=0,
+                       augmentation=task.augmentation(), progress=lambda _t: None, cancel=None)
+    exemplars, searches, boxes, maps = _teacher_batch(task, pairs, cache)
+    net = task.build(0)
+    task.train_mode(net)
+    optimizer = torch.optim.SGD(task.trainable(net), lr=1e-3 if tracker == "siamrpn" else 1e-2, momentum=0.9)
+    losses = []
+    for _ in range(15):
+        loss = task.distill_loss(net, exemplars, searches, boxes, maps, 0.5)
+        optimizer.zero_grad()
+        loss.backward()
+        if task.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(task.trainable(net), task.max_grad_norm)
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert all(np.isfinite(losses)) and losses[-1] < 0.8 * losses[0], losses
+    # weight 0 is the task's own loss
+    with torch.no_grad():
+        net.eval()
+        assert float(task.distill_loss(net, exemplars, searches, boxes, maps, 0.0)) == pytest.approx(
+            float(task.loss(net, exemplars, searches, boxes)), rel=1e-5)
+
+
+def test_training_with_the_teacher_records_it_and_resumes(tmp_path, data):
+    from trackers.siamfc.network import ARCHITECTURE
+    from trackers.weights import load_checkpoint
+
+    train_seqs, val_seqs, cache = data
+    out = tmp_path / "distilled.pt"
+    options = dict(FAST, epochs=2, pairs_per_epoch=4, batch_size=2, cache_dir=cache, teacher="nano",
+                   teacher_weight=0.5, checkpoint_every=1)
+    cancel = threading.Event()
+    steps = []
+
+    def progress(event):
+        if event.phase == "train":
+            steps.append(event.step)
+            if event.step == 3:
+                cancel.set()
+
+    first = train(SiamFCTask(), train_seqs, val_seqs, out, progress=progress, cancel=cancel, **options)
+    assert first.cancelled and resume_path(out).is_file()
+    second = train(SiamFCTask(), train_seqs, val_seqs, out, **options)
+    assert not second.cancelled and second.step == 4 and second.epochs_done == 2
+    _weights, meta = load_checkpoint(out, ARCHITECTURE)
+    provenance = meta["provenance"]
+    assert provenance["teacher"] == "nano" and provenance["teacher_weight"] == 0.5
+    assert "NanoTrack" in provenance["teacher_model"]
+    # the teacher's answers for both epochs are on disk, once per pair
+    stored = sorted(p.name for p in (cache / "teacher").glob("*/*.done.npy"))
+    assert stored == ["epoch0000.done.npy", "epoch0001.done.npy"]
+    # a resumed run with another teacher weight is another run
+    with pytest.raises(TrainingError, match="teacher_weight"):
+        train(SiamFCTask(), train_seqs, val_seqs, out, **{**options, "teacher_weight": 0.9})
+    with pytest.raises(TrainingError, match="teacher weight"):
+        train(SiamFCTask(), train_seqs, val_seqs, tmp_path / "x.pt", **{**options, "teacher_weight": 2.0})
+
+
+def test_a_task_without_distillation_says_so(tmp_path, data):
+    from training.dsiam_train import DSiamTask
+
+    with pytest.raises(TrainingError, match="no distillation"):
+        DSiamTask().distill_loss(None, None, None, None, None, 0.5)
+
+
+def _moving_clip(path, frames=24):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
+    background = cv2.resize(_scene(3), (320, 240))
+    target = cv2.resize(_target(), (40, 30), interpolation=cv2.INTER_NEAREST)
+    truth = []
+    for i in range(frames):
+        image = background.copy()
+        x, y = 60 + 4 * i, 90 + (i % 5)
+        image[y : y + 30, x : x + 40] = target
+        writer.write(image)
+        truth.append((x, y, 40, 30))
+    writer.release()
+    return truth
+
+
+def test_teacher_labels_keep_only_consistent_stretches(tmp_path):
+    from trackers.geometry import iou
+    from trackers.types import Box
+    from training.pseudo_labels import PseudoLabelSettings, label_stretch, pseudo_sequences
+    from training.pseudo_labels import _nano as nano_factory
+
+    clip = tmp_path / "clip.mp4"
+    truth = _moving_clip(clip)
+    from trackers.sources import open_source
+
+    with open_source(clip) as source:
+        frames = list(source.iter_from(0))
+    settings = PseudoLabelSettings(stretch=12)
+    start = Box(*truth[0])
+    boxes = label_stretch(nano_factory(None), frames[:12], start, settings)
+    assert len(boxes) == 12
+    assert all(iou(box, Box(*t)) > 0.6 for box, t in zip(boxes, truth[:12]))
+    # the layout: sequences named per object slot and phase, NaN outside their stretches
+    sequences, summary = pseudo_sequences([clip], tmp_path / "cache", PseudoLabelSettings(stretch=8, phases=3))
+    assert summary["clips"] == 1 and summary["stretches_tried"] == 6
+    for sequence in sequences:
+        assert sequence.groundtruth.shape == (24, 4)
+        labelled = np.flatnonzero(~np.isnan(sequence.groundtruth[:, 0]))
+        assert labelled.size and np.all(np.diff(labelled) >= 1)
+    # cached: a second call does not label again
+    again, _ = pseudo_sequences([clip], tmp_path / "cache", PseudoLabelSettings(stretch=8, phases=3))
+    assert [s.name for s in again] == [s.name for s in sequences]
+    for a, b in zip(again, sequences):
+        np.testing.assert_array_equal(a.groundtruth, b.groundtruth)
