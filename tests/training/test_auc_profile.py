@@ -1,0 +1,51 @@
+"""tools/auc_profile.py: the shortfall 1 - IoU splits exactly into drift, localisation, scale, aspect."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_SPEC = importlib.util.spec_from_file_location(
+    "auc_profile", Path(__file__).resolve().parents[2] / "tools" / "auc_profile.py")
+auc_profile = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(auc_profile)
+
+GT = np.array([[10.0, 20.0, 40.0, 20.0]])
+
+
+def _parts(pred):
+    return auc_profile.profile(np.asarray([pred], dtype=np.float64), GT)
+
+
+def test_a_perfect_box_loses_nothing():
+    p = _parts([10, 20, 40, 20])
+    assert p["iou"] == pytest.approx(1.0) and p["drift"] == p["localisation"] == 0.0
+    assert p["scale"] == pytest.approx(0.0) and p["aspect"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("pred, part", [
+    ([20, 20, 40, 20], "localisation"),   # moved
+    ([0, 15, 60, 30], "scale"),           # same centre and aspect, larger
+    ([20, 10, 20, 40], "aspect"),         # same centre and area, turned
+    ([200, 200, 40, 20], "drift"),        # off the target
+])
+def test_each_error_lands_in_its_own_part(pred, part):
+    p = _parts(pred)
+    assert p[part] > 0.2
+    others = {"drift", "localisation", "scale", "aspect"} - {part}
+    assert all(p[o] == pytest.approx(0.0, abs=1e-9) for o in others)
+    assert p["iou"] + p["drift"] + p["localisation"] + p["scale"] + p["aspect"] == pytest.approx(1.0)
+
+
+def test_mixed_errors_still_add_up_to_one():
+    rng = np.random.default_rng(0)
+    gt = np.column_stack([rng.uniform(0, 100, 50), rng.uniform(0, 100, 50), rng.uniform(5, 50, 50),
+                          rng.uniform(5, 50, 50)])
+    pred = gt + rng.normal(0, 8, gt.shape)
+    pred[:, 2:] = np.abs(pred[:, 2:]) + 1
+    p = auc_profile.profile(pred, gt)
+    total = p["iou"] + p["drift"] + p["localisation"] + p["scale"] + p["aspect"]
+    assert total == pytest.approx(1.0) and p["frames"] == 50
