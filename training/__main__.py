@@ -177,7 +177,8 @@ def main(argv: SequenceOf[str] | None = None) -> int:
 
         try:
             clips = unlabelled_sources(args.teacher_label)
-            labelled, summary = pseudo_sequences(clips, args.cache_dir, model_dir=args.model_dir, progress=say)
+            labelled, summary = pseudo_sequences(clips, args.cache_dir, model_dir=args.model_dir,
+                                                 progress=say)
         except (ValueError, OSError, TrackerError) as exc:
             say(f"error: {exc}")
             return 2

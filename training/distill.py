@@ -88,7 +88,9 @@ class Teacher:
 
     def maps(self, exemplars: torch.Tensor, searches: torch.Tensor, *, epoch: int,
              indices: SequenceOf[int]) -> torch.Tensor:
-        """``N x 5 x 16 x 16`` float32 for the pairs ``indices`` of ``epoch`` (images N x 3 x H x W, 0..255)."""
+        """``N x 5 x 16 x 16`` float32 for the pairs ``indices`` of ``epoch``.
+
+        Images are ``N x 3 x H x W``, RGB 0..255, as the loop draws them."""
         self._open(int(epoch))
         assert self._maps is not None and self._done is not None
         out = np.empty((len(indices), CHANNELS, SCORE_SIZE, SCORE_SIZE), dtype=np.float32)

@@ -8,20 +8,14 @@ resume, cancel, validation with early stopping, mixed precision, several process
 (``training.distributed``), and the success AUC before and after on the validation
 sequences (``training.metrics``).
 
-Files a run writes next to ``out``:
-
-* ``out`` - the weights the tracker loads (``trackers.weights`` format), with the data
-  lists, settings, losses and metrics in its provenance;
-* ``<stem>.resume.pt`` - what a stopped run needs to carry on: weights, optimiser state
-  (momentum buffers, AMP scale) and counters. Only tensors, numbers, strings, lists
-  and dicts, so it loads with ``torch.load(weights_only=True)``;
-* ``<stem>.best.pt`` - with validation, the weights of the best epoch so far; when the
-  run ends they become ``out`` (early stopping keeps the best, not the last).
-
-All are rewritten atomically every ``checkpoint_every`` steps, at each epoch's end and
-on cancel. Resuming is exact in the data: item ``i`` of epoch ``e`` is always the same
-pair with the same augmentation, so a resumed run continues with the batch that would
-have come next.
+The run's settings are a frozen ``training.config.TrainConfig`` (defaults in one place,
+unknown names refused); ``Trainer`` carries one run out in small steps (``load_data``,
+``start`` or resume, ``step``, ``epoch_end``, ``save``, ``finish``), and ``train`` is its
+one-call form. The files beside ``out`` (weights, resume state, best epoch) are named and
+read back by ``training.checkpoints``; all are rewritten atomically every
+``checkpoint_every`` steps, at each epoch's end and on cancel. Resuming is exact in the
+data: item ``i`` of epoch ``e`` is always the same pair with the same augmentation, so a
+resumed run continues with the batch that would have come next.
 """
 
 from __future__ import annotations
@@ -48,19 +42,19 @@ from trackers.protocol import TrackerError
 from trackers.run import CancelToken
 from trackers.weights import atomic_torch_save, choose_device, load_checkpoint, save_checkpoint
 from training import distributed
-from training.data import DEFAULT_MAX_GAP, Augmentation, CacheCancelled, PairDataset
-
-RESUME_FORMAT = "siamtrack-train-resume"
-RESUME_VERSION = 2
+from training.checkpoints import (  # noqa: F401 - re-exported: callers import them from here
+    RESUME_FORMAT,
+    RESUME_VERSION,
+    best_path,
+    damaged,
+    load_resume,
+    resume_path,
+)
+from training.config import AMP_CHOICES, TrainConfig, TrainingError  # noqa: F401 - re-exported
+from training.data import Augmentation, CacheCancelled, PairDataset
 
 VAL_SEED_OFFSET = 1_000_003
 """Validation pairs are drawn with ``seed + VAL_SEED_OFFSET``, never from the training stream."""
-
-AMP_CHOICES = ("auto", "off", "fp16", "bf16")
-
-
-class TrainingError(RuntimeError):
-    """Training cannot start or go on; the message says why, in one line."""
 
 
 @dataclass(frozen=True)
@@ -220,21 +214,6 @@ class Task(ABC):
         return {k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
 
 
-def resume_path(out: str | Path) -> Path:
-    """``out`` with its suffix replaced by ``.resume.pt``: ``siamfc.pt`` -> ``siamfc.resume.pt``."""
-    return _beside(out, ".resume.pt")
-
-
-def best_path(out: str | Path) -> Path:
-    """``siamfc.pt`` -> ``siamfc.best.pt``: the best epoch's weights while a run goes."""
-    return _beside(out, ".best.pt")
-
-
-def _beside(out: str | Path, suffix: str) -> Path:
-    out = Path(out)
-    return out.with_name(out.stem + suffix) if out.suffix else out.with_name(out.name + suffix)
-
-
 def learning_rate(epoch: int, epochs: int, start: float = 1e-2, end: float = 1e-5) -> float:
     """Section 4.1: annealed geometrically at each epoch, ``start`` at the first, ``end`` at the last."""
     if epochs <= 1:
@@ -323,391 +302,431 @@ class _Counters:
         return len(self.val_losses) - self.best_epoch if self.best_epoch else len(self.val_losses)
 
 
+class Trainer:
+    """One training run in small steps: data, start or resume, the steps, each epoch's
+    end, saving. ``run()`` does them all; ``train`` is the one-call form."""
+
+    def __init__(
+        self,
+        task: Task,
+        train_seqs: SequenceOf[Sequence],
+        val_seqs: SequenceOf[Sequence],
+        out: str | Path,
+        config: TrainConfig,
+        *,
+        progress: Progress | None = None,
+        cancel: CancelToken | None = None,
+        extra_pairs: Callable[[int], Any] | None = None,
+    ) -> None:
+        self.task = task
+        self.cfg = cfg = config.for_task(task)
+        if cfg.extra_ratio > 0 and extra_pairs is None:
+            raise TrainingError("a synthetic ratio was given without synthetic sources")
+        if not train_seqs and cfg.extra_ratio < 1.0:
+            raise TrainingError("no training sequences")
+        self.train_seqs, self.val_seqs = list(train_seqs), list(val_seqs)
+        self.out = Path(out)
+        self.state_path = resume_path(self.out)
+        self.best_file = best_path(self.out)
+        self.progress, self.cancel, self.extra_pairs = progress, cancel, extra_pairs
+        self.context, self.device = distributed.from_environment(choose_device(cfg.device))
+        self.dtype = precision_for(cfg.amp, self.device)
+        self.main = self.context.is_main
+        self.train_names = [s.name for s in self.train_seqs]
+        self.val_names = [s.name for s in self.val_seqs]
+        overlap = sorted(set(self.train_names) & set(self.val_names))
+        if overlap:
+            raise TrainingError(f"sequences both in training and validation: {', '.join(overlap)}")
+        self.settings = self._settings()
+        self.counters = _Counters()
+        self.resumed = False
+        self.init = cfg.init
+        self.wrote: Path | None = None
+        self.teacher: Any = None
+        self.steps_per_epoch = math.ceil(cfg.pairs_per_epoch / cfg.batch_size)
+        self.total_steps = self.steps_per_epoch * cfg.epochs
+        self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+    # ---- reporting
+    def report(self, **kwargs: Any) -> None:
+        if self.progress is not None and self.main:
+            self.progress(TrainProgress(**kwargs))
+
+    def _cache_progress(self, text: str) -> None:
+        self.report(phase="cache", message=text)
+
+    def _settings(self) -> dict[str, Any]:
+        cfg = self.cfg
+        settings = {
+            "pairs_per_epoch": int(cfg.pairs_per_epoch),
+            "batch_size": int(cfg.batch_size),
+            "lr_start": float(cfg.lr_start),
+            "lr_end": float(cfg.lr_end),
+            "weight_decay": float(cfg.weight_decay),
+            "momentum": float(cfg.momentum),
+            "max_gap": int(cfg.max_gap),
+            "seed": int(cfg.seed),
+            "val_pairs": int(cfg.val_pairs),
+            "amp": str(self.dtype).replace("torch.", "") if self.dtype else "fp32",
+            "world_size": int(self.context.world_size),
+            "synthetic_ratio": float(cfg.extra_ratio),
+            "synthetic": cfg.extra_description,
+            **self.task.settings(),
+        }
+        if cfg.teacher is not None:
+            settings["teacher"] = str(cfg.teacher)
+            settings["teacher_weight"] = float(cfg.teacher_weight)
+        return settings
+
+    # ---- data (decoding every source once, the first time only)
+    def load_data(self) -> None:
+        cfg, task = self.cfg, self.task
+        try:
+            self.train_set = _pairs(
+                task, self.train_seqs, cfg.pairs_per_epoch, cfg.cache_dir, cfg.max_gap, cfg.seed,
+                cfg.augmentation, self.report, self.cancel, self.extra_pairs, cfg.extra_ratio,
+            )
+            self.val_set = (
+                task.pairs(
+                    self.val_seqs, pairs_per_epoch=cfg.val_pairs, cache_dir=cfg.cache_dir,
+                    max_gap=cfg.max_gap,
+                    seed=cfg.seed + VAL_SEED_OFFSET, augmentation=Augmentation.none(),
+                    progress=self._cache_progress, cancel=self.cancel,
+                )
+                if self.val_seqs and cfg.val_pairs > 0
+                else None
+            )
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from None
+
+    # ---- model, optimiser and where to start from
+    def start(self) -> None:
+        cfg, task = self.cfg, self.task
+        self.net = net = task.build(cfg.seed)
+        state: dict[str, Any] | None = None
+        init_note = ""
+        if cfg.resume and self.state_path.is_file():
+            state = load_resume(self.state_path, task.architecture)
+            mismatch = [key for key, value in self.settings.items()
+                        if state.get("settings", {}).get(key) != value]
+            if state.get("train_sequences") != self.train_names:
+                mismatch.append("training sequences")
+            if state.get("val_sequences") != self.val_names:
+                mismatch.append("validation sequences")
+            if mismatch:
+                raise TrainingError(
+                    f"{self.state_path} comes from a run with other {', '.join(mismatch)}; "
+                    "start afresh without resume, or write to another --out"
+                )
+            with damaged(self.state_path):
+                net.load_state_dict(state["state_dict"])
+                self.counters = _Counters.from_dict(state)
+            self.init = state.get("init") or None
+            self.resumed = True
+        elif cfg.init is not None:
+            init_note = task.load_init(net, Path(cfg.init))
+
+        self.parameters = task.trainable(net)
+        if not self.parameters:
+            raise TrainingError(f"the {task.name} task leaves no parameter to train")
+        self.optimizer = torch.optim.SGD(self.parameters, lr=cfg.lr_start, momentum=cfg.momentum,
+                                         weight_decay=cfg.weight_decay)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.dtype == torch.float16)
+        if state is not None:
+            with damaged(self.state_path):
+                self.optimizer.load_state_dict(state["optimizer"])
+                if state.get("scaler"):
+                    self.scaler.load_state_dict(state["scaler"])
+            where = f"epoch {self.counters.epoch + 1}, step {self.counters.step}"
+            self.report(phase="checkpoint", message=f"resuming from {self.state_path}: {where}")
+        elif init_note:
+            self.report(phase="checkpoint", message=f"starting from {cfg.init} ({init_note})")
+        net.to(self.device).to(memory_format=torch.channels_last)
+        _cast_to(self.optimizer.state, self.device)
+
+    def cache_features(self) -> None:
+        """Let the task swap its pairs for cached features (a frozen backbone)."""
+        cfg = self.cfg
+        common = dict(device=self.device, dtype=self.dtype, cache_dir=cfg.cache_dir,
+                      progress=self._cache_progress, cancel=self.cancel)
+        self.train_set = self.task.cached_pairs(
+            self.net, self.train_set, role="train", pairs_per_epoch=cfg.pairs_per_epoch, seed=cfg.seed,
+            description={"settings": self.settings, "sequences": self.train_names, "role": "train"}, **common)
+        if self.val_set is not None:
+            self.val_set = self.task.cached_pairs(
+                self.net, self.val_set, role="val", pairs_per_epoch=cfg.val_pairs,
+                seed=cfg.seed + VAL_SEED_OFFSET,
+                description={"settings": self.settings, "sequences": self.val_names, "role": "val"}, **common)
+
+    def start_teacher(self) -> None:
+        cfg = self.cfg
+        if cfg.teacher is None:
+            return
+        if getattr(self.net, "cached_layers", 0):
+            raise TrainingError("the teacher needs images; it cannot work on cached backbone features")
+        from training.distill import make_teacher
+
+        rank = self.context.rank if self.context.world_size > 1 else 0
+        try:
+            self.teacher = make_teacher(
+                cfg.teacher, cfg.cache_dir,
+                {"settings": self.settings, "sequences": self.train_names, "rank": rank},
+                cfg.pairs_per_epoch, cfg.teacher_model_dir)
+        except (ValueError, TrackerError) as exc:
+            raise TrainingError(str(exc)) from None
+
+    # ---- saving
+    def _to_device(self, images: torch.Tensor) -> torch.Tensor:
+        images = images.to(self.device, non_blocking=True)
+        # Clips (N x L x 3 x H x W) stay as they are; the task reshapes them.
+        return images.contiguous(memory_format=torch.channels_last) if images.dim() == 4 else images
+
+    def provenance(self, epochs_done: int, finished: bool) -> dict[str, Any]:
+        counters = self.counters
+        return {
+            "trainer": type(self.task).__module__,
+            "method": self.task.method,
+            "train_sequences": list(self.train_names),
+            "val_sequences": list(self.val_names),
+            "epochs": int(self.cfg.epochs),
+            "epochs_done": int(epochs_done),
+            "step": int(counters.step),
+            "steps_per_epoch": int(self.steps_per_epoch),
+            "val_loss": list(counters.val_losses),
+            "train_loss": list(counters.train_losses),
+            "best_epoch": int(counters.best_epoch),
+            "metrics": dict(counters.metrics),
+            "finished": bool(finished),
+            "init": str(self.init) if self.init is not None else "",
+            "resumed": bool(self.resumed),
+            "started": self.started,
+            "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "train_seconds": float(counters.elapsed),
+            "torch": str(torch.__version__),
+            **self.settings,
+            **(self.teacher.provenance() if self.teacher is not None else {}),
+        }
+
+    def save(self, epochs_done: int, finished: bool) -> Path:
+        """Write ``out`` and the resume state (atomically), and say so."""
+        if not self.main:
+            return self.out
+        if self.teacher is not None:
+            self.teacher.flush()
+        task = self.task
+        weights = task.state_for_checkpoint(self.net)
+        path = save_checkpoint(self.out, weights, architecture=task.architecture, config=task.config,
+                               provenance=self.provenance(epochs_done, finished))
+        resume_state = {
+            "format": RESUME_FORMAT,
+            "version": RESUME_VERSION,
+            "architecture": task.architecture,
+            "state_dict": weights,
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
+            **self.counters.to_dict(),
+            "epochs_done": int(epochs_done),
+            "settings": dict(self.settings),
+            "train_sequences": list(self.train_names),
+            "val_sequences": list(self.val_names),
+            "init": str(self.init) if self.init is not None else "",
+        }
+        atomic_torch_save(resume_state, self.state_path)
+        self.wrote = path
+        self.report(phase="checkpoint", epoch=epochs_done, epochs=self.cfg.epochs, step=self.counters.step,
+                    total_steps=self.total_steps,
+                    message=f"saved {path} (step {self.counters.step}, "
+                            f"{epochs_done}/{self.cfg.epochs} epochs done)")
+        return path
+
+    def cancelled(self) -> bool:
+        flag = self.cancel is not None and self.cancel.is_set()
+        return distributed.any_rank(flag, self.context, self.device)
+
+    def measure(self, which: str, weights_path: Path) -> None:
+        """Success AUC of ``weights_path`` on the validation sequences, recorded as ``which``."""
+        cfg, counters = self.cfg, self.counters
+        if not (cfg.metric_frames and self.val_seqs and self.main) or which in counters.metrics:
+            return
+        from training.metrics import success_auc
+
+        self.report(phase="metric", message=f"tracking the validation sequences with the {which} weights")
+        result = success_auc(self.task.name, weights_path, self.val_seqs, device=str(self.device),
+                             max_frames=cfg.metric_frames, cancel=self.cancel)
+        if result is not None:
+            counters.metrics[which] = result
+            self.report(phase="metric", message=f"success AUC {which}: {result['auc']:.3f} "
+                                                f"on {len(self.val_seqs)} validation sequences")
+
+    def measure_before(self) -> None:
+        if "before" in self.counters.metrics or not (self.cfg.metric_frames and self.val_seqs and self.main):
+            return
+        with tempfile.TemporaryDirectory(prefix="siamtrack-before-") as tmp:
+            start_file = save_checkpoint(Path(tmp) / "before.pt", self.task.state_for_checkpoint(self.net),
+                                         architecture=self.task.architecture, config=self.task.config)
+            self.measure("before", start_file)
+
+    # ---- the steps
+    def step(self, window_start: float) -> float:
+        """One optimiser step on the next batch; returns the time it ended."""
+        cfg, counters, task = self.cfg, self.counters, self.task
+        tick = time.perf_counter()
+        first = counters.step_in_epoch * cfg.batch_size
+        indices = range(first, min(first + cfg.batch_size, cfg.pairs_per_epoch))
+        mine = distributed.share(indices, self.context)
+        exemplars, searches, boxes = self.train_set.batch(mine)
+        targets = None
+        if self.teacher is not None:
+            targets = self.teacher.maps(exemplars, searches, epoch=counters.epoch, indices=list(mine))
+        with _autocast(self.device, self.dtype):
+            ex, se, bx = self._to_device(exemplars), self._to_device(searches), boxes.to(self.device)
+            if targets is None:
+                loss = task.loss(self.model, ex, se, bx)
+            else:
+                loss = task.distill_loss(self.model, ex, se, bx, targets.to(self.device), cfg.teacher_weight)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            # Keep the last good checkpoint on disk; the weights now are garbage.
+            raise TrainingError(
+                f"the loss became {value} at step {counters.step + 1}; lower the learning rate")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if task.max_grad_norm is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.parameters, task.max_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        counters.step += 1
+        counters.step_in_epoch += 1
+        now = time.perf_counter()
+        counters.elapsed += now - tick
+        counters.epoch_loss_sum += value
+        counters.epoch_loss_count += 1
+        self.report(
+            phase="train", epoch=counters.epoch + 1, epochs=cfg.epochs, step=counters.step,
+            total_steps=self.total_steps, loss=value,
+            pairs_per_second=len(indices) / max(now - window_start, 1e-9), lr=self.lr,
+        )
+        return now
+
+    def epoch_end(self) -> bool:
+        """Validation, counters, checkpoint and best copy; True when the run should stop early."""
+        cfg, counters = self.cfg, self.counters
+        counters.train_losses.append(counters.epoch_loss_sum / max(counters.epoch_loss_count, 1))
+        improved = False
+        if self.val_set is not None:
+            with _autocast(self.device, self.dtype):
+                val_loss = validation_loss(self.task, self.net, self.val_set, cfg.batch_size, self._to_device,
+                                           self.device)
+            counters.val_losses.append(val_loss)
+            improved = counters.best_epoch == 0 or val_loss < counters.val_losses[counters.best_epoch - 1]
+            if improved:
+                counters.best_epoch = len(counters.val_losses)
+            self.report(phase="val", epoch=counters.epoch + 1, epochs=cfg.epochs, step=counters.step,
+                        total_steps=self.total_steps, loss=val_loss)
+        counters.epoch += 1
+        counters.step_in_epoch = 0
+        counters.epoch_loss_sum, counters.epoch_loss_count = 0.0, 0
+        stop = bool(cfg.patience) and counters.epochs_without_improvement() >= cfg.patience
+        self.save(counters.epoch, finished=counters.epoch >= cfg.epochs or stop)
+        if improved and self.main:
+            shutil.copyfile(self.out, self.best_file)
+        if stop:
+            self.report(phase="checkpoint", message=(
+                f"stopping early: no better validation loss for {cfg.patience} epochs; "
+                f"keeping epoch {counters.best_epoch}"))
+        return stop
+
+    def finish(self, stopped_early: bool) -> TrainResult:
+        """The best epoch becomes ``out``, with the "after" figure recorded in it."""
+        cfg, counters, task = self.cfg, self.counters, self.task
+        distributed.barrier(self.context)
+        if self.wrote is None and self.main:
+            # Resumed a run that had already finished: rewrite nothing unless asked for metrics.
+            self.wrote = self.out if self.out.is_file() else self.save(counters.epoch, finished=True)
+        best_is_earlier = counters.best_epoch and counters.best_epoch != counters.epoch
+        if self.main and self.best_file.is_file() and best_is_earlier:
+            # The best epoch, not the last, is the result (early stopping's point).
+            os.replace(self.best_file, self.out)
+        if self.main:
+            self.measure("after", self.out)
+            if "after" in counters.metrics:
+                # Re-save so the file records the figure (same weights, richer provenance).
+                weights, _ = load_checkpoint(self.out, task.architecture)
+                save_checkpoint(self.out, weights, architecture=task.architecture, config=task.config,
+                                provenance=self.provenance(counters.epoch, finished=True))
+            self.best_file.unlink(missing_ok=True)
+            self.wrote = self.out
+        self.report(phase="done", epoch=counters.epoch, epochs=cfg.epochs, step=counters.step,
+                    total_steps=self.total_steps,
+                    message=f"finished: {counters.epoch} epochs, {counters.step} steps, "
+                            f"weights in {self.wrote}")
+        return _result(self.wrote, counters, stopped_early=stopped_early)
+
+    def run(self) -> TrainResult:
+        try:
+            self.load_data()
+        except CacheCancelled:
+            return TrainResult(checkpoint=None, epochs_done=0, step=0, cancelled=True)
+        self.start()
+        try:
+            self.cache_features()
+        except CacheCancelled:
+            return TrainResult(checkpoint=None, epochs_done=0, step=0, cancelled=True)
+        self.model = distributed.wrap(self.net, self.context, self.device)
+        self.start_teacher()
+        cfg, counters = self.cfg, self.counters
+        try:
+            self.measure_before()
+            window_start = time.perf_counter()
+            stopped_early = False
+            while counters.epoch < cfg.epochs:
+                self.lr = learning_rate(counters.epoch, cfg.epochs, cfg.lr_start, cfg.lr_end)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = self.lr
+                self.train_set.set_epoch(counters.epoch)
+                self.task.train_mode(self.net)
+                while counters.step_in_epoch < self.steps_per_epoch:
+                    if self.cancelled():
+                        self.save(counters.epoch, finished=False)
+                        return _result(self.wrote, counters, cancelled=True)
+                    window_start = self.step(window_start)
+                    mid_epoch = counters.step_in_epoch < self.steps_per_epoch
+                    if counters.step % cfg.checkpoint_every == 0 and mid_epoch:
+                        self.save(counters.epoch, finished=False)
+                stopped_early = self.epoch_end()
+                window_start = time.perf_counter()
+                if stopped_early:
+                    break
+            return self.finish(stopped_early)
+        finally:
+            distributed.shutdown(self.context)
+
+
 def train(
     task: Task,
     train_seqs: SequenceOf[Sequence],
     val_seqs: SequenceOf[Sequence],
     out: str | Path,
     *,
-    epochs: int = 50,
-    pairs_per_epoch: int = 50_000,
-    batch_size: int | None = None,
-    lr_start: float | None = None,
-    lr_end: float | None = None,
-    weight_decay: float | None = None,
-    momentum: float | None = None,
-    init: str | Path | None = None,
-    device: str = "auto",
-    amp: str = "auto",
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
-    resume: bool = True,
-    checkpoint_every: int = 200,
-    val_pairs: int = 128,
-    patience: int = 0,
-    metric_frames: int = 0,
-    max_gap: int = DEFAULT_MAX_GAP,
-    seed: int = 0,
-    cache_dir: str | Path | None = None,
-    augmentation: Augmentation | None = None,
     extra_pairs: Callable[[int], Any] | None = None,
-    extra_ratio: float = 0.0,
-    extra_description: str = "",
-    teacher: str | None = None,
-    teacher_weight: float = 0.5,
-    teacher_model_dir: str | Path | None = None,
+    **options: Any,
 ) -> TrainResult:
     """Train (or fine-tune, with ``init``) ``task``'s network and write ``out``.
 
-    With ``resume`` and a resume file beside ``out`` from a run on the same data and
-    settings, training carries on where that run stopped (``epochs`` may differ: the
+    ``options`` are the fields of :class:`~training.config.TrainConfig` (unknown names
+    raise). With ``resume`` and a resume file beside ``out`` from a run on the same data
+    and settings, training carries on where that run stopped (``epochs`` may differ: the
     learning-rate schedule then follows the new count). ``cancel`` is polled between
     steps; when set, the state is saved and the result says ``cancelled``.
-
-    ``patience`` > 0 stops after that many epochs without a lower validation loss.
-    ``metric_frames`` > 0 tracks the first that many frames of each validation sequence
-    before and after, and records both success AUCs. ``extra_pairs(pairs_per_epoch)``
-    builds a second pair dataset (synthetic pairs) mixed in with probability ``extra_ratio``.
-    ``teacher`` ("nano") adds the distillation term of ``training.distill`` with weight
-    ``teacher_weight`` (the task's own loss keeps ``1 - teacher_weight``).
+    ``extra_pairs(pairs_per_epoch)`` builds a second pair dataset (synthetic pairs)
+    mixed in with probability ``extra_ratio``.
     """
-    batch_size = task.default_batch_size if batch_size is None else batch_size
-    lr_start = task.lr_start if lr_start is None else lr_start
-    lr_end = task.lr_end if lr_end is None else lr_end
-    weight_decay = task.weight_decay if weight_decay is None else weight_decay
-    momentum = task.momentum if momentum is None else momentum
-    if epochs < 1 or pairs_per_epoch < 1 or batch_size < 1:
-        raise TrainingError("epochs, pairs_per_epoch and batch_size must all be at least 1")
-    if checkpoint_every < 1:
-        raise TrainingError("checkpoint_every must be at least 1")
-    if patience < 0 or metric_frames < 0:
-        raise TrainingError("patience and metric_frames must not be negative")
-    if not 0.0 <= extra_ratio <= 1.0:
-        raise TrainingError("the synthetic ratio must be between 0 and 1")
-    if extra_ratio > 0 and extra_pairs is None:
-        raise TrainingError("a synthetic ratio was given without synthetic sources")
-    if teacher is not None and not 0.0 <= teacher_weight <= 1.0:
-        raise TrainingError("the teacher weight must be between 0 and 1")
-    if not train_seqs and extra_ratio < 1.0:
-        raise TrainingError("no training sequences")
-    out = Path(out)
-    state_path = resume_path(out)
-    context, torch_device = distributed.from_environment(choose_device(device))
-    autocast_dtype = precision_for(amp, torch_device)
-    main = context.is_main
-
-    def report(**kwargs: Any) -> None:
-        if progress is not None and main:
-            progress(TrainProgress(**kwargs))
-
-    train_names = [s.name for s in train_seqs]
-    val_names = [s.name for s in val_seqs]
-    overlap = sorted(set(train_names) & set(val_names))
-    if overlap:
-        raise TrainingError(f"sequences both in training and validation: {', '.join(overlap)}")
-    settings = {
-        "pairs_per_epoch": int(pairs_per_epoch),
-        "batch_size": int(batch_size),
-        "lr_start": float(lr_start),
-        "lr_end": float(lr_end),
-        "weight_decay": float(weight_decay),
-        "momentum": float(momentum),
-        "max_gap": int(max_gap),
-        "seed": int(seed),
-        "val_pairs": int(val_pairs),
-        "amp": str(autocast_dtype).replace("torch.", "") if autocast_dtype else "fp32",
-        "world_size": int(context.world_size),
-        "synthetic_ratio": float(extra_ratio),
-        "synthetic": extra_description,
-        **task.settings(),
-    }
-    if teacher is not None:
-        settings["teacher"] = str(teacher)
-        settings["teacher_weight"] = float(teacher_weight)
-
-    # ---- data (decoding every source once, the first time only)
-    try:
-        train_set = _pairs(
-            task, train_seqs, pairs_per_epoch, cache_dir, max_gap, seed,
-            augmentation if augmentation is not None else task.augmentation(),
-            report, cancel, extra_pairs, extra_ratio,
-        )
-        val_set = (
-            task.pairs(
-                val_seqs, pairs_per_epoch=val_pairs, cache_dir=cache_dir, max_gap=max_gap,
-                seed=seed + VAL_SEED_OFFSET, augmentation=Augmentation.none(),
-                progress=lambda text: report(phase="cache", message=text), cancel=cancel,
-            )
-            if val_seqs and val_pairs > 0
-            else None
-        )
-    except CacheCancelled:
-        return TrainResult(checkpoint=None, epochs_done=0, step=0, cancelled=True)
-    except ValueError as exc:
-        raise TrainingError(str(exc)) from None
-
-    # ---- model, optimiser and where to start from
-    net = task.build(seed)
-    counters = _Counters()
-    resumed = False
-    init_note = ""
-    state: dict[str, Any] | None = None
-    if resume and state_path.is_file():
-        state = _load_resume(state_path, task.architecture)
-        mismatch = [key for key, value in settings.items() if state.get("settings", {}).get(key) != value]
-        if state.get("train_sequences") != train_names:
-            mismatch.append("training sequences")
-        if state.get("val_sequences") != val_names:
-            mismatch.append("validation sequences")
-        if mismatch:
-            raise TrainingError(
-                f"{state_path} comes from a run with other {', '.join(mismatch)}; "
-                "start afresh without resume, or write to another --out"
-            )
-        with _damaged(state_path):
-            net.load_state_dict(state["state_dict"])
-            counters = _Counters.from_dict(state)
-        init = state.get("init") or None
-        resumed = True
-    elif init is not None:
-        init_note = task.load_init(net, Path(init))
-
-    parameters = task.trainable(net)
-    if not parameters:
-        raise TrainingError(f"the {task.name} task leaves no parameter to train")
-    optimizer = torch.optim.SGD(parameters, lr=lr_start, momentum=momentum, weight_decay=weight_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype == torch.float16)
-    if state is not None:
-        with _damaged(state_path):
-            optimizer.load_state_dict(state["optimizer"])
-            if state.get("scaler"):
-                scaler.load_state_dict(state["scaler"])
-        report(phase="checkpoint",
-               message=f"resuming from {state_path}: epoch {counters.epoch + 1}, step {counters.step}")
-    elif init_note:
-        report(phase="checkpoint", message=f"starting from {init} ({init_note})")
-
-    net.to(torch_device).to(memory_format=torch.channels_last)
-    _cast_to(optimizer.state, torch_device)
-    try:
-        common = dict(device=torch_device, dtype=autocast_dtype, cache_dir=cache_dir,
-                      progress=lambda text: report(phase="cache", message=text), cancel=cancel)
-        train_set = task.cached_pairs(
-            net, train_set, role="train", pairs_per_epoch=pairs_per_epoch, seed=seed,
-            description={"settings": settings, "sequences": train_names, "role": "train"}, **common)
-        if val_set is not None:
-            val_set = task.cached_pairs(
-                net, val_set, role="val", pairs_per_epoch=val_pairs, seed=seed + VAL_SEED_OFFSET,
-                description={"settings": settings, "sequences": val_names, "role": "val"}, **common)
-    except CacheCancelled:
-        return TrainResult(checkpoint=None, epochs_done=0, step=0, cancelled=True)
-    model = distributed.wrap(net, context, torch_device)
-    teacher_maps = None
-    if teacher is not None:
-        if getattr(net, "cached_layers", 0):
-            raise TrainingError("the teacher needs images; it cannot work on cached backbone features")
-        from training.distill import make_teacher
-
-        try:
-            teacher_maps = make_teacher(
-                teacher, cache_dir, {"settings": settings, "sequences": train_names,
-                                     "rank": context.rank if context.world_size > 1 else 0},
-                pairs_per_epoch, teacher_model_dir)
-        except (ValueError, TrackerError) as exc:
-            raise TrainingError(str(exc)) from None
-
-    steps_per_epoch = math.ceil(pairs_per_epoch / batch_size)
-    total_steps = steps_per_epoch * epochs
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    wrote: Path | None = None
-    best_file = best_path(out)
-
-    def to_device(images: torch.Tensor) -> torch.Tensor:
-        images = images.to(torch_device, non_blocking=True)
-        # Clips (N x L x 3 x H x W) stay as they are; the task reshapes them.
-        return images.contiguous(memory_format=torch.channels_last) if images.dim() == 4 else images
-
-    def provenance(epochs_done: int, finished: bool) -> dict[str, Any]:
-        return {
-            "trainer": type(task).__module__,
-            "method": task.method,
-            "train_sequences": list(train_names),
-            "val_sequences": list(val_names),
-            "epochs": int(epochs),
-            "epochs_done": int(epochs_done),
-            "step": int(counters.step),
-            "steps_per_epoch": int(steps_per_epoch),
-            "val_loss": list(counters.val_losses),
-            "train_loss": list(counters.train_losses),
-            "best_epoch": int(counters.best_epoch),
-            "metrics": dict(counters.metrics),
-            "finished": bool(finished),
-            "init": str(init) if init is not None else "",
-            "resumed": bool(resumed),
-            "started": started,
-            "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "train_seconds": float(counters.elapsed),
-            "torch": str(torch.__version__),
-            **settings,
-            **(teacher_maps.provenance() if teacher_maps is not None else {}),
-        }
-
-    def save(epochs_done: int, finished: bool) -> Path:
-        nonlocal wrote
-        if not main:
-            return out
-        if teacher_maps is not None:
-            teacher_maps.flush()
-        weights = task.state_for_checkpoint(net)
-        path = save_checkpoint(out, weights, architecture=task.architecture, config=task.config,
-                               provenance=provenance(epochs_done, finished))
-        resume_state = {
-            "format": RESUME_FORMAT,
-            "version": RESUME_VERSION,
-            "architecture": task.architecture,
-            "state_dict": weights,
-            "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict() if scaler.is_enabled() else {},
-            **counters.to_dict(),
-            "epochs_done": int(epochs_done),
-            "settings": dict(settings),
-            "train_sequences": list(train_names),
-            "val_sequences": list(val_names),
-            "init": str(init) if init is not None else "",
-        }
-        atomic_torch_save(resume_state, state_path)
-        wrote = path
-        report(phase="checkpoint", epoch=epochs_done, epochs=epochs, step=counters.step,
-               total_steps=total_steps,
-               message=f"saved {path} (step {counters.step}, {epochs_done}/{epochs} epochs done)")
-        return path
-
-    def cancelled() -> bool:
-        return distributed.any_rank(cancel is not None and cancel.is_set(), context, torch_device)
-
-    def measure(which: str, weights_path: Path) -> None:
-        if not (metric_frames and val_seqs and main) or which in counters.metrics:
-            return
-        from training.metrics import success_auc
-
-        report(phase="metric", message=f"tracking the validation sequences with the {which} weights")
-        result = success_auc(task.name, weights_path, val_seqs, device=str(torch_device),
-                             max_frames=metric_frames, cancel=cancel)
-        if result is not None:
-            counters.metrics[which] = result
-            report(phase="metric", message=f"success AUC {which}: {result['auc']:.3f} "
-                                           f"on {len(val_seqs)} validation sequences")
-
-    try:
-        # ---- the "before" figure, on the weights the run starts from
-        if "before" not in counters.metrics and metric_frames and val_seqs and main:
-            with tempfile.TemporaryDirectory(prefix="siamtrack-before-") as tmp:
-                start_file = save_checkpoint(Path(tmp) / "before.pt", task.state_for_checkpoint(net),
-                                             architecture=task.architecture, config=task.config)
-                measure("before", start_file)
-
-        # ---- the loop: epochs of steps, a validation and a checkpoint at each epoch's end
-        window_start = time.perf_counter()
-        stopped_early = False
-        while counters.epoch < epochs:
-            lr = learning_rate(counters.epoch, epochs, lr_start, lr_end)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            train_set.set_epoch(counters.epoch)
-            task.train_mode(net)
-            while counters.step_in_epoch < steps_per_epoch:
-                if cancelled():
-                    save(counters.epoch, finished=False)
-                    return _result(wrote, counters, cancelled=True)
-                tick = time.perf_counter()
-                first = counters.step_in_epoch * batch_size
-                indices = range(first, min(first + batch_size, pairs_per_epoch))
-                mine = distributed.share(indices, context)
-                exemplars, searches, boxes = train_set.batch(mine)
-                targets = None
-                if teacher_maps is not None:
-                    targets = teacher_maps.maps(exemplars, searches, epoch=counters.epoch, indices=list(mine))
-                with _autocast(torch_device, autocast_dtype):
-                    if targets is None:
-                        loss = task.loss(model, to_device(exemplars), to_device(searches), boxes.to(torch_device))
-                    else:
-                        loss = task.distill_loss(model, to_device(exemplars), to_device(searches),
-                                                 boxes.to(torch_device), targets.to(torch_device), teacher_weight)
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    # Keep the last good checkpoint on disk; the weights now are garbage.
-                    raise TrainingError(
-                        f"the loss became {value} at step {counters.step + 1}; lower the learning rate"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if task.max_grad_norm is not None:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(parameters, task.max_grad_norm)
-                scaler.step(optimizer)
-                scaler.update()
-                counters.step += 1
-                counters.step_in_epoch += 1
-                now = time.perf_counter()
-                counters.elapsed += now - tick
-                counters.epoch_loss_sum += value
-                counters.epoch_loss_count += 1
-                report(
-                    phase="train", epoch=counters.epoch + 1, epochs=epochs, step=counters.step,
-                    total_steps=total_steps, loss=value,
-                    pairs_per_second=len(indices) / max(now - window_start, 1e-9), lr=lr,
-                )
-                window_start = now
-                if counters.step % checkpoint_every == 0 and counters.step_in_epoch < steps_per_epoch:
-                    save(counters.epoch, finished=False)
-
-            # end of an epoch
-            counters.train_losses.append(counters.epoch_loss_sum / max(counters.epoch_loss_count, 1))
-            improved = False
-            if val_set is not None:
-                with _autocast(torch_device, autocast_dtype):
-                    val_loss = validation_loss(task, net, val_set, batch_size, to_device, torch_device)
-                counters.val_losses.append(val_loss)
-                improved = counters.best_epoch == 0 or val_loss < counters.val_losses[counters.best_epoch - 1]
-                if improved:
-                    counters.best_epoch = len(counters.val_losses)
-                report(phase="val", epoch=counters.epoch + 1, epochs=epochs, step=counters.step,
-                       total_steps=total_steps, loss=val_loss)
-            counters.epoch += 1
-            counters.step_in_epoch = 0
-            counters.epoch_loss_sum, counters.epoch_loss_count = 0.0, 0
-            stopped_early = bool(patience) and counters.epochs_without_improvement() >= patience
-            save(counters.epoch, finished=counters.epoch >= epochs or stopped_early)
-            if improved and main:
-                shutil.copyfile(out, best_file)
-            window_start = time.perf_counter()
-            if stopped_early:
-                report(phase="checkpoint", message=(
-                    f"stopping early: no better validation loss for {patience} epochs; "
-                    f"keeping epoch {counters.best_epoch}"))
-                break
-
-        distributed.barrier(context)
-        if wrote is None and main:
-            # Resumed a run that had already finished: rewrite nothing unless asked for metrics.
-            wrote = out if out.is_file() else save(counters.epoch, finished=True)
-        if main and best_file.is_file() and counters.best_epoch and counters.best_epoch != counters.epoch:
-            # The best epoch, not the last, is the result (early stopping's point).
-            os.replace(best_file, out)
-        if main:
-            measure("after", out)
-            if "after" in counters.metrics:
-                # Re-save so the file records the figure (same weights, richer provenance).
-                weights, _ = load_checkpoint(out, task.architecture)
-                save_checkpoint(out, weights, architecture=task.architecture, config=task.config,
-                                provenance=provenance(counters.epoch, finished=True))
-            best_file.unlink(missing_ok=True)
-            wrote = out
-        report(phase="done", epoch=counters.epoch, epochs=epochs, step=counters.step, total_steps=total_steps,
-               message=f"finished: {counters.epoch} epochs, {counters.step} steps, weights in {wrote}")
-        return _result(wrote, counters, stopped_early=stopped_early)
-    finally:
-        distributed.shutdown(context)
+    config = TrainConfig.from_options(**options)
+    return Trainer(task, train_seqs, val_seqs, out, config, progress=progress, cancel=cancel,
+                   extra_pairs=extra_pairs).run()
 
 
 def _result(wrote: Path | None, counters: _Counters, *, cancelled: bool = False,
@@ -772,33 +791,6 @@ def validation_loss(
     finally:
         net.train(was_training)
     return total / max(count, 1)
-
-
-@contextlib.contextmanager
-def _damaged(path: Path) -> Iterator[None]:
-    """A resume file of the right format with parts missing or of the wrong shape: one
-    line for the user, not a traceback from deep inside load_state_dict."""
-    try:
-        yield
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise TrainingError(
-            f"the resume state {path} is damaged ({type(exc).__name__}: {first}); "
-            "start afresh without --resume"
-        ) from None
-
-
-def _load_resume(path: Path, architecture: str) -> dict[str, Any]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line answer
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TrainingError(f"cannot read the resume state {path}: {first}") from None
-    if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
-        raise TrainingError(f"{path} is not a siamtrack resume file")
-    if state.get("version") != RESUME_VERSION or state.get("architecture") != architecture:
-        raise TrainingError(f"{path} was written by another version or for another network")
-    return state
 
 
 def frozen(modules: Iterable[nn.Module]) -> None:

@@ -132,7 +132,9 @@ def _rect(box: Box) -> tuple[int, int, int, int]:
     return (int(round(box.x)), int(round(box.y)), max(1, int(round(box.w))), max(1, int(round(box.h))))
 
 
-def _track(make: Callable[[], Any], frames: list[NDArray[np.uint8]], start: Box, min_score: float) -> list[Box]:
+def _track(
+    make: Callable[[], Any], frames: list[NDArray[np.uint8]], start: Box, min_score: float
+) -> list[Box]:
     """The teacher's boxes from ``start`` on ``frames[0]`` through the list (BGR frames);
     it stops early where its score drops below ``min_score``."""
     tracker = make()

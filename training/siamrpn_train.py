@@ -233,7 +233,8 @@ class SiamRPNTask(Task):
         cls, reg = flatten_outputs(a_cls.float(), a_reg.float(), k)  # N x (k*S*S) x 2 / 4
         anchors = self.anchors(teacher.device)  # (k*S*S) x 4, anchor-major like flatten_outputs
         n = teacher.shape[0]
-        cell_boxes = maps[:, 1:].permute(0, 2, 3, 1).reshape(n, 1, -1, 4).expand(n, k, -1, 4).reshape(n, -1, 4)
+        per_cell = maps[:, 1:].permute(0, 2, 3, 1).reshape(n, 1, -1, 4)
+        cell_boxes = per_cell.expand(n, k, -1, 4).reshape(n, -1, 4)
         cell_boxes = torch.cat([cell_boxes[..., :2], cell_boxes[..., 2:].clamp(min=1.0)], dim=-1)
         cell_fg = foreground.reshape(n, 1, -1).expand(n, k, -1).reshape(n, -1)
         fit = _pairwise_iou(anchors.expand_as(cell_boxes), cell_boxes)

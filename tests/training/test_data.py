@@ -142,7 +142,8 @@ def test_grayscale_pairs(tmp_path):
                      augmentation=Augmentation(grayscale=1.0))
     z, x, _ = ds[0]
     for image in (z, x):
-        assert np.allclose(image[0].numpy(), image[1].numpy()) and np.allclose(image[1].numpy(), image[2].numpy())
+        channels = image.numpy()
+        assert np.allclose(channels[0], channels[1]) and np.allclose(channels[1], channels[2])
 
 
 def test_cache_is_reused_without_decoding(tmp_path, monkeypatch):

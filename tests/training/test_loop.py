@@ -3,6 +3,7 @@ choice, several processes under torchrun (gloo on the CPU), and SiamRPN's task."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -284,3 +285,19 @@ def test_metric_frames_count_from_the_first_box():
     cut = truncated(Sequence("tail", Path("x"), gt), 10)
     assert len(cut.groundtruth) == 40 and np.isfinite(cut.groundtruth[30:]).all()
     assert truncated(Sequence("tail", Path("x"), gt), 100).groundtruth is gt
+
+
+def test_a_misspelt_option_is_refused_not_defaulted(tmp_path, data):
+    from training.config import TrainConfig
+
+    train_seqs, val_seqs, cache = data
+    with pytest.raises(TrainingError, match="unknown training option.*epoch"):
+        train(SiamFCTask(), train_seqs, val_seqs, tmp_path / "w.pt", epoch=3, cache_dir=cache, **FAST)
+    config = TrainConfig(epochs=2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.epochs = 3
+    # the task's defaults fill what was left out, once
+    filled = config.for_task(SiamFCTask())
+    assert filled.batch_size == SiamFCTask.default_batch_size and filled.lr_start == SiamFCTask.lr_start
+    with pytest.raises(TrainingError, match="teacher weight"):
+        TrainConfig(teacher="nano", teacher_weight=1.5)
