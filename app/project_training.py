@@ -35,7 +35,7 @@ from trackers.evaluation import Sequence, evaluate, first_valid_frame
 from trackers.protocol import Tracker
 from trackers.run import CancelToken
 from trackers.trajectory import Origin, Trajectory
-from training.data import Split, split_tail  # noqa: F401 - Split is part of this module's API
+from training.splits import Split, split_tail  # noqa: F401 - Split is part of this module's API
 
 MIN_ANNOTATED = 20
 """Fewest frames with a box a project needs before it can be split and fine-tuned on."""
@@ -140,7 +140,7 @@ def split_sequence(
     min_heldout: int = MIN_HELDOUT,
     min_annotated: int = MIN_ANNOTATED,
 ) -> Split:
-    """``training.data.split_tail`` with the project's wording for too few boxes."""
+    """``training.splits.split_tail`` with the project's wording for too few boxes."""
     try:
         return split_tail(sequence, fraction, min_heldout=min_heldout, min_annotated=min_annotated)
     except ValueError as exc:

@@ -19,8 +19,10 @@ from types import FrameType
 
 from trackers.evaluation import Sequence, load_sequences
 from trackers.protocol import TrackerError
-from training.data import default_split, split_by_names, split_tail
-from training.loop import AMP_CHOICES, Task, resume_path
+from training.checkpoints import resume_path
+from training.config import AMP_CHOICES
+from training.splits import default_split, split_by_names, split_tail
+from training.task import Task
 
 TRACKERS = ("siamfc", "siamrpn", "dsiam")
 """Trackers this command can train, each by its task in training/<name>_train.py."""
@@ -188,8 +190,9 @@ def main(argv: SequenceOf[str] | None = None) -> int:
     say(f"training on {len(train)} sequences: {', '.join(s.name for s in train)}")
     say(f"validating on {len(val)} sequences: {', '.join(s.name for s in val) or '(none)'}")
 
-    from training.loop import TrainingError, TrainProgress
+    from training.config import TrainingError
     from training.loop import train as run_training
+    from training.progress import TrainProgress
 
     task = make_task(args.tracker, args)
     resuming = args.resume and resume_path(args.out).is_file()

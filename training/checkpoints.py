@@ -5,12 +5,15 @@
   counters, settings); only tensors, numbers, strings, lists and dicts, so it loads
   with ``torch.load(weights_only=True)``;
 * ``<stem>.best.pt``: with validation, the best epoch's weights while the run goes.
+
+``Counters`` is where a run stands (epoch, step, losses, metrics), saved in the resume state.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +66,50 @@ def load_resume(path: Path, architecture: str) -> dict[str, Any]:
     if state.get("version") != RESUME_VERSION or state.get("architecture") != architecture:
         raise TrainingError(f"{path} was written by another version or for another network")
     return state
+
+
+@dataclass
+class Counters:
+    epoch: int = 0
+    step_in_epoch: int = 0
+    step: int = 0
+    val_losses: list[float] = field(default_factory=list)
+    train_losses: list[float] = field(default_factory=list)
+    epoch_loss_sum: float = 0.0
+    epoch_loss_count: int = 0
+    elapsed: float = 0.0
+    best_epoch: int = 0
+    """1-based epoch with the lowest validation loss so far (0: none yet)."""
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": int(self.epoch),
+            "step_in_epoch": int(self.step_in_epoch),
+            "step": int(self.step),
+            "val_losses": list(self.val_losses),
+            "train_losses": list(self.train_losses),
+            "epoch_loss_sum": float(self.epoch_loss_sum),
+            "epoch_loss_count": int(self.epoch_loss_count),
+            "elapsed_seconds": float(self.elapsed),
+            "best_epoch": int(self.best_epoch),
+            "metrics": dict(self.metrics),
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> Counters:
+        return cls(
+            epoch=int(state["epoch"]),
+            step_in_epoch=int(state["step_in_epoch"]),
+            step=int(state["step"]),
+            val_losses=[float(v) for v in state["val_losses"]],
+            train_losses=[float(v) for v in state["train_losses"]],
+            epoch_loss_sum=float(state["epoch_loss_sum"]),
+            epoch_loss_count=int(state["epoch_loss_count"]),
+            elapsed=float(state["elapsed_seconds"]),
+            best_epoch=int(state.get("best_epoch", 0)),
+            metrics=dict(state.get("metrics", {})),
+        )
+
+    def epochs_without_improvement(self) -> int:
+        return len(self.val_losses) - self.best_epoch if self.best_epoch else len(self.val_losses)

@@ -13,7 +13,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from training.data import DEFAULT_MAX_GAP, Augmentation
+from training.augmentation import Augmentation
+from training.data import DEFAULT_MAX_GAP
 
 AMP_CHOICES = ("auto", "off", "fp16", "bf16")
 

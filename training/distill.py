@@ -47,7 +47,7 @@ class Teacher:
                            "pairs": self.pairs_per_epoch, "run": description}, sort_keys=True, default=str)
         key = hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
         if cache_dir is None:
-            from training.data import default_cache_dir
+            from training.crop_cache import default_cache_dir
 
             cache_dir = default_cache_dir()
         self.folder = Path(cache_dir) / "teacher" / f"nano-{key}"

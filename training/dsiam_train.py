@@ -57,16 +57,13 @@ from trackers.evaluation import Sequence
 from trackers.siamfc.network import ARCHITECTURE as SIAMFC_ARCHITECTURE
 from trackers.siamfc.network import init_weights
 from trackers.weights import WeightsError
-from training.data import (
-    Augmentation,
-    PairDataset,
-    _colour,
-    _gray,
-    _resample,
-    _to_tensor,
-)
-from training.loop import Task, TrainingError, TrainResult, train
+from training.augmentation import Augmentation, colour_jitter, grayscale, resample, to_tensor
+from training.config import TrainingError
+from training.data import PairDataset
+from training.loop import train
 from training.losses import POSITIVE_RADIUS_PX, balanced_logistic_loss, centred_labels
+from training.progress import TrainResult
+from training.task import Task
 
 DEFAULT_CLIP_LENGTH = 4
 DEFAULT_FRAME_STEP = 1
@@ -162,10 +159,10 @@ class ClipDataset(PairDataset):
                 1.0 + rng.uniform(-aug.stretch, aug.stretch),
             )
 
-        # _resample with scale 1 and no shift is the crop's central block pixel for pixel,
+        # resample with scale 1 and no shift is the crop's central block pixel for pixel,
         # so Augmentation.none() gives the plain canonical crops.
         ex_sx, ex_sy = stretch()
-        exemplar = _resample(crops[rows[0]], cfg.exemplar_size, ex_sx, ex_sy, 0.0, 0.0, fills[rows[0]])
+        exemplar = resample(crops[rows[0]], cfg.exemplar_size, ex_sx, ex_sy, 0.0, 0.0, fills[rows[0]])
         searches, boxes = [], []
         for row in rows[1:]:
             sx, sy = stretch()
@@ -173,24 +170,24 @@ class ClipDataset(PairDataset):
             if aug.scale:
                 zoom = float(np.exp(rng.uniform(-np.log1p(aug.scale), np.log1p(aug.scale))))
                 sx, sy = sx * zoom, sy * zoom
-            searches.append(_resample(crops[row], cfg.search_size, sx, sy, shift[0], shift[1], fills[row]))
+            searches.append(resample(crops[row], cfg.search_size, sx, sy, shift[0], shift[1], fills[row]))
             w, h = self._sizes[which][row]
             # as PairDataset: the target's centre lands where the resampling offset is zero
             boxes.append([centre - shift[0] / sx, centre - shift[1] / sy, w / sx, h / sy])
 
-        ex_image = _colour(exemplar.astype(np.float32), aug, rng)
+        ex_image = colour_jitter(exemplar.astype(np.float32), aug, rng)
         clip_seed = int(rng.integers(2**63))  # one colour change for all frames of the clip
         images = [ex_image] + [
-            _colour(s.astype(np.float32), aug, np.random.default_rng(clip_seed)) for s in searches
+            colour_jitter(s.astype(np.float32), aug, np.random.default_rng(clip_seed)) for s in searches
         ]
         if rng.random() < aug.grayscale:
-            images = [_gray(img) for img in images]
+            images = [grayscale(img) for img in images]
         for k, img in enumerate(images):
             if rng.random() < aug.blur:
                 images[k] = cv2.GaussianBlur(img, (0, 0), sigmaX=rng.uniform(*aug.blur_sigma))
         return (
-            _to_tensor(images[0]),
-            torch.stack([_to_tensor(img) for img in images[1:]]),
+            to_tensor(images[0]),
+            torch.stack([to_tensor(img) for img in images[1:]]),
             torch.tensor(boxes, dtype=torch.float32),
         )
 

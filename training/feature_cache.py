@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.data import CacheCancelled, cache_entry, default_cache_dir
+from training.crop_cache import CacheCancelled, cache_entry, default_cache_dir
 
 FEATURE_CACHE_VERSION = 1
 BUILD_BATCH = 32

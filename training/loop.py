@@ -20,198 +20,42 @@ resumed run continues with the batch that would have come next.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import shutil
 import tempfile
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from collections.abc import Sequence as SequenceOf
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from trackers.evaluation import Sequence
 from trackers.protocol import TrackerError
 from trackers.run import CancelToken
 from trackers.weights import atomic_torch_save, choose_device, load_checkpoint, save_checkpoint
 from training import distributed
-from training.checkpoints import (  # noqa: F401 - re-exported: callers import them from here
+from training.augmentation import Augmentation
+from training.checkpoints import (
     RESUME_FORMAT,
     RESUME_VERSION,
+    Counters,
     best_path,
     damaged,
     load_resume,
     resume_path,
 )
-from training.config import AMP_CHOICES, TrainConfig, TrainingError  # noqa: F401 - re-exported
-from training.data import Augmentation, CacheCancelled, PairDataset
+from training.config import TrainConfig, TrainingError
+from training.crop_cache import CacheCancelled
+from training.precision import autocast, move_optimizer_state, precision_for
+from training.progress import Progress, TrainProgress, TrainResult, result_of
+from training.task import Task, task_pairs, validation_loss
 
 VAL_SEED_OFFSET = 1_000_003
 """Validation pairs are drawn with ``seed + VAL_SEED_OFFSET``, never from the training stream."""
-
-
-@dataclass(frozen=True)
-class TrainProgress:
-    """One report from the training loop. ``str()`` gives a line fit for a log."""
-
-    phase: str
-    """``cache``, ``train``, ``val``, ``metric``, ``checkpoint`` or ``done``."""
-    epoch: int = 0
-    """1-based epoch being worked on (0 before training starts)."""
-    epochs: int = 0
-    step: int = 0
-    """Optimiser steps done since the start of the run, resumed runs included."""
-    total_steps: int = 0
-    loss: float | None = None
-    """Mean training loss over the steps since the last report (``train``), or the validation loss."""
-    pairs_per_second: float | None = None
-    lr: float | None = None
-    message: str = ""
-
-    def __str__(self) -> str:
-        if self.phase == "train":
-            return (
-                f"epoch {self.epoch}/{self.epochs} step {self.step}/{self.total_steps} "
-                f"loss {self.loss:.4f} lr {self.lr:.2e} {self.pairs_per_second:.2f} pairs/s"
-            )
-        if self.phase == "val":
-            return f"epoch {self.epoch}/{self.epochs} validation loss {self.loss:.4f}"
-        return self.message
-
-
-Progress = Callable[[TrainProgress], None]
-
-
-@dataclass
-class TrainResult:
-    checkpoint: Path | None
-    """The weights written, or None if the run was cancelled before any was."""
-    epochs_done: int
-    step: int
-    val_losses: list[float] = field(default_factory=list)
-    train_losses: list[float] = field(default_factory=list)
-    cancelled: bool = False
-    metrics: dict[str, Any] = field(default_factory=dict)
-    """``{"before": ..., "after": ...}`` success AUC on the validation sequences (see training.metrics)."""
-    stopped_early: bool = False
-
-
-class Task(ABC):
-    """What one tracker's training needs beyond the shared loop."""
-
-    name: str
-    """The registry name of the tracker these weights are for (metrics track with it)."""
-    architecture: str
-    method: str
-    """The paper and sections followed, for the checkpoint's provenance."""
-    config: dict[str, Any]
-    """The tracker configuration stored with the weights."""
-    search_margin: int = 0
-    """Extra context cached around the search crop (see ``PairDataset``)."""
-    lr_start: float = 1e-2
-    lr_end: float = 1e-5
-    weight_decay: float = 5e-4
-    momentum: float = 0.9
-    default_batch_size: int = 8
-    max_grad_norm: float | None = None
-    """Clip the gradient's global norm to this (None: no clipping)."""
-
-    def augmentation(self) -> Augmentation:
-        return Augmentation()
-
-    def pairs(
-        self,
-        sequences: SequenceOf[Sequence],
-        *,
-        pairs_per_epoch: int,
-        cache_dir: str | Path | None,
-        max_gap: int,
-        seed: int,
-        augmentation: Augmentation,
-        progress: Callable[[str], None],
-        cancel: CancelToken | None,
-    ) -> Any:
-        """The dataset of training (or validation) items: ``set_epoch``, ``len`` and
-        ``batch(indices) -> (exemplars, searches, boxes)``. Pairs by default; a task that
-        trains through time (DSiam) returns clips instead."""
-        return PairDataset(
-            sequences, pairs_per_epoch=pairs_per_epoch, cache_dir=cache_dir, max_gap=max_gap, seed=seed,
-            augmentation=augmentation, progress=progress, cancel=cancel, search_margin=self.search_margin,
-        )
-
-    def settings(self) -> dict[str, Any]:
-        """Task settings that a resumed run must share with the run it continues."""
-        return {}
-
-    @abstractmethod
-    def build(self, seed: int) -> nn.Module:
-        """The network, randomly initialised (seeded)."""
-
-    def load_init(self, net: nn.Module, path: Path) -> str:
-        """Start from ``path`` (fine-tuning); return a word on what was loaded."""
-        weights, _meta = load_checkpoint(path, self.architecture)
-        try:
-            net.load_state_dict(weights, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0]
-            raise TrainingError(f"{path} does not fit the {self.name} network: {first}") from None
-        return f"{self.architecture} weights"
-
-    def cached_pairs(
-        self,
-        net: nn.Module,
-        pairs: Any,
-        *,
-        role: str,
-        pairs_per_epoch: int,
-        description: dict[str, Any],
-        device: torch.device,
-        dtype: torch.dtype | None,
-        cache_dir: str | Path | None,
-        seed: int,
-        progress: Callable[[str], None],
-        cancel: CancelToken | None,
-    ) -> Any:
-        """The dataset the loop steps through, given ``pairs`` ("train" or "val" by
-        ``role``) and the network once its starting weights are in. By default ``pairs``
-        itself; a task whose backbone is frozen may return its cached features instead
-        (``training.feature_cache``). May raise ``CacheCancelled``."""
-        return pairs
-
-    def trainable(self, net: nn.Module) -> list[nn.Parameter]:
-        """Parameters the optimiser updates; the rest are frozen (requires_grad False)."""
-        return [p for p in net.parameters() if p.requires_grad]
-
-    def train_mode(self, net: nn.Module) -> None:
-        """Put ``net`` in training mode (a task with frozen layers keeps their batch norm fixed)."""
-        net.train()
-
-    @abstractmethod
-    def loss(
-        self, net: nn.Module, exemplars: torch.Tensor, searches: torch.Tensor, boxes: torch.Tensor
-    ) -> torch.Tensor:
-        """Mean loss over a batch; images N x 3 x H x W on the device, boxes N x 4 (cx, cy, w, h)."""
-
-    def distill_loss(
-        self, net: nn.Module, exemplars: torch.Tensor, searches: torch.Tensor, boxes: torch.Tensor,
-        teacher: torch.Tensor, weight: float,
-    ) -> torch.Tensor:
-        """The task's loss mixed with a distillation term: ``(1 - weight) * own + weight * teacher``.
-
-        ``teacher`` is ``N x 5 x 16 x 16``: NanoTrack's foreground and per-cell boxes on
-        the same pairs (``training.distill``). Tasks that cannot learn from it say so."""
-        raise TrainingError(f"the {self.name} task has no distillation objective")
-
-    def state_for_checkpoint(self, net: nn.Module) -> dict[str, torch.Tensor]:
-        # channels_last is a speed choice of this process; files hold plain contiguous tensors.
-        return {k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
 
 
 def learning_rate(epoch: int, epochs: int, start: float = 1e-2, end: float = 1e-5) -> float:
@@ -219,87 +63,6 @@ def learning_rate(epoch: int, epochs: int, start: float = 1e-2, end: float = 1e-
     if epochs <= 1:
         return start
     return start * (end / start) ** (epoch / (epochs - 1))
-
-
-def precision_for(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``--amp``: ``auto`` is fp16 on CUDA and off on the CPU.
-
-    bf16 on the CPU is offered (it roughly halves the convolutions' cost on CPUs with
-    AVX-512 BF16) but not the default: fp32 master weights keep it stable, yet its
-    7-bit mantissa makes the small late learning rates of section 4.1 partly vanish.
-    """
-    if amp not in AMP_CHOICES:
-        raise TrainingError(f"unknown --amp {amp!r}; choose one of {', '.join(AMP_CHOICES)}")
-    if amp == "auto":
-        return torch.float16 if device.type == "cuda" else None
-    if amp == "off":
-        return None
-    if amp == "fp16" and device.type != "cuda":
-        raise TrainingError("--amp fp16 needs CUDA; on the CPU use bf16 or off")
-    return torch.float16 if amp == "fp16" else torch.bfloat16
-
-
-@contextlib.contextmanager
-def _autocast(device: torch.device, dtype: torch.dtype | None) -> Iterator[None]:
-    if dtype is None:
-        yield
-        return
-    with torch.autocast(device_type=device.type, dtype=dtype):
-        yield
-
-
-def _cast_to(state: Any, device: torch.device) -> None:
-    for buffers in state.values():
-        for key, value in buffers.items():
-            if isinstance(value, torch.Tensor):
-                buffers[key] = value.to(device)
-
-
-@dataclass
-class _Counters:
-    epoch: int = 0
-    step_in_epoch: int = 0
-    step: int = 0
-    val_losses: list[float] = field(default_factory=list)
-    train_losses: list[float] = field(default_factory=list)
-    epoch_loss_sum: float = 0.0
-    epoch_loss_count: int = 0
-    elapsed: float = 0.0
-    best_epoch: int = 0
-    """1-based epoch with the lowest validation loss so far (0: none yet)."""
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "epoch": int(self.epoch),
-            "step_in_epoch": int(self.step_in_epoch),
-            "step": int(self.step),
-            "val_losses": list(self.val_losses),
-            "train_losses": list(self.train_losses),
-            "epoch_loss_sum": float(self.epoch_loss_sum),
-            "epoch_loss_count": int(self.epoch_loss_count),
-            "elapsed_seconds": float(self.elapsed),
-            "best_epoch": int(self.best_epoch),
-            "metrics": dict(self.metrics),
-        }
-
-    @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> _Counters:
-        return cls(
-            epoch=int(state["epoch"]),
-            step_in_epoch=int(state["step_in_epoch"]),
-            step=int(state["step"]),
-            val_losses=[float(v) for v in state["val_losses"]],
-            train_losses=[float(v) for v in state["train_losses"]],
-            epoch_loss_sum=float(state["epoch_loss_sum"]),
-            epoch_loss_count=int(state["epoch_loss_count"]),
-            elapsed=float(state["elapsed_seconds"]),
-            best_epoch=int(state.get("best_epoch", 0)),
-            metrics=dict(state.get("metrics", {})),
-        )
-
-    def epochs_without_improvement(self) -> int:
-        return len(self.val_losses) - self.best_epoch if self.best_epoch else len(self.val_losses)
 
 
 class Trainer:
@@ -338,7 +101,7 @@ class Trainer:
         if overlap:
             raise TrainingError(f"sequences both in training and validation: {', '.join(overlap)}")
         self.settings = self._settings()
-        self.counters = _Counters()
+        self.counters = Counters()
         self.resumed = False
         self.init = cfg.init
         self.wrote: Path | None = None
@@ -382,7 +145,7 @@ class Trainer:
     def load_data(self) -> None:
         cfg, task = self.cfg, self.task
         try:
-            self.train_set = _pairs(
+            self.train_set = task_pairs(
                 task, self.train_seqs, cfg.pairs_per_epoch, cfg.cache_dir, cfg.max_gap, cfg.seed,
                 cfg.augmentation, self.report, self.cancel, self.extra_pairs, cfg.extra_ratio,
             )
@@ -420,7 +183,7 @@ class Trainer:
                 )
             with damaged(self.state_path):
                 net.load_state_dict(state["state_dict"])
-                self.counters = _Counters.from_dict(state)
+                self.counters = Counters.from_dict(state)
             self.init = state.get("init") or None
             self.resumed = True
         elif cfg.init is not None:
@@ -442,7 +205,7 @@ class Trainer:
         elif init_note:
             self.report(phase="checkpoint", message=f"starting from {cfg.init} ({init_note})")
         net.to(self.device).to(memory_format=torch.channels_last)
-        _cast_to(self.optimizer.state, self.device)
+        move_optimizer_state(self.optimizer.state, self.device)
 
     def cache_features(self) -> None:
         """Let the task swap its pairs for cached features (a frozen backbone)."""
@@ -578,7 +341,7 @@ class Trainer:
         targets = None
         if self.teacher is not None:
             targets = self.teacher.maps(exemplars, searches, epoch=counters.epoch, indices=list(mine))
-        with _autocast(self.device, self.dtype):
+        with autocast(self.device, self.dtype):
             ex, se, bx = self._to_device(exemplars), self._to_device(searches), boxes.to(self.device)
             if targets is None:
                 loss = task.loss(self.model, ex, se, bx)
@@ -615,7 +378,7 @@ class Trainer:
         counters.train_losses.append(counters.epoch_loss_sum / max(counters.epoch_loss_count, 1))
         improved = False
         if self.val_set is not None:
-            with _autocast(self.device, self.dtype):
+            with autocast(self.device, self.dtype):
                 val_loss = validation_loss(self.task, self.net, self.val_set, cfg.batch_size, self._to_device,
                                            self.device)
             counters.val_losses.append(val_loss)
@@ -661,7 +424,7 @@ class Trainer:
                     total_steps=self.total_steps,
                     message=f"finished: {counters.epoch} epochs, {counters.step} steps, "
                             f"weights in {self.wrote}")
-        return _result(self.wrote, counters, stopped_early=stopped_early)
+        return result_of(self.wrote, counters, stopped_early=stopped_early)
 
     def run(self) -> TrainResult:
         try:
@@ -689,7 +452,7 @@ class Trainer:
                 while counters.step_in_epoch < self.steps_per_epoch:
                     if self.cancelled():
                         self.save(counters.epoch, finished=False)
-                        return _result(self.wrote, counters, cancelled=True)
+                        return result_of(self.wrote, counters, cancelled=True)
                     window_start = self.step(window_start)
                     mid_epoch = counters.step_in_epoch < self.steps_per_epoch
                     if counters.step % cfg.checkpoint_every == 0 and mid_epoch:
@@ -727,74 +490,3 @@ def train(
     config = TrainConfig.from_options(**options)
     return Trainer(task, train_seqs, val_seqs, out, config, progress=progress, cancel=cancel,
                    extra_pairs=extra_pairs).run()
-
-
-def _result(wrote: Path | None, counters: _Counters, *, cancelled: bool = False,
-            stopped_early: bool = False) -> TrainResult:
-    return TrainResult(wrote, counters.epoch, counters.step, list(counters.val_losses),
-                       list(counters.train_losses), cancelled=cancelled, metrics=dict(counters.metrics),
-                       stopped_early=stopped_early)
-
-
-def _pairs(
-    task: Task,
-    sequences: SequenceOf[Sequence],
-    pairs_per_epoch: int,
-    cache_dir: str | Path | None,
-    max_gap: int,
-    seed: int,
-    augmentation: Augmentation,
-    report: Callable[..., None],
-    cancel: CancelToken | None,
-    extra_pairs: Callable[[int], Any] | None,
-    extra_ratio: float,
-) -> Any:
-    """The training pairs: real ones, synthetic ones, or a seeded mix of both."""
-    real = None
-    if sequences and extra_ratio < 1.0:
-        real = task.pairs(
-            sequences, pairs_per_epoch=pairs_per_epoch, cache_dir=cache_dir, max_gap=max_gap, seed=seed,
-            augmentation=augmentation, progress=lambda text: report(phase="cache", message=text),
-            cancel=cancel,
-        )
-    if extra_ratio <= 0.0 or extra_pairs is None:
-        return real
-    synthetic = extra_pairs(pairs_per_epoch)
-    if real is None:
-        return synthetic
-    from training.synthetic import MixedPairs
-
-    return MixedPairs(real, synthetic, extra_ratio, pairs_per_epoch=pairs_per_epoch, seed=seed)
-
-
-@torch.no_grad()
-def validation_loss(
-    task: Task,
-    net: nn.Module,
-    dataset: Any,
-    batch_size: int,
-    to_device: Callable[[torch.Tensor], torch.Tensor],
-    device: torch.device,
-) -> float:
-    """Mean loss over the fixed validation pairs, in eval mode (batch norm as when tracking)."""
-    was_training = net.training
-    net.eval()
-    dataset.set_epoch(0)
-    total, count = 0.0, 0
-    try:
-        for first in range(0, len(dataset), batch_size):
-            indices = range(first, min(first + batch_size, len(dataset)))
-            exemplars, searches, boxes = dataset.batch(indices)
-            loss = task.loss(net, to_device(exemplars), to_device(searches), boxes.to(device))
-            total += float(loss) * len(indices)
-            count += len(indices)
-    finally:
-        net.train(was_training)
-    return total / max(count, 1)
-
-
-def frozen(modules: Iterable[nn.Module]) -> None:
-    """Freeze ``modules``: no gradient, and (with ``Task.train_mode``) fixed batch norm."""
-    for module in modules:
-        for parameter in module.parameters():
-            parameter.requires_grad_(False)

@@ -219,7 +219,7 @@ def pseudo_sequences(
     cancel: Any = None,
 ) -> tuple[list[Sequence], dict[str, Any]]:
     """Teacher-labelled training sequences from ``clips``, and a summary for the provenance."""
-    from training.data import default_cache_dir
+    from training.crop_cache import default_cache_dir
 
     settings = settings or PseudoLabelSettings()
     root = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / "pseudo-labels"

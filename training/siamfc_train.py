@@ -24,18 +24,14 @@ from trackers.config import config_to_dict
 from trackers.evaluation import Sequence
 from trackers.siamfc.config import PRESETS, SiamFCConfig
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
-from training.loop import (  # noqa: F401 - re-exported: the names callers of train_siamfc use
-    RESUME_FORMAT,
-    RESUME_VERSION,
-    Task,
-    TrainingError,
-    TrainProgress,
-    TrainResult,
-    learning_rate,
-    resume_path,
-    train,
-)
+
+# re-exported: the names the app's fine-tune and its tests take from here
+from training.checkpoints import RESUME_FORMAT, RESUME_VERSION, resume_path  # noqa: F401
+from training.config import TrainingError  # noqa: F401
+from training.loop import learning_rate, train  # noqa: F401
 from training.losses import POSITIVE_RADIUS_PX, balanced_logistic_loss, centred_labels
+from training.progress import TrainProgress, TrainResult  # noqa: F401
+from training.task import Task
 
 
 class SiamFCTask(Task):

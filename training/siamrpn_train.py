@@ -41,8 +41,11 @@ from trackers.siamrpn.config import PRESETS, SiamRPNConfig
 from trackers.siamrpn.network import ARCHITECTURE, SiamRPNNet, init_weights
 from trackers.siamrpn.targets import anchor_targets, encode, flatten_outputs, rpn_loss, smooth_l1
 from trackers.weights import WeightsError, load_checkpoint
-from training.data import Augmentation
-from training.loop import Task, TrainingError, TrainResult, frozen, train
+from training.augmentation import Augmentation
+from training.config import TrainingError
+from training.loop import train
+from training.progress import TrainResult
+from training.task import Task, frozen
 
 BACKBONE_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 

@@ -72,7 +72,7 @@ from torch.utils.data import Dataset
 
 from trackers.siamfc.config import SiamFCConfig
 from trackers.sources import open_source
-from training.data import CacheCancelled, Progress, cache_entry, crop_extents, default_cache_dir
+from training.crop_cache import CacheCancelled, Progress, cache_entry, crop_extents, default_cache_dir
 
 CACHE_VERSION = 1
 """Bump when the way frames are decoded or stored changes."""

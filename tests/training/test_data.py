@@ -8,18 +8,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import training.data as data
+import training.crop_cache as crop_cache
 from tests.training.conftest import BACKGROUND, TARGET, make_otb
 from trackers.evaluation import load_sequences
-from training.data import (
-    Augmentation,
-    PairDataset,
-    center_slice,
-    crop_extents,
-    default_split,
-    flight_key,
-    split_by_names,
-)
+from training.augmentation import Augmentation
+from training.crop_cache import center_slice, crop_extents
+from training.data import PairDataset
+from training.splits import default_split, flight_key, split_by_names
 
 
 def bright_centroid(image_chw) -> tuple[float, float]:
@@ -157,7 +152,7 @@ def test_cache_is_reused_without_decoding(tmp_path, monkeypatch):
     def no_decoding(path):
         raise AssertionError(f"{path} was decoded again")
 
-    monkeypatch.setattr(data, "open_source", no_decoding)
+    monkeypatch.setattr(crop_cache, "open_source", no_decoding)
     ds = PairDataset(sequences, pairs_per_epoch=2, cache_dir=cache)
     ds[0]
     assert list(cache.iterdir()) == entries
@@ -165,7 +160,7 @@ def test_cache_is_reused_without_decoding(tmp_path, monkeypatch):
 
 def test_cancelled_cache_build_leaves_nothing(tmp_path):
     sequences = load_sequences(make_otb(tmp_path))
-    with pytest.raises(data.CacheCancelled):
+    with pytest.raises(crop_cache.CacheCancelled):
         PairDataset(sequences, pairs_per_epoch=2, cache_dir=tmp_path / "cache",
                     cancel=SimpleNamespace(is_set=lambda: True))
     assert list((tmp_path / "cache").iterdir()) == []

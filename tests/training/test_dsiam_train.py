@@ -14,9 +14,11 @@ from trackers.registry import create_tracker
 from trackers.sources import open_source
 from trackers.types import Box
 from trackers.weights import load_checkpoint
-from training.data import Augmentation
+from training.augmentation import Augmentation
+from training.checkpoints import resume_path
+from training.config import TrainingError
 from training.dsiam_train import ClipDataset, DSiamTask, default_init, train_dsiam
-from training.loop import TrainingError, resume_path, train
+from training.loop import train
 
 SIAMFC = default_init()
 

@@ -12,9 +12,11 @@ from tests.training.conftest import FAST
 from trackers.registry import create_tracker
 from trackers.siamrpn.network import ARCHITECTURE as SIAMRPN_ARCHITECTURE
 from trackers.weights import load_checkpoint
-from training.data import CacheCancelled
+from training.checkpoints import resume_path
+from training.config import TrainingError
+from training.crop_cache import CacheCancelled
 from training.feature_cache import FeaturePairs, backbone_digest, cache_features
-from training.loop import TrainingError, resume_path, train
+from training.loop import train
 from training.siamrpn_train import SiamRPNTask
 
 

@@ -21,7 +21,10 @@ from trackers.siamfc.network import SiamFCNet, init_weights
 from trackers.siamrpn.network import ARCHITECTURE as SIAMRPN_ARCHITECTURE
 from trackers.weights import load_checkpoint, save_checkpoint
 from training import distributed
-from training.loop import TrainingError, best_path, precision_for, resume_path, train
+from training.checkpoints import best_path, resume_path
+from training.config import TrainingError
+from training.loop import train
+from training.precision import precision_for
 from training.siamfc_train import SiamFCTask
 from training.siamrpn_train import SiamRPNTask, backbone_from_siamfc, ungroup
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.data import CacheCancelled
+from training.crop_cache import CacheCancelled
 from training.synthetic import MixedPairs, Synthesis, SyntheticPairs, unlabelled_sources
 
 SHARED = Path(__file__).resolve().parents[3] / "shared/data/videos/unlabelled"

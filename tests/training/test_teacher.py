@@ -13,8 +13,10 @@ import torch
 from tests.training.conftest import FAST
 from trackers.geometry import crop_square, exemplar_extent
 from trackers.nanotrack import NanoTrackNet, cell_positions, resample_to_grid
+from training.checkpoints import resume_path
+from training.config import TrainingError
 from training.distill import Teacher, resample_matrix, soft_balanced_bce, soft_targets
-from training.loop import TrainingError, resume_path, train
+from training.loop import train
 from training.siamfc_train import SiamFCTask
 from training.siamrpn_train import SiamRPNTask
 

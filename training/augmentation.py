@@ -1,0 +1,101 @@
+"""Augmentation of training pairs, drawn from a generator seeded by (seed, epoch, item).
+
+So a run, and a resumed run, sees exactly the same pairs:
+
+* stretch: each axis of each crop rescaled by up to +-5 % about the centre;
+* translation of the search crop by up to +-2 px. SiamFC's labels (eq. 6) stay centred:
+  2 px is a quarter of the network's stride and far inside the positive radius
+  R = 16 px, so the positive cells stay the right ones without per-pair label maps;
+* colour jitter (brightness, per-channel gain, offset), independently per image;
+* grayscale for 25 % of the pairs, both images together (section 4.3 does this for
+  the OTB experiments);
+* a mild Gaussian blur, now and then, per image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Strengths of the random changes; ``Augmentation.none()`` turns them all off."""
+
+    stretch: float = 0.05
+    translate_px: float = 2.0
+    scale: float = 0.0
+    """Largest relative change of the search image's overall scale (both axes together).
+
+    SiamFC keeps the target's size fixed (its labels do not depend on it); SiamRPN's
+    regression needs targets of varied size and place, so its task sets this and a
+    large ``translate_px``."""
+    grayscale: float = 0.25
+    brightness: float = 0.1
+    channel_gain: float = 0.05
+    offset: float = 8.0
+    blur: float = 0.15
+    blur_sigma: tuple[float, float] = (0.3, 1.0)
+
+    @classmethod
+    def none(cls) -> Augmentation:
+        return cls(stretch=0.0, translate_px=0.0, scale=0.0, grayscale=0.0, brightness=0.0,
+                   channel_gain=0.0, offset=0.0, blur=0.0)
+
+
+def resample(
+    crop: NDArray[np.uint8],
+    out: int,
+    scale_x: float,
+    scale_y: float,
+    shift_x: float,
+    shift_y: float,
+    fill: NDArray[np.float32],
+) -> NDArray[np.uint8]:
+    """``out x out`` pixels around the centre of ``crop``, stretched and shifted.
+
+    Output pixel ``j`` (centre ``j + 0.5``) reads the crop at the continuous point
+    ``c + (j + 0.5 - out/2) * scale + shift``, ``c`` being the crop's centre; OpenCV
+    indexes pixel centres, hence ``- 0.5``. With scale 1 and no shift this is the
+    central ``out x out`` block, pixel for pixel.
+    """
+    c = crop.shape[0] / 2.0
+    matrix = np.array(
+        [
+            [scale_x, 0.0, c + (0.5 - out / 2.0) * scale_x + shift_x - 0.5],
+            [0.0, scale_y, c + (0.5 - out / 2.0) * scale_y + shift_y - 0.5],
+        ]
+    )
+    return cv2.warpAffine(
+        np.ascontiguousarray(crop),
+        matrix,
+        (out, out),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=tuple(float(v) for v in fill),
+    )
+
+
+def colour_jitter(
+    image: NDArray[np.float32], aug: Augmentation, rng: np.random.Generator
+) -> NDArray[np.float32]:
+    gain = (1.0 + rng.uniform(-aug.brightness, aug.brightness)) * (
+        1.0 + rng.uniform(-aug.channel_gain, aug.channel_gain, size=3)
+    )
+    offset = rng.uniform(-aug.offset, aug.offset)
+    return image * gain.astype(np.float32) + np.float32(offset)
+
+
+def grayscale(image: NDArray[np.float32]) -> NDArray[np.float32]:
+    # ITU-R BT.601 luma, the weights of OpenCV's RGB2GRAY.
+    luma = image @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return np.repeat(luma[:, :, None], 3, axis=2)
+
+
+def to_tensor(image: NDArray) -> torch.Tensor:
+    array = np.clip(np.asarray(image, dtype=np.float32), 0.0, 255.0)
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
