@@ -136,7 +136,7 @@ def used_fields(trajectory: Trajectory) -> frozenset[str]:
 
 def dropped_fields(trajectory: Trajectory, fmt: Format) -> list[str]:
     """The fields of ``trajectory`` that ``fmt`` cannot hold, in FIELDS order."""
-    lost = used_fields(trajectory) - fmt.fields
+    lost = set(used_fields(trajectory) - fmt.fields)
     if "origin" in fmt.fields:
         lost.discard("keyframe")
     return [name for name in FIELDS if name in lost]
