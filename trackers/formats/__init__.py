@@ -14,7 +14,7 @@ absent         yes  yes     yes    yes  yes   yes   yes   yes
 unannotated    -    -       -      -    -     yes   yes   yes
 absent_record  yes  yes     yes    -    yes   -     yes   yes
 keyframe       -    -       -      -    yes   yes   -     -
-origin         -    -       -      -    -     yes   -     -
+origin         -    -       -      -    yes   yes   -     -
 score          -    -       -      yes  -     yes   -     -
 occluded       -    yes     -      -    yes   yes   -     yes
 label          -    yes     -      -    yes   yes   yes   yes
