@@ -95,3 +95,19 @@ def test_coco_export_no_longer_crashes(tmp_path, capsys):
     source.write_text("11,21,30,20\n")
     assert main(["convert", str(source), str(tmp_path / "out.json"), "--to", "coco"]) == 0
     assert "internal error" not in capsys.readouterr().err
+
+
+def test_an_empty_source_exits_2_with_a_message(tmp_path, capsys):
+    """Issue 18.3: a source without boxes is an error, never an empty result."""
+    empty = tmp_path / "empty"
+    (empty / "labels" / "train").mkdir(parents=True)
+    (empty / "data.yaml").write_text("names: [a]\n")
+    video = make_video(tmp_path / "clip", 2)
+    code = main(["convert", str(empty), str(tmp_path / "o.txt"), "--to", "otb", "--video", str(video)])
+    assert code == 2
+    assert "no YOLO label files: looked for" in capsys.readouterr().err
+    absent = tmp_path / "groundtruth_rect.txt"
+    absent.write_text("NaN,NaN,NaN,NaN\n")
+    assert main(["convert", str(absent), str(tmp_path / "o.xml"), "--to", "cvat"]) == 2
+    assert "holds no boxes (read as OTB" in capsys.readouterr().err
+    assert not (tmp_path / "o.xml").exists()

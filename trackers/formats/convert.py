@@ -85,6 +85,11 @@ def cmd_convert(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
         frame_size=frame_size,
         track=args.track,
     )
+    if not any(e is not None and e.box is not None for e in trajectory.entries):
+        # Converting nothing into an empty file would look like success: say what was read.
+        raise FormatError(
+            args.input, f"holds no boxes (read as {FORMATS[source_format].title}); nothing to convert"
+        )
     target = FORMATS[args.to_format]
     if target.needs_frame_size and trajectory.frame_size is None:
         raise FormatError(args.output, f"{target.name} needs the frame size: give the video with --video")

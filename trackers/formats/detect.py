@@ -6,7 +6,8 @@ Folders, by the files in them:
 2. ``groundtruth.txt`` with ``full_occlusion.txt`` or ``out_of_view.txt``: lasot
 3. ``groundtruth.txt`` otherwise (with or without GOT's label files): got10k
 4. ``Annotations/``, or the folder is ``Annotations``: voc
-5. ``obj.data``, ``obj.names``, ``obj_train_data/``, ``labels/`` or ``classes.txt``: yolo
+5. ``obj.data``, ``obj.names``, ``obj_train_data/``, ``labels/``, ``classes.txt`` or
+   Ultralytics' ``data.yaml``: yolo
 
 Files:
 
@@ -27,7 +28,7 @@ from trackers.formats.common import FormatError
 
 _LASOT_MARKERS = (lasot.FULL_OCCLUSION, lasot.OUT_OF_VIEW)
 _GOT_FILES = frozenset({got10k.GROUNDTRUTH, *got10k.ANNOTATION_FILES, *_LASOT_MARKERS})
-_YOLO_MARKERS = (yolo.DATA, yolo.NAMES, yolo.LABELS, "labels", "classes.txt")
+_YOLO_MARKERS = (yolo.DATA, yolo.NAMES, yolo.LABELS, "labels", "classes.txt", *yolo.ULTRALYTICS_DATA)
 
 
 def _folder_format(folder: Path) -> str | None:
