@@ -29,11 +29,13 @@ that a format lacks come from the video (readers take ``frame_count`` and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from trackers.formats import coco, cvat, got10k, lasot, mot, otb, voc, yolo
-from trackers.formats.common import FIELDS, Format, FormatError
+from trackers.formats.common import FIELDS, Format, FormatError, replace_folder
 from trackers.formats.detect import detect_format
+from trackers.formats.tracks import Track, check_ids, entry_name, parse_entry_name
 from trackers.formats.got10k import export_got10k_dataset, is_got10k_folder, read_got10k_sequence
 from trackers.trajectory import DEFAULT_LABEL, Entry, Origin, Trajectory
 
@@ -56,14 +58,17 @@ __all__ = [
     "FORMATS",
     "Format",
     "FormatError",
+    "Track",
     "detect_format",
     "dropped_fields",
     "export_got10k_dataset",
     "is_got10k_folder",
     "project",
     "read_got10k_sequence",
+    "read_tracks",
     "read_trajectory",
     "used_fields",
+    "write_tracks",
     "write_trajectory",
 ]
 
@@ -165,6 +170,107 @@ def write_trajectory(trajectory: Trajectory, path: str | Path, format: str) -> N
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}; one of {', '.join(FORMATS)}")
     FORMATS[format].write(trajectory, Path(path))
+
+
+# --------------------------------------------------------------------------- several objects
+
+
+def _entry_suffix(fmt: Format) -> str:
+    return ".txt" if fmt.layout == "file" else ""
+
+
+def _object_entries(folder: Path, fmt: Format) -> list[tuple[int, str, Path]]:
+    """``(id, label, path)`` of the per-object files or folders in ``folder``, by id."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for child in folder.iterdir():
+        if child.is_dir() != (fmt.layout == "folder"):
+            continue
+        parsed = parse_entry_name(child.name, _entry_suffix(fmt))
+        if parsed is not None:
+            found.append((*parsed, child))
+    return sorted(found, key=lambda item: item[0])
+
+
+def read_tracks(
+    path: str | Path,
+    format: str | None = None,
+    *,
+    frame_count: int | None = None,
+    frame_size: tuple[int, int] | None = None,
+) -> list[Track]:
+    """Every object in ``path`` as ``format`` (detected when None), in the file's order.
+
+    Multi-object formats give each object with its id and label. For a
+    single-object format, ``path`` is either one object (a list of one track, id 1)
+    or a folder of ``<id>_<label>`` files or folders as :func:`write_tracks` writes
+    them (OTB's ``groundtruth_rect.<n>.txt`` too).
+    """
+    path = Path(path)
+    name = format or _detect_for_tracks(path)
+    if name not in FORMATS:
+        raise ValueError(f"unknown format {name!r}; one of {', '.join(FORMATS)}")
+    fmt = FORMATS[name]
+    if fmt.read_tracks is not None:
+        return fmt.read_tracks(path, frame_count=frame_count, frame_size=frame_size)
+    entries = _object_entries(path, fmt)
+    if not entries:
+        trajectory = fmt.read(path, frame_count=frame_count, frame_size=frame_size)
+        return [Track(1, trajectory.label, trajectory)]
+    tracks = []
+    for track_id, label, entry in entries:
+        trajectory = fmt.read(entry, frame_count=frame_count, frame_size=frame_size)
+        if "label" in fmt.fields and trajectory.label != DEFAULT_LABEL:
+            label = trajectory.label
+        if tracks and track_id == tracks[-1].id:
+            raise FormatError(entry, f"a second object with the id {track_id}")
+        tracks.append(Track(track_id, label, trajectory))
+    return tracks
+
+
+def _detect_for_tracks(path: Path) -> str:
+    """A folder of per-object entries is detected by its first entry."""
+    try:
+        return detect_format(path)
+    except FormatError:
+        if path.is_dir():
+            for child in sorted(path.iterdir()):
+                if parse_entry_name(child.name, ".txt" if child.is_file() else "") is not None:
+                    try:
+                        return detect_format(child)
+                    except FormatError:
+                        continue
+        raise
+
+
+def write_tracks(tracks: Sequence[Track], path: str | Path, format: str) -> None:
+    """Write every object to ``path`` as ``format``.
+
+    Multi-object formats write one file (or folder) with every object, its id and
+    label. Single-object formats write ``path`` as a folder holding one
+    ``<id>_<label>`` file (OTB) or folder (GOT-10k, LaSOT, VOT, YOLO, VOC) per object;
+    :func:`read_tracks` reads it back.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"unknown format {format!r}; one of {', '.join(FORMATS)}")
+    fmt, path = FORMATS[format], Path(path)
+    tracks = list(tracks)
+    check_ids(tracks, path)
+    if fmt.write_tracks is not None:
+        fmt.write_tracks(tracks, path)
+        return
+    suffix = _entry_suffix(fmt)
+    names = [entry_name(t, suffix) for t in tracks]
+
+    def fill(tmp: Path) -> None:
+        for track, name in zip(tracks, names):
+            fmt.write(track.trajectory, tmp / name)
+
+    def owns(relative: str) -> bool:
+        return parse_entry_name(relative.split("/")[0], suffix) is not None
+
+    replace_folder(path, fill, owns)
 
 
 def multi_track_formats() -> list[str]:
