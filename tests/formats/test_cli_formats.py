@@ -111,3 +111,21 @@ def test_an_empty_source_exits_2_with_a_message(tmp_path, capsys):
     assert main(["convert", str(absent), str(tmp_path / "o.xml"), "--to", "cvat"]) == 2
     assert "holds no boxes (read as OTB" in capsys.readouterr().err
     assert not (tmp_path / "o.xml").exists()
+
+
+def test_convert_carries_every_object(tmp_path, capsys):
+    """Issue 21: a source with several objects is converted whole, through each multi-object format."""
+    from trackers.formats import read_tracks
+
+    source = tmp_path / "gt.txt"
+    source.write_text("1,4,11,21,30,20,-1,-1,-1,-1\n1,9,1,1,5,5,-1,-1,-1,-1\n2,4,12,21,30,20,-1,-1,-1,-1\n")
+    video = make_video(tmp_path / "clip", 2)
+    current = source
+    for name in [n for n, f in FORMATS.items() if f.multi_track] + ["mot"]:
+        nxt = out_path(tmp_path, name, f"step{name}")
+        assert main(["convert", str(current), str(nxt), "--to", name, "--video", str(video)]) == 0
+        assert "2 objects (ids 4, 9)" in capsys.readouterr().err
+        current = nxt
+    tracks = read_tracks(current, frame_count=2)
+    assert [t.id for t in tracks] == [4, 9]
+    assert tracks[0].trajectory[1].box.x == 11 and tracks[1].trajectory[1].box is None

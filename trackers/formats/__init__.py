@@ -60,6 +60,7 @@ __all__ = [
     "FormatError",
     "Track",
     "detect_format",
+    "detect_tracks_format",
     "dropped_fields",
     "export_got10k_dataset",
     "is_got10k_folder",
@@ -208,7 +209,7 @@ def read_tracks(
     them (OTB's ``groundtruth_rect.<n>.txt`` too).
     """
     path = Path(path)
-    name = format or _detect_for_tracks(path)
+    name = format or detect_tracks_format(path)
     if name not in FORMATS:
         raise ValueError(f"unknown format {name!r}; one of {', '.join(FORMATS)}")
     fmt = FORMATS[name]
@@ -229,7 +230,7 @@ def read_tracks(
     return tracks
 
 
-def _detect_for_tracks(path: Path) -> str:
+def detect_tracks_format(path: Path) -> str:
     """A folder of per-object entries is detected by its first entry."""
     try:
         return detect_format(path)
