@@ -115,7 +115,7 @@ def test_track_choice(tmp_path):
 
 def test_user_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        parse("a", "b", "--to", "vot")  # not a format: argparse says so
+        parse("a", "b", "--to", "pascal")  # not a format: argparse says so
     assert "invalid choice" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parse("a", "b")  # --to is required

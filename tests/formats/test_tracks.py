@@ -49,7 +49,7 @@ def expected(track: Track, name: str) -> Track:
 def out_path(tmp_path, name):
     fmt = FORMATS[name]
     if fmt.multi_track and fmt.layout == "file":
-        return tmp_path / f"out_{name}.{'xml' if name == 'cvat' else 'json' if name in ('coco',) else 'txt'}"
+        return tmp_path / f"out_{name}.{'xml' if name == 'cvat' else 'json' if name in ('coco', 'labelstudio') else 'txt'}"
     return tmp_path / f"out_{name}"
 
 

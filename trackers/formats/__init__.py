@@ -6,21 +6,21 @@ its writer, and the fields it can hold (``Format.fields``, names from
 :func:`project` takes away for those fields; the round-trip tests hold every
 format to that.
 
-=============  ===  ======  =====  ===  ====  ====  ====  ===
-field          otb  got10k  lasot  mot  cvat  coco  yolo  voc
-=============  ===  ======  =====  ===  ====  ====  ====  ===
-box            yes  yes     yes    yes  yes   yes   yes   yes
-absent         yes  yes     yes    yes  yes   yes   yes   yes
-unannotated    -    -       -      -    -     yes   yes   yes
-absent_record  yes  yes     yes    -    yes   -     yes   yes
-keyframe       -    -       -      -    yes   yes   -     -
-origin         -    -       -      -    yes   yes   -     -
-score          -    -       -      yes  -     yes   -     -
-occluded       -    yes     -      -    yes   yes   -     yes
-label          -    yes     -      -    yes   yes   yes   yes
-frame_size     -    yes     -      -    yes   yes   -     yes
-frame_count    yes  yes     yes    -    yes   -     yes   yes
-=============  ===  ======  =====  ===  ====  ====  ====  ===
+=============  ===  ======  =====  ===  ====  ====  ====  ===  ===========  =======  =========  ===  ===
+field          otb  got10k  lasot  mot  cvat  coco  yolo  voc  labelstudio  labelme  darklabel  csv  vot
+=============  ===  ======  =====  ===  ====  ====  ====  ===  ===========  =======  =========  ===  ===
+box            yes  yes     yes    yes  yes   yes   yes   yes  yes          yes      yes        yes  yes
+absent         yes  yes     yes    yes  yes   yes   yes   yes  yes          yes      yes        yes  yes
+unannotated    -    -       -      -    -     yes   yes   yes  -            yes      -          -    -
+absent_record  yes  yes     yes    -    yes   -     yes   yes  yes          -        yes        -    yes
+keyframe       -    -       -      -    yes   yes   -     -    -            -        -          -    -
+origin         -    -       -      -    yes   yes   -     -    -            -        -          -    -
+score          -    -       -      yes  -     yes   -     -    -            yes      -          yes  -
+occluded       -    yes     -      -    yes   yes   -     yes  -            yes      -          yes  yes
+label          -    yes     -      -    yes   yes   yes   yes  yes          yes      yes        yes  -
+frame_size     -    yes     -      -    yes   yes   -     yes  -            yes      -          -    yes
+frame_count    yes  yes     yes    -    yes   -     yes   yes  yes          -        -          -    yes
+=============  ===  ======  =====  ===  ====  ====  ====  ===  ===========  =======  =========  ===  ===
 
 (The table is checked against ``FORMATS`` by the tests.) Frame count and size
 that a format lacks come from the video (readers take ``frame_count`` and
@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from trackers.formats import coco, cvat, got10k, lasot, mot, otb, voc, yolo
+from trackers.formats import coco, csvtable, cvat, got10k, labelme, labelstudio, lasot, mot, otb, voc, vot, yolo
 from trackers.formats.common import FIELDS, Format, FormatError, replace_folder
 from trackers.formats.detect import detect_format
 from trackers.formats.tracks import Track, check_ids, entry_name, parse_entry_name
@@ -50,6 +50,11 @@ FORMATS: dict[str, Format] = {
         coco.FORMAT,
         yolo.FORMAT,
         voc.FORMAT,
+        labelstudio.FORMAT,
+        labelme.FORMAT,
+        csvtable.DARKLABEL,
+        csvtable.CSV,
+        vot.FORMAT,
     )
 }
 

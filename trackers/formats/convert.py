@@ -32,6 +32,7 @@ from trackers.formats import (
     read_trajectory,
     write_tracks,
 )
+from trackers.formats import csvtable, vot
 from trackers.formats.common import FormatError
 from trackers.trajectory import Trajectory
 
@@ -73,6 +74,14 @@ def add_convert_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="the annotated video or image folder: frame count and size for formats without them",
     )
     parser.add_argument(
+        "--columns",
+        metavar="NAMES",
+        help=(
+            "csv only: the columns of a CSV file, e.g. fn,x1,y1,w,h or fn1,id,label,cx,cy,w,h "
+            "(fn 0-based, fn1 1-based frames; - skips a column); a header line names them instead"
+        ),
+    )
+    parser.add_argument(
         "--track",
         type=_track_choice,
         metavar="ID",
@@ -103,11 +112,24 @@ def _counts(trajectory: Trajectory) -> tuple[int, int]:
     return boxes, len(annotated) - boxes
 
 
+def _with_columns(args: argparse.Namespace) -> dict[str, Format]:
+    """FORMATS, with ``csv`` taking the --columns given."""
+    columns = getattr(args, "columns", None)
+    if columns is None:
+        return FORMATS
+    if "csv" not in (args.from_format, args.to_format) and not str(args.input).lower().endswith(".csv"):
+        raise ValueError("--columns is for csv: give --from csv or --to csv")
+    return {**FORMATS, "csv": csvtable.with_columns(columns)}
+
+
 def cmd_convert(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
     err = sys.stderr if stderr is None else stderr
     frame_count = frame_size = None
     if args.video is not None:
         frame_count, frame_size = _video_facts(args.video)
+    formats = _with_columns(args)
+    if formats is not FORMATS:
+        return _convert_with(args, formats, frame_count, frame_size, err)
     tracks: list[Track] = []
     if args.track is None:
         tracks = read_tracks(args.input, args.from_format, frame_count=frame_count, frame_size=frame_size)
@@ -132,7 +154,7 @@ def cmd_convert(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
         )
     target = _target(args, [trajectory])
     _report_dropped(args, [trajectory], target, err)
-    target.write(trajectory, args.output)
+    _write_one(args, target, trajectory, err)
     boxes, absent = _counts(trajectory)
     print(
         f"wrote {args.output} ({source_format} -> {target.name}: {trajectory.frame_count} frames, "
@@ -179,4 +201,51 @@ def _convert_tracks(args: argparse.Namespace, tracks: list[Track], source_format
         f"{boxes} boxes, {absent} absent{where})",
         file=err,
     )
+    return 0
+
+
+def _write_one(args: argparse.Namespace, target: Format, trajectory: Trajectory, err: TextIO) -> None:
+    if target.name == "vot" and args.video is not None:
+        # A VOT sequence is only usable with its frames: write them too (color/%08d.jpg),
+        # and list the sequence in OUT's parent list.txt, as a workspace's sequences/ folder.
+        out = Path(args.output)
+        vot.export_vot_sequence(trajectory, args.video, out.parent, out.name)
+        print(f"wrote the frames to {out / vot.COLOR} and listed {out.name} in {out.parent / vot.LIST}", file=err)
+        return
+    target.write(trajectory, args.output)
+
+
+def _convert_with(
+    args: argparse.Namespace,
+    formats: dict[str, Format],
+    frame_count: int | None,
+    frame_size: tuple[int, int] | None,
+    err: TextIO,
+) -> int:
+    """convert with --columns: csv on one side, read and written by its columns."""
+    source_name = args.from_format or ("csv" if str(args.input).lower().endswith(".csv") else None)
+    source = formats[source_name] if source_name else None
+    if source is not None and source.read_tracks is not None:
+        tracks = source.read_tracks(Path(args.input), frame_count=frame_count, frame_size=frame_size)
+    else:
+        tracks = read_tracks(args.input, source_name, frame_count=frame_count, frame_size=frame_size)
+    source_name = source_name or detect_tracks_format(Path(args.input))
+    if args.track is not None:
+        tracks = [t for t in tracks if t.id == args.track or t.label == args.track]
+        if not tracks:
+            raise FormatError(args.input, f"has no object {args.track}")
+    if not any(e is not None and e.box is not None for t in tracks for e in t.trajectory.entries):
+        raise FormatError(args.input, f"holds no boxes (read as {formats[source_name].title}); nothing to convert")
+    target = formats[args.to_format]
+    trajectories = [t.trajectory for t in tracks]
+    if target.needs_frame_size and any(t.frame_size is None for t in trajectories):
+        raise FormatError(args.output, f"{target.name} needs the frame size: give the video with --video")
+    _report_dropped(args, trajectories, target, err)
+    if target.write_tracks is not None:
+        target.write_tracks(tracks, Path(args.output))
+    elif len(tracks) == 1:
+        target.write(trajectories[0], Path(args.output))
+    else:
+        write_tracks(tracks, args.output, target.name)
+    print(f"wrote {args.output} ({source_name} -> {target.name}: {len(tracks)} objects)", file=err)
     return 0
