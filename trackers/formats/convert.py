@@ -46,9 +46,12 @@ def add_convert_parser(subparsers: Any) -> argparse.ArgumentParser:
         "convert",
         help="convert a trajectory between annotation formats",
         description=(
-            f"Convert one object's annotations between formats ({', '.join(names)}). "
-            f"OUT is a file for {files} and a folder for {folders}."
+            f"Convert annotations between formats ({', '.join(names)}). "
+            f"OUT is a file for {files} and a folder for {folders}. "
+            "A source with several objects is converted whole."
         ),
+        epilog="formats:\n" + "\n".join(f"  {n:<12} {f.title}" for n, f in FORMATS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("input", type=Path, metavar="IN", help="annotation file or folder")
     parser.add_argument("output", type=Path, metavar="OUT", help="file or folder to write")
