@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     names = sorted(TRACKERS)
     parser = _Parser(prog="siamtrack", description="Siamese trackers for video annotation.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     track = sub.add_parser("track", help="track one object through a video or image folder")
@@ -183,6 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------ helpers
+def version() -> str:
+    """The installed distribution's version (pyproject.toml's), or "unknown" when not installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("siamtrack")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _write_atomically(path: Path, text: str) -> None:
     """A temporary file beside ``path`` and a rename: an interrupted write leaves the old file.
 
