@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -38,6 +39,34 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
+class _StderrHandler(logging.Handler):
+    """Log records as plain lines on the current ``sys.stderr`` (looked up per record)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging's own rule: never raise from a handler
+            self.handleError(record)
+
+
+LIBRARY_LOGGERS = ("trackers", "training", "app")
+
+
+def install_log_handler() -> None:
+    """The command line's one place for library messages: warnings and progress details of
+    ``trackers``, ``training`` and ``app`` go to stderr as plain lines (INFO and up;
+    DEBUG with SIAMTRACK_DEBUG=1). A program importing ``trackers`` installs its own
+    handler instead, or none. Calling it twice adds nothing."""
+    level = logging.DEBUG if os.environ.get("SIAMTRACK_DEBUG") else logging.INFO
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+            handler = _StderrHandler()
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            logger.addHandler(handler)
+        logger.setLevel(level)
 
 
 def _quiet_opencv() -> None:
@@ -559,6 +588,7 @@ COMMANDS = {"track": cmd_track, "eval": cmd_eval, "convert": cmd_convert, "effor
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _quiet_opencv()
+    install_log_handler()
     if argv[:1] == ["train"]:
         return cmd_train(argv[1:])
     parser = build_parser()

@@ -76,9 +76,9 @@ class CacheCancelled(Exception):
 
 
 def default_cache_dir() -> Path:
-    import platformdirs
+    from trackers.user_dirs import user_dir
 
-    return Path(platformdirs.user_cache_dir("siamtrack")) / "crops"
+    return user_dir("cache") / "crops"
 
 
 # --------------------------------------------------------------------------- geometry
