@@ -93,6 +93,14 @@ def _parse_box(text: str):  # -> Box, imported lazily to keep --help fast
     return box
 
 
+def _format_name(text: str) -> str:
+    from trackers.formats import FORMATS
+
+    if text not in FORMATS:
+        raise argparse.ArgumentTypeError(f"unknown format {text!r}; one of {', '.join(FORMATS)}")
+    return text
+
+
 def _non_negative(text: str) -> int:
     try:
         value = int(text)
@@ -156,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--frames", type=_positive, default=None, help="track at most N frames (start included)")
     track.add_argument("--tracker", default="siamfc", choices=names, metavar="NAME", help=f"one of {', '.join(names)}")
     track.add_argument("--out", required=True, type=Path, help="output file: one x,y,w,h line per frame")
+    track.add_argument(
+        "--to", dest="to_format", metavar="FORMAT", type=_format_name,
+        help="write --out in this annotation format instead (see `siamtrack convert --help`): "
+        "the start box as a keyframe, the tracked boxes with their scores",
+    )
     _add_tracker_options(track)
 
     evaluate = sub.add_parser("eval", help="score trackers on sequences with ground truth (OTB definitions)")
@@ -345,6 +358,7 @@ def cmd_track(args: argparse.Namespace) -> int:
             print(_untrained_warning(args.tracker), file=sys.stderr)
 
         lines: list[str] = []
+        results: list[tuple[Box, float]] = []
         progress = _Progress()
         count = stop - args.start_frame
         started = time.perf_counter()
@@ -367,6 +381,7 @@ def cmd_track(args: argparse.Namespace) -> int:
                 for step in track_frames(tracker, frames, args.box, fallback=fallback):
                     b = step.result.box
                     lines.append(f"{b.x:.3f},{b.y:.3f},{b.w:.3f},{b.h:.3f}")
+                    results.append((b, step.result.score))
                     progress(
                         f"{args.tracker}: frame {args.start_frame + step.index + 1}/{stop}  "
                         f"score {step.result.score:.3g}"
@@ -384,8 +399,10 @@ def cmd_track(args: argparse.Namespace) -> int:
             ) from None
         finally:
             # Whatever was tracked is kept, also on an error or Ctrl-C.
-            if lines:
+            if lines and args.to_format is None:
                 _write_atomically(args.out, "\n".join(lines) + "\n")
+            elif lines:
+                _write_tracked(args, results, total, (width, height))
         progress.done()
         elapsed = time.perf_counter() - started
         print(
@@ -399,6 +416,18 @@ def cmd_track(args: argparse.Namespace) -> int:
             print("siamtrack: interrupted; the frames tracked so far were written", file=sys.stderr)
             return EXIT_INTERRUPTED
     return 0
+
+
+def _write_tracked(args: argparse.Namespace, results: list, total: int, size: tuple[int, int]) -> None:
+    """``track --to FORMAT``: the run as a trajectory of the whole video, written in FORMAT."""
+    from trackers.formats import FORMATS
+    from trackers.trajectory import Entry, Origin, Trajectory
+
+    entries: list[Entry | None] = [None] * total
+    for offset, (box, score) in enumerate(results):
+        origin = Origin.KEYFRAME if offset == 0 else Origin.TRACKED
+        entries[args.start_frame + offset] = Entry(args.box if offset == 0 else box, origin, score if offset else None)
+    FORMATS[args.to_format].write(Trajectory(tuple(entries), size), args.out)
 
 
 @contextlib.contextmanager

@@ -129,3 +129,27 @@ def test_convert_carries_every_object(tmp_path, capsys):
     tracks = read_tracks(current, frame_count=2)
     assert [t.id for t in tracks] == [4, 9]
     assert tracks[0].trajectory[1].box.x == 11 and tracks[1].trajectory[1].box is None
+
+
+def test_track_to_a_format(tmp_path, capsys):
+    """``siamtrack track --to FORMAT`` writes the run as an annotation file of the whole video."""
+    from trackers.formats import read_trajectory
+    from trackers.trajectory import Origin
+
+    video = tmp_path / "clip"
+    video.mkdir()
+    for i in range(5):
+        frame = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+        frame[10:30, 20:40] = 255
+        cv2.imwrite(str(video / f"{i + 1:04d}.png"), frame)
+    out = tmp_path / "run.xml"
+    args = ["track", str(video), "--box", "20,10,20,20", "--start-frame", "1", "--frames", "3"]
+    assert main(args + ["--tracker", "identity", "--out", str(out), "--to", "cvat"]) == 0
+    t, _ = read_trajectory(out, "cvat")
+    assert t.frame_count == 5 and t.frame_size == (WIDTH, HEIGHT)
+    assert t[0].box is None and t[4].box is None  # outside the run: not annotated, written as absent
+    assert t[1].origin is Origin.KEYFRAME and t[1].box.x == 20
+    assert t[2].origin is Origin.TRACKED and t[3].origin is Origin.TRACKED
+    with pytest.raises(SystemExit):
+        main(args + ["--out", str(out), "--to", "pascal"])
+    assert "unknown format 'pascal'" in capsys.readouterr().err
