@@ -153,3 +153,10 @@ def test_track_to_a_format(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(args + ["--out", str(out), "--to", "pascal"])
     assert "unknown format 'pascal'" in capsys.readouterr().err
+
+
+def test_the_readme_table_names_every_format():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Annotation formats") :]
+    rows = [line.split("|")[1].strip().strip("`") for line in section.splitlines() if line.startswith("| `")]
+    assert rows == list(FORMATS)
