@@ -1,4 +1,10 @@
-"""Annotation formats: read and write a :class:`~trackers.trajectory.Trajectory`.
+"""Annotation formats: read and write a :class:`~trackers.trajectory.Trajectory`, or several objects.
+
+One object: :func:`read_trajectory` / :func:`write_trajectory`. Several objects:
+:func:`read_tracks` / :func:`write_tracks` with :class:`Track` (id, label,
+trajectory); multi-object formats (``Format.multi_track``) keep every object's id
+and label in one file, single-object formats write a folder of one
+``<id>_<label>`` entry per object (:mod:`trackers.formats.tracks`).
 
 ``FORMATS`` maps a name to a :class:`~trackers.formats.common.Format`: its reader,
 its writer, and the fields it can hold (``Format.fields``, names from
