@@ -137,3 +137,14 @@ def test_two_tracks_of_one_category_need_an_id(tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(FormatError, match="2 car tracks"):
         coco.read(path, track="car")
+
+
+def test_a_zero_image_size_is_unknown(tmp_path):
+    """datumaro's coco_instances export writes width = height = 0 when it has no media."""
+    data = json.loads(json.dumps(CVAT_COCO))
+    for image in data["images"]:
+        image["width"] = image["height"] = 0
+    path = tmp_path / "instances_default.json"
+    path.write_text(json.dumps(data))
+    assert coco.read(path, track=0).frame_size is None
+    assert coco.read(path, track=0, frame_size=(640, 360)).frame_size == (640, 360)

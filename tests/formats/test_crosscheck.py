@@ -1,4 +1,5 @@
-"""Independent readers agree with our writers (skipped when motmetrics / datumaro are not installed).
+"""Independent readers agree with our writers (skipped when motmetrics / datumaro / pycocotools
+are not installed; they passed with motmetrics 1.4.0, datumaro 1.13.12 and pycocotools 2.0.11).
 
 Neither is a dependency: install them into a separate environment to run these.
 """
@@ -65,3 +66,60 @@ def test_datumaro_reads_our_cvat_video_file(tmp_path):
                 for a, b in zip(bbox.get_bbox(), (entry.box.x, entry.box.y, entry.box.w, entry.box.h))
             )
             assert bbox.attributes["occluded"] is entry.occluded
+
+
+def test_pycocotools_reads_our_coco_file(tmp_path):
+    """Issue 18.1: the COCO export pycocotools 2.0.11 loads, boxes unchanged, one track per object."""
+    coco_api = pytest.importorskip("pycocotools.coco")
+    from trackers.formats import Track, coco
+
+    other = Trajectory((Entry(Box(1, 1, 5, 5)), None, None, Entry(Box(2, 1, 5, 5))), (64, 48), "person")
+    path = tmp_path / "tao.json"
+    coco.write_tracks([Track(4, "car", TRAJECTORY), Track(9, "person", other)], path)
+    api = coco_api.COCO(str(path))
+    cats = {c["name"]: c["id"] for c in api.loadCats(api.getCatIds())}
+    cars = api.loadAnns(api.getAnnIds(catIds=[cats["car"]]))
+    assert {a["track_id"] for a in cars} == {4}
+    by_frame = {api.loadImgs(a["image_id"])[0]["frame_index"]: a["bbox"] for a in cars}
+    for index, entry in enumerate(TRAJECTORY.entries):
+        if entry is not None and entry.box is not None:
+            assert by_frame[index] == [entry.box.x, entry.box.y, entry.box.w, entry.box.h]
+    assert len(api.getAnnIds(catIds=[cats["person"]])) == 2
+
+
+def test_datumaro_reads_our_voc_folder(tmp_path):
+    """Issue 18.9: with labelmap.txt datumaro's VOC import works; it reads the devkit's
+    1-based inclusive corners as 0-based ones (what the VOC help says)."""
+    dm = pytest.importorskip("datumaro")
+    from trackers.formats import voc
+
+    # not one of VOC's 20 classes: without labelmap.txt datumaro fails with "Undeclared label"
+    trajectory = Trajectory((Entry(Box(10, 20, 30, 40)), Entry(None)), frame_size=(64, 48), label="red car")
+    voc.write(trajectory, tmp_path / "voc")
+    dataset = dm.Dataset.import_from(str(tmp_path / "voc"), "voc_detection")
+    labels = dataset.categories()[dm.AnnotationType.label]
+    boxes = {item.id: [a for a in item.annotations if a.type == dm.AnnotationType.bbox] for item in dataset}
+    (bbox,) = boxes["frame_000000"]
+    assert labels[bbox.label].name == "red car"
+    assert bbox.get_bbox() == [11, 21, 29, 39]  # xmin, ymin, xmax - xmin, ymax - ymin
+    assert boxes["frame_000001"] == []
+
+
+def test_datumaro_coco_export_of_a_video_task_reads_back(tmp_path):
+    """Issue 18.7: plain image COCO as datumaro (and so CVAT) writes it, track_id in attributes."""
+    dm = pytest.importorskip("datumaro")
+    from trackers.formats import Track, read_tracks
+
+    other = Trajectory((Entry(Box(1, 1, 5, 5)), Entry(Box(2, 1, 5, 5)), None, None), (64, 48), "person")
+    folder = tmp_path / "cvat"
+    folder.mkdir()
+    cvat.write_tracks([Track(0, "car", TRAJECTORY), Track(1, "person", other)], folder / "annotations.xml")
+    dataset = dm.Dataset.import_from(str(folder), "cvat")
+    dataset.export(str(tmp_path / "coco"), "coco_instances", save_media=False)
+    (path,) = (tmp_path / "coco" / "annotations").glob("*.json")
+    tracks = {t.label: t for t in read_tracks(path, "coco")}
+    assert set(tracks) == {"car", "person"}
+    for index, entry in enumerate(TRAJECTORY.entries):
+        got = tracks["car"].trajectory[index]
+        if entry is not None and entry.box is not None:
+            assert got is not None and got.box == entry.box and got.occluded == entry.occluded

@@ -98,6 +98,12 @@ def _in_order(ids: set[int | str]) -> list[int | str]:
     return sorted(ids, key=lambda v: (isinstance(v, str), v if isinstance(v, int) else 0, str(v)))
 
 
+def _positive_size(check: _Reader, item: dict[str, Any], where: str) -> tuple[int, int] | None:
+    """``(width, height)``, or None for 0 or less: datumaro writes 0x0 when it does not know."""
+    width, height = check.int(item, "width", where), check.int(item, "height", where)
+    return (width, height) if width > 0 and height > 0 else None
+
+
 class _Document:
     """A parsed COCO file: which tracks it has, and any one of them as a trajectory."""
 
@@ -211,12 +217,10 @@ class _Document:
             listed.add(frame)
             frame_of[image.get("id")] = frame
             if size is None and "width" in image and "height" in image:
-                size = (check.int(image, "width", f"images[{i}]"), check.int(image, "height", f"images[{i}]"))
+                size = _positive_size(check, image, f"images[{i}]")
         for i, video in enumerate(self.videos):
             if video.get("id") == video_id and "width" in video and "height" in video:
-                size = (check.int(video, "width", f"videos[{i}]"), check.int(video, "height", f"videos[{i}]"))
-        if size is not None and (size[0] <= 0 or size[1] <= 0):
-            raise FormatError(path, f"frame size {size[0]}x{size[1]} is not positive")
+                size = _positive_size(check, video, f"videos[{i}]") or size
 
         # --- the entries
         count = max(listed, default=-1) + 1
