@@ -123,3 +123,30 @@ def test_datumaro_coco_export_of_a_video_task_reads_back(tmp_path):
         got = tracks["car"].trajectory[index]
         if entry is not None and entry.box is not None:
             assert got is not None and got.box == entry.box and got.occluded == entry.occluded
+
+
+def test_datumaro_ultralytics_export_reads_back(tmp_path):
+    """Issue 18.3: an Ultralytics YOLO root as datumaro writes it (data.yaml, labels/train, labels/val)."""
+    dm = pytest.importorskip("datumaro")
+    import numpy as np
+
+    from trackers.formats import read_trajectory
+
+    def item(index, subset, boxes):
+        image = dm.Image.from_numpy(np.zeros((48, 64, 3), np.uint8))
+        return dm.DatasetItem(id=f"frame_{index:06d}", subset=subset, media=image, annotations=boxes)
+
+    items = [
+        item(0, "train", [dm.Bbox(10, 20, 30, 20, label=1)]),
+        item(1, "train", []),
+        item(2, "val", [dm.Bbox(12, 20, 30, 20, label=1)]),
+    ]
+    dm.Dataset.from_iterable(items, categories=["person", "red car"]).export(
+        str(tmp_path / "out"), "yolo_ultralytics", save_media=True
+    )
+    trajectory, name = read_trajectory(tmp_path / "out", frame_size=(64, 48))
+    assert name == "yolo" and trajectory.label == "red car" and trajectory.frame_count == 3
+    assert trajectory[1] == Entry(None)
+    for index, x in ((0, 10), (2, 12)):
+        box = trajectory[index].box
+        assert all(math.isclose(a, b, abs_tol=1e-3) for a, b in zip((box.x, box.y, box.w, box.h), (x, 20, 30, 20)))

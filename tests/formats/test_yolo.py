@@ -94,3 +94,19 @@ def test_a_folder_without_label_files_is_an_error(tmp_path):
     (root / "data.yaml").write_text("names: [a]\n")
     with pytest.raises(FormatError, match="no YOLO label files: looked for"):
         yolo.read(root, frame_size=(64, 48))
+
+
+def test_an_ultralytics_root_with_split_lists(tmp_path):
+    """datumaro's yolo_ultralytics export also writes train.txt / val.txt, one per split:
+    the frames of val/ are not in train.txt and must still be read (by name)."""
+    root = tmp_path / "out"
+    for split in ("train", "val"):
+        (root / "labels" / split).mkdir(parents=True)
+    (root / "data.yaml").write_text("train: train.txt\nval: val.txt\nnames:\n  0: person\n  1: red car\n")
+    (root / "train.txt").write_text("./images/train/frame_000000.jpg\n./images/train/frame_000001.jpg\n")
+    (root / "val.txt").write_text("./images/val/frame_000002.jpg\n")
+    (root / "labels" / "train" / "frame_000000.txt").write_text("1 0.5 0.5 0.25 0.5\n")
+    (root / "labels" / "train" / "frame_000001.txt").write_text("")
+    (root / "labels" / "val" / "frame_000002.txt").write_text("1 0.25 0.5 0.25 0.5\n")
+    t = yolo.read(root, frame_size=(64, 48))
+    assert t.label == "red car" and t.frame_count == 3 and t[2] == Entry(Box(8, 12, 16, 24))

@@ -127,9 +127,15 @@ def yaml_names(path: Path) -> list[str]:
     return []
 
 
+def _is_ultralytics(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in ULTRALYTICS_DATA)
+
+
 def _frame_indices(folder: Path, files: list[Path]) -> tuple[dict[Path, int], int]:
     """Each label file's 0-based frame, and the frame count the layout states (or implies)."""
-    if (folder / LIST).is_file():
+    # An Ultralytics root's train.txt lists only the train split (datumaro writes one per
+    # split): there the frames are found by name.
+    if (folder / LIST).is_file() and not _is_ultralytics(folder):
         order: dict[str, int] = {}
         for number, text in numbered_lines(folder / LIST):
             if not text:
