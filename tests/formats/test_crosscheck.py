@@ -1,7 +1,9 @@
-"""Independent readers agree with our writers (skipped when motmetrics / datumaro / pycocotools
-are not installed; they passed with motmetrics 1.4.0, datumaro 1.13.12 and pycocotools 2.0.11).
+"""Independent readers agree with our writers (skipped when motmetrics / datumaro / pycocotools /
+label-studio-sdk are not installed; they passed with motmetrics 1.4.0, datumaro 1.13.12,
+pycocotools 2.0.11 and label-studio-sdk 2.1.2).
 
-Neither is a dependency: install them into a separate environment to run these.
+None is a dependency: install them into a separate folder (pip install --target DIR) and put
+it on PYTHONPATH to run these.
 """
 
 from __future__ import annotations
@@ -150,3 +152,37 @@ def test_datumaro_ultralytics_export_reads_back(tmp_path):
     for index, x in ((0, 10), (2, 12)):
         box = trajectory[index].box
         assert all(math.isclose(a, b, abs_tol=1e-3) for a, b in zip((box.x, box.y, box.w, box.h), (x, 20, 30, 20)))
+
+
+def test_label_studio_sdk_fills_our_keyframes_as_we_read_them(tmp_path):
+    """Issue 18.4: label-studio-sdk 2.1.2's keyframe filling (extract_key_frames) and our
+    reader agree on every frame, for their export and for the predictions we write."""
+    video = pytest.importorskip("label_studio_sdk._extensions.label_studio_tools.postprocessing.video")
+    import copy
+    import json
+
+    from trackers.formats import labelstudio
+
+    from .test_labelstudio import EXPORT
+
+    size = (200, 100)
+    ours = Trajectory(
+        (Entry(Box(20, 20, 50, 50)), Entry(Box(22, 20, 50, 50)), Entry(None), None, Entry(Box(1, 2, 3, 4)), None),
+        frame_size=size,
+    )
+    written = tmp_path / "tasks.json"
+    labelstudio.write(ours, written)
+    exported = tmp_path / "export.json"
+    exported.write_text(json.dumps(EXPORT))
+    for path, group in ((exported, "annotations"), (written, "predictions")):
+        (result,) = [r for r in json.loads(path.read_text())[0][group][0]["result"] if r["type"] == "videorectangle"]
+        (filled,) = video.extract_key_frames([copy.deepcopy(result)])
+        theirs = {f["frame"] - 1: f for f in filled["value"]["sequence"]}
+        trajectory = labelstudio.read(path, frame_size=size)
+        for index, entry in enumerate(trajectory.entries):
+            if entry is None or entry.box is None:
+                continue  # no box: the SDK has no frame there either (checked below)
+            f = theirs[index]
+            expected = (f["x"] * size[0] / 100, f["y"] * size[1] / 100, f["width"] * size[0] / 100, f["height"] * size[1] / 100)
+            assert all(math.isclose(a, b, abs_tol=1e-9) for a, b in zip((entry.box.x, entry.box.y, entry.box.w, entry.box.h), expected))
+        assert sorted(theirs) == [i for i, e in enumerate(trajectory.entries) if e is not None and e.box is not None]
