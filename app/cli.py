@@ -425,8 +425,10 @@ def _write_tracked(args: argparse.Namespace, results: list, total: int, size: tu
 
     entries: list[Entry | None] = [None] * total
     for offset, (box, score) in enumerate(results):
-        origin = Origin.KEYFRAME if offset == 0 else Origin.TRACKED
-        entries[args.start_frame + offset] = Entry(args.box if offset == 0 else box, origin, score if offset else None)
+        if offset == 0:
+            entries[args.start_frame] = Entry(args.box, Origin.KEYFRAME)  # the box the user gave
+        else:
+            entries[args.start_frame + offset] = Entry(box, Origin.TRACKED, score)
     FORMATS[args.to_format].write(Trajectory(tuple(entries), size), args.out)
 
 

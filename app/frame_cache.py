@@ -39,9 +39,9 @@ import numpy as np
 
 from app.project import content_hash
 from trackers.formats.common import write_text_atomic
-from trackers.user_dirs import user_dir
 from trackers.sources import FrameSource, ImageFolderSource
 from trackers.types import Frame
+from trackers.user_dirs import user_dir
 
 CODEC = "png1up"
 _PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1]

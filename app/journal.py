@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-
 from app.project import entry_from_json, entry_to_json, session_from_dict, session_to_dict
 from app.session import AnnotationSession, ChangeEvent
 from trackers.trajectory import Entry, Trajectory

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_version_flag(capsys):
-    import pytest
-
     from app.cli import main, version
 
     with pytest.raises(SystemExit) as exit_info:
@@ -35,7 +36,9 @@ def test_licence_is_an_spdx_string_with_its_file():
     assert project["license-files"] == ["LICENSE"]
     assert "MIT License" in (ROOT / "LICENSE").read_text()
     assert any(c.startswith("Topic ::") for c in project["classifiers"])
-    assert not any(c.startswith("License ::") for c in project["classifiers"])  # PEP 639: not with an SPDX string
+    assert not any(
+        c.startswith("License ::") for c in project["classifiers"]
+    )  # PEP 639: not with an SPDX string
 
 
 def test_trackers_ship_py_typed():

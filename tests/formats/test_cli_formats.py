@@ -49,10 +49,12 @@ def through(name: str, source: Path, video: Path, work: Path, capsys) -> list:
     """OTB ``source`` -> ``name`` -> OTB, by the CLI; the boxes read back."""
     middle = out_path(work, name, "mid")
     back = work / f"back_{name}.txt"
-    assert main(["convert", str(source), str(middle), "--to", name, "--video", str(video)]) == 0, capsys.readouterr().err
-    assert main(
-        ["convert", str(middle), str(back), "--from", name, "--to", "otb", "--video", str(video)]
-    ) == 0, capsys.readouterr().err
+    assert main(["convert", str(source), str(middle), "--to", name, "--video", str(video)]) == 0, (
+        capsys.readouterr().err
+    )
+    assert (
+        main(["convert", str(middle), str(back), "--from", name, "--to", "otb", "--video", str(video)]) == 0
+    ), capsys.readouterr().err
     return [box for _line, box in otb_format.read_box_lines(back)]
 
 

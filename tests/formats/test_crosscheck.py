@@ -151,7 +151,9 @@ def test_datumaro_ultralytics_export_reads_back(tmp_path):
     assert trajectory[1] == Entry(None)
     for index, x in ((0, 10), (2, 12)):
         box = trajectory[index].box
-        assert all(math.isclose(a, b, abs_tol=1e-3) for a, b in zip((box.x, box.y, box.w, box.h), (x, 20, 30, 20)))
+        assert all(
+            math.isclose(a, b, abs_tol=1e-3) for a, b in zip((box.x, box.y, box.w, box.h), (x, 20, 30, 20))
+        )
 
 
 def test_label_studio_sdk_fills_our_keyframes_as_we_read_them(tmp_path):
@@ -167,7 +169,14 @@ def test_label_studio_sdk_fills_our_keyframes_as_we_read_them(tmp_path):
 
     size = (200, 100)
     ours = Trajectory(
-        (Entry(Box(20, 20, 50, 50)), Entry(Box(22, 20, 50, 50)), Entry(None), None, Entry(Box(1, 2, 3, 4)), None),
+        (
+            Entry(Box(20, 20, 50, 50)),
+            Entry(Box(22, 20, 50, 50)),
+            Entry(None),
+            None,
+            Entry(Box(1, 2, 3, 4)),
+            None,
+        ),
         frame_size=size,
     )
     written = tmp_path / "tasks.json"
@@ -175,7 +184,9 @@ def test_label_studio_sdk_fills_our_keyframes_as_we_read_them(tmp_path):
     exported = tmp_path / "export.json"
     exported.write_text(json.dumps(EXPORT))
     for path, group in ((exported, "annotations"), (written, "predictions")):
-        (result,) = [r for r in json.loads(path.read_text())[0][group][0]["result"] if r["type"] == "videorectangle"]
+        (result,) = [
+            r for r in json.loads(path.read_text())[0][group][0]["result"] if r["type"] == "videorectangle"
+        ]
         (filled,) = video.extract_key_frames([copy.deepcopy(result)])
         theirs = {f["frame"] - 1: f for f in filled["value"]["sequence"]}
         trajectory = labelstudio.read(path, frame_size=size)
@@ -183,6 +194,16 @@ def test_label_studio_sdk_fills_our_keyframes_as_we_read_them(tmp_path):
             if entry is None or entry.box is None:
                 continue  # no box: the SDK has no frame there either (checked below)
             f = theirs[index]
-            expected = (f["x"] * size[0] / 100, f["y"] * size[1] / 100, f["width"] * size[0] / 100, f["height"] * size[1] / 100)
-            assert all(math.isclose(a, b, abs_tol=1e-9) for a, b in zip((entry.box.x, entry.box.y, entry.box.w, entry.box.h), expected))
-        assert sorted(theirs) == [i for i, e in enumerate(trajectory.entries) if e is not None and e.box is not None]
+            expected = (
+                f["x"] * size[0] / 100,
+                f["y"] * size[1] / 100,
+                f["width"] * size[0] / 100,
+                f["height"] * size[1] / 100,
+            )
+            assert all(
+                math.isclose(a, b, abs_tol=1e-9)
+                for a, b in zip((entry.box.x, entry.box.y, entry.box.w, entry.box.h), expected)
+            )
+        assert sorted(theirs) == [
+            i for i, e in enumerate(trajectory.entries) if e is not None and e.box is not None
+        ]

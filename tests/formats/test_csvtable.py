@@ -30,7 +30,12 @@ def test_darklabel_default_layout(tmp_path):
     tracks = read_tracks(path)
     assert [(t.id, t.label) for t in tracks] == [(1, "car"), (2, "person")]
     car = tracks[0].trajectory
-    assert car.entries == (Entry(Box(10, 20, 30, 40)), Entry(Box(12, 20, 30, 40)), Entry(None), Entry(Box(15, 21, 30, 40)))
+    assert car.entries == (
+        Entry(Box(10, 20, 30, 40)),
+        Entry(Box(12, 20, 30, 40)),
+        Entry(None),
+        Entry(Box(15, 21, 30, 40)),
+    )
     assert tracks[1].trajectory.entries[1:] == (Entry(None),) * 3
     out = tmp_path / "again.txt"
     csvtable.DARKLABEL.write_tracks(tracks, out)
@@ -48,7 +53,9 @@ def test_csv_columns_from_the_command_line(tmp_path):
 
 
 def test_csv_writes_a_header_and_reads_it(tmp_path):
-    t = Trajectory((Entry(Box(1, 2, 3, 4), score=0.5), Entry(None), Entry(Box(2, 2, 3, 4), occluded=True)), label="cat")
+    t = Trajectory(
+        (Entry(Box(1, 2, 3, 4), score=0.5), Entry(None), Entry(Box(2, 2, 3, 4), occluded=True)), label="cat"
+    )
     path = tmp_path / "out.csv"
     csvtable.CSV.write(t, path)
     lines = path.read_text().splitlines()

@@ -108,9 +108,12 @@ def cvat_importer_keeps(path) -> dict[int, tuple[bool, tuple[float, ...]]]:
 
 def test_cvat_keeps_every_tracked_interpolated_and_imported_box(tmp_path):
     """Issue 18.2: only keyframe="1" shapes survive CVAT's import, so every box is one."""
-    entries = [Entry(Box(10 + i, 20, 30, 40), origin) for i, origin in enumerate(
-        [Origin.KEYFRAME, Origin.TRACKED, Origin.INTERPOLATED, Origin.IMPORTED, Origin.TRACKED]
-    )]
+    entries = [
+        Entry(Box(10 + i, 20, 30, 40), origin)
+        for i, origin in enumerate(
+            [Origin.KEYFRAME, Origin.TRACKED, Origin.INTERPOLATED, Origin.IMPORTED, Origin.TRACKED]
+        )
+    ]
     t = Trajectory((*entries, Entry(None, Origin.TRACKED)), frame_size=(640, 360))
     path = tmp_path / "out.xml"
     cvat.write(t, path)

@@ -28,24 +28,57 @@ def labelme_file(shapes, name="frame_000000.jpg", size=(640, 360)):
 
 
 def rect(label, points, group_id=None, **extra):
-    return {"label": label, "points": points, "group_id": group_id, "description": "",
-            "shape_type": "rectangle", "flags": {}, **extra}
+    return {
+        "label": label,
+        "points": points,
+        "group_id": group_id,
+        "description": "",
+        "shape_type": "rectangle",
+        "flags": {},
+        **extra,
+    }
 
 
 def test_labelme_and_x_anylabeling_files(tmp_path):
     folder = tmp_path / "frames"
     folder.mkdir()
     # LabelMe: two opposite corners, in either order.
-    (folder / "frame_000000.json").write_text(json.dumps(labelme_file([
-        rect("car", [[40, 60], [10, 20]], 3),
-        {"label": "road", "points": [[0, 0], [5, 5], [0, 5]], "group_id": None, "shape_type": "polygon", "flags": {}},
-    ])))
+    (folder / "frame_000000.json").write_text(
+        json.dumps(
+            labelme_file(
+                [
+                    rect("car", [[40, 60], [10, 20]], 3),
+                    {
+                        "label": "road",
+                        "points": [[0, 0], [5, 5], [0, 5]],
+                        "group_id": None,
+                        "shape_type": "polygon",
+                        "flags": {},
+                    },
+                ]
+            )
+        )
+    )
     # X-AnyLabeling's tracking output: the rectangle's four corners, a score, the track id in group_id
     # (X-AnyLabeling docs/en/user_guide.md, "rectangle"; its JSON adds score, difficult, attributes).
-    (folder / "frame_000002.json").write_text(json.dumps(labelme_file([
-        rect("car", [[12, 20], [42, 20], [42, 60], [12, 60]], 3, score=0.9, difficult=False, attributes={}),
-        rect("person", [[1, 1], [3, 5]], 8),
-    ], name="frame_000002.jpg")))
+    (folder / "frame_000002.json").write_text(
+        json.dumps(
+            labelme_file(
+                [
+                    rect(
+                        "car",
+                        [[12, 20], [42, 20], [42, 60], [12, 60]],
+                        3,
+                        score=0.9,
+                        difficult=False,
+                        attributes={},
+                    ),
+                    rect("person", [[1, 1], [3, 5]], 8),
+                ],
+                name="frame_000002.jpg",
+            )
+        )
+    )
     assert detect_format(folder) == "labelme"
     assert detect_format(folder / "frame_000000.json") == "labelme"
     tracks = read_tracks(folder)
@@ -74,7 +107,9 @@ def test_write(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["frame_000000.json", "frame_000002.json"]
     data = json.loads((tmp_path / "out" / "frame_000000.json").read_text())
     (shape,) = data["shapes"]
-    assert shape["points"] == [[1, 2], [4, 6]] and shape["group_id"] == 1 and shape["shape_type"] == "rectangle"
+    assert (
+        shape["points"] == [[1, 2], [4, 6]] and shape["group_id"] == 1 and shape["shape_type"] == "rectangle"
+    )
     assert shape["score"] == 0.5 and shape["flags"] == {"occluded": True}
     assert data["imageWidth"] == 64 and data["imagePath"] == "frame_000000.jpg"
     assert labelme.read(tmp_path / "out").entries == t.entries

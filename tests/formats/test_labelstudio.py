@@ -26,9 +26,36 @@ EXPORT = [
                             "framesCount": 8,
                             "duration": 0.32,
                             "sequence": [
-                                {"frame": 1, "enabled": True, "rotation": 0, "x": 10, "y": 20, "width": 25, "height": 50, "time": 0},
-                                {"frame": 3, "enabled": False, "rotation": 0, "x": 20, "y": 20, "width": 25, "height": 50, "time": 0.08},
-                                {"frame": 6, "enabled": True, "rotation": 0, "x": 50, "y": 0, "width": 10, "height": 10, "time": 0.2},
+                                {
+                                    "frame": 1,
+                                    "enabled": True,
+                                    "rotation": 0,
+                                    "x": 10,
+                                    "y": 20,
+                                    "width": 25,
+                                    "height": 50,
+                                    "time": 0,
+                                },
+                                {
+                                    "frame": 3,
+                                    "enabled": False,
+                                    "rotation": 0,
+                                    "x": 20,
+                                    "y": 20,
+                                    "width": 25,
+                                    "height": 50,
+                                    "time": 0.08,
+                                },
+                                {
+                                    "frame": 6,
+                                    "enabled": True,
+                                    "rotation": 0,
+                                    "x": 50,
+                                    "y": 0,
+                                    "width": 10,
+                                    "height": 10,
+                                    "time": 0.2,
+                                },
                             ],
                             "labels": ["Cell"],
                         },
@@ -38,7 +65,13 @@ EXPORT = [
                         "type": "videorectangle",
                         "origin": "manual",
                     },
-                    {"value": {"choices": ["ok"]}, "id": "c1", "from_name": "q", "to_name": "video", "type": "choices"},
+                    {
+                        "value": {"choices": ["ok"]},
+                        "id": "c1",
+                        "from_name": "q",
+                        "to_name": "video",
+                        "type": "choices",
+                    },
                 ],
             }
         ],
@@ -69,8 +102,13 @@ def test_needs_the_frame_size(tmp_path):
 
 def test_write_predictions_and_back(tmp_path):
     t = Trajectory(
-        (Entry(Box(20, 20, 50, 50), Origin.KEYFRAME), Entry(Box(22, 20, 50, 50), Origin.TRACKED), Entry(None), None,
-         Entry(Box(1, 2, 3, 4))),
+        (
+            Entry(Box(20, 20, 50, 50), Origin.KEYFRAME),
+            Entry(Box(22, 20, 50, 50), Origin.TRACKED),
+            Entry(None),
+            None,
+            Entry(Box(1, 2, 3, 4)),
+        ),
         frame_size=(200, 100),
         label="car",
     )
@@ -83,7 +121,13 @@ def test_write_predictions_and_back(tmp_path):
     frames = [(k["frame"], k["enabled"], k["x"], k["width"]) for k in result["value"]["sequence"]]
     assert frames == [(1, True, 10.0, 25.0), (2, False, 11.0, 25.0), (5, True, 0.5, 1.5)]
     back = labelstudio.read(path, frame_size=(200, 100))
-    assert [None if e is None else e.box for e in back.entries] == [Box(20, 20, 50, 50), Box(22, 20, 50, 50), None, None, Box(1, 2, 3, 4)]
+    assert [None if e is None else e.box for e in back.entries] == [
+        Box(20, 20, 50, 50),
+        Box(22, 20, 50, 50),
+        None,
+        None,
+        Box(1, 2, 3, 4),
+    ]
 
 
 def test_several_objects_keep_ids_and_labels(tmp_path):

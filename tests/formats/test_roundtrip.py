@@ -81,7 +81,10 @@ def round_trip(name: str, trajectory: Trajectory, folder: Path) -> tuple[Traject
             expected = dataclasses.replace(expected, label="object")
         if name == "voc" and not any(e is not None for e in trajectory.entries):
             expected = dataclasses.replace(expected, frame_size=None)
-    if any(e is not None and e.box is not None for e in trajectory.entries) or name not in ("mot", "darklabel"):
+    if any(e is not None and e.box is not None for e in trajectory.entries) or name not in (
+        "mot",
+        "darklabel",
+    ):
         assert detect_format(out) == name  # an all-absent MOT or DarkLabel file is empty: nothing to detect
     return got, expected
 

@@ -46,10 +46,13 @@ def expected(track: Track, name: str) -> Track:
     return Track(track.id, label, held)
 
 
+SUFFIX = {"cvat": ".xml", "coco": ".json", "labelstudio": ".json"}
+
+
 def out_path(tmp_path, name):
     fmt = FORMATS[name]
     if fmt.multi_track and fmt.layout == "file":
-        return tmp_path / f"out_{name}.{'xml' if name == 'cvat' else 'json' if name in ('coco', 'labelstudio') else 'txt'}"
+        return tmp_path / f"out_{name}{SUFFIX.get(name, '.txt')}"
     return tmp_path / f"out_{name}"
 
 
@@ -75,7 +78,11 @@ def test_three_objects_round_trip(name, tmp_path):
 
 def test_single_object_formats_write_one_entry_per_object(tmp_path):
     write_tracks(THREE, tmp_path / "otb", "otb")
-    assert sorted(p.name for p in (tmp_path / "otb").iterdir()) == ["12_person.txt", "3_car.txt", "7_red car.txt"]
+    assert sorted(p.name for p in (tmp_path / "otb").iterdir()) == [
+        "12_person.txt",
+        "3_car.txt",
+        "7_red car.txt",
+    ]
     write_tracks(THREE, tmp_path / "got", "got10k")
     assert (tmp_path / "got" / "7_red car" / "groundtruth.txt").is_file()
 

@@ -58,7 +58,10 @@ def test_labelmap_for_datumaro_and_the_help_says_how_corners_are_read(tmp_path, 
     lines = (tmp_path / "voc" / "labelmap.txt").read_text().splitlines()
     assert lines[1:] == ["background:0,0,0::", "red car:128,0,0::"]
     voc.write(t, tmp_path / "voc")  # ours: replaced without complaint
-    assert "1-based inclusive" in FORMATS["voc"].title and "datumaro and CVAT read them as 0-based" in FORMATS["voc"].title
+    assert (
+        "1-based inclusive" in FORMATS["voc"].title
+        and "datumaro and CVAT read them as 0-based" in FORMATS["voc"].title
+    )
     from app.cli import main
 
     with pytest.raises(SystemExit):

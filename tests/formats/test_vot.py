@@ -23,13 +23,20 @@ def test_read_a_vot_sequence(tmp_path):
     assert detect_format(seq) == "vot" and detect_format(seq / "groundtruth.txt") == "vot"
     t = vot.read(seq)
     assert t.frame_size == (640, 360)
-    assert t.entries == (Entry(Box(10, 20, 30, 40), occluded=True), Entry(Box(1, 1, 10, 20)), Entry(None), Entry(None))
+    assert t.entries == (
+        Entry(Box(10, 20, 30, 40), occluded=True),
+        Entry(Box(1, 1, 10, 20)),
+        Entry(None),
+        Entry(None),
+    )
 
 
 def test_write_and_back(tmp_path):
     t = Trajectory((Entry(Box(1.5, 2, 3, 4), occluded=True), None, Entry(None)), frame_size=(64, 48))
     vot.write(t, tmp_path / "seq")
-    assert (tmp_path / "seq" / "groundtruth.txt").read_text() == "1.5,2,3,4\nNaN,NaN,NaN,NaN\nNaN,NaN,NaN,NaN\n"
+    assert (
+        tmp_path / "seq" / "groundtruth.txt"
+    ).read_text() == "1.5,2,3,4\nNaN,NaN,NaN,NaN\nNaN,NaN,NaN,NaN\n"
     assert (tmp_path / "seq" / "occlusion.tag").read_text() == "1\n0\n0\n"
     back = vot.read(tmp_path / "seq")
     assert back.entries == (t[0], Entry(None), Entry(None)) and back.frame_size == (64, 48)
@@ -43,7 +50,11 @@ def test_export_a_workspace_sequence_with_frames(tmp_path):
     t = Trajectory.from_boxes([[1, 2, 3, 4]] * 3, frame_size=(64, 48))
     sequences = tmp_path / "ws" / "sequences"
     folder = vot.export_vot_sequence(t, frames, sequences, "clip1")
-    assert sorted(p.name for p in (folder / "color").iterdir()) == ["00000001.jpg", "00000002.jpg", "00000003.jpg"]
+    assert sorted(p.name for p in (folder / "color").iterdir()) == [
+        "00000001.jpg",
+        "00000002.jpg",
+        "00000003.jpg",
+    ]
     assert (sequences / "list.txt").read_text() == "clip1\n"
     assert "name=clip1" in (folder / "sequence").read_text()
     vot.export_vot_sequence(t, frames, sequences, "clip2")

@@ -84,7 +84,7 @@ def test_yaml_names_spellings(tmp_path):
     path = tmp_path / "data.yaml"
     path.write_text("names: ['a', b]\n")
     assert yolo.yaml_names(path) == ["a", "b"]
-    path.write_text("nc: 2\nnames:\n  - cat # first\n  - \"dog\"\ntrain: x\n")
+    path.write_text('nc: 2\nnames:\n  - cat # first\n  - "dog"\ntrain: x\n')
     assert yolo.yaml_names(path) == ["cat", "dog"]
 
 

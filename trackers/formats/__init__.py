@@ -38,11 +38,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from trackers.formats import coco, csvtable, cvat, got10k, labelme, labelstudio, lasot, mot, otb, voc, vot, yolo
+from trackers.formats import (
+    coco,
+    csvtable,
+    cvat,
+    got10k,
+    labelme,
+    labelstudio,
+    lasot,
+    mot,
+    otb,
+    voc,
+    vot,
+    yolo,
+)
 from trackers.formats.common import FIELDS, Format, FormatError, replace_folder
 from trackers.formats.detect import detect_format
-from trackers.formats.tracks import Track, check_ids, entry_name, parse_entry_name
 from trackers.formats.got10k import export_got10k_dataset, is_got10k_folder, read_got10k_sequence
+from trackers.formats.tracks import Track, check_ids, entry_name, parse_entry_name
 from trackers.trajectory import DEFAULT_LABEL, Entry, Origin, Trajectory
 
 FORMATS: dict[str, Format] = {

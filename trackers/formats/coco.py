@@ -124,7 +124,9 @@ class _Document:
         self.track_ids = _in_order(set(self.owners))
         if not self.track_ids:
             # No boxes at all (every listed frame absent): the tracks list still names the objects.
-            self.track_ids = _in_order({t.get("id") for t in self.tracks if isinstance(t.get("id"), (int, str))})
+            self.track_ids = _in_order(
+                {t.get("id") for t in self.tracks if isinstance(t.get("id"), (int, str))}
+            )
 
     def label_of(self, chosen: int | str | None) -> str:
         the_track = next((t for t in self.tracks if chosen is not None and t.get("id") == chosen), None)
@@ -351,9 +353,7 @@ def write_tracks(tracks: Sequence[Track], path: Path) -> None:
         "categories": [{"id": n, "name": label, "supercategory": ""} for label, n in category_of.items()],
         "videos": [{"id": VIDEO_ID, "name": name, **size}],
         "images": images,
-        "tracks": [
-            {"id": t.id, "category_id": category_of[t.label], "video_id": VIDEO_ID} for t in tracks
-        ],
+        "tracks": [{"id": t.id, "category_id": category_of[t.label], "video_id": VIDEO_ID} for t in tracks],
         "annotations": annotations,
     }
     write_text_atomic(path, json.dumps(data, indent=1) + "\n")

@@ -25,14 +25,15 @@ from trackers.formats import (
     FORMATS,
     Format,
     Track,
+    csvtable,
     detect_tracks_format,
     dropped_fields,
     multi_track_formats,
     read_tracks,
     read_trajectory,
+    vot,
     write_tracks,
 )
-from trackers.formats import csvtable, vot
 from trackers.formats.common import FormatError
 from trackers.trajectory import Trajectory
 
@@ -174,7 +175,9 @@ def _target(args: argparse.Namespace, trajectories: list[Trajectory]) -> Format:
     return target
 
 
-def _report_dropped(args: argparse.Namespace, trajectories: list[Trajectory], target: Format, err: TextIO) -> None:
+def _report_dropped(
+    args: argparse.Namespace, trajectories: list[Trajectory], target: Format, err: TextIO
+) -> None:
     lost = {name for t in trajectories for name in dropped_fields(t, target)}
     dropped = [name for name in FIELDS if name in lost]
     if args.video is not None:
@@ -192,7 +195,9 @@ def _convert_tracks(args: argparse.Namespace, tracks: list[Track], source_format
     trajectories = [t.trajectory for t in tracks]
     target = _target(args, trajectories)
     if not target.multi_track and args.output.is_file():
-        raise FormatError(args.output, f"is a file; {len(tracks)} objects in {target.name} are written to a folder")
+        raise FormatError(
+            args.output, f"is a file; {len(tracks)} objects in {target.name} are written to a folder"
+        )
     _report_dropped(args, trajectories, target, err)
     write_tracks(tracks, args.output, target.name)
     boxes = sum(_counts(t)[0] for t in trajectories)
@@ -213,7 +218,10 @@ def _write_one(args: argparse.Namespace, target: Format, trajectory: Trajectory,
         # and list the sequence in OUT's parent list.txt, as a workspace's sequences/ folder.
         out = Path(args.output)
         vot.export_vot_sequence(trajectory, args.video, out.parent, out.name)
-        print(f"wrote the frames to {out / vot.COLOR} and listed {out.name} in {out.parent / vot.LIST}", file=err)
+        print(
+            f"wrote the frames to {out / vot.COLOR} and listed {out.name} in {out.parent / vot.LIST}",
+            file=err,
+        )
         return
     target.write(trajectory, args.output)
 
@@ -238,7 +246,9 @@ def _convert_with(
         if not tracks:
             raise FormatError(args.input, f"has no object {args.track}")
     if not any(e is not None and e.box is not None for t in tracks for e in t.trajectory.entries):
-        raise FormatError(args.input, f"holds no boxes (read as {formats[source_name].title}); nothing to convert")
+        raise FormatError(
+            args.input, f"holds no boxes (read as {formats[source_name].title}); nothing to convert"
+        )
     target = formats[args.to_format]
     trajectories = [t.trajectory for t in tracks]
     if target.needs_frame_size and any(t.frame_size is None for t in trajectories):

@@ -49,7 +49,24 @@ from trackers.formats.tracks import Track, check_ids, pick, stable_ids
 from trackers.trajectory import DEFAULT_LABEL, Entry, Trajectory
 from trackers.types import Box
 
-COLUMNS = ("fn", "fn1", "id", "label", "cname", "x1", "y1", "x2", "y2", "w", "h", "cx", "cy", "score", "occluded", "-")
+COLUMNS = (
+    "fn",
+    "fn1",
+    "id",
+    "label",
+    "cname",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "w",
+    "h",
+    "cx",
+    "cy",
+    "score",
+    "occluded",
+    "-",
+)
 DEFAULT_COLUMNS = ("fn", "id", "label", "x1", "y1", "w", "h", "score", "occluded")
 DARKLABEL_COLUMNS = ("fn", "cname", "id", "x1", "y1", "w", "h")
 _BOX_LAYOUTS = ({"x1", "y1", "w", "h"}, {"x1", "y1", "x2", "y2"}, {"cx", "cy", "w", "h"})
@@ -123,14 +140,18 @@ def read_table(
     for number, text in lines:
         fields = [f.strip() for f in text.split(",")]
         if len(fields) < len(columns):
-            raise FormatError(path, f"expected {len(columns)} fields ({','.join(columns)}), got {len(fields)}", number)
+            raise FormatError(
+                path, f"expected {len(columns)} fields ({','.join(columns)}), got {len(fields)}", number
+            )
         cell = dict(zip(columns, fields))
         if "fn" in cell:
             frame = parse_int(cell["fn"], path, number, "fn")
         else:
             frame = parse_int(cell["fn1"], path, number, "fn1") - 1
         if frame < 0:
-            raise FormatError(path, f"frame {cell.get('fn', cell.get('fn1'))} is before the first frame", number)
+            raise FormatError(
+                path, f"frame {cell.get('fn', cell.get('fn1'))} is before the first frame", number
+            )
         check_frames(path, frame, number)
         label = (cell.get("label") or cell.get("cname") or "").strip() or DEFAULT_LABEL
         key: object = parse_int(cell["id"], path, number, "id") if "id" in cell else ("label", label)
@@ -145,11 +166,17 @@ def read_table(
             score = None
             if cell.get("score", ""):
                 score = parse_number(cell["score"], path, number, "score")
-            occluded = parse_flag(cell["occluded"], path, number, "occluded") if cell.get("occluded") else False
+            occluded = (
+                parse_flag(cell["occluded"], path, number, "occluded") if cell.get("occluded") else False
+            )
             entry = Entry(box, score=score, occluded=occluded)
         mine = rows.setdefault(key, {})
         if frame in mine:
-            raise FormatError(path, f"a second row for this object on frame {frame} (first on line {mine[frame][0]})", number)
+            raise FormatError(
+                path,
+                f"a second row for this object on frame {frame} (first on line {mine[frame][0]})",
+                number,
+            )
         mine[frame] = (number, entry)
         labels.setdefault(key, label)
     last = max((f for mine in rows.values() for f in mine), default=-1) + 1
@@ -160,7 +187,9 @@ def read_table(
         entries: list[Entry | None] = [Entry(None)] * max(count, last)
         for frame, (_n, entry) in mine.items():
             entries[frame] = entry
-        trajectory = fit_to_video(Trajectory(tuple(entries), None, labels[key]), path, frame_count, frame_size)
+        trajectory = fit_to_video(
+            Trajectory(tuple(entries), None, labels[key]), path, frame_count, frame_size
+        )
         tracks.append(Track(ids[key], labels[key], trajectory))
     return sorted(tracks, key=lambda t: t.id)
 
@@ -206,7 +235,9 @@ def table_format(name: str, title: str, columns: Sequence[str], header: bool) ->
     """A Format that reads and writes rows of ``columns``."""
     columns = parse_columns(columns)
 
-    def read_tracks(path: Path, *, frame_count: int | None = None, frame_size: tuple[int, int] | None = None) -> list[Track]:
+    def read_tracks(
+        path: Path, *, frame_count: int | None = None, frame_size: tuple[int, int] | None = None
+    ) -> list[Track]:
         return read_table(path, columns, frame_count=frame_count, frame_size=frame_size, header=header)
 
     def read(
@@ -287,5 +318,8 @@ CSV = table_format(
     header=True,
 )
 DARKLABEL = table_format(
-    "darklabel", "DarkLabel text (fn,cname,id,x1,y1,w,h per line, 0-based frames)", DARKLABEL_COLUMNS, header=False
+    "darklabel",
+    "DarkLabel text (fn,cname,id,x1,y1,w,h per line, 0-based frames)",
+    DARKLABEL_COLUMNS,
+    header=False,
 )

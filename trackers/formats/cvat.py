@@ -134,7 +134,9 @@ def _read_box(path: Path, node: XmlNode) -> tuple[int, Entry]:
             except ValueError:
                 names = ", ".join(o.value for o in Origin)
                 raise FormatError(
-                    path, f"origin attribute: expected one of {names}, got {attribute.text.strip()!r}", attribute.line
+                    path,
+                    f"origin attribute: expected one of {names}, got {attribute.text.strip()!r}",
+                    attribute.line,
                 ) from None
     if outside:
         return frame, Entry(None, origin)
@@ -311,7 +313,17 @@ FORMAT = Format(
     title="CVAT for video 1.1 XML (<track> of <box>, 0-based frames, corners)",
     layout="file",
     fields=frozenset(
-        {"box", "absent", "absent_record", "keyframe", "origin", "occluded", "label", "frame_size", "frame_count"}
+        {
+            "box",
+            "absent",
+            "absent_record",
+            "keyframe",
+            "origin",
+            "occluded",
+            "label",
+            "frame_size",
+            "frame_count",
+        }
     ),
     read=read,
     write=write,

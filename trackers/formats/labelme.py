@@ -85,8 +85,10 @@ def _read_frame(path: Path) -> tuple[tuple[int, int] | None, list[tuple[object, 
         if shape.get("shape_type", "polygon") != "rectangle":
             continue  # polygons, points ...: not a box
         points = shape.get("points")
-        if not isinstance(points, list) or len(points) < 2 or not all(
-            isinstance(p, list) and len(p) == 2 for p in points
+        if (
+            not isinstance(points, list)
+            or len(points) < 2
+            or not all(isinstance(p, list) and len(p) == 2 for p in points)
         ):
             raise FormatError(path, f"{where}.points: expected two or four [x, y] corners")
         xs = [_number(path, p[0], f"{where}.points") for p in points]
@@ -120,7 +122,9 @@ def read_tracks(
     for file in files:
         index = index_from_stem(file.stem)
         if index is None:
-            raise FormatError(file, "cannot tell which frame this is: name it frame_000000.json or 00000001.json")
+            raise FormatError(
+                file, "cannot tell which frame this is: name it frame_000000.json or 00000001.json"
+            )
         check_frames(file, index)
         if index in frames:
             raise FormatError(file, f"is frame {index}, like {frames[index].name}")
@@ -128,7 +132,9 @@ def read_tracks(
         file_size, shapes = _read_frame(file)
         if file_size is not None:
             if size is not None and file_size != size:
-                raise FormatError(file, f"image size {file_size[0]}x{file_size[1]}, others say {size[0]}x{size[1]}")
+                raise FormatError(
+                    file, f"image size {file_size[0]}x{file_size[1]}, others say {size[0]}x{size[1]}"
+                )
             size = file_size
         for key, label, entry in shapes:
             mine = per_object.setdefault(key, {})
@@ -205,7 +211,9 @@ def write_tracks(tracks: Sequence[Track], path: Path) -> None:
             }
             if size is not None:
                 data["imageHeight"], data["imageWidth"] = size[1], size[0]
-            (tmp / f"{frame_stem(index)}.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+            (tmp / f"{frame_stem(index)}.json").write_text(
+                json.dumps(data, indent=1) + "\n", encoding="utf-8"
+            )
 
     replace_folder(path, fill, lambda rel: bool(_OWNED.fullmatch(rel)))
 

@@ -75,20 +75,28 @@ def _results(path: Path, data: Any) -> list[dict[str, Any]]:
                 results = group.get("result") if isinstance(group, dict) else None
                 if not isinstance(results, list):
                     raise FormatError(path, f"[{t}].{key}[{g}].result: expected a list")
-                mine = [r for r in results if isinstance(r, dict) and str(r.get("type", "")).lower() == RESULT_TYPE]
+                mine = [
+                    r
+                    for r in results
+                    if isinstance(r, dict) and str(r.get("type", "")).lower() == RESULT_TYPE
+                ]
                 if mine:
                     found.append((t, mine))
                     break
             if found and found[-1][0] == t:
                 break
     if not found:
-        raise FormatError(path, f"holds no {RESULT_TYPE} result (looked in each task's annotations and predictions)")
+        raise FormatError(
+            path, f"holds no {RESULT_TYPE} result (looked in each task's annotations and predictions)"
+        )
     if len({t for t, _ in found}) > 1:
         raise FormatError(path, f"holds {len(found)} annotated video tasks; export one task")
     return found[0][1]
 
 
-def _keyframes(path: Path, result: dict[str, Any], where: str, size: tuple[int, int]) -> list[tuple[int, Box, bool]]:
+def _keyframes(
+    path: Path, result: dict[str, Any], where: str, size: tuple[int, int]
+) -> list[tuple[int, Box, bool]]:
     value = result.get("value")
     if not isinstance(value, dict) or not isinstance(value.get("sequence"), list):
         raise FormatError(path, f"{where}.value.sequence: expected a list")
@@ -118,7 +126,9 @@ def _lerp(a: Box, b: Box, t: float) -> Box:
     return Box(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t, a.w + (b.w - a.w) * t, a.h + (b.h - a.h) * t)
 
 
-def _trajectory(keyframes: list[tuple[int, Box, bool]], count: int, size: tuple[int, int], label: str) -> Trajectory:
+def _trajectory(
+    keyframes: list[tuple[int, Box, bool]], count: int, size: tuple[int, int], label: str
+) -> Trajectory:
     entries: list[Entry | None] = [Entry(None)] * count
     for k, (frame, box, enabled) in enumerate(keyframes):
         entries[frame] = Entry(box, Origin.IMPORTED)
@@ -127,7 +137,9 @@ def _trajectory(keyframes: list[tuple[int, Box, bool]], count: int, size: tuple[
         following = keyframes[k + 1] if k + 1 < len(keyframes) else None
         stop = following[0] if following is not None else count
         for between in range(frame + 1, stop):
-            filled = box if following is None else _lerp(box, following[1], (between - frame) / (stop - frame))
+            filled = (
+                box if following is None else _lerp(box, following[1], (between - frame) / (stop - frame))
+            )
             entries[between] = Entry(filled, Origin.INTERPOLATED)
     return Trajectory(tuple(entries), size, label)
 
@@ -150,17 +162,23 @@ def read_tracks(
         keyframes = _keyframes(path, result, where, size)
         value = result["value"]
         labels = value.get("labels") or value.get("videorectanglelabels") or []
-        label = labels[0] if isinstance(labels, list) and labels and isinstance(labels[0], str) else DEFAULT_LABEL
+        label = (
+            labels[0] if isinstance(labels, list) and labels and isinstance(labels[0], str) else DEFAULT_LABEL
+        )
         stated = value.get("framesCount")
         if stated is not None and (isinstance(stated, bool) or not isinstance(stated, int) or stated < 0):
             raise FormatError(path, f"{where}.value.framesCount: expected a whole number, got {stated!r}")
         parsed.append((ids[keys[i]], label.strip() or DEFAULT_LABEL, keyframes, stated))
     last = max((kf[-1][0] + 1 for *_a, kf, _s in parsed if kf), default=0)
-    count = frame_count if frame_count is not None else max([last, *(s for *_a, s in parsed if s is not None)])
+    count = (
+        frame_count if frame_count is not None else max([last, *(s for *_a, s in parsed if s is not None)])
+    )
     tracks = []
     for track_id, label, keyframes, _stated in parsed:
         if keyframes and keyframes[-1][0] >= count:
-            raise FormatError(path, f"object {track_id} has a keyframe on frame {keyframes[-1][0] + 1} past the video's end")
+            raise FormatError(
+                path, f"object {track_id} has a keyframe on frame {keyframes[-1][0] + 1} past the video's end"
+            )
         trajectory = _trajectory(keyframes, count, size, label)
         tracks.append(Track(track_id, label, fit_to_video(trajectory, path, frame_count, frame_size)))
     return tracks
@@ -230,7 +248,9 @@ def write_tracks(tracks: Sequence[Track], path: Path) -> None:
     count = max((t.trajectory.frame_count for t in tracks), default=0)
     task = {
         "data": {"video": "video.mp4"},
-        "predictions": [{"model_version": MODEL_VERSION, "result": [_result(t, size, count) for t in tracks]}],
+        "predictions": [
+            {"model_version": MODEL_VERSION, "result": [_result(t, size, count) for t in tracks]}
+        ],
     }
     write_text_atomic(path, json.dumps([task], indent=1) + "\n")
 

@@ -220,7 +220,8 @@ def _fill(trajectory: Trajectory, folder: Path) -> None:
     if ":" in trajectory.label or "\n" in trajectory.label:
         raise FormatError(folder / LABELMAP, f"the label {trajectory.label!r} holds a ':' or a line break")
     (folder / LABELMAP).write_text(
-        f"# label:color_rgb:parts:actions\nbackground:0,0,0::\n{trajectory.label}:128,0,0::\n", encoding="utf-8"
+        f"# label:color_rgb:parts:actions\nbackground:0,0,0::\n{trajectory.label}:128,0,0::\n",
+        encoding="utf-8",
     )
     for index, entry in trajectory.annotated():
         xml = _frame_xml(trajectory, index, entry)
@@ -234,8 +235,9 @@ def write(trajectory: Trajectory, path: Path) -> None:
 FORMAT = Format(
     name="voc",
     title=(
-        "Pascal VOC folder (Annotations/<frame>.xml, labelmap.txt; corners 1-based inclusive as in the devkit: "
-        "datumaro and CVAT read them as 0-based, so they see each box 1 px right/down and 1 px smaller)"
+        "Pascal VOC folder (Annotations/<frame>.xml, labelmap.txt; corners 1-based inclusive as in the "
+        "devkit: datumaro and CVAT read them as 0-based, so they see each box 1 px right/down and "
+        "1 px smaller)"
     ),
     layout="folder",
     fields=frozenset(

@@ -118,7 +118,9 @@ def read(
     if (folder / OCCLUSION).is_file():
         lines = numbered_lines(folder / OCCLUSION)
         if len(lines) != len(boxes):
-            raise FormatError(folder / OCCLUSION, f"has {len(lines)} lines but {GROUNDTRUTH} has {len(boxes)}")
+            raise FormatError(
+                folder / OCCLUSION, f"has {len(lines)} lines but {GROUNDTRUTH} has {len(boxes)}"
+            )
         occluded = [parse_flag(t, folder / OCCLUSION, n, "tag") for n, t in lines]
     size = None
     if (folder / SEQUENCE).is_file():
@@ -126,11 +128,11 @@ def read(
         if "width" in meta and "height" in meta:
             w, h = meta["width"], meta["height"]
             if not (w.isdigit() and h.isdigit() and int(w) > 0 and int(h) > 0):
-                raise FormatError(folder / SEQUENCE, f"width/height: expected positive whole numbers, got {w}x{h}")
+                raise FormatError(
+                    folder / SEQUENCE, f"width/height: expected positive whole numbers, got {w}x{h}"
+                )
             size = (int(w), int(h))
-    entries = tuple(
-        Entry(box, occluded=hidden and box is not None) for box, hidden in zip(boxes, occluded)
-    )
+    entries = tuple(Entry(box, occluded=hidden and box is not None) for box, hidden in zip(boxes, occluded))
     return fit_to_video(Trajectory(entries, size), gt, frame_count, frame_size)
 
 
@@ -155,6 +157,7 @@ def _write_annotations(trajectory: Trajectory, folder: Path, name: str | None = 
 
 def write(trajectory: Trajectory, path: Path) -> None:
     """The annotation files of one sequence folder (no frames; see :func:`export_vot_sequence`)."""
+
     def owns(relative: str) -> bool:
         return relative in ANNOTATION_FILES or bool(_FRAME_FILE.fullmatch(relative))
 

@@ -62,7 +62,7 @@ def _labels_dir(folder: Path) -> Path:
 
 
 def _label_files(folder: Path) -> list[Path]:
-    """The per-frame label files: ``obj_train_data/``, ``labels/`` or ``labels/<split>/``, or the folder's own."""
+    """The per-frame label files: in ``obj_train_data/``, ``labels/``, ``labels/<split>/`` or the folder."""
     labels_dir = _labels_dir(folder)
     skip = {NAMES, _OTHER_NAMES, LIST} if labels_dir == folder else set()
     files = [p for p in labels_dir.glob("*.txt") if p.name not in skip]
