@@ -545,9 +545,21 @@ def cmd_trax(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    from app.project_training import is_project_file
     from trackers.formats.convert import cmd_convert as convert
 
-    return convert(args)
+    if not is_project_file(args.input):
+        return convert(args)
+    # A siamtrack project: its trajectory, and its video for the frames (VOT) and the sizes.
+    from app.project import load_project
+    from trackers.formats import Track
+
+    if args.from_format is not None:
+        raise CliError(f"{args.input} is a siamtrack project; leave out --from")
+    session = load_project(args.input, args.video)
+    if args.video is None:
+        args.video = session.video
+    return convert(args, source=("project", [Track.of(session.trajectory)]))
 
 
 def cmd_train(argv: list[str]) -> int:

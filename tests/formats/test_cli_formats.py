@@ -162,3 +162,36 @@ def test_the_readme_table_names_every_format():
     section = text[text.index("### Annotation formats") :]
     rows = [line.split("|")[1].strip().strip("`") for line in section.splitlines() if line.startswith("| `")]
     assert sorted(rows) == sorted(FORMATS)
+
+
+def test_a_project_becomes_a_vot_workspace_sequence_in_one_command(tmp_path, capsys):
+    """Issue 18.8: ``siamtrack convert clip.siamtrack.json sequences/clip --to vot``."""
+    from app.project import content_hash, save_project
+    from app.session import AnnotationSession
+    from trackers.formats import vot
+    from trackers.trajectory import Entry, Origin, Trajectory
+    from trackers.types import Box
+
+    video = make_video(tmp_path / "clip", 3)
+    trajectory = Trajectory(
+        (Entry(Box(1, 2, 10, 8), Origin.KEYFRAME), Entry(Box(2, 2, 10, 8), Origin.TRACKED, 0.5), None),
+        (WIDTH, HEIGHT),
+        "car",
+    )
+    session = AnnotationSession(video, 3, (WIDTH, HEIGHT), content_hash(video), trajectory)
+    project = tmp_path / "clip.siamtrack.json"
+    save_project(session, project)
+    out = tmp_path / "ws" / "sequences" / "clip"
+    assert main(["convert", str(project), str(out), "--to", "vot"]) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (out / "color").iterdir()) == [
+        "00000001.jpg",
+        "00000002.jpg",
+        "00000003.jpg",
+    ]
+    assert (tmp_path / "ws" / "sequences" / "list.txt").read_text() == "clip\n"
+    back = vot.read(out)
+    assert back[1].box == Box(2, 2, 10, 8) and back[2] == Entry(None) and back.frame_size == (WIDTH, HEIGHT)
+    # and to any other format, the video giving what the format lacks
+    assert main(["convert", str(project), str(tmp_path / "p.xml"), "--to", "cvat"]) == 0
+    assert main(["convert", str(project), str(tmp_path / "p.txt"), "--to", "otb", "--from", "cvat"]) == 2
+    assert "leave out --from" in capsys.readouterr().err

@@ -126,23 +126,35 @@ def _with_columns(args: argparse.Namespace) -> dict[str, Format]:
     return {**FORMATS, "csv": csvtable.with_columns(columns)}
 
 
-def cmd_convert(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
+def cmd_convert(
+    args: argparse.Namespace,
+    stderr: TextIO | None = None,
+    source: tuple[str, list[Track]] | None = None,
+) -> int:
+    """Run ``convert``. ``source`` is ``(name, objects)`` already read by the caller (the
+    CLI reads siamtrack projects itself); otherwise IN is read as a format."""
     err = sys.stderr if stderr is None else stderr
     frame_count = frame_size = None
     if args.video is not None:
         frame_count, frame_size = _video_facts(args.video)
     formats = _with_columns(args)
-    if formats is not FORMATS:
+    if formats is not FORMATS and source is None:
         return _convert_with(args, formats, frame_count, frame_size, err)
     tracks: list[Track] = []
-    if args.track is None:
+    if source is not None:
+        source_format, tracks = source
+        if args.track is not None:
+            tracks = [t for t in tracks if args.track in (t.id, t.label)]
+            if not tracks:
+                raise FormatError(args.input, f"has no object {args.track}")
+    elif args.track is None:
         tracks = read_tracks(args.input, args.from_format, frame_count=frame_count, frame_size=frame_size)
     if len(tracks) > 1:
-        source_format = args.from_format or detect_tracks_format(Path(args.input))
+        source_format = source[0] if source else args.from_format or detect_tracks_format(Path(args.input))
         return _convert_tracks(args, tracks, source_format, err)
     if len(tracks) == 1:
         trajectory = tracks[0].trajectory
-        source_format = args.from_format or detect_tracks_format(Path(args.input))
+        source_format = source[0] if source else args.from_format or detect_tracks_format(Path(args.input))
     else:
         trajectory, source_format = read_trajectory(
             args.input,
