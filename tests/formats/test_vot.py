@@ -83,3 +83,20 @@ def test_bad_region(tmp_path):
     (tmp_path / "sequence").write_text("channels.color=color/%08d.jpg\n")
     with pytest.raises(FormatError, match=r"groundtruth.txt:1: expected a rectangle"):
         vot.read(tmp_path)
+
+
+def test_several_objects_become_several_workspace_sequences(tmp_path, capsys):
+    from app.cli import main
+    from trackers.formats import read_tracks
+
+    frames = tmp_path / "clip"
+    frames.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(frames / f"{i + 1:04d}.png"), np.zeros((48, 64, 3), np.uint8))
+    source = tmp_path / "gt.txt"
+    source.write_text("1,3,2,3,4,5,-1,-1,-1,-1\n1,7,20,3,4,5,-1,-1,-1,-1\n2,3,3,3,4,5,-1,-1,-1,-1\n")
+    sequences = tmp_path / "sequences"
+    assert main(["convert", str(source), str(sequences), "--to", "vot", "--video", str(frames)]) == 0
+    assert (sequences / "list.txt").read_text() == "3_object\n7_object\n"
+    assert (sequences / "7_object" / "color" / "00000002.jpg").is_file()
+    assert [t.id for t in read_tracks(sequences, "vot")] == [3, 7]

@@ -35,6 +35,7 @@ from trackers.formats import (
     write_tracks,
 )
 from trackers.formats.common import FormatError
+from trackers.formats.tracks import entry_name
 from trackers.trajectory import Trajectory
 
 
@@ -211,7 +212,12 @@ def _convert_tracks(args: argparse.Namespace, tracks: list[Track], source_format
             args.output, f"is a file; {len(tracks)} objects in {target.name} are written to a folder"
         )
     _report_dropped(args, trajectories, target, err)
-    write_tracks(tracks, args.output, target.name)
+    if target.name == "vot" and args.video is not None:
+        # Each object a workspace sequence of its own, frames included, all listed in OUT/list.txt.
+        for track in tracks:
+            vot.export_vot_sequence(track.trajectory, args.video, Path(args.output), entry_name(track))
+    else:
+        write_tracks(tracks, args.output, target.name)
     boxes = sum(_counts(t)[0] for t in trajectories)
     absent = sum(_counts(t)[1] for t in trajectories)
     where = "" if target.multi_track else ", one entry per object"
