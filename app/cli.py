@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -40,6 +41,34 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
+class _StderrHandler(logging.Handler):
+    """Log records as plain lines on the current ``sys.stderr`` (looked up per record)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging's own rule: never raise from a handler
+            self.handleError(record)
+
+
+LIBRARY_LOGGERS = ("trackers", "training", "app")
+
+
+def install_log_handler() -> None:
+    """The command line's one place for library messages: warnings and progress details of
+    ``trackers``, ``training`` and ``app`` go to stderr as plain lines (INFO and up;
+    DEBUG with SIAMTRACK_DEBUG=1). A program importing ``trackers`` installs its own
+    handler instead, or none. Calling it twice adds nothing."""
+    level = logging.DEBUG if os.environ.get("SIAMTRACK_DEBUG") else logging.INFO
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+            handler = _StderrHandler()
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            logger.addHandler(handler)
+        logger.setLevel(level)
+
+
 def _quiet_opencv() -> None:
     """Keep OpenCV's and FFmpeg's own log lines off stderr, so a bad file gets our one line.
 
@@ -62,6 +91,14 @@ def _parse_box(text: str):  # -> Box, imported lazily to keep --help fast
     if not box.is_valid():
         raise argparse.ArgumentTypeError(f"the box needs a positive width and height and finite values: {text}")
     return box
+
+
+def _format_name(text: str) -> str:
+    from trackers.formats import FORMATS
+
+    if text not in FORMATS:
+        raise argparse.ArgumentTypeError(f"unknown format {text!r}; one of {', '.join(FORMATS)}")
+    return text
 
 
 def _non_negative(text: str) -> int:
@@ -117,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     names = sorted(TRACKERS)
     parser = _Parser(prog="siamtrack", description="Siamese trackers for video annotation.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     track = sub.add_parser("track", help="track one object through a video or image folder")
@@ -126,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--frames", type=_positive, default=None, help="track at most N frames (start included)")
     track.add_argument("--tracker", default="siamfc", choices=names, metavar="NAME", help=f"one of {', '.join(names)}")
     track.add_argument("--out", required=True, type=Path, help="output file: one x,y,w,h line per frame")
+    track.add_argument(
+        "--to", dest="to_format", metavar="FORMAT", type=_format_name,
+        help="write --out in this annotation format instead (see `siamtrack convert --help`): "
+        "the start box as a keyframe, the tracked boxes with their scores",
+    )
     _add_tracker_options(track)
 
     evaluate = sub.add_parser("eval", help="score trackers on sequences with ground truth (OTB definitions)")
@@ -183,6 +226,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------ helpers
+def version() -> str:
+    """The installed distribution's version (pyproject.toml's), or "unknown" when not installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("siamtrack")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _write_atomically(path: Path, text: str) -> None:
     """A temporary file beside ``path`` and a rename: an interrupted write leaves the old file.
 
@@ -304,6 +358,7 @@ def cmd_track(args: argparse.Namespace) -> int:
             print(_untrained_warning(args.tracker), file=sys.stderr)
 
         lines: list[str] = []
+        results: list[tuple[Box, float]] = []
         progress = _Progress()
         count = stop - args.start_frame
         started = time.perf_counter()
@@ -326,6 +381,7 @@ def cmd_track(args: argparse.Namespace) -> int:
                 for step in track_frames(tracker, frames, args.box, fallback=fallback):
                     b = step.result.box
                     lines.append(f"{b.x:.3f},{b.y:.3f},{b.w:.3f},{b.h:.3f}")
+                    results.append((b, step.result.score))
                     progress(
                         f"{args.tracker}: frame {args.start_frame + step.index + 1}/{stop}  "
                         f"score {step.result.score:.3g}"
@@ -343,8 +399,10 @@ def cmd_track(args: argparse.Namespace) -> int:
             ) from None
         finally:
             # Whatever was tracked is kept, also on an error or Ctrl-C.
-            if lines:
+            if lines and args.to_format is None:
                 _write_atomically(args.out, "\n".join(lines) + "\n")
+            elif lines:
+                _write_tracked(args, results, total, (width, height))
         progress.done()
         elapsed = time.perf_counter() - started
         print(
@@ -358,6 +416,20 @@ def cmd_track(args: argparse.Namespace) -> int:
             print("siamtrack: interrupted; the frames tracked so far were written", file=sys.stderr)
             return EXIT_INTERRUPTED
     return 0
+
+
+def _write_tracked(args: argparse.Namespace, results: list, total: int, size: tuple[int, int]) -> None:
+    """``track --to FORMAT``: the run as a trajectory of the whole video, written in FORMAT."""
+    from trackers.formats import FORMATS
+    from trackers.trajectory import Entry, Origin, Trajectory
+
+    entries: list[Entry | None] = [None] * total
+    for offset, (box, score) in enumerate(results):
+        if offset == 0:
+            entries[args.start_frame] = Entry(args.box, Origin.KEYFRAME)  # the box the user gave
+        else:
+            entries[args.start_frame + offset] = Entry(box, Origin.TRACKED, score)
+    FORMATS[args.to_format].write(Trajectory(tuple(entries), size), args.out)
 
 
 @contextlib.contextmanager
@@ -473,9 +545,21 @@ def cmd_trax(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    from app.project_training import is_project_file
     from trackers.formats.convert import cmd_convert as convert
 
-    return convert(args)
+    if not is_project_file(args.input):
+        return convert(args)
+    # A siamtrack project: its trajectory, and its video for the frames (VOT) and the sizes.
+    from app.project import load_project
+    from trackers.formats import Track
+
+    if args.from_format is not None:
+        raise CliError(f"{args.input} is a siamtrack project; leave out --from")
+    session = load_project(args.input, args.video)
+    if args.video is None:
+        args.video = session.video
+    return convert(args, source=("project", [Track.of(session.trajectory)]))
 
 
 def cmd_train(argv: list[str]) -> int:
@@ -547,6 +631,7 @@ COMMANDS = {"track": cmd_track, "eval": cmd_eval, "convert": cmd_convert, "effor
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _quiet_opencv()
+    install_log_handler()
     if argv[:1] == ["train"]:
         return cmd_train(argv[1:])
     parser = build_parser()

@@ -36,12 +36,12 @@ from typing import IO, Any
 
 import cv2
 import numpy as np
-import platformdirs
 
 from app.project import content_hash
 from trackers.formats.common import write_text_atomic
 from trackers.sources import FrameSource, ImageFolderSource
 from trackers.types import Frame
+from trackers.user_dirs import user_dir
 
 CODEC = "png1up"
 _PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1]
@@ -54,7 +54,7 @@ Progress = Callable[[int, int], None]
 
 
 def default_cache_dir() -> Path:
-    return Path(platformdirs.user_cache_dir("siamtrack", appauthor=False)) / "frames"
+    return user_dir("cache") / "frames"
 
 
 def _encode(frame: Frame) -> bytes:

@@ -30,11 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import platformdirs
-
 from app.project import entry_from_json, entry_to_json, session_from_dict, session_to_dict
 from app.session import AnnotationSession, ChangeEvent
 from trackers.trajectory import Entry, Trajectory
+from trackers.user_dirs import user_dir
 
 try:
     import fcntl
@@ -54,7 +53,7 @@ class JournalError(ValueError):
 
 
 def user_data_dir() -> Path:
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    return user_dir("data")
 
 
 def journal_dir(data_dir: Path | None = None) -> Path:

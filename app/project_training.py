@@ -234,9 +234,9 @@ def output_path(
         stem = project_stem(project_path)
     else:
         if data_dir is None:
-            import platformdirs
+            from trackers.user_dirs import user_dir
 
-            data_dir = Path(platformdirs.user_data_dir("siamtrack")) / "finetuned"
+            data_dir = user_dir("data") / "finetuned"
         folder = Path(data_dir)
         resolved = str(Path(video).resolve())
         stem = f"{video_name(video)}-{hashlib.sha1(resolved.encode('utf-8')).hexdigest()[:8]}"

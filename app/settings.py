@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from trackers.formats.common import write_text_atomic
+from trackers.user_dirs import user_dir
 
 APP_NAME = "siamtrack"
 RECENT_LIMIT = 10
@@ -43,7 +42,7 @@ class AppSettings:
 
 
 def settings_path() -> Path:
-    return Path(platformdirs.user_config_dir(APP_NAME)) / "gui.json"
+    return user_dir("config") / "gui.json"
 
 
 def load_settings(path: Path | None = None) -> AppSettings:

@@ -19,9 +19,9 @@ refused, never executed.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
-import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Collection, Mapping
@@ -32,6 +32,8 @@ import torch
 from torch import nn
 
 from trackers.protocol import TrackerError
+
+log = logging.getLogger(__name__)
 
 FORMAT = "siamtrack-checkpoint"
 VERSION = 1
@@ -429,17 +431,18 @@ def load_or_random(
     load: Callable[[nn.Module, Path], object],
 ) -> bool:
     """Load the given weights, else the bundled default; with neither, initialise ``net``
-    randomly and say so on stderr. Returns True when the network is untrained.
+    randomly and say so (a warning on this module's logger). Returns True when the network is untrained.
 
     A ``weights`` path the user gave must exist: only the bundled default may be missing.
     """
     path = Path(weights) if weights is not None else default_path
     if weights is None and not path.is_file():
         init(net)
-        print(
-            f"WARNING: {name} has no trained weights ({path} is missing): it runs on RANDOM "
+        log.warning(
+            "WARNING: %s has no trained weights (%s is missing): it runs on RANDOM "
             "weights and its boxes mean little. Train some with `siamtrack train`.",
-            file=sys.stderr,
+            name,
+            path,
         )
         return True
     load(net, path)

@@ -52,9 +52,9 @@ class CacheCancelled(Exception):
 
 
 def default_cache_dir() -> Path:
-    import platformdirs
+    from trackers.user_dirs import user_dir
 
-    return Path(platformdirs.user_cache_dir("siamtrack")) / "crops"
+    return user_dir("cache") / "crops"
 
 
 def crop_extents(w: float, h: float, config: SiamFCConfig | None = None) -> tuple[float, float]:

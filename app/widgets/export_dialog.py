@@ -23,7 +23,7 @@ from trackers.formats import FIELDS, FORMATS, dropped_fields, export_got10k_data
 from trackers.sources import FrameSource
 from trackers.trajectory import Trajectory
 
-FILE_SUFFIXES = {"coco": ".json", "cvat": ".xml"}
+FILE_SUFFIXES = {"coco": ".json", "cvat": ".xml", "labelstudio": ".json", "csv": ".csv"}
 """Suggested file name endings of the one-file formats (the others are text)."""
 
 

@@ -69,7 +69,7 @@ CASES = [
         "coco",
         "coco/no_frame_index.json",
         None,
-        "images[0].frame_id: expected a whole number",
+        "images[0]: no frame_index or frame_id, and its file_name",
     ),
     ("coco/plain_coco.json", "coco", "coco/plain_coco.json", None, "annotations[0]: has no track_id"),
     ("coco/bad_origin.json", "coco", "coco/bad_origin.json", None, "annotations[0].attributes.origin"),

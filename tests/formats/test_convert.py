@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from trackers.formats import cvat, detect_format, otb, voc, yolo
+from trackers.formats import cvat, detect_format, otb, read_tracks, voc, yolo
 from trackers.formats.common import FormatError
 from trackers.formats.convert import add_convert_parser, cmd_convert
 from trackers.trajectory import Entry, Origin, Trajectory
@@ -96,8 +96,15 @@ def test_video_frame_count_is_checked(tmp_path, video):
 def test_track_choice(tmp_path):
     source = tmp_path / "gt.txt"
     source.write_text("1,1,1,1,5,5,1,-1,-1,-1\n1,2,11,11,5,5,1,-1,-1,-1\n")
-    with pytest.raises(FormatError, match="--track"):
-        run(source, tmp_path / "out.txt", "--to", "otb")
+    # Without --track every object is carried: OTB holds one, so OUT is a folder of them.
+    code, err = run(source, tmp_path / "all", "--to", "otb")
+    assert code == 0 and "2 objects (ids 1, 2)" in err and "one entry per object" in err
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == ["1_object.txt", "2_object.txt"]
+    code, err = run(source, tmp_path / "all.xml", "--to", "cvat")
+    assert [t.id for t in read_tracks(tmp_path / "all.xml")] == [1, 2]
+    (tmp_path / "file.txt").write_text("")
+    with pytest.raises(FormatError, match="written to a folder"):
+        run(source, tmp_path / "file.txt", "--to", "otb")
     code, _ = run(source, tmp_path / "out.txt", "--to", "otb", "--track", "2")
     assert code == 0 and otb.read(tmp_path / "out.txt")[0] == Entry(Box(10, 10, 5, 5))
     otb_in = tmp_path / "groundtruth_rect.txt"
@@ -108,7 +115,7 @@ def test_track_choice(tmp_path):
 
 def test_user_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        parse("a", "b", "--to", "vot")  # not a format: argparse says so
+        parse("a", "b", "--to", "pascal")  # not a format: argparse says so
     assert "invalid choice" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parse("a", "b")  # --to is required

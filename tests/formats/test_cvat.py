@@ -76,10 +76,11 @@ def test_write(tmp_path):
     cvat.write(t, path)
     text = path.read_text()
     first = '<box frame="0" keyframe="1" outside="0" occluded="1" xtl="10" ytl="20" xbr="40" ybr="60" '
-    assert first + 'z_order="0" />' in text
+    assert first + 'z_order="0">\n      <attribute name="origin">keyframe</attribute>' in text
     assert '<box frame="1" keyframe="1" outside="1" occluded="0" xtl="10" ytl="20" xbr="40" ybr="60"' in text
-    assert '<box frame="2" keyframe="0" outside="1"' in text  # unannotated: written as absent
-    assert '<box frame="3" keyframe="0" outside="0" occluded="0" xtl="1.5" ytl="2" xbr="4.5" ybr="6"' in text
+    assert '<box frame="2" keyframe="1" outside="1"' in text  # unannotated: written as absent
+    assert '<box frame="3" keyframe="1" outside="0" occluded="0" xtl="1.5" ytl="2" xbr="4.5" ybr="6"' in text
+    assert 'keyframe="0"' not in text
     assert "<size>4</size>" in text and "<width>640</width>" in text and '<track id="0" label="car"' in text
     back = cvat.read(path)
     assert back[2] == Entry(None) and back[3] == Entry(Box(1.5, 2, 3, 4))
@@ -90,3 +91,36 @@ def test_cvat_for_images_is_named(tmp_path):
     path.write_text('<annotations><version>1.1</version><image id="0" name="a.jpg"/></annotations>')
     with pytest.raises(FormatError, match="CVAT for images"):
         cvat.read(path)
+
+
+def cvat_importer_keeps(path) -> dict[int, tuple[bool, tuple[float, ...]]]:
+    """The shapes CVAT's importer keeps of our one track: a keyframe or an outside shape
+    (``cvat/apps/dataset_manager/bindings.py``, ``import_dm_annotations``)."""
+    import xml.etree.ElementTree as ET
+
+    kept = {}
+    for box in ET.parse(path).getroot().iter("box"):
+        if box.get("keyframe") == "1" or box.get("outside") == "1":
+            corners = tuple(float(box.get(k)) for k in ("xtl", "ytl", "xbr", "ybr"))
+            kept[int(box.get("frame"))] = (box.get("outside") == "1", corners)
+    return kept
+
+
+def test_cvat_keeps_every_tracked_interpolated_and_imported_box(tmp_path):
+    """Issue 18.2: only keyframe="1" shapes survive CVAT's import, so every box is one."""
+    entries = [
+        Entry(Box(10 + i, 20, 30, 40), origin)
+        for i, origin in enumerate(
+            [Origin.KEYFRAME, Origin.TRACKED, Origin.INTERPOLATED, Origin.IMPORTED, Origin.TRACKED]
+        )
+    ]
+    t = Trajectory((*entries, Entry(None, Origin.TRACKED)), frame_size=(640, 360))
+    path = tmp_path / "out.xml"
+    cvat.write(t, path)
+    kept = cvat_importer_keeps(path)
+    assert sorted(kept) == list(range(6))
+    for index, entry in enumerate(entries):
+        assert kept[index] == (False, entry.box.corners())
+    assert kept[5][0]  # outside
+    # our origin survives in the attribute
+    assert cvat.read(path).entries == t.entries

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import trackers.formats as formats
 from trackers.formats import FIELDS, FORMATS, detect_format, project
+from trackers.formats.common import FormatError
 from trackers.trajectory import Entry, Origin, Trajectory
 from trackers.types import Box
 
@@ -41,7 +42,15 @@ trajectories = st.builds(
 )
 
 # Written where detection looks for it, so the same round trip checks detection.
-OUT_NAME = {"otb": "groundtruth_rect.txt", "mot": "gt.txt", "cvat": "annotations.xml", "coco": "tao.json"}
+OUT_NAME = {
+    "otb": "groundtruth_rect.txt",
+    "mot": "gt.txt",
+    "cvat": "annotations.xml",
+    "coco": "tao.json",
+    "labelstudio": "tasks.json",
+    "darklabel": "darklabel.txt",
+    "csv": "boxes.csv",
+}
 
 
 def round_trip(name: str, trajectory: Trajectory, folder: Path) -> tuple[Trajectory, Trajectory]:
@@ -49,6 +58,12 @@ def round_trip(name: str, trajectory: Trajectory, folder: Path) -> tuple[Traject
     fmt = FORMATS[name]
     out = folder / OUT_NAME.get(name, name)
     fmt.write(trajectory, out)
+    if name == "labelme" and not any(e is not None for e in trajectory.entries):
+        # LabelMe writes a file per annotated frame: none here, and an empty folder
+        # is refused on reading (it says what it looked for).
+        with pytest.raises(FormatError, match="no LabelMe .json files"):
+            fmt.read(out)
+        return project(trajectory, fmt.fields), project(trajectory, fmt.fields)
     hints = {}
     if "frame_count" not in fmt.fields:
         hints["frame_count"] = trajectory.frame_count
@@ -58,15 +73,19 @@ def round_trip(name: str, trajectory: Trajectory, folder: Path) -> tuple[Traject
     expected = project(trajectory, fmt.fields)
     if "frame_size" not in fmt.fields:
         expected = dataclasses.replace(expected, frame_size=trajectory.frame_size)
-    if name == "voc":
-        # VOC keeps label and size in the per-frame files (see its module notes): with
-        # no box there is no <name>, with no annotated frame there is no <size>.
+    if name in ("voc", "labelme", "darklabel", "csv"):
+        # These keep the label with each box (VOC and LabelMe the size in the per-frame
+        # files, see their module notes): with no box there is no label, with no
+        # annotated frame no size.
         if not any(e is not None and e.box is not None for e in trajectory.entries):
             expected = dataclasses.replace(expected, label="object")
-        if not any(e is not None for e in trajectory.entries):
+        if name == "voc" and not any(e is not None for e in trajectory.entries):
             expected = dataclasses.replace(expected, frame_size=None)
-    if any(e is not None and e.box is not None for e in trajectory.entries) or name != "mot":
-        assert detect_format(out) == name  # an all-absent MOT file is empty: nothing to detect
+    if any(e is not None and e.box is not None for e in trajectory.entries) or name not in (
+        "mot",
+        "darklabel",
+    ):
+        assert detect_format(out) == name  # an all-absent MOT or DarkLabel file is empty: nothing to detect
     return got, expected
 
 

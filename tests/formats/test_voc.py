@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from trackers.formats import voc
 from trackers.trajectory import Entry, Origin, Trajectory
 from trackers.types import Box
@@ -43,3 +45,25 @@ def test_write(tmp_path):
     listing = (tmp_path / "voc" / "ImageSets" / "Main" / "default.txt").read_text()
     assert listing == "frame_000000\nframe_000001\nframe_000002\n"
     assert voc.read(tmp_path / "voc" / "Annotations") == voc.read(tmp_path / "voc")
+
+
+def test_labelmap_for_datumaro_and_the_help_says_how_corners_are_read(tmp_path, capsys):
+    """Issue 18.9: datumaro's VOC import needs labelmap.txt (label:color_rgb:parts:actions)."""
+    from trackers.formats import FORMATS
+    from trackers.trajectory import Entry, Trajectory
+    from trackers.types import Box
+
+    t = Trajectory((Entry(Box(0, 0, 2, 2)),), (8, 8), "red car")
+    voc.write(t, tmp_path / "voc")
+    lines = (tmp_path / "voc" / "labelmap.txt").read_text().splitlines()
+    assert lines[1:] == ["background:0,0,0::", "red car:128,0,0::"]
+    voc.write(t, tmp_path / "voc")  # ours: replaced without complaint
+    assert (
+        "1-based inclusive" in FORMATS["voc"].title
+        and "datumaro and CVAT read them as 0-based" in FORMATS["voc"].title
+    )
+    from app.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["convert", "--help"])
+    assert "datumaro and CVAT read them as 0-based" in capsys.readouterr().out

@@ -54,3 +54,59 @@ def test_frames_found_by_name_without_a_list(tmp_path):
     (tmp_path / "00000003.txt").write_text("0 0.5 0.5 0.5 0.5 0.25\n")  # 1-based frame file, with a score
     t = yolo.read(tmp_path, frame_size=(100, 100))
     assert t.frame_count == 3 and t[2] == Entry(Box(25, 25, 50, 50), score=0.25) and t[0] is None
+
+
+def test_an_ultralytics_dataset_root_is_read(tmp_path):
+    """Issue 18.3: ``data.yaml`` + ``labels/<split>/`` read as 0 boxes, exit 0.
+
+    Layout from docs.ultralytics.com/datasets/detect ("Ultralytics YOLO format"):
+    a dataset YAML with ``names`` as a mapping, ``images/train``, ``labels/train``.
+    """
+    root = tmp_path / "dataset"
+    (root / "labels" / "train").mkdir(parents=True)
+    (root / "labels" / "val").mkdir(parents=True)
+    (root / "images" / "train").mkdir(parents=True)
+    (root / "data.yaml").write_text(
+        "path: .\ntrain: images/train\nval: images/val\n\nnames:\n  0: person\n  1: 'red car'\n"
+    )
+    (root / "labels" / "train" / "frame_000000.txt").write_text("1 0.5 0.5 0.25 0.5\n")
+    (root / "labels" / "train" / "frame_000001.txt").write_text("")
+    (root / "labels" / "val" / "frame_000002.txt").write_text("1 0.25 0.5 0.25 0.5\n")
+    from trackers.formats import detect_format
+
+    assert detect_format(root) == "yolo"
+    t = yolo.read(root, frame_size=(64, 48))
+    assert t.label == "red car" and t.frame_count == 3
+    assert t[0] == Entry(Box(24, 12, 16, 24)) and t[1] == Entry(None) and t[2] == Entry(Box(8, 12, 16, 24))
+
+
+def test_yaml_names_spellings(tmp_path):
+    path = tmp_path / "data.yaml"
+    path.write_text("names: ['a', b]\n")
+    assert yolo.yaml_names(path) == ["a", "b"]
+    path.write_text('nc: 2\nnames:\n  - cat # first\n  - "dog"\ntrain: x\n')
+    assert yolo.yaml_names(path) == ["cat", "dog"]
+
+
+def test_a_folder_without_label_files_is_an_error(tmp_path):
+    root = tmp_path / "dataset"
+    (root / "labels" / "train").mkdir(parents=True)
+    (root / "data.yaml").write_text("names: [a]\n")
+    with pytest.raises(FormatError, match="no YOLO label files: looked for"):
+        yolo.read(root, frame_size=(64, 48))
+
+
+def test_an_ultralytics_root_with_split_lists(tmp_path):
+    """datumaro's yolo_ultralytics export also writes train.txt / val.txt, one per split:
+    the frames of val/ are not in train.txt and must still be read (by name)."""
+    root = tmp_path / "out"
+    for split in ("train", "val"):
+        (root / "labels" / split).mkdir(parents=True)
+    (root / "data.yaml").write_text("train: train.txt\nval: val.txt\nnames:\n  0: person\n  1: red car\n")
+    (root / "train.txt").write_text("./images/train/frame_000000.jpg\n./images/train/frame_000001.jpg\n")
+    (root / "val.txt").write_text("./images/val/frame_000002.jpg\n")
+    (root / "labels" / "train" / "frame_000000.txt").write_text("1 0.5 0.5 0.25 0.5\n")
+    (root / "labels" / "train" / "frame_000001.txt").write_text("")
+    (root / "labels" / "val" / "frame_000002.txt").write_text("1 0.25 0.5 0.25 0.5\n")
+    t = yolo.read(root, frame_size=(64, 48))
+    assert t.label == "red car" and t.frame_count == 3 and t[2] == Entry(Box(8, 12, 16, 24))

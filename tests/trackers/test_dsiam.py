@@ -357,14 +357,13 @@ def test_dsiam_checkpoint_round_trip_and_user_overrides(tmp_path):
         DSiamTracker.create("dsiam", weights=other, device="cpu")
 
 
-def test_untrained_tracker_says_so(capsys, tmp_path, monkeypatch):
+def test_untrained_tracker_says_so(caplog, tmp_path, monkeypatch):
     import trackers.dsiam.tracker as module
 
     monkeypatch.setattr(module, "default_weights_path", lambda: tmp_path / "absent.pt")
     tracker = DSiamTracker.create("dsiam", weights=None, device="cpu")
     assert tracker.untrained
-    err = capsys.readouterr().err
-    assert "WARNING" in err and "RANDOM" in err
+    assert "WARNING" in caplog.text and "RANDOM" in caplog.text  # the library's logger
 
 
 # -------------------------------------------------------------------- config

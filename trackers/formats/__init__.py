@@ -1,4 +1,10 @@
-"""Annotation formats: read and write a :class:`~trackers.trajectory.Trajectory`.
+"""Annotation formats: read and write a :class:`~trackers.trajectory.Trajectory`, or several objects.
+
+One object: :func:`read_trajectory` / :func:`write_trajectory`. Several objects:
+:func:`read_tracks` / :func:`write_tracks` with :class:`Track` (id, label,
+trajectory); multi-object formats (``Format.multi_track``) keep every object's id
+and label in one file, single-object formats write a folder of one
+``<id>_<label>`` entry per object (:mod:`trackers.formats.tracks`).
 
 ``FORMATS`` maps a name to a :class:`~trackers.formats.common.Format`: its reader,
 its writer, and the fields it can hold (``Format.fields``, names from
@@ -6,21 +12,21 @@ its writer, and the fields it can hold (``Format.fields``, names from
 :func:`project` takes away for those fields; the round-trip tests hold every
 format to that.
 
-=============  ===  ======  =====  ===  ====  ====  ====  ===
-field          otb  got10k  lasot  mot  cvat  coco  yolo  voc
-=============  ===  ======  =====  ===  ====  ====  ====  ===
-box            yes  yes     yes    yes  yes   yes   yes   yes
-absent         yes  yes     yes    yes  yes   yes   yes   yes
-unannotated    -    -       -      -    -     yes   yes   yes
-absent_record  yes  yes     yes    -    yes   -     yes   yes
-keyframe       -    -       -      -    yes   yes   -     -
-origin         -    -       -      -    -     yes   -     -
-score          -    -       -      yes  -     yes   -     -
-occluded       -    yes     -      -    yes   yes   -     yes
-label          -    yes     -      -    yes   yes   yes   yes
-frame_size     -    yes     -      -    yes   yes   -     yes
-frame_count    yes  yes     yes    -    yes   -     yes   yes
-=============  ===  ======  =====  ===  ====  ====  ====  ===
+=============  ===  ======  =====  ===  ====  ====  ====  ===  ===========  =======  =========  ===  ===
+field          otb  got10k  lasot  mot  cvat  coco  yolo  voc  labelstudio  labelme  darklabel  csv  vot
+=============  ===  ======  =====  ===  ====  ====  ====  ===  ===========  =======  =========  ===  ===
+box            yes  yes     yes    yes  yes   yes   yes   yes  yes          yes      yes        yes  yes
+absent         yes  yes     yes    yes  yes   yes   yes   yes  yes          yes      yes        yes  yes
+unannotated    -    -       -      -    -     yes   yes   yes  -            yes      -          -    -
+absent_record  yes  yes     yes    -    yes   -     yes   yes  yes          -        yes        -    yes
+keyframe       -    -       -      -    yes   yes   -     -    -            -        -          -    -
+origin         -    -       -      -    yes   yes   -     -    -            -        -          -    -
+score          -    -       -      yes  -     yes   -     -    -            yes      -          yes  -
+occluded       -    yes     -      -    yes   yes   -     yes  -            yes      -          yes  yes
+label          -    yes     -      -    yes   yes   yes   yes  yes          yes      yes        yes  -
+frame_size     -    yes     -      -    yes   yes   -     yes  -            yes      -          -    yes
+frame_count    yes  yes     yes    -    yes   -     yes   yes  yes          -        -          -    yes
+=============  ===  ======  =====  ===  ====  ====  ====  ===  ===========  =======  =========  ===  ===
 
 (The table is checked against ``FORMATS`` by the tests.) Frame count and size
 that a format lacks come from the video (readers take ``frame_count`` and
@@ -29,12 +35,27 @@ that a format lacks come from the video (readers take ``frame_count`` and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from trackers.formats import coco, cvat, got10k, lasot, mot, otb, voc, yolo
-from trackers.formats.common import FIELDS, Format, FormatError
+from trackers.formats import (
+    coco,
+    csvtable,
+    cvat,
+    got10k,
+    labelme,
+    labelstudio,
+    lasot,
+    mot,
+    otb,
+    voc,
+    vot,
+    yolo,
+)
+from trackers.formats.common import FIELDS, Format, FormatError, replace_folder
 from trackers.formats.detect import detect_format
 from trackers.formats.got10k import export_got10k_dataset, is_got10k_folder, read_got10k_sequence
+from trackers.formats.tracks import Track, check_ids, entry_name, parse_entry_name
 from trackers.trajectory import DEFAULT_LABEL, Entry, Origin, Trajectory
 
 FORMATS: dict[str, Format] = {
@@ -48,6 +69,11 @@ FORMATS: dict[str, Format] = {
         coco.FORMAT,
         yolo.FORMAT,
         voc.FORMAT,
+        labelstudio.FORMAT,
+        labelme.FORMAT,
+        csvtable.DARKLABEL,
+        csvtable.CSV,
+        vot.FORMAT,
     )
 }
 
@@ -56,14 +82,18 @@ __all__ = [
     "FORMATS",
     "Format",
     "FormatError",
+    "Track",
     "detect_format",
+    "detect_tracks_format",
     "dropped_fields",
     "export_got10k_dataset",
     "is_got10k_folder",
     "project",
     "read_got10k_sequence",
+    "read_tracks",
     "read_trajectory",
     "used_fields",
+    "write_tracks",
     "write_trajectory",
 ]
 
@@ -136,7 +166,7 @@ def used_fields(trajectory: Trajectory) -> frozenset[str]:
 
 def dropped_fields(trajectory: Trajectory, fmt: Format) -> list[str]:
     """The fields of ``trajectory`` that ``fmt`` cannot hold, in FIELDS order."""
-    lost = used_fields(trajectory) - fmt.fields
+    lost = set(used_fields(trajectory) - fmt.fields)
     if "origin" in fmt.fields:
         lost.discard("keyframe")
     return [name for name in FIELDS if name in lost]
@@ -165,6 +195,107 @@ def write_trajectory(trajectory: Trajectory, path: str | Path, format: str) -> N
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}; one of {', '.join(FORMATS)}")
     FORMATS[format].write(trajectory, Path(path))
+
+
+# --------------------------------------------------------------------------- several objects
+
+
+def _entry_suffix(fmt: Format) -> str:
+    return ".txt" if fmt.layout == "file" else ""
+
+
+def _object_entries(folder: Path, fmt: Format) -> list[tuple[int, str, Path]]:
+    """``(id, label, path)`` of the per-object files or folders in ``folder``, by id."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for child in folder.iterdir():
+        if child.is_dir() != (fmt.layout == "folder"):
+            continue
+        parsed = parse_entry_name(child.name, _entry_suffix(fmt))
+        if parsed is not None:
+            found.append((*parsed, child))
+    return sorted(found, key=lambda item: item[0])
+
+
+def read_tracks(
+    path: str | Path,
+    format: str | None = None,
+    *,
+    frame_count: int | None = None,
+    frame_size: tuple[int, int] | None = None,
+) -> list[Track]:
+    """Every object in ``path`` as ``format`` (detected when None), in the file's order.
+
+    Multi-object formats give each object with its id and label. For a
+    single-object format, ``path`` is either one object (a list of one track, id 1)
+    or a folder of ``<id>_<label>`` files or folders as :func:`write_tracks` writes
+    them (OTB's ``groundtruth_rect.<n>.txt`` too).
+    """
+    path = Path(path)
+    name = format or detect_tracks_format(path)
+    if name not in FORMATS:
+        raise ValueError(f"unknown format {name!r}; one of {', '.join(FORMATS)}")
+    fmt = FORMATS[name]
+    if fmt.read_tracks is not None:
+        return fmt.read_tracks(path, frame_count=frame_count, frame_size=frame_size)
+    entries = _object_entries(path, fmt)
+    if not entries:
+        trajectory = fmt.read(path, frame_count=frame_count, frame_size=frame_size)
+        return [Track(1, trajectory.label, trajectory)]
+    tracks = []
+    for track_id, label, entry in entries:
+        trajectory = fmt.read(entry, frame_count=frame_count, frame_size=frame_size)
+        if "label" in fmt.fields and trajectory.label != DEFAULT_LABEL:
+            label = trajectory.label
+        if tracks and track_id == tracks[-1].id:
+            raise FormatError(entry, f"a second object with the id {track_id}")
+        tracks.append(Track(track_id, label, trajectory))
+    return tracks
+
+
+def detect_tracks_format(path: Path) -> str:
+    """A folder of per-object entries is detected by its first entry."""
+    try:
+        return detect_format(path)
+    except FormatError:
+        if path.is_dir():
+            for child in sorted(path.iterdir()):
+                if parse_entry_name(child.name, ".txt" if child.is_file() else "") is not None:
+                    try:
+                        return detect_format(child)
+                    except FormatError:
+                        continue
+        raise
+
+
+def write_tracks(tracks: Sequence[Track], path: str | Path, format: str) -> None:
+    """Write every object to ``path`` as ``format``.
+
+    Multi-object formats write one file (or folder) with every object, its id and
+    label. Single-object formats write ``path`` as a folder holding one
+    ``<id>_<label>`` file (OTB) or folder (GOT-10k, LaSOT, VOT, YOLO, VOC) per object;
+    :func:`read_tracks` reads it back.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"unknown format {format!r}; one of {', '.join(FORMATS)}")
+    fmt, path = FORMATS[format], Path(path)
+    tracks = list(tracks)
+    check_ids(tracks, path)
+    if fmt.write_tracks is not None:
+        fmt.write_tracks(tracks, path)
+        return
+    suffix = _entry_suffix(fmt)
+    names = [entry_name(t, suffix) for t in tracks]
+
+    def fill(tmp: Path) -> None:
+        for track, name in zip(tracks, names):
+            fmt.write(track.trajectory, tmp / name)
+
+    def owns(relative: str) -> bool:
+        return parse_entry_name(relative.split("/")[0], suffix) is not None
+
+    replace_folder(path, fill, owns)
 
 
 def multi_track_formats() -> list[str]:

@@ -22,13 +22,16 @@ import shutil
 import tempfile
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 from xml.parsers import expat
 
 from trackers.trajectory import Trajectory
+
+if TYPE_CHECKING:
+    from trackers.formats.tracks import Track
 
 
 class FormatError(ValueError):
@@ -75,6 +78,16 @@ class Writer(Protocol):
     def __call__(self, trajectory: Trajectory, path: Path) -> None: ...
 
 
+class TracksReader(Protocol):
+    def __call__(
+        self, path: Path, *, frame_count: int | None = None, frame_size: tuple[int, int] | None = None
+    ) -> list[Track]: ...
+
+
+class TracksWriter(Protocol):
+    def __call__(self, tracks: Sequence[Track], path: Path) -> None: ...
+
+
 @dataclass(frozen=True)
 class Format:
     """One annotation format: how to read and write it, and what it can hold."""
@@ -89,6 +102,10 @@ class Format:
     """The format holds several objects; readers take ``track`` to choose one."""
     needs_frame_size: bool = False
     """Reading and writing need the frame size (a --video), the file does not hold it."""
+    read_tracks: TracksReader | None = None
+    """Every object of a multi-object file (multi-track formats only)."""
+    write_tracks: TracksWriter | None = None
+    """Several objects into one file or folder (multi-track formats only)."""
 
     def __post_init__(self) -> None:
         unknown = self.fields - FIELDS.keys()

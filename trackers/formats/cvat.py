@@ -16,13 +16,21 @@ after an ``outside="1"`` box, up to the next box, the target is absent; between
 two visible boxes CVAT interpolates linearly, and after the last visible box the
 box stays. Those filled frames read as interpolated. We write a box for every
 frame (as CVAT's exports do), so nothing is left to fill: an unannotated frame is
-written as ``outside`` (absent). ``keyframe="1"`` is our keyframe origin; all
-other entries read back as imported.
+written as ``outside`` (absent).
+
+Every box we write is ``keyframe="1"``: CVAT's importer
+(``cvat/apps/dataset_manager/bindings.py``, ``import_dm_annotations``) keeps a
+track shape only when it is a keyframe or outside, and interpolates the rest, so a
+tracked, interpolated or imported box written as ``keyframe="0"`` would be lost.
+Our own origin goes in a mutable ``origin`` attribute of the box (declared on the
+label in ``<meta>``), which CVAT keeps and shows. Reading a file without that
+attribute, ``keyframe="1"`` is a keyframe and ``keyframe="0"`` imported.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
 
 from trackers.formats.common import (
@@ -40,10 +48,12 @@ from trackers.formats.common import (
     write_text_atomic,
     xml_text,
 )
+from trackers.formats.tracks import Track, check_ids, stable_ids
 from trackers.trajectory import DEFAULT_LABEL, Entry, Origin, Trajectory
 from trackers.types import Box
 
 VERSION = "1.1"
+ORIGIN_ATTRIBUTE = "origin"
 
 
 def _box_tracks(root: XmlNode) -> list[XmlNode]:
@@ -117,6 +127,17 @@ def _read_box(path: Path, node: XmlNode) -> tuple[int, Entry]:
     occluded = parse_flag(node.attrib.get("occluded", "0"), path, node.line, "occluded")
     keyframe = parse_flag(node.attrib.get("keyframe", "1"), path, node.line, "keyframe")
     origin = Origin.KEYFRAME if keyframe else Origin.IMPORTED
+    for attribute in node.findall("attribute"):
+        if attribute.attrib.get("name") == ORIGIN_ATTRIBUTE:
+            try:
+                origin = Origin(attribute.text.strip())
+            except ValueError:
+                names = ", ".join(o.value for o in Origin)
+                raise FormatError(
+                    path,
+                    f"origin attribute: expected one of {names}, got {attribute.text.strip()!r}",
+                    attribute.line,
+                ) from None
     if outside:
         return frame, Entry(None, origin)
     return frame, Entry(Box.from_corners(x0, y0, x1, y1), origin, occluded=occluded)
@@ -144,21 +165,15 @@ def _fill(shapes: list[tuple[int, Entry]], count: int) -> list[Entry | None]:
     return entries
 
 
-def read(
+def _trajectory(
     path: Path,
-    *,
-    frame_count: int | None = None,
-    frame_size: tuple[int, int] | None = None,
-    track: int | None = None,
+    node: XmlNode,
+    meta: tuple[int | None, tuple[int, int] | None],
+    frame_count: int | None,
+    frame_size: tuple[int, int] | None,
 ) -> Trajectory:
-    path = Path(path)
-    root = parse_xml(path)
-    if root.tag != "annotations":
-        raise FormatError(path, f"expected <annotations> at the top, got <{root.tag}>", root.line)
-    node = _choose_track(path, root, track)
     label = node.attrib.get("label", "").strip() or DEFAULT_LABEL
-    meta_count, meta_size = _meta(path, root)
-
+    meta_count, meta_size = meta
     shapes: dict[int, tuple[int, Entry]] = {}
     for box in node.findall("box"):
         frame, entry = _read_box(path, box)
@@ -177,38 +192,100 @@ def read(
     return fit_to_video(trajectory, path, frame_count, frame_size)
 
 
+def _root(path: Path) -> XmlNode:
+    root = parse_xml(Path(path))
+    if root.tag != "annotations":
+        raise FormatError(path, f"expected <annotations> at the top, got <{root.tag}>", root.line)
+    return root
+
+
+def read(
+    path: Path,
+    *,
+    frame_count: int | None = None,
+    frame_size: tuple[int, int] | None = None,
+    track: int | None = None,
+) -> Trajectory:
+    path = Path(path)
+    root = _root(path)
+    node = _choose_track(path, root, track)
+    return _trajectory(path, node, _meta(path, root), frame_count, frame_size)
+
+
+def read_tracks(
+    path: Path, *, frame_count: int | None = None, frame_size: tuple[int, int] | None = None
+) -> list[Track]:
+    """Every ``<track>`` of boxes, with its id (CVAT's ``id``) and label."""
+    path = Path(path)
+    root = _root(path)
+    nodes = _box_tracks(root)
+    if not nodes and root.findall("image"):
+        raise FormatError(path, "is CVAT for images (<image>), not CVAT for video (<track>)")
+    meta = _meta(path, root)
+    ids = stable_ids(node.attrib.get("id", str(i)) for i, node in enumerate(nodes))
+    tracks = []
+    for index, node in enumerate(nodes):
+        trajectory = _trajectory(path, node, meta, frame_count, frame_size)
+        tracks.append(Track(ids[node.attrib.get("id", str(index))], trajectory.label, trajectory))
+    return tracks
+
+
 def write(trajectory: Trajectory, path: Path) -> None:
-    count = trajectory.frame_count
+    write_tracks([Track(0, trajectory.label, trajectory)], path)
+
+
+def write_tracks(tracks: Sequence[Track], path: Path) -> None:
+    """One ``<track>`` per object; every box a keyframe, our origin in an attribute."""
+    path = Path(path)
+    check_ids(tracks, path)
+    count = max((t.trajectory.frame_count for t in tracks), default=0)
+    sizes = {t.trajectory.frame_size for t in tracks} - {None}
+    if len(sizes) > 1:
+        raise FormatError(path, f"the objects' frame sizes differ: {sorted(sizes)}")
+    frame_size = next(iter(sizes), None)
+    labels = list(dict.fromkeys(t.label for t in tracks))
     root = ET.Element("annotations")
     sub(root, "version", VERSION)
     task = sub(sub(root, "meta"), "task")
-    sub(task, "name", trajectory.label)
+    sub(task, "name", labels[0] if len(labels) == 1 else "siamtrack")
     sub(task, "size", str(count))
     sub(task, "mode", "interpolation")
     sub(task, "overlap", "0")
     sub(task, "flipped", "False")
     sub(task, "start_frame", "0")
     sub(task, "stop_frame", str(max(count - 1, 0)))
-    label = sub(sub(task, "labels"), "label")
-    sub(label, "name", trajectory.label)
-    sub(label, "type", "rectangle")
-    sub(label, "attributes")
-    if trajectory.frame_size is not None:
+    labels_node = sub(task, "labels")
+    for name in labels:
+        label = sub(labels_node, "label")
+        sub(label, "name", name)
+        sub(label, "type", "rectangle")
+        attribute = sub(sub(label, "attributes"), "attribute")
+        sub(attribute, "name", ORIGIN_ATTRIBUTE)
+        sub(attribute, "mutable", "True")
+        sub(attribute, "input_type", "select")
+        sub(attribute, "default_value", Origin.IMPORTED.value)
+        sub(attribute, "values", "\n".join(o.value for o in Origin))
+    if frame_size is not None:
         original = sub(task, "original_size")
-        sub(original, "width", str(trajectory.frame_size[0]))
-        sub(original, "height", str(trajectory.frame_size[1]))
+        sub(original, "width", str(frame_size[0]))
+        sub(original, "height", str(frame_size[1]))
+    for item in tracks:
+        _write_track(root, item, count)
+    write_text_atomic(path, xml_text(root))
 
-    track = sub(root, "track", id="0", label=trajectory.label, source="manual")
+
+def _write_track(root: ET.Element, item: Track, count: int) -> None:
+    track = sub(root, "track", id=str(item.id), label=item.label, source="manual")
     last = Box(0, 0, 0, 0)  # an outside box still needs coordinates: CVAT repeats the last ones
-    for index, entry in enumerate(trajectory.entries):
+    for index, entry in enumerate(item.trajectory.with_frame_count(count).entries):
         box = None if entry is None else entry.box
         last = box if box is not None else last
         x0, y0, x1, y1 = last.corners()
-        sub(
+        node = sub(
             track,
             "box",
             frame=str(index),
-            keyframe="1" if entry is not None and entry.origin is Origin.KEYFRAME else "0",
+            keyframe="1",  # see the module notes: CVAT keeps only keyframes
             outside="1" if box is None else "0",
             occluded="1" if entry is not None and entry.occluded else "0",
             xtl=format_number(x0),
@@ -217,7 +294,8 @@ def write(trajectory: Trajectory, path: Path) -> None:
             ybr=format_number(y1),
             z_order="0",
         )
-    write_text_atomic(Path(path), xml_text(root))
+        origin = Origin.IMPORTED if entry is None else entry.origin  # unannotated: a plain absence
+        sub(node, "attribute", origin.value, name=ORIGIN_ATTRIBUTE)
 
 
 def looks_like(path: Path) -> bool:
@@ -235,9 +313,21 @@ FORMAT = Format(
     title="CVAT for video 1.1 XML (<track> of <box>, 0-based frames, corners)",
     layout="file",
     fields=frozenset(
-        {"box", "absent", "absent_record", "keyframe", "occluded", "label", "frame_size", "frame_count"}
+        {
+            "box",
+            "absent",
+            "absent_record",
+            "keyframe",
+            "origin",
+            "occluded",
+            "label",
+            "frame_size",
+            "frame_count",
+        }
     ),
     read=read,
     write=write,
     multi_track=True,
+    read_tracks=read_tracks,
+    write_tracks=write_tracks,
 )

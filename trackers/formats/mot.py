@@ -17,6 +17,7 @@ last row unless a video says how many there are.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from trackers.formats.common import (
@@ -31,7 +32,8 @@ from trackers.formats.common import (
     split_fields,
     write_text_atomic,
 )
-from trackers.trajectory import Entry, Trajectory
+from trackers.formats.tracks import Track, check_ids
+from trackers.trajectory import DEFAULT_LABEL, Entry, Trajectory
 from trackers.types import Box
 
 NO_VALUE = -1.0
@@ -62,14 +64,8 @@ def _row(path: Path, number: int, text: str) -> tuple[int, int, Entry]:
     return frame - 1, track, Entry(Box.from_one_based(x, y, w, h), score=score, occluded=occluded)
 
 
-def read(
-    path: Path,
-    *,
-    frame_count: int | None = None,
-    frame_size: tuple[int, int] | None = None,
-    track: int | None = None,
-) -> Trajectory:
-    path = Path(path)
+def _rows(path: Path) -> dict[int, dict[int, tuple[int, Entry]]]:
+    """``id -> frame -> (line, entry)`` of every row."""
     rows: dict[int, dict[int, tuple[int, Entry]]] = {}
     for number, text in numbered_lines(path):
         if not text:
@@ -82,7 +78,31 @@ def read(
                 path, f"a second row for id {track_id} on frame {frame + 1} (first on line {first})", number
             )
         per_track[frame] = (number, entry)
+    return rows
 
+
+def _trajectory(
+    path: Path,
+    chosen: dict[int, tuple[int, Entry]],
+    count: int,
+    frame_count: int | None,
+    frame_size: tuple[int, int] | None,
+) -> Trajectory:
+    entries: list[Entry | None] = [Entry(None)] * max(count, max(chosen, default=-1) + 1)
+    for frame, (_number, entry) in chosen.items():
+        entries[frame] = entry
+    return fit_to_video(Trajectory(tuple(entries)), path, frame_count, frame_size)
+
+
+def read(
+    path: Path,
+    *,
+    frame_count: int | None = None,
+    frame_size: tuple[int, int] | None = None,
+    track: int | None = None,
+) -> Trajectory:
+    path = Path(path)
+    rows = _rows(path)
     if track is not None:
         if track not in rows:
             known = ", ".join(map(str, sorted(rows))) or "none"
@@ -94,24 +114,44 @@ def read(
         )
     else:
         chosen = next(iter(rows.values()), {})
-
     count = frame_count if frame_count is not None else max(chosen, default=-1) + 1
-    entries: list[Entry | None] = [Entry(None)] * max(count, max(chosen, default=-1) + 1)
-    for frame, (_number, entry) in chosen.items():
-        entries[frame] = entry
-    return fit_to_video(Trajectory(tuple(entries)), path, frame_count, frame_size)
+    return _trajectory(path, chosen, count, frame_count, frame_size)
+
+
+def read_tracks(
+    path: Path, *, frame_count: int | None = None, frame_size: tuple[int, int] | None = None
+) -> list[Track]:
+    """One track per id; MOT has no labels, so every label is ``object``. All tracks run
+    to the last row of any id (or the video's frame count)."""
+    path = Path(path)
+    rows = _rows(path)
+    last = max((frame for chosen in rows.values() for frame in chosen), default=-1) + 1
+    count = frame_count if frame_count is not None else last
+    return [
+        Track(track_id, DEFAULT_LABEL, _trajectory(path, rows[track_id], count, frame_count, frame_size))
+        for track_id in sorted(rows)
+    ]
 
 
 def write(trajectory: Trajectory, path: Path) -> None:
-    lines = []
-    for index, entry in trajectory.annotated():
-        if entry.box is None:
-            continue
-        x, y, w, h = entry.box.to_one_based()
-        conf = NO_VALUE if entry.score is None else entry.score
-        values = [index + 1, TRACK_ID, x, y, w, h, conf, NO_VALUE, NO_VALUE, NO_VALUE]
-        lines.append(",".join(format_number(v) for v in values))
-    write_text_atomic(Path(path), "".join(line + "\n" for line in lines))
+    write_tracks([Track(TRACK_ID, trajectory.label, trajectory)], path)
+
+
+def write_tracks(tracks: Sequence[Track], path: Path) -> None:
+    """Rows by frame, then by id (MOT's order)."""
+    path = Path(path)
+    check_ids(tracks, path)
+    rows = []
+    for track in tracks:
+        for index, entry in track.trajectory.annotated():
+            if entry.box is None:
+                continue
+            x, y, w, h = entry.box.to_one_based()
+            conf = NO_VALUE if entry.score is None else entry.score
+            values = [index + 1, track.id, x, y, w, h, conf, NO_VALUE, NO_VALUE, NO_VALUE]
+            rows.append(((index, track.id), ",".join(format_number(v) for v in values)))
+    rows.sort(key=lambda row: row[0])
+    write_text_atomic(path, "".join(line + "\n" for _key, line in rows))
 
 
 def looks_like(path: Path) -> bool:
@@ -137,4 +177,6 @@ FORMAT = Format(
     read=read,
     write=write,
     multi_track=True,
+    read_tracks=read_tracks,
+    write_tracks=write_tracks,
 )

@@ -6,8 +6,14 @@ Each file is ``<annotation><filename/><size><width/><height/><depth/></size>
 
 VOC's pixel coordinates are **1-based and inclusive**: a box over our pixels
 ``x .. x+w-1`` is ``xmin = x + 1, xmax = x + w`` (the devkit, and Faster R-CNN's
-loader subtracting 1). datumaro writes raw floats instead; we follow the devkit,
-and whole-pixel boxes come out as whole numbers.
+loader subtracting 1). We follow the devkit, and whole-pixel boxes come out as
+whole numbers. datumaro (and so CVAT, which imports VOC through it) reads the
+corners as 0-based continuous ones, ``Bbox(xmin, ymin, xmax - xmin, ymax -
+ymin)``: it sees our boxes 1 px right and down and 1 px smaller, and what it
+writes reads back here 1 px left and up and 1 px larger.
+
+We also write ``labelmap.txt`` (datumaro's ``label:color_rgb:parts:actions``
+lines, ``background`` first): datumaro's VOC import fails without it.
 
 A frame's file without an ``<object>`` is absent; a listed frame without a file
 is unannotated. The label and frame size live in the frame files, so a
@@ -46,7 +52,8 @@ from trackers.types import Box
 ANNOTATIONS = "Annotations"
 IMAGE_SETS = "ImageSets/Main"
 LIST = "default.txt"
-_OWNED = re.compile(rf"({ANNOTATIONS}/frame_\d+\.xml|{IMAGE_SETS}/{LIST})")
+LABELMAP = "labelmap.txt"
+_OWNED = re.compile(rf"({ANNOTATIONS}/frame_\d+\.xml|{IMAGE_SETS}/{LIST}|{LABELMAP})")
 
 
 def _root(path: Path) -> Path:
@@ -210,6 +217,12 @@ def _fill(trajectory: Trajectory, folder: Path) -> None:
     (folder / IMAGE_SETS).mkdir(parents=True)
     stems = [frame_stem(i) for i in range(trajectory.frame_count)]
     (folder / IMAGE_SETS / LIST).write_text("".join(s + "\n" for s in stems), encoding="utf-8")
+    if ":" in trajectory.label or "\n" in trajectory.label:
+        raise FormatError(folder / LABELMAP, f"the label {trajectory.label!r} holds a ':' or a line break")
+    (folder / LABELMAP).write_text(
+        f"# label:color_rgb:parts:actions\nbackground:0,0,0::\n{trajectory.label}:128,0,0::\n",
+        encoding="utf-8",
+    )
     for index, entry in trajectory.annotated():
         xml = _frame_xml(trajectory, index, entry)
         (folder / ANNOTATIONS / f"{stems[index]}.xml").write_text(xml, encoding="utf-8")
@@ -221,7 +234,11 @@ def write(trajectory: Trajectory, path: Path) -> None:
 
 FORMAT = Format(
     name="voc",
-    title="Pascal VOC folder (Annotations/<frame>.xml, 1-based inclusive corners)",
+    title=(
+        "Pascal VOC folder (Annotations/<frame>.xml, labelmap.txt; corners 1-based inclusive as in the "
+        "devkit: datumaro and CVAT read them as 0-based, so they see each box 1 px right/down and "
+        "1 px smaller)"
+    ),
     layout="folder",
     fields=frozenset(
         {"box", "absent", "unannotated", "absent_record", "occluded", "label", "frame_size", "frame_count"}

@@ -11,8 +11,11 @@ they are, also where they leave the frame (values outside 0..1): clipping would
 change the trajectory. Example (datumaro): the box (288,209,64,45) on 640x360 is
 ``0 0.5 0.643056 0.1 0.125``.
 
-Reading also takes Ultralytics' ``labels/`` folder or the label files in the
-folder itself, with ``classes.txt`` for the names. Without ``train.txt``, frames
+Reading also takes an Ultralytics dataset root (docs.ultralytics.com/datasets/detect:
+``data.yaml`` with ``names``, ``images/<split>/``, ``labels/<split>/<stem>.txt``;
+the splits are read together), a flat ``labels/`` folder, or the label files in
+the folder itself with ``classes.txt`` for the names. A folder with no label
+file at all is an error that says where it looked, never an empty trajectory. Without ``train.txt``, frames
 are found by name: ``frame_000012`` is frame 12 (0-based), ``00000013`` is frame
 12 too (1-based frame files). An optional sixth value is read as the score.
 """
@@ -33,6 +36,7 @@ from trackers.formats.common import (
     numbered_lines,
     parse_int,
     parse_number,
+    read_text,
     replace_folder,
     split_fields,
 )
@@ -45,6 +49,8 @@ LIST = "train.txt"
 LABELS = "obj_train_data"
 _OTHER_NAMES = "classes.txt"
 _OTHER_LABELS = "labels"
+ULTRALYTICS_DATA = ("data.yaml", "dataset.yaml", "data.yml")
+_LOOKED_FOR = f"{LABELS}/*.txt, labels/*.txt, labels/<split>/*.txt or *.txt"
 _LABEL_FILE = re.compile(rf"{LABELS}/frame_\d+\.txt")
 
 
@@ -55,16 +61,81 @@ def _labels_dir(folder: Path) -> Path:
     return folder
 
 
+def _label_files(folder: Path) -> list[Path]:
+    """The per-frame label files: in ``obj_train_data/``, ``labels/``, ``labels/<split>/`` or the folder."""
+    labels_dir = _labels_dir(folder)
+    skip = {NAMES, _OTHER_NAMES, LIST} if labels_dir == folder else set()
+    files = [p for p in labels_dir.glob("*.txt") if p.name not in skip]
+    if labels_dir.name == _OTHER_LABELS:
+        files += [p for split in labels_dir.iterdir() if split.is_dir() for p in split.glob("*.txt")]
+    return sorted(files)
+
+
 def _names(folder: Path) -> list[str]:
     for name in (NAMES, _OTHER_NAMES):
         if (folder / name).is_file():
             return [text for _n, text in numbered_lines(folder / name) if text]
+    for name in ULTRALYTICS_DATA:
+        if (folder / name).is_file():
+            return yaml_names(folder / name)
     return []
+
+
+def _unquote(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def yaml_names(path: Path) -> list[str]:
+    """The class names of an Ultralytics ``data.yaml``, without a YAML library.
+
+    Takes the three spellings its docs use: ``names: [a, b]``, a block list
+    (``- a``) and a block mapping (``0: a``).
+    """
+    lines = read_text(path).splitlines()
+    for number, line in enumerate(lines):
+        key, sep, rest = line.partition(":")
+        if not sep or key.strip() != "names" or line[:1].isspace():
+            continue
+        rest = rest.split(" #")[0].strip()
+        if rest.startswith("["):
+            if not rest.endswith("]"):
+                raise FormatError(path, "names: expected [a, b, ...] on one line", number + 1)
+            return [_unquote(v) for v in rest[1:-1].split(",") if v.strip()]
+        if rest:
+            raise FormatError(path, f"names: expected a list or a mapping, got {rest!r}", number + 1)
+        mapping: dict[int, str] = {}
+        listed: list[str] = []
+        for offset, item in enumerate(lines[number + 1 :], start=number + 2):
+            if not item.strip() or item.strip().startswith("#"):
+                continue
+            if not item[:1].isspace():
+                break
+            item = item.split(" #")[0].strip()
+            if item.startswith("- "):
+                listed.append(_unquote(item[2:]))
+                continue
+            index, colon, value = item.partition(":")
+            if not colon:
+                raise FormatError(path, f"names: expected 'N: name', got {item!r}", offset)
+            mapping[parse_int(index, path, offset, "class number")] = _unquote(value)
+        if mapping:
+            return [mapping.get(i, str(i)) for i in range(max(mapping) + 1)]
+        return listed
+    return []
+
+
+def _is_ultralytics(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in ULTRALYTICS_DATA)
 
 
 def _frame_indices(folder: Path, files: list[Path]) -> tuple[dict[Path, int], int]:
     """Each label file's 0-based frame, and the frame count the layout states (or implies)."""
-    if (folder / LIST).is_file():
+    # An Ultralytics root's train.txt lists only the train split (datumaro writes one per
+    # split): there the frames are found by name.
+    if (folder / LIST).is_file() and not _is_ultralytics(folder):
         order: dict[str, int] = {}
         for number, text in numbered_lines(folder / LIST):
             if not text:
@@ -110,9 +181,9 @@ def read(
     if frame_size is None:
         raise FormatError(folder, "YOLO boxes are fractions of the frame size: give the video (--video)")
     width, height = frame_size
-    labels_dir = _labels_dir(folder)
-    skip = {NAMES, _OTHER_NAMES, LIST} if labels_dir == folder else set()
-    files = sorted(p for p in labels_dir.glob("*.txt") if p.name not in skip)
+    files = _label_files(folder)
+    if not files and not (folder / LIST).is_file():
+        raise FormatError(folder, f"no YOLO label files: looked for {_LOOKED_FOR}")
     names = _names(folder)
     indices, count = _frame_indices(folder, files)
 
