@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 from trackers.evaluation import Sequence
+from trackers.output import output_target
 from trackers.run import CancelToken
 from trackers.weights import atomic_torch_save, choose_device, load_checkpoint, save_checkpoint
 from training import distributed
@@ -372,7 +373,8 @@ def train(
         raise TrainingError("a synthetic ratio was given without synthetic sources")
     if not train_seqs and extra_ratio < 1.0:
         raise TrainingError("no training sequences")
-    out = Path(out)
+    # A link is written through: the resume and best files sit beside its target.
+    out = output_target(out)
     state_path = resume_path(out)
     context, torch_device = distributed.from_environment(choose_device(device))
     autocast_dtype = precision_for(amp, torch_device)
@@ -522,6 +524,13 @@ def train(
         if not main:
             return out
         weights = task.state_for_checkpoint(net)
+        bad = next((k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+        if bad is not None:
+            # A diverged run: never write it over the last good checkpoint.
+            kept = f"; the last good checkpoint {out} is kept" if out.is_file() else ""
+            raise TrainingError(
+                f"the weights became non-finite ({bad}) by step {counters.step}{kept}; lower the learning rate"
+            )
         path = save_checkpoint(out, weights, architecture=task.architecture, config=task.config,
                                provenance=provenance(epochs_done, finished))
         resume_state = {
@@ -591,8 +600,9 @@ def train(
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     # Keep the last good checkpoint on disk; the weights now are garbage.
+                    kept = f"; the last good checkpoint {out} is kept" if out.is_file() else ""
                     raise TrainingError(
-                        f"the loss became {value} at step {counters.step + 1}; lower the learning rate"
+                        f"the loss became {value} at step {counters.step + 1}{kept}; lower the learning rate"
                     )
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
