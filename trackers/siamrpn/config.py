@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from trackers.config import SEARCH_RANGES, Range, check_ranges
+
 
 @dataclass(frozen=True, slots=True)
 class SiamRPNConfig:
@@ -84,6 +86,7 @@ class SiamRPNConfig:
     def __post_init__(self) -> None:
         # TOML and checkpoints hand over lists; keep a hashable, immutable tuple.
         object.__setattr__(self, "anchor_ratios", tuple(float(r) for r in self.anchor_ratios))
+        check_ranges(self, RANGES)
         if not self.anchor_ratios or any(not (r > 0 and math.isfinite(r)) for r in self.anchor_ratios):
             raise ValueError("anchor_ratios must be positive numbers")
         if self.anchor_scale <= 0:
@@ -120,6 +123,22 @@ class SiamRPNConfig:
         """Side of the square whose area every anchor has, in search-image pixels (64)."""
         return self.total_stride * self.anchor_scale
 
+
+RANGES: dict[str, Range] = {
+    **SEARCH_RANGES,
+    "anchor_scale": Range(0.0, 64.0, low_open=True),
+    "center_size": Range(1, 257, integer=True),
+    "penalty_k": Range(0.0, 100.0),
+    "lr": Range(0.0, 1.0),
+    "min_size": Range(0.0, 1e5),
+    "positive_iou": Range(0.0, 1.0),
+    "negative_iou": Range(0.0, 1.0),
+    "max_positives": Range(0, 1e6, integer=True),
+    "samples_per_pair": Range(1, 1e6, integer=True),
+    "reg_weight": Range(0.0, 1e6),
+    "smooth_l1_sigma": Range(0.0, 1e6, low_open=True),
+}
+"""What each numeric field may be (``trackers.config.check_ranges``)."""
 
 PRESETS: dict[str, SiamRPNConfig] = {
     "siamrpn": SiamRPNConfig(),
