@@ -236,6 +236,13 @@ def _check_outputs(*paths: Path | None) -> None:
                 raise CliError(str(exc)) from None
 
 
+def _check_inputs(*paths: Path | None) -> None:
+    """Refuse a FIFO, device or socket as input: reading one blocks until a writer appears."""
+    for path in paths:
+        if path is not None and path.exists() and not (path.is_file() or path.is_dir()):
+            raise CliError(f"{path} is not a regular file or a folder (a FIFO, a device or a socket)")
+
+
 def _free_gpu_memory() -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
@@ -350,6 +357,16 @@ def cmd_track(args: argparse.Namespace) -> int:
         frame_box = Box(0, 0, width, height)
         if iou(args.box, frame_box) <= 0.0:
             raise CliError(f"--box {args.box} lies wholly outside the {width}x{height} frame")
+        clipped = args.box.clipped(width, height)  # as the app clips a drawn box
+        if clipped != args.box:
+            if not clipped.is_valid():
+                raise CliError(f"--box {args.box} lies outside the {width}x{height} frame")
+            print(
+                f"siamtrack: note: --box {args.box} reaches past the {width}x{height} frame; "
+                f"clipped to {clipped.x:g},{clipped.y:g},{clipped.w:g},{clipped.h:g}",
+                file=sys.stderr,
+            )
+            args.box = clipped
 
         tracker = _build_tracker(args)
         untrained = bool(getattr(tracker, "untrained", False))
@@ -545,6 +562,8 @@ def cmd_effort(args: argparse.Namespace) -> int:
     )
     progress.done()
     print(format_effort_table(report))
+    for note in report.notes:
+        _say(f"siamtrack: note: {note}")
     if args.json:
         _write_atomically(args.json, json.dumps(report.to_json(), indent=2) + "\n")
         print(f"wrote {args.json}", file=sys.stderr)
@@ -555,10 +574,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from app.bench import format_bench_table, run_bench
 
     if args.box is not None:
-        _parse_box(args.box)  # fail early on a malformed box
+        try:
+            _parse_box(args.box)  # fail early on a malformed box
+        except argparse.ArgumentTypeError as exc:
+            raise CliError(f"--box: {exc}") from None
     _check_outputs(args.json)
     names = args.trackers or ["siamfc-3s", "siamfc", "siamrpn", "dsiam", "cv-csrt", "cv-nano"]
     _check_config(names, args.config)
+    if args.source is not None:
+        from trackers.sources import open_source
+
+        with open_source(args.source):  # a one-line error here rather than one per worker
+            pass
     report = run_bench(
         names, args.source, args.box, args.frames, args.device, args.weights, args.model_dir,
         progress=lambda m: print(m, file=sys.stderr, flush=True),
@@ -585,6 +612,8 @@ def cmd_trax(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from trackers.formats.convert import cmd_convert as convert
+
+    _check_inputs(args.input, getattr(args, "video", None), args.output)
 
     return convert(args)
 
@@ -682,6 +711,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("siamtrack: interrupted")
         return _interrupted_status()
+    except RecursionError:  # json and XML readers recurse: a file nested 200,000 levels deep
+        _say(f"siamtrack {args.command}: error: an input file is nested too deeply to be read")
+        return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - the user gets one line, developers the traceback on request
         if os.environ.get("SIAMTRACK_DEBUG"):
             raise

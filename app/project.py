@@ -266,7 +266,12 @@ def _project_text(data: dict[str, Any]) -> str:
 
 def save_project(session: AnnotationSession, path: Path) -> None:
     """Write the project atomically: a crash leaves the old file or the new one, never half of one."""
+    from app import project_lock
+
     path = Path(path)
+    # Another siamtrack editing this project must not have its save overwritten: it is
+    # refused here, naming the holder (app.project_lock); this process then holds it.
+    project_lock.acquire(path)
     trajectory = session.trajectory
     write_text_atomic(path, _project_text(session_to_dict(session, relative_to=path.parent)))
     session.mark_saved(trajectory)

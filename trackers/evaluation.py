@@ -174,7 +174,7 @@ def read_groundtruth(path: str | Path) -> NDArray[np.float64]:
             rows[index] = box.as_array()
             problem = box_problem(rows[index])
             if problem:
-                raise ValueError(f"{path}, line {number}: {problem}")
+                raise ValueError(f"{path}:{number}: {problem}")  # as trackers.formats names a line
     if first_valid_frame(rows) is None:
         raise ValueError(f"{path}: no valid box (all lines absent or of zero size)")
     return rows

@@ -439,3 +439,375 @@ def test_stale_frame_cache_temporaries_are_removed_at_start(tmp_path, clip):
         cache.close()
     judged("clean" if not stale.exists() and not old_atomic.exists() else "wrong", "stale temporaries left")
     judged("clean" if live.exists() and kept.exists() else "wrong", "a live or finished file was removed")
+
+
+# =========================================================================== batches in a subprocess
+
+_BATCH = r"""
+import contextlib, io, json, sys
+from app.cli import main
+for argv in json.loads(sys.stdin.read()):
+    err = io.StringIO()
+    print(json.dumps({"start": True}), flush=True)
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            rc = main(argv)
+        except SystemExit as exc:
+            rc = exc.code if isinstance(exc.code, int) else 2
+        except BaseException as exc:
+            import traceback
+            traceback.print_exc()
+            rc = 1
+    print(json.dumps({"rc": rc, "err": err.getvalue()}), flush=True)
+"""
+
+
+def run_batch(cases: list[list], timeout: float = HANG_TIMEOUT) -> list[tuple[int | None, str]]:
+    """Run ``main(argv)`` for each case in ONE subprocess (imports paid once), for inputs that
+    might crash it or block it. Per case: (exit status, stderr); a case the process died in
+    gets (-signal, ""), one it never finished within ``timeout`` gets (None, "")."""
+    payload = json.dumps([[os.fsdecode(a) if isinstance(a, (bytes, Path)) else str(a) for a in c] for c in cases])
+    process = subprocess.Popen([sys.executable, "-c", _BATCH], env=_env(), cwd=ROOT, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, _err = process.communicate(payload.encode("utf-8", "surrogatepass"), timeout=timeout)
+        hung = False
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _err = process.communicate()
+        hung = True
+    results: list[tuple[int | None, str]] = []
+    for line in out.decode("utf-8", "replace").splitlines():
+        record = json.loads(line)
+        if "rc" in record:
+            results.append((record["rc"], record["err"]))
+    if len(results) < len(cases):  # the case that was running when it ended
+        results.append((None, "") if hung else (process.returncode, ""))
+    while len(results) < len(cases):
+        results.append((None, ""))
+    return results
+
+
+def judge_batch(cases: list[list], wanted: list[tuple[int | None, str | None]]) -> None:
+    """Each case must end with its (exit status, text on stderr); None = any non-zero status."""
+    results = run_batch(cases)
+    outcomes = []
+    for (rc, err), (want_rc, want_in) in zip(results, wanted):
+        outcome = _classify(rc, err, want_rc=want_rc, want_in=want_in)
+        TALLY.record(outcome)
+        outcomes.append((outcome, rc, err.strip().splitlines()[-1:] if err else ""))
+    assert all(o[0] == "clean" for o in outcomes), outcomes
+
+
+# =========================================================================== 6. names not UTF-8
+
+
+def test_file_names_that_are_not_utf8_open_in_every_command(tmp_path, clip):
+    folder = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9"))  # Latin-1 e-acute: not UTF-8
+    folder.mkdir()
+    video = labelled(folder, clip, os.fsdecode(b"clip\xff"), (clip.with_suffix(".txt")).read_text())
+    out = tmp_path / "out.txt"
+    cases = [
+        ["track", video, "--box", BOX, "--tracker", "identity", "--frames", "5", "--out", out],
+        ["eval", video, "--tracker", "identity"],
+        ["effort", video, "--tracker", "identity"],
+        ["bench", video, "--tracker", "identity", "--frames", "3", "--box", BOX],
+        ["gui", video, "--box", BOX, "--tracker", "identity", "--track", "--exit-when-done"],
+    ]
+    judge_batch(cases, [(0, None)] * len(cases))
+    assert len(out.read_text().splitlines()) == 5
+
+
+# =========================================================================== 7. threads
+
+
+@pytest.mark.parametrize("threads", ["100000", "0", "-3", "x"])
+def test_absurd_thread_counts_are_refused(threads, tmp_path, clip, capsys, restore_threads):
+    for argv in (
+        ["track", clip, "--box", BOX, "--tracker", "identity", "--out", tmp_path / "o.txt"],
+        ["eval", clip, "--tracker", "identity"],
+        ["effort", clip, "--tracker", "identity"],
+        ["bench", "--tracker", "identity", "--frames", "2"],
+        ["train", clip, "--out", tmp_path / "w.pt"],
+    ):
+        refused(capsys, [*argv, "--threads", threads])
+
+
+# =========================================================================== 8. absurd boxes
+
+
+@pytest.mark.parametrize("line", ["1,1,1e154,1e154", "1,1,inf,20", "-1e300,5,20,20", "5,5,20,2e6"])
+def test_absurd_ground_truth_boxes_are_refused_naming_file_and_line(line, tmp_path, clip, capsys):
+    lines = [f"{6 + 2 * i},11,20,20" for i in range(CLIP_FRAMES)]
+    lines[3] = line
+    video = labelled(tmp_path / "seq", clip, "bad", lines)
+    gt = video.with_suffix(".txt").name
+    for argv in (
+        ["eval", video, "--tracker", "identity"],
+        ["train", video, "--out", tmp_path / "w.pt", "--epochs", "1", "--val", "--device", "cpu"],
+    ):
+        with np.errstate(all="raise"):  # a numpy overflow warning would be an error here
+            refused(capsys, argv, f"{gt}:4: ")
+
+
+def test_effort_on_an_overflowing_box_ends(tmp_path, clip):
+    lines = [f"{6 + 2 * i},11,20,20" for i in range(CLIP_FRAMES)]
+    lines[0] = "1,1,1e154,1e154"  # effort used to loop forever on this
+    video = labelled(tmp_path / "seq", clip, "bad", lines)
+    judge_batch([["effort", video, "--tracker", "identity"]], [(2, "bad.txt:1: ")])
+
+
+# =========================================================================== 9. FIFOs as input
+
+
+def test_fifos_as_input_are_refused_not_waited_on(tmp_path, clip):
+    fifo_video = tmp_path / "pipe.avi"
+    os.mkfifo(fifo_video)
+    seq = tmp_path / "seq"
+    seq.mkdir()
+    video = seq / "clip.avi"
+    video.write_bytes(clip.read_bytes())
+    os.mkfifo(seq / "clip.txt")  # a FIFO ground truth
+    otb = tmp_path / "gt.txt"
+    otb.write_text("11,11,20,20\n")
+    project = tmp_path / "pipe.siamtrack.json"
+    os.mkfifo(project)
+    fifo_in = tmp_path / "in.xml"
+    os.mkfifo(fifo_in)
+    cases = [
+        (["track", fifo_video, "--box", BOX, "--out", tmp_path / "o.txt"], "not a regular file"),
+        (["eval", video, "--tracker", "identity"], "not a regular file"),  # its ground truth is the FIFO
+        (["eval", fifo_video, "--tracker", "identity"], "not a regular file"),
+        (["effort", video, "--tracker", "identity"], "not a regular file"),
+        (["bench", fifo_video, "--tracker", "identity", "--box", BOX], "not a regular file"),
+        (["convert", otb, tmp_path / "o.xml", "--to", "cvat", "--video", fifo_video], "not a regular file"),
+        (["convert", fifo_in, tmp_path / "o.txt", "--from", "cvat", "--to", "otb"], "not a regular file"),
+        (["train", project, "--out", tmp_path / "w.pt"], "not a regular file"),
+        (["train", video, "--out", tmp_path / "w.pt"], "not a regular file"),
+        (["gui", project, "--exit-when-done"], "not a regular file"),
+        (["gui", fifo_video, "--exit-when-done"], "not a regular file"),
+    ]
+    judge_batch([c for c, _ in cases], [(2, w) for _, w in cases])
+
+
+# =========================================================================== 10. bench memory
+
+
+def test_bench_caps_the_generated_clip_and_streams_it(tmp_path, capsys):
+    refused(capsys, ["bench", "--tracker", "identity", "--frames", "100000000"], "SOURCE")
+    from app.bench import generate_clip
+    from resources.demo_clip import iter_sequence, render_sequence
+
+    frames, boxes = render_sequence(n_frames=4, size=(64, 48))
+    streamed = list(iter_sequence(n_frames=4, size=(64, 48)))
+    same = all(np.array_equal(a, f) and b == box for (f, box), a, b in zip(streamed, frames, boxes))
+    judged("clean" if same and len(streamed) == 4 else "wrong", "the streamed clip differs")
+    path, box = generate_clip(tmp_path, 3, size=(64, 48))
+    judged("clean" if path.is_file() and box == f"{boxes[0].x:g},{boxes[0].y:g},{boxes[0].w:g},{boxes[0].h:g}"
+           else "wrong")
+
+
+# =========================================================================== 11. results that are not whole
+
+
+def test_eval_exits_non_zero_when_a_sequence_failed(tmp_path, clip, media, capsys):
+    folder = tmp_path / "seqs"
+    labelled(folder, clip, "good", clip.with_suffix(".txt").read_text())
+    broken = folder / "broken.avi"
+    broken.write_bytes(media["random_bytes.avi"].read_bytes())
+    (folder / "broken.txt").write_text(clip.with_suffix(".txt").read_text())
+    report = tmp_path / "r.json"
+    works(capsys, ["eval", folder, "--tracker", "identity", "--json", report], code=1, want_in="1 run failed")
+    data = json.loads(report.read_text())
+    sequences = data["trackers"]["identity"]["sequences"]
+    judged("clean" if "error" in sequences["broken"] and "error" not in sequences["good"] else "wrong", data)
+
+
+def test_a_damaged_video_is_scored_with_a_note_and_its_frame_counts(tmp_path, media, capsys):
+    damaged = media["truncated_half.avi"]
+    lines = [f"{6 + 2 * i},11,20,20" for i in range(20)]
+    video = labelled(tmp_path / "seq", damaged, "damaged", lines)
+    report = tmp_path / "r.json"
+    _out, err = works(capsys, ["eval", video, "--tracker", "identity", "--json", report], want_in="note:")
+    seq = json.loads(report.read_text())["trackers"]["identity"]["sequences"]["damaged"]
+    judged("clean" if seq["frames_decoded"] < seq["frames_expected"] == 20 else "wrong", seq)
+    works(capsys, ["effort", video, "--tracker", "identity"], want_in="decode")
+
+
+def test_train_notes_a_damaged_video(tmp_path, media, capsys, restore_threads):
+    lines = [f"{6 + 2 * i},11,20,20" for i in range(20)]
+    video = labelled(tmp_path / "seq", media["truncated_half.avi"], "damaged", lines)
+    works(capsys, ["train", video, "--out", tmp_path / "w.pt", "--cache-dir", tmp_path / "cache", *TRAIN_FAST],
+          want_in="annotated frames decode")
+
+
+@pytest.mark.parametrize("command", ["eval", "effort"])
+def test_a_short_ground_truth_is_said_not_silently_cut(command, tmp_path, clip, capsys):
+    video = labelled(tmp_path / "seq", clip, "short", [f"{6 + 2 * i},11,20,20" for i in range(5)])
+    _out, err = works(capsys, [command, video, "--tracker", "identity"], want_in="5 lines")
+
+
+# =========================================================================== 12. boxes past the frame
+
+
+def test_a_first_box_larger_than_the_frame_is_clipped_with_a_note(tmp_path, clip, capsys):
+    out = tmp_path / "o.txt"
+    works(capsys, ["track", clip, "--box", "0,0,100000,100000", "--tracker", "identity", "--frames", "3",
+                   "--out", out], want_in="clipped to 0,0,64,48")
+    boxes = [[float(v) for v in line.split(",")] for line in out.read_text().splitlines()]
+    inside = all(x >= 0 and y >= 0 and x + w <= 64 and y + h <= 48 for x, y, w, h in boxes)
+    judged("clean" if inside and len(boxes) == 3 else "wrong", boxes)
+    refused(capsys, ["track", clip, "--box", "500,500,10,10", "--out", out], "outside")
+
+
+# =========================================================================== 13. config values
+
+
+@pytest.mark.parametrize(
+    "item",
+    ["context=nan", "context=-1", "total_stride=0", "exemplar_size=0", "scale_step=0", "upsample=0",
+     "search_size=100000", "scale_count=4", "window_influence=inf", "exemplar_size=abc", "score_scale=0"],
+)
+def test_config_values_that_make_no_sense_are_refused_naming_the_field(item, tmp_path, clip, capsys):
+    field = item.split("=")[0]
+    out = tmp_path / "o.txt"
+    refused(capsys, ["track", clip, "--box", BOX, "--device", "cpu", "--set", item, "--out", out], field)
+    refused(capsys, ["eval", clip, "--tracker", "siamfc-3s", "--set", item], field)
+    judged("clean" if not out.exists() else "wrong")
+
+
+@pytest.mark.parametrize("tracker,item", [("siamrpn", "center_size=4"), ("siamrpn", "lr=2"),
+                                          ("dsiam", "v_rate=nan"), ("dsiam", "lambda_w=0")])
+def test_other_trackers_check_their_fields_too(tracker, item, clip, capsys):
+    refused(capsys, ["eval", clip, "--tracker", tracker, "--set", item], item.split("=")[0])
+
+
+# =========================================================================== 14. training options, nesting, counts
+
+
+@pytest.mark.parametrize(
+    "option",
+    [["--freeze-layers", "99"], ["--freeze-layers", "-1"], ["--feature-cache", "-5"], ["--scale-jitter", "-5"],
+     ["--scale-jitter", "nan"], ["--synthetic-ratio", "nan"], ["--synthetic-ratio", "2"], ["--epochs", "0"],
+     ["--lr", "nan", "1"], ["--batch-size", "0"], ["--val-tail", "1.5"], ["--max-gap", "-1"]],
+)
+def test_training_options_out_of_range_are_one_line(option, tmp_path, capsys):
+    data = make_otb(tmp_path / "data", "Seq", frames=6)
+    refused(capsys, ["train", "--tracker", "siamrpn", data, "--out", tmp_path / "w.pt", *option], option[0])
+
+
+def _project(tmp_path: Path, clip: Path, frame_count: int, boxes: int = 1, bom: bool = False) -> Path:
+    from app.project import content_hash
+
+    frames = [{"index": i, "box": [10, 10, 20, 20], "origin": "keyframe"} for i in range(boxes)]
+    data = {
+        "format": "siamtrack-project", "version": 1,
+        "video": {"path": str(clip), "content_hash": content_hash(clip), "frame_count": frame_count,
+                  "frame_size": [64, 48]},
+        "frames": frames,
+    }
+    path = tmp_path / f"p{frame_count}-{boxes}.siamtrack.json"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + json.dumps(data).encode("utf-8"))
+    return path
+
+
+def test_a_project_for_more_frames_than_its_video_is_refused_by_train(tmp_path, clip, capsys):
+    from app.project import load_project
+
+    good = _project(tmp_path, clip, CLIP_FRAMES)
+    load_project(good)  # the layout is right: only the counts below are wrong
+    for project in (_project(tmp_path, clip, 9_999_999), _project(tmp_path, clip, 25, boxes=25)):
+        refused(capsys, ["train", project, "--out", tmp_path / "w.pt", "--val"], "frames but its video")
+
+
+def test_files_nested_200000_deep_are_one_line(tmp_path, clip, capsys):
+    deep = "[" * 200_000 + "]" * 200_000
+    project = tmp_path / "deep.siamtrack.json"
+    project.write_text(deep)
+    refused(capsys, ["train", project, "--out", tmp_path / "w.pt"], "nested too deeply")
+    coco = tmp_path / "deep.json"
+    coco.write_text('{"images": ' + deep + "}")
+    refused(capsys, ["convert", coco, tmp_path / "o.txt", "--from", "coco", "--to", "otb"])
+    from app.project import ProjectError, load_project
+
+    with pytest.raises(ProjectError, match="nested too deeply"):
+        load_project(project)
+
+
+# =========================================================================== 15. smaller things
+
+
+def test_plot_without_a_suffix_says_where_it_wrote(tmp_path, clip, capsys):
+    target = tmp_path / "plots"
+    _out, err = works(capsys, ["eval", clip, "--tracker", "identity", "--plot", target])
+    judged("clean" if f"wrote {target}.png" in err and Path(f"{target}.png").is_file() else "wrong", err)
+
+
+@pytest.mark.parametrize("option", [["--rejoin-iou", "5"], ["--rejoin-iou", "nan"], ["--rejoin-frames", "-1"],
+                                    ["--rejoin-frames", "0"], ["--iou", "nan"]])
+def test_effort_policy_values_out_of_range_are_refused(option, clip, capsys):
+    refused(capsys, ["effort", clip, "--tracker", "identity", *option], option[0])
+
+
+def test_a_project_with_a_byte_order_mark_is_read(tmp_path, clip, capsys, restore_threads):
+    from app.project import load_project
+
+    project = _project(tmp_path, clip, CLIP_FRAMES, boxes=CLIP_FRAMES, bom=True)
+    session = load_project(project)
+    judged("clean" if session.frame_count == CLIP_FRAMES else "wrong")
+    works(capsys, ["train", project, "--out", tmp_path / "w.pt", "--cache-dir", tmp_path / "cache", *TRAIN_FAST])
+
+
+def test_a_project_held_by_another_instance_is_not_overwritten(tmp_path, clip):
+    from app import project_lock
+    from app.project import load_project, save_project
+
+    project = _project(tmp_path, clip, CLIP_FRAMES)
+    before = project.read_bytes()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from app import project_lock; "
+         f"project_lock.acquire({str(project)!r}); print('held', flush=True); sys.stdin.read()"],
+        env=_env(), cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        session = load_project(project)  # reading needs no lock
+        with pytest.raises(project_lock.ProjectLockedError, match=f"pid {holder.pid}"):
+            save_project(session, project)
+        judged("clean" if project.read_bytes() == before else "replaced")
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=HANG_TIMEOUT)
+    save_project(session, project)  # the holder is gone: this process may save, and now holds it
+    judged("clean" if project_lock.lock_path(project).exists() else "wrong")
+    project_lock.release(project)
+    assert not project_lock.lock_path(project).exists()
+
+
+# =========================================================================== seeded fuzz of the arguments
+
+
+def test_seeded_bad_arguments_on_every_command(tmp_path, clip, capsys):
+    """Random malformed boxes, numbers and --set values (seed 20) on every command: each one line."""
+    rng = np.random.default_rng(20)
+    junk = ["", "nan", "inf", "-inf", "1e400", "0x10", "1,2", "1,2,3,4,5", "a,b,c,d", "-5", "1e-400", "٣"]
+
+    def bad_box() -> str:
+        parts = [str(rng.choice(junk)) if rng.random() < 0.5 else f"{rng.uniform(-1e6, 1e6):g}" for _ in range(4)]
+        parts[2] = str(rng.choice(["0", "-1", "nan", "inf"]))
+        return ",".join(parts[: int(rng.integers(2, 6))])
+
+    out = tmp_path / "o.txt"
+    for _ in range(12):
+        refused(capsys, ["track", clip, "--box", bad_box(), "--out", out])
+        # (not junk's last: int() reads the Arabic-Indic digit as 3, a fine frame count)
+        refused(capsys, ["track", clip, "--box", BOX, "--frames", str(rng.choice(junk[1:-1])), "--out", out])
+        refused(capsys, ["bench", "--tracker", "identity", "--box", bad_box()])
+        refused(capsys, ["effort", clip, "--iou", str(rng.choice(["nan", "-1", "2", "inf"]))])
+        refused(capsys, ["eval", clip, "--set", f"{rng.choice(['context', 'scale_step', 'upsample'])}="
+                                               f"{rng.choice(['nan', '-1', '0', '1e9', 'x'])}"])
+        refused(capsys, ["train", clip, "--out", out, "--epochs", str(rng.choice(["0", "-1", "nan", "x"]))])
+        refused(capsys, ["convert", clip.with_suffix(".txt"), out, "--to", str(rng.choice(["", "otb2", "x"]))])
+        refused(capsys, ["gui", clip, "--box", bad_box(), "--exit-when-done"])
+        refused(capsys, ["trax", "--tracker", str(rng.choice(["", "nope", "siamfc2"]))])
+    judged("clean" if not out.exists() else "wrong", "a refused run wrote its output")
