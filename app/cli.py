@@ -118,7 +118,8 @@ def _add_tracker_options(parser: argparse.ArgumentParser) -> None:
         "unknown keys are an error; the OpenCV peers take none)",
     )
     parser.add_argument(
-        "--threads", type=_threads, help=f"CPU threads for torch, 1 to {MAX_THREADS} (default: torch's choice)"
+        "--threads", type=_threads,
+        help=f"CPU threads for torch, 1 to {MAX_THREADS} (default: torch's choice)",
     )
 
 
@@ -179,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--tracker", action="append", dest="trackers", choices=names, metavar="NAME",
         help="repeatable; default: siamfc",
     )
-    effort.add_argument("--iou", type=_unit_interval, default=0.5, help="a frame passes at this IoU (default 0.5)")
+    effort.add_argument(
+        "--iou", type=_unit_interval, default=0.5, help="a frame passes at this IoU (default 0.5)"
+    )
     effort.add_argument("--mode", choices=["forward", "bidirectional"], default="forward")
     effort.add_argument("--json", type=Path, help="write the figures as JSON")
     effort.add_argument(
@@ -192,10 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_tracker_options(effort)
 
+    from app.gui import add_gui_parser
     from trackers.formats.convert import add_convert_parser
     from trackers.toolkits.trax_server import add_trax_parser
-
-    from app.gui import add_gui_parser
 
     add_convert_parser(sub)
     add_trax_parser(sub)
@@ -416,7 +418,10 @@ def cmd_track(args: argparse.Namespace) -> int:
             if lines:
                 _write_atomically(args.out, "\n".join(lines) + "\n")
         if interrupted:
-            kept = f"the {len(lines)} frames tracked so far were written to {args.out}" if lines else "no frame was tracked yet"
+            kept = (
+                f"the {len(lines)} frames tracked so far were written to {args.out}"
+                if lines else "no frame was tracked yet"
+            )
             _say(f"siamtrack: interrupted; {kept}")
             return _interrupted_status()
         progress.done()
@@ -431,7 +436,9 @@ def cmd_track(args: argparse.Namespace) -> int:
     return 0
 
 
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 """Ctrl-C, ``kill``/``timeout``, a closed terminal: each keeps the work done and exits non-zero."""
 
 _stopped_by: list[int] = []
@@ -491,7 +498,6 @@ def _first_interrupt_cancels(cancel: threading.Event) -> Iterator[None]:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from trackers import evaluation
-
     from trackers.plots import plot_path
 
     names = args.trackers or ["siamfc"]

@@ -203,7 +203,9 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             if _is_live(self.path):
-                raise JournalError(f"{_holder(self.path)} is already editing this video (journal {self.path})")
+                raise JournalError(
+                    f"{_holder(self.path)} is already editing this video (journal {self.path})"
+                )
             self._set_aside(self.path)
 
     @staticmethod

@@ -270,11 +270,16 @@ def save_project(session: AnnotationSession, path: Path) -> None:
 
     path = Path(path)
     # Another siamtrack editing this project must not have its save overwritten: it is
-    # refused here, naming the holder (app.project_lock); this process then holds it.
+    # refused here, naming the holder (app.project_lock).
+    held = project_lock.is_held(path)
     project_lock.acquire(path)
-    trajectory = session.trajectory
-    write_text_atomic(path, _project_text(session_to_dict(session, relative_to=path.parent)))
-    session.mark_saved(trajectory)
+    try:
+        trajectory = session.trajectory
+        write_text_atomic(path, _project_text(session_to_dict(session, relative_to=path.parent)))
+        session.mark_saved(trajectory)
+    finally:
+        if not held:  # an open document holds it for as long as it is open; this save alone, not
+            project_lock.release(path)
 
 
 def _fail(path: Path, problem: str) -> ProjectError:
@@ -331,7 +336,9 @@ def load_project(path: Path, video: Path | None = None) -> AnnotationSession:
     if not located.exists():
         raise _fail(path, f"the video {located} does not exist")
     if not (located.is_file() or located.is_dir()):
-        raise _fail(path, f"the video {located} is not a regular file or a folder (a FIFO, a device or a socket)")
+        raise _fail(
+            path, f"the video {located} is not a regular file or a folder (a FIFO, a device or a socket)"
+        )
     try:
         digest = content_hash(located)
     except OSError as exc:

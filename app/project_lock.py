@@ -5,7 +5,9 @@ then overwrite the first one's save. Now the first instance that opens or saves 
 project holds ``.<name>.lock`` beside it under an exclusive ``flock`` (dropped by the
 kernel however its process ends, SIGKILL included) with its process id, user, host
 and start time inside; every other process is refused saving there, with a message
-naming the holder. Reading a project (``siamtrack train``, ``load_project``) needs no lock.
+naming the holder. ``save_project`` takes the lock for the write alone unless this
+process holds it already (an open document does). Reading a project (``siamtrack
+train``, ``load_project``) needs no lock.
 
 Where ``flock`` does not exist (Windows) there is no lock and nothing is refused.
 """
@@ -83,7 +85,8 @@ def acquire(project: str | Path) -> None:
                 holder = describe_holder(f.read(4096))
                 f.close()
                 raise ProjectLockedError(
-                    f"{key.name} is being edited by {holder}; close it there first, or save under another name"
+                    f"{key.name} is being edited by {holder}; "
+                    "close it there first, or save under another name"
                 ) from None
             except OSError:
                 f.close()
@@ -116,6 +119,7 @@ def release(project: str | Path) -> None:
         f.close()
 
 
-def held() -> list[Path]:
+def is_held(project: str | Path) -> bool:
+    """Whether this process holds ``project``'s lock."""
     with _GUARD:
-        return list(_HELD)
+        return _key(project) in _HELD

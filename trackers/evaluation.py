@@ -404,7 +404,7 @@ class EvalReport:
         return {"trackers": trackers, "complete": not self.cancelled}
 
     def notes(self) -> list[str]:
-        """One line per sequence scored on fewer frames than its ground truth, or on fewer than the video has."""
+        """A line per sequence scored on fewer frames than its ground truth covers, or than its video has."""
         out = []
         for name in self.trackers:
             for seq, r in self.results.get(name, {}).items():

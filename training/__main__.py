@@ -52,20 +52,25 @@ LOG_EVERY = 10
 MAX_THREADS = 256
 
 
-def _number(kind: type, low: float, high: float = math.inf, *, low_open: bool = False, high_open: bool = False):
+def _number(
+    kind: type, low: float, high: float = math.inf, *, low_open: bool = False, high_open: bool = False
+):
     """An argparse type: a finite ``kind`` within [low, high] (open ends as asked); else a one-line error."""
 
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'a whole number' if kind is int else 'a number'}, got {text!r}") from None
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
         inside = math.isfinite(value) and (value > low if low_open else value >= low) and (
             value < high if high_open else value <= high
         )
         if not inside:
             left, right = "(" if low_open else "[", ")" if high_open or high == math.inf else "]"
-            raise argparse.ArgumentTypeError(f"expected a number in {left}{low:g}, {high:g}{right}, got {text}")
+            raise argparse.ArgumentTypeError(
+                f"expected a number in {left}{low:g}, {high:g}{right}, got {text}"
+            )
         return value
 
     return parse
@@ -126,13 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="validation sequences by name or prefix (whole flights follow); "
                              "given with no names: no validation. Default: a deterministic "
                              "held-out ~15%% of the sequences")
-    parser.add_argument("--val-tail", type=_number(float, 0.0, 1.0, low_open=True, high_open=True), metavar="FRACTION",
+    parser.add_argument("--val-tail", metavar="FRACTION",
+                        type=_number(float, 0.0, 1.0, low_open=True, high_open=True),
                         help="also hold out the last FRACTION of every training sequence's boxes "
                              "(at least 10 frames): validation on later frames of the same data, "
                              "for fine-tuning on one's own annotations")
     parser.add_argument("--val-pairs", type=COUNT, default=128,
                         help="fixed validation pairs scored after each epoch")
-    parser.add_argument("--threads", type=_number(int, 1, MAX_THREADS), help="CPU threads for torch and OpenCV")
+    parser.add_argument("--threads", type=_number(int, 1, MAX_THREADS),
+                        help=f"CPU threads for torch and OpenCV, 1 to {MAX_THREADS}")
     parser.add_argument("--checkpoint-every", type=COUNT, default=200, metavar="STEPS",
                         help="save weights and resume state every this many steps")
     parser.add_argument("--max-gap", type=COUNT, default=100, metavar="T",
@@ -277,7 +284,8 @@ def main(argv: SequenceOf[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = {}
     if in_main_thread:
-        for signum in (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())):
+        hangup = (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()  # a closed terminal
+        for signum in (signal.SIGINT, signal.SIGTERM, *hangup):
             previous[signum] = signal.signal(signum, on_signal)
     try:
         result = run_training(

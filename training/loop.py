@@ -524,12 +524,13 @@ def train(
         if not main:
             return out
         weights = task.state_for_checkpoint(net)
-        bad = next((k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+        bad = next((k for k, v in weights.items() if v.is_floating_point() and not v.isfinite().all()), None)
         if bad is not None:
             # A diverged run: never write it over the last good checkpoint.
             kept = f"; the last good checkpoint {out} is kept" if out.is_file() else ""
             raise TrainingError(
-                f"the weights became non-finite ({bad}) by step {counters.step}{kept}; lower the learning rate"
+                f"the weights became non-finite ({bad}) by step {counters.step}{kept}; "
+                "lower the learning rate"
             )
         path = save_checkpoint(out, weights, architecture=task.architecture, config=task.config,
                                provenance=provenance(epochs_done, finished))

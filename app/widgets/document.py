@@ -145,9 +145,11 @@ class VideoDocument:
         if target is None:
             raise ValueError("no project file yet: choose where to save")
         save_project(self.session, target)
-        if self.project_path is not None and self.project_path != target:
-            project_lock.release(self.project_path)
-        self.project_path = target
+        if self.project_path != target:  # "save as": the lock moves to the new file
+            if self.project_path is not None:
+                project_lock.release(self.project_path)
+            self.project_path = target
+            self._lock_project()
         if self.journal is not None:
             self.journal.checkpoint(target)
         return target

@@ -107,18 +107,6 @@ def _env() -> dict[str, str]:
     }
 
 
-def run_process(args: list, timeout: float = HANG_TIMEOUT) -> tuple[int | None, str, str]:
-    """``python -m app.cli ARGS`` in a subprocess: (exit status or -signal, stdout, stderr); None on a hang."""
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "app.cli", *map(os.fsdecode, args)], env=_env(), cwd=ROOT,
-            capture_output=True, text=True, errors="replace", timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return None, "", ""
-    return done.returncode, done.stdout, done.stderr
-
-
 # --------------------------------------------------------------------------- data
 
 
@@ -176,7 +164,9 @@ def test_an_output_through_a_symlink_lands_in_its_target(command, tmp_path, clip
     os.symlink(target, link)
     works(capsys, _with(argv, link))
     judged("clean" if link.is_symlink() else "replaced", "the link became a regular file")
-    judged("clean" if target.is_file() and target.stat().st_size > 0 else "wrong", "the target was not written")
+    judged(
+        "clean" if target.is_file() and target.stat().st_size > 0 else "wrong", "the target was not written"
+    )
 
 
 @pytest.mark.parametrize("command", COMMANDS_WITH_OUTPUT)
@@ -198,7 +188,9 @@ def test_train_and_bench_outputs_are_checked_before_the_run(tmp_path, capsys):
     os.mkfifo(fifo)
     data = make_otb(tmp_path / "data", "Seq", frames=6)
     for out in (fifo, tmp_path):
-        refused(capsys, ["train", data, "--out", out, "--epochs", "1", "--val", "--device", "cpu"], "cannot write")
+        refused(
+            capsys, ["train", data, "--out", out, "--epochs", "1", "--val", "--device", "cpu"], "cannot write"
+        )
     # bench refuses before it generates a clip or starts a worker
     refused(capsys, ["bench", "--tracker", "identity", "--frames", "2", "--json", fifo], "not a regular file")
     judged("clean" if stat.S_ISFIFO(os.stat(fifo).st_mode) else "replaced")
@@ -270,13 +262,21 @@ def test_sigterm_and_sighup_during_track_keep_the_frames_done(signum, tmp_path):
         "import sys, time; from pathlib import Path\n"
         "import trackers.identity as m\n"
         "real = m.IdentityTracker.update\n"
-        f"def slow(self, frame):\n    Path({str(started)!r}).touch(); time.sleep(0.02); return real(self, frame)\n"
+        "def slow(self, frame):\n"
+        f"    Path({str(started)!r}).touch(); time.sleep(0.02); return real(self, frame)\n"
         "m.IdentityTracker.update = slow\n"
         "from app.cli import main\n"
-        f"sys.exit(main(['track', {str(clip)!r}, '--box', '4,4,10,10', '--tracker', 'identity', '--out', {str(out)!r}]))\n"
+        f"sys.exit(main(['track', {str(clip)!r}, '--box', '4,4,10,10', '--tracker', 'identity',"
+        f" '--out', {str(out)!r}]))\n"
     )
-    process = subprocess.Popen([sys.executable, "-c", script], env=_env(), cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", script],
+        env=_env(),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert _wait_for(started, process), "the run never started"
         time.sleep(0.3)
@@ -315,13 +315,21 @@ def test_sigterm_during_eval_keeps_the_finished_sequences(tmp_path, clip):
         f"sys.exit(main(['eval', {str(folder)!r}, '--tracker', 'identity', '--json', {str(report)!r}]))\n"
     )
     try:
-        done = subprocess.run([sys.executable, "-c", script], env=_env(), cwd=ROOT, capture_output=True,
-                              text=True, timeout=HANG_TIMEOUT)
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            env=_env(),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=HANG_TIMEOUT,
+        )
     except subprocess.TimeoutExpired:
         judged("hang")
     outcome = _classify(done.returncode, done.stderr, want_rc=128 + signal.SIGTERM, want_in="interrupted")
     data = json.loads(report.read_text()) if report.exists() else {}
-    if outcome == "clean" and not (data.get("complete") is False and data["trackers"]["identity"]["sequences"]):
+    if outcome == "clean" and not (
+        data.get("complete") is False and data["trackers"]["identity"]["sequences"]
+    ):
         outcome = "wrong"
     judged(outcome, (done.returncode, done.stderr, data))
 
@@ -343,7 +351,9 @@ def test_eval_plot_on_a_full_disk_keeps_the_earlier_png(tmp_path, clip, capsys, 
     _full_disk(monkeypatch)
     refused(capsys, ["eval", clip, "--tracker", "identity", "--plot", plot], "No space left")
     judged("clean" if plot.read_bytes() == before else "replaced", "the earlier plot was truncated")
-    judged("clean" if sorted(p.name for p in tmp_path.iterdir()) == ["plot.png"] else "wrong", "temporary left")
+    judged(
+        "clean" if sorted(p.name for p in tmp_path.iterdir()) == ["plot.png"] else "wrong", "temporary left"
+    )
 
 
 def test_gui_screenshot_on_a_full_disk_keeps_the_earlier_png(tmp_path, qtbot, monkeypatch):
@@ -371,8 +381,21 @@ def test_gui_screenshot_into_a_fifo_is_refused_before_the_window_opens(tmp_path,
 
 # =========================================================================== 4. diverged training
 
-TRAIN_FAST = ["--epochs", "1", "--pairs-per-epoch", "4", "--batch-size", "2", "--val", "--device", "cpu",
-              "--threads", "1", "--metric-frames", "0"]
+TRAIN_FAST = [
+    "--epochs",
+    "1",
+    "--pairs-per-epoch",
+    "4",
+    "--batch-size",
+    "2",
+    "--val",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+    "--metric-frames",
+    "0",
+]
 
 
 @pytest.fixture
@@ -391,7 +414,9 @@ def test_a_diverged_training_run_keeps_the_last_good_checkpoint(tmp_path, capsys
     cache = tmp_path / "cache"
     works(capsys, ["train", data, "--out", out, "--cache-dir", cache, *TRAIN_FAST])
     good = out.read_bytes()
-    rc, _o, err = _run(["train", data, "--out", out, "--cache-dir", cache, *TRAIN_FAST, "--lr", "1e10", "1e10"], capsys)
+    rc, _o, err = _run(
+        ["train", data, "--out", out, "--cache-dir", cache, *TRAIN_FAST, "--lr", "1e10", "1e10"], capsys
+    )
     judged(_classify(rc, err, want_rc=1, want_in="non-finite" if "non-finite" in err else "loss became"), err)
     judged("clean" if out.read_bytes() == good else "replaced", "a diverged run overwrote the good weights")
 
@@ -409,8 +434,24 @@ def test_non_finite_weights_are_refused_naming_file_and_tensor(tmp_path, clip, c
     with pytest.raises(WeightsError, match=f"diverged.pt.*{name}"):
         load_checkpoint(bad, ARCHITECTURE)
     for precision in ("fp16", "fp32"):
-        refused(capsys, ["track", clip, "--box", BOX, "--weights", bad, "--device", "cpu",
-                         "--set", f"precision={precision}", "--out", tmp_path / "o.txt"], name)
+        refused(
+            capsys,
+            [
+                "track",
+                clip,
+                "--box",
+                BOX,
+                "--weights",
+                bad,
+                "--device",
+                "cpu",
+                "--set",
+                f"precision={precision}",
+                "--out",
+                tmp_path / "o.txt",
+            ],
+            name,
+        )
 
 
 # =========================================================================== 5. stale temporaries
@@ -423,7 +464,9 @@ def test_stale_frame_cache_temporaries_are_removed_at_start(tmp_path, clip):
     root = tmp_path / "cache"
     folder = root / "somevideo-png1up-cv4"
     folder.mkdir(parents=True)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     dead_pid = int(dead.stdout)
     stale = folder / f"frames.{dead_pid}.{'a' * 32}.tmp"
     stale.write_bytes(b"\0" * 1000)
@@ -466,9 +509,17 @@ def run_batch(cases: list[list], timeout: float = HANG_TIMEOUT) -> list[tuple[in
     """Run ``main(argv)`` for each case in ONE subprocess (imports paid once), for inputs that
     might crash it or block it. Per case: (exit status, stderr); a case the process died in
     gets (-signal, ""), one it never finished within ``timeout`` gets (None, "")."""
-    payload = json.dumps([[os.fsdecode(a) if isinstance(a, (bytes, Path)) else str(a) for a in c] for c in cases])
-    process = subprocess.Popen([sys.executable, "-c", _BATCH], env=_env(), cwd=ROOT, stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    payload = json.dumps(
+        [[os.fsdecode(a) if isinstance(a, (bytes, Path)) else str(a) for a in c] for c in cases]
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", _BATCH],
+        env=_env(),
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         out, _err = process.communicate(payload.encode("utf-8", "surrogatepass"), timeout=timeout)
         hung = False
@@ -603,8 +654,11 @@ def test_bench_caps_the_generated_clip_and_streams_it(tmp_path, capsys):
     same = all(np.array_equal(a, f) and b == box for (f, box), a, b in zip(streamed, frames, boxes))
     judged("clean" if same and len(streamed) == 4 else "wrong", "the streamed clip differs")
     path, box = generate_clip(tmp_path, 3, size=(64, 48))
-    judged("clean" if path.is_file() and box == f"{boxes[0].x:g},{boxes[0].y:g},{boxes[0].w:g},{boxes[0].h:g}"
-           else "wrong")
+    judged(
+        "clean"
+        if path.is_file() and box == f"{boxes[0].x:g},{boxes[0].y:g},{boxes[0].w:g},{boxes[0].h:g}"
+        else "wrong"
+    )
 
 
 # =========================================================================== 11. results that are not whole
@@ -637,8 +691,11 @@ def test_a_damaged_video_is_scored_with_a_note_and_its_frame_counts(tmp_path, me
 def test_train_notes_a_damaged_video(tmp_path, media, capsys, restore_threads):
     lines = [f"{6 + 2 * i},11,20,20" for i in range(20)]
     video = labelled(tmp_path / "seq", media["truncated_half.avi"], "damaged", lines)
-    works(capsys, ["train", video, "--out", tmp_path / "w.pt", "--cache-dir", tmp_path / "cache", *TRAIN_FAST],
-          want_in="annotated frames decode")
+    works(
+        capsys,
+        ["train", video, "--out", tmp_path / "w.pt", "--cache-dir", tmp_path / "cache", *TRAIN_FAST],
+        want_in="annotated frames decode",
+    )
 
 
 @pytest.mark.parametrize("command", ["eval", "effort"])
@@ -652,8 +709,11 @@ def test_a_short_ground_truth_is_said_not_silently_cut(command, tmp_path, clip, 
 
 def test_a_first_box_larger_than_the_frame_is_clipped_with_a_note(tmp_path, clip, capsys):
     out = tmp_path / "o.txt"
-    works(capsys, ["track", clip, "--box", "0,0,100000,100000", "--tracker", "identity", "--frames", "3",
-                   "--out", out], want_in="clipped to 0,0,64,48")
+    works(
+        capsys,
+        ["track", clip, "--box", "0,0,100000,100000", "--tracker", "identity", "--frames", "3", "--out", out],
+        want_in="clipped to 0,0,64,48",
+    )
     boxes = [[float(v) for v in line.split(",")] for line in out.read_text().splitlines()]
     inside = all(x >= 0 and y >= 0 and x + w <= 64 and y + h <= 48 for x, y, w, h in boxes)
     judged("clean" if inside and len(boxes) == 3 else "wrong", boxes)
@@ -665,8 +725,19 @@ def test_a_first_box_larger_than_the_frame_is_clipped_with_a_note(tmp_path, clip
 
 @pytest.mark.parametrize(
     "item",
-    ["context=nan", "context=-1", "total_stride=0", "exemplar_size=0", "scale_step=0", "upsample=0",
-     "search_size=100000", "scale_count=4", "window_influence=inf", "exemplar_size=abc", "score_scale=0"],
+    [
+        "context=nan",
+        "context=-1",
+        "total_stride=0",
+        "exemplar_size=0",
+        "scale_step=0",
+        "upsample=0",
+        "search_size=100000",
+        "scale_count=4",
+        "window_influence=inf",
+        "exemplar_size=abc",
+        "score_scale=0",
+    ],
 )
 def test_config_values_that_make_no_sense_are_refused_naming_the_field(item, tmp_path, clip, capsys):
     field = item.split("=")[0]
@@ -676,20 +747,33 @@ def test_config_values_that_make_no_sense_are_refused_naming_the_field(item, tmp
     judged("clean" if not out.exists() else "wrong")
 
 
-@pytest.mark.parametrize("tracker,item", [("siamrpn", "center_size=4"), ("siamrpn", "lr=2"),
-                                          ("dsiam", "v_rate=nan"), ("dsiam", "lambda_w=0")])
+@pytest.mark.parametrize(
+    "tracker,item",
+    [("siamrpn", "center_size=4"), ("siamrpn", "lr=2"), ("dsiam", "v_rate=nan"), ("dsiam", "lambda_w=0")],
+)
 def test_other_trackers_check_their_fields_too(tracker, item, clip, capsys):
     refused(capsys, ["eval", clip, "--tracker", tracker, "--set", item], item.split("=")[0])
 
 
-# =========================================================================== 14. training options, nesting, counts
+# =========================================================================== 14. options, nesting, counts
 
 
 @pytest.mark.parametrize(
     "option",
-    [["--freeze-layers", "99"], ["--freeze-layers", "-1"], ["--feature-cache", "-5"], ["--scale-jitter", "-5"],
-     ["--scale-jitter", "nan"], ["--synthetic-ratio", "nan"], ["--synthetic-ratio", "2"], ["--epochs", "0"],
-     ["--lr", "nan", "1"], ["--batch-size", "0"], ["--val-tail", "1.5"], ["--max-gap", "-1"]],
+    [
+        ["--freeze-layers", "99"],
+        ["--freeze-layers", "-1"],
+        ["--feature-cache", "-5"],
+        ["--scale-jitter", "-5"],
+        ["--scale-jitter", "nan"],
+        ["--synthetic-ratio", "nan"],
+        ["--synthetic-ratio", "2"],
+        ["--epochs", "0"],
+        ["--lr", "nan", "1"],
+        ["--batch-size", "0"],
+        ["--val-tail", "1.5"],
+        ["--max-gap", "-1"],
+    ],
 )
 def test_training_options_out_of_range_are_one_line(option, tmp_path, capsys):
     data = make_otb(tmp_path / "data", "Seq", frames=6)
@@ -701,9 +785,14 @@ def _project(tmp_path: Path, clip: Path, frame_count: int, boxes: int = 1, bom: 
 
     frames = [{"index": i, "box": [10, 10, 20, 20], "origin": "keyframe"} for i in range(boxes)]
     data = {
-        "format": "siamtrack-project", "version": 1,
-        "video": {"path": str(clip), "content_hash": content_hash(clip), "frame_count": frame_count,
-                  "frame_size": [64, 48]},
+        "format": "siamtrack-project",
+        "version": 1,
+        "video": {
+            "path": str(clip),
+            "content_hash": content_hash(clip),
+            "frame_count": frame_count,
+            "frame_size": [64, 48],
+        },
         "frames": frames,
     }
     path = tmp_path / f"p{frame_count}-{boxes}.siamtrack.json"
@@ -743,8 +832,16 @@ def test_plot_without_a_suffix_says_where_it_wrote(tmp_path, clip, capsys):
     judged("clean" if f"wrote {target}.png" in err and Path(f"{target}.png").is_file() else "wrong", err)
 
 
-@pytest.mark.parametrize("option", [["--rejoin-iou", "5"], ["--rejoin-iou", "nan"], ["--rejoin-frames", "-1"],
-                                    ["--rejoin-frames", "0"], ["--iou", "nan"]])
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--rejoin-iou", "5"],
+        ["--rejoin-iou", "nan"],
+        ["--rejoin-frames", "-1"],
+        ["--rejoin-frames", "0"],
+        ["--iou", "nan"],
+    ],
+)
 def test_effort_policy_values_out_of_range_are_refused(option, clip, capsys):
     refused(capsys, ["effort", clip, "--tracker", "identity", *option], option[0])
 
@@ -755,7 +852,9 @@ def test_a_project_with_a_byte_order_mark_is_read(tmp_path, clip, capsys, restor
     project = _project(tmp_path, clip, CLIP_FRAMES, boxes=CLIP_FRAMES, bom=True)
     session = load_project(project)
     judged("clean" if session.frame_count == CLIP_FRAMES else "wrong")
-    works(capsys, ["train", project, "--out", tmp_path / "w.pt", "--cache-dir", tmp_path / "cache", *TRAIN_FAST])
+    works(
+        capsys, ["train", project, "--out", tmp_path / "w.pt", "--cache-dir", tmp_path / "cache", *TRAIN_FAST]
+    )
 
 
 def test_a_project_held_by_another_instance_is_not_overwritten(tmp_path, clip):
@@ -765,9 +864,17 @@ def test_a_project_held_by_another_instance_is_not_overwritten(tmp_path, clip):
     project = _project(tmp_path, clip, CLIP_FRAMES)
     before = project.read_bytes()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from app import project_lock; "
-         f"project_lock.acquire({str(project)!r}); print('held', flush=True); sys.stdin.read()"],
-        env=_env(), cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from app import project_lock; "
+            f"project_lock.acquire({str(project)!r}); print('held', flush=True); sys.stdin.read()",
+        ],
+        env=_env(),
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -775,10 +882,25 @@ def test_a_project_held_by_another_instance_is_not_overwritten(tmp_path, clip):
         with pytest.raises(project_lock.ProjectLockedError, match=f"pid {holder.pid}"):
             save_project(session, project)
         judged("clean" if project.read_bytes() == before else "replaced")
+        # the app's second instance: the project opens, says who holds it, and refuses to save
+        from app.widgets.document import VideoDocument
+
+        document = VideoDocument.open(project)
+        try:
+            said = document.journal_problem or ""
+            judged("clean" if f"pid {holder.pid}" in said else "wrong", said)
+            document.session.clear(0, 1)
+            with pytest.raises(project_lock.ProjectLockedError):
+                document.save()
+            judged("clean" if project.read_bytes() == before else "replaced")
+        finally:
+            document.close()
     finally:
         holder.stdin.close()
         holder.wait(timeout=HANG_TIMEOUT)
-    save_project(session, project)  # the holder is gone: this process may save, and now holds it
+    save_project(session, project)  # the holder is gone: this process may save
+    judged("clean" if not project_lock.lock_path(project).exists() else "wrong", "a lock left behind")
+    project_lock.acquire(project)  # as an open document holds it
     judged("clean" if project_lock.lock_path(project).exists() else "wrong")
     project_lock.release(project)
     assert not project_lock.lock_path(project).exists()
@@ -793,7 +915,9 @@ def test_seeded_bad_arguments_on_every_command(tmp_path, clip, capsys):
     junk = ["", "nan", "inf", "-inf", "1e400", "0x10", "1,2", "1,2,3,4,5", "a,b,c,d", "-5", "1e-400", "٣"]
 
     def bad_box() -> str:
-        parts = [str(rng.choice(junk)) if rng.random() < 0.5 else f"{rng.uniform(-1e6, 1e6):g}" for _ in range(4)]
+        parts = [
+            str(rng.choice(junk)) if rng.random() < 0.5 else f"{rng.uniform(-1e6, 1e6):g}" for _ in range(4)
+        ]
         parts[2] = str(rng.choice(["0", "-1", "nan", "inf"]))
         return ",".join(parts[: int(rng.integers(2, 6))])
 
@@ -804,10 +928,20 @@ def test_seeded_bad_arguments_on_every_command(tmp_path, clip, capsys):
         refused(capsys, ["track", clip, "--box", BOX, "--frames", str(rng.choice(junk[1:-1])), "--out", out])
         refused(capsys, ["bench", "--tracker", "identity", "--box", bad_box()])
         refused(capsys, ["effort", clip, "--iou", str(rng.choice(["nan", "-1", "2", "inf"]))])
-        refused(capsys, ["eval", clip, "--set", f"{rng.choice(['context', 'scale_step', 'upsample'])}="
-                                               f"{rng.choice(['nan', '-1', '0', '1e9', 'x'])}"])
+        refused(
+            capsys,
+            [
+                "eval",
+                clip,
+                "--set",
+                f"{rng.choice(['context', 'scale_step', 'upsample'])}="
+                f"{rng.choice(['nan', '-1', '0', '1e9', 'x'])}",
+            ],
+        )
         refused(capsys, ["train", clip, "--out", out, "--epochs", str(rng.choice(["0", "-1", "nan", "x"]))])
-        refused(capsys, ["convert", clip.with_suffix(".txt"), out, "--to", str(rng.choice(["", "otb2", "x"]))])
+        refused(
+            capsys, ["convert", clip.with_suffix(".txt"), out, "--to", str(rng.choice(["", "otb2", "x"]))]
+        )
         refused(capsys, ["gui", clip, "--box", bad_box(), "--exit-when-done"])
         refused(capsys, ["trax", "--tracker", str(rng.choice(["", "nope", "siamfc2"]))])
     judged("clean" if not out.exists() else "wrong", "a refused run wrote its output")
