@@ -94,7 +94,7 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     """``with atomic_write(path) as f: f.write(...)``: the target changes only if the block succeeds.
 
     ``mode`` is ``"wb"`` or ``"w"`` (UTF-8 text). Raises OutputError for a path that
-    must not be written, OSError (naming the file) for a failed write; either way the
+    must not be written, OSError for a failed write (disk full); either way the
     earlier file is kept and no temporary file is left behind."""
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write writes in 'wb' or 'w' mode, not {mode!r}")

@@ -410,9 +410,13 @@ def restore_threads():
 
 def test_a_diverged_training_run_keeps_the_last_good_checkpoint(tmp_path, capsys, restore_threads):
     data = make_otb(tmp_path / "data", "Seq", frames=8)
+    target = tmp_path / "store" / "w.pt"
+    target.parent.mkdir()
     out = tmp_path / "w.pt"
+    os.symlink(target, out)  # train --out through a link (item 1): the weights land in its target
     cache = tmp_path / "cache"
     works(capsys, ["train", data, "--out", out, "--cache-dir", cache, *TRAIN_FAST])
+    judged("clean" if out.is_symlink() and target.is_file() else "replaced", "the link became a file")
     good = out.read_bytes()
     rc, _o, err = _run(
         ["train", data, "--out", out, "--cache-dir", cache, *TRAIN_FAST, "--lr", "1e10", "1e10"], capsys
