@@ -122,6 +122,8 @@ def atomic_torch_save(payload: Mapping[str, Any], path: str | Path) -> None:
 
 def _load_safely(path: Path) -> Any:
     if not path.is_file():
+        if path.exists():  # a FIFO would block torch.load until a writer appears
+            raise WeightsError(f"{path} is not a regular file (a folder, a FIFO, a device or a socket)")
         raise WeightsError(f"weights file not found: {path}")
     try:
         with warnings.catch_warnings():

@@ -627,6 +627,8 @@ def test_fifos_as_input_are_refused_not_waited_on(tmp_path, clip):
     otb.write_text("11,11,20,20\n")
     project = tmp_path / "pipe.siamtrack.json"
     os.mkfifo(project)
+    weights = tmp_path / "pipe.pt"
+    os.mkfifo(weights)
     fifo_in = tmp_path / "in.xml"
     os.mkfifo(fifo_in)
     cases = [
@@ -641,8 +643,13 @@ def test_fifos_as_input_are_refused_not_waited_on(tmp_path, clip):
         (["train", video, "--out", tmp_path / "w.pt"], "not a regular file"),
         (["gui", project, "--exit-when-done"], "not a regular file"),
         (["gui", fifo_video, "--exit-when-done"], "not a regular file"),
+        (["track", video, "--box", BOX, "--weights", weights, "--out", tmp_path / "o.txt"], "not a regular"),
     ]
-    judge_batch([c for c, _ in cases], [(2, w) for _, w in cases])
+    train_init = ["train", clip, "--init", weights, "--out", tmp_path / "w.pt", "--cache-dir", tmp_path / "c"]
+    judge_batch(
+        [c for c, _ in cases] + [[*train_init, *TRAIN_FAST]],
+        [(2, w) for _, w in cases] + [(1, "not a regular file")],
+    )
 
 
 # =========================================================================== 10. bench memory
