@@ -760,7 +760,15 @@ def test_config_values_that_make_no_sense_are_refused_naming_the_field(item, tmp
 
 @pytest.mark.parametrize(
     "tracker,item",
-    [("siamrpn", "center_size=4"), ("siamrpn", "lr=2"), ("dsiam", "v_rate=nan"), ("dsiam", "lambda_w=0")],
+    [
+        ("siamrpn", "center_size=4"),
+        ("siamrpn", "lr=2"),
+        ("siamrpn", "anchor_ratios=1"),
+        ("siamrpn", "exemplar_size=87"),
+        ("dsiam", "v_rate=nan"),
+        ("dsiam", "lambda_w=0"),
+        ("dsiam", "search_size=1023"),
+    ],
 )
 def test_other_trackers_check_their_fields_too(tracker, item, clip, capsys):
     refused(capsys, ["eval", clip, "--tracker", tracker, "--set", item], item.split("=")[0])

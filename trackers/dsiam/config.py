@@ -87,6 +87,12 @@ class DSiamConfig:
         # shallow to deep, so that maps and weights are always listed in one order
         object.__setattr__(self, "layers", tuple(layer for layer in LAYERS if layer in layers))
         check_ranges(self, RANGES)
+        cells = (self.search_size - self.exemplar_size) // self.total_stride + 1
+        if cells != self.score_size:  # the learned fusion maps (eq. 5) are score_size x score_size
+            raise ValueError(
+                f"DSiamConfig: search_size {self.search_size} and exemplar_size {self.exemplar_size} give "
+                f"{cells}x{cells} score maps, but its fusion maps are score_size {self.score_size}"
+            )
         if self.success_threshold != self.success_threshold:  # -inf turns resets off; NaN means nothing
             raise ValueError("DSiamConfig.success_threshold must be a number or -inf, got nan")
         if self.lambda_v <= 0 or self.lambda_w <= 0:

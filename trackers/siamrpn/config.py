@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from trackers.config import SEARCH_RANGES, Range, check_ranges
+from trackers.config import MAX_CROP, SEARCH_RANGES, Range, check_ranges
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,14 @@ class SiamRPNConfig:
 
     def __post_init__(self) -> None:
         # TOML and checkpoints hand over lists; keep a hashable, immutable tuple.
-        object.__setattr__(self, "anchor_ratios", tuple(float(r) for r in self.anchor_ratios))
+        ratios = self.anchor_ratios
+        wrong = ValueError(f"SiamRPNConfig.anchor_ratios must be a list of numbers, got {ratios!r}")
+        if isinstance(ratios, (str, bytes)) or not hasattr(ratios, "__iter__"):
+            raise wrong
+        try:
+            object.__setattr__(self, "anchor_ratios", tuple(float(r) for r in ratios))
+        except (TypeError, ValueError):
+            raise wrong from None
         check_ranges(self, RANGES)
         if not self.anchor_ratios or any(not (r > 0 and math.isfinite(r)) for r in self.anchor_ratios):
             raise ValueError("anchor_ratios must be positive numbers")
@@ -126,6 +133,9 @@ class SiamRPNConfig:
 
 RANGES: dict[str, Range] = {
     **SEARCH_RANGES,
+    # 103: the RPN's 3x3 template convolutions need 3x3 backbone features (87 gives 1x1, each
+    # further 8 pixels one more cell)
+    "exemplar_size": Range(103, MAX_CROP, integer=True),
     "anchor_scale": Range(0.0, 64.0, low_open=True),
     "center_size": Range(1, 257, integer=True),
     "penalty_k": Range(0.0, 100.0),
