@@ -338,13 +338,29 @@ def _untrained_warning(name: str) -> str:
     return f"WARNING: {name} ran on RANDOM (untrained) weights: these boxes are not a tracking result."
 
 
+def _fit_box(box, width: int, height: int):  # -> Box
+    """``box`` clipped to a ``width x height`` frame as the app clips a drawn box, with a note
+    when that changed it; a CliError when nothing of it is inside."""
+    from trackers.geometry import iou
+    from trackers.types import Box
+
+    clipped = box.clipped(width, height)
+    if iou(box, Box(0, 0, width, height)) <= 0.0 or not clipped.is_valid():
+        raise CliError(f"--box {box} lies wholly outside the {width}x{height} frame")
+    if clipped != box:
+        print(
+            f"siamtrack: note: --box {box} reaches past the {width}x{height} frame; "
+            f"clipped to {clipped.x:g},{clipped.y:g},{clipped.w:g},{clipped.h:g}",
+            file=sys.stderr,
+        )
+    return clipped
+
+
 # ------------------------------------------------------------------------ commands
 def cmd_track(args: argparse.Namespace) -> int:
-    from trackers.geometry import iou
     from trackers.prefetch import Prefetcher
     from trackers.run import FrameSizeError, track_frames
     from trackers.sources import frame_count_note, open_source
-    from trackers.types import Box
 
     _check_outputs(args.out)
     with open_source(args.source) as source:
@@ -356,19 +372,7 @@ def cmd_track(args: argparse.Namespace) -> int:
             raise CliError(f"--start-frame {args.start_frame} is past the end: {args.source} has {total} frames")
         stop = total if args.frames is None else min(total, args.start_frame + args.frames)
         width, height = source[args.start_frame].shape[1], source[args.start_frame].shape[0]
-        frame_box = Box(0, 0, width, height)
-        if iou(args.box, frame_box) <= 0.0:
-            raise CliError(f"--box {args.box} lies wholly outside the {width}x{height} frame")
-        clipped = args.box.clipped(width, height)  # as the app clips a drawn box
-        if clipped != args.box:
-            if not clipped.is_valid():
-                raise CliError(f"--box {args.box} lies outside the {width}x{height} frame")
-            print(
-                f"siamtrack: note: --box {args.box} reaches past the {width}x{height} frame; "
-                f"clipped to {clipped.x:g},{clipped.y:g},{clipped.w:g},{clipped.h:g}",
-                file=sys.stderr,
-            )
-            args.box = clipped
+        args.box = _fit_box(args.box, width, height)
 
         tracker = _build_tracker(args)
         untrained = bool(getattr(tracker, "untrained", False))
@@ -577,21 +581,26 @@ def cmd_effort(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from app.bench import format_bench_table, run_bench
+    from app.bench import DEFAULT_SIZE, format_bench_table, run_bench
 
+    box = None
     if args.box is not None:
         try:
-            _parse_box(args.box)  # fail early on a malformed box
+            box = _parse_box(args.box)  # fail early on a malformed box
         except argparse.ArgumentTypeError as exc:
             raise CliError(f"--box: {exc}") from None
     _check_outputs(args.json)
     names = args.trackers or ["siamfc-3s", "siamfc", "siamrpn", "dsiam", "cv-csrt", "cv-nano"]
     _check_config(names, args.config)
+    size = DEFAULT_SIZE
     if args.source is not None:
         from trackers.sources import open_source
 
-        with open_source(args.source):  # a one-line error here rather than one per worker
-            pass
+        with open_source(args.source) as source:  # a one-line error here rather than one per worker
+            size = source.size
+    if box is not None:
+        box = _fit_box(box, *size)
+        args.box = f"{box.x:g},{box.y:g},{box.w:g},{box.h:g}"
     report = run_bench(
         names, args.source, args.box, args.frames, args.device, args.weights, args.model_dir,
         progress=lambda m: print(m, file=sys.stderr, flush=True),

@@ -729,6 +729,18 @@ def test_a_first_box_larger_than_the_frame_is_clipped_with_a_note(tmp_path, clip
     inside = all(x >= 0 and y >= 0 and x + w <= 64 and y + h <= 48 for x, y, w, h in boxes)
     judged("clean" if inside and len(boxes) == 3 else "wrong", boxes)
     refused(capsys, ["track", clip, "--box", "500,500,10,10", "--out", out], "outside")
+    # bench too, on its source's frames and on the generated 1280x720 clip
+    refused(
+        capsys, ["bench", clip, "--tracker", "identity", "--frames", "2", "--box", "500,500,10,10"], "outside"
+    )
+    refused(
+        capsys, ["bench", "--tracker", "identity", "--frames", "2", "--box", "5000,5000,10,10"], "outside"
+    )
+    works(
+        capsys,
+        ["bench", clip, "--tracker", "identity", "--frames", "2", "--box", "50,40,100,100"],
+        want_in="clipped",
+    )
 
 
 # =========================================================================== 13. config values
