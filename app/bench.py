@@ -30,22 +30,35 @@ STAGES = ("decode", "crop", "network", "post")
 DEFAULT_SIZE = (1280, 720)
 
 
+MAX_GENERATED_FRAMES = 10_000
+"""Longest generated clip: about 5 minutes at 30 fps (a few hundred MB of mp4v); longer runs
+want a SOURCE. 100,000,000 frames would fill any disk."""
+
+
 def generate_clip(folder: Path, frames: int, size: tuple[int, int] = DEFAULT_SIZE) -> tuple[Path, str]:
-    """A synthetic 720p clip (the demo scene, scaled up) and its first box as ``x,y,w,h``."""
+    """A synthetic 720p clip (the demo scene, scaled up) and its first box as ``x,y,w,h``.
+
+    Written while it is rendered: one frame in memory at a time, whatever ``frames`` is."""
     import cv2
 
-    from resources.demo_clip import render_sequence
+    from resources.demo_clip import iter_sequence
 
-    images, boxes = render_sequence(n_frames=frames, size=size, seed=0)
+    if not 1 <= frames <= MAX_GENERATED_FRAMES:
+        raise ValueError(
+            f"--frames {frames}: the generated clip holds 1 to {MAX_GENERATED_FRAMES:,} frames; "
+            "give a SOURCE for a longer run"
+        )
     path = folder / "bench_720p.mp4"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, size)
+    first = None
     try:
-        for image in images:
+        for image, box in iter_sequence(n_frames=frames, size=size, seed=0):
+            first = first or box
             writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     finally:
         writer.release()
-    b = boxes[0]
-    return path, f"{b.x:g},{b.y:g},{b.w:g},{b.h:g}"
+    assert first is not None
+    return path, f"{first.x:g},{first.y:g},{first.w:g},{first.h:g}"
 
 
 def first_box(source: Path) -> str | None:

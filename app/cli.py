@@ -118,6 +118,28 @@ def _positive(text: str) -> int:
     return value
 
 
+MAX_THREADS = 256
+"""More CPU threads than this is a typo, not a machine (100000 crashed torch)."""
+
+
+def _threads(text: str) -> int:
+    value = _positive(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_THREADS} threads, got {value}")
+    return value
+
+
+def _unit_interval(text: str) -> float:
+    """A finite number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 < value <= 1.0:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text}")
+    return value
+
+
 def _add_tracker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", type=Path, help="checkpoint file (default: the bundled weights)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
@@ -132,7 +154,10 @@ def _add_tracker_options(parser: argparse.ArgumentParser) -> None:
         help="override a Siamese tracker's config value, e.g. --set precision=fp32 (repeatable; "
         "unknown keys are an error; the OpenCV peers take none)",
     )
-    parser.add_argument("--threads", type=_positive, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument(
+        "--threads", type=_threads,
+        help=f"CPU threads for torch, 1 to {MAX_THREADS} (default: torch's choice)",
+    )
 
 
 def _config_item(text: str) -> tuple[str, object]:
@@ -198,23 +223,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--tracker", action="append", dest="trackers", choices=names, metavar="NAME",
         help="repeatable; default: siamfc",
     )
-    effort.add_argument("--iou", type=float, default=0.5, help="a frame passes at this IoU (default 0.5)")
+    effort.add_argument(
+        "--iou", type=_unit_interval, default=0.5, help="a frame passes at this IoU (default 0.5)"
+    )
     effort.add_argument("--mode", choices=["forward", "bidirectional"], default="forward")
     effort.add_argument("--json", type=Path, help="write the figures as JSON")
     effort.add_argument(
-        "--rejoin-iou", type=float, default=None,
+        "--rejoin-iou", type=_unit_interval, default=None,
         help="re-track policy: a re-track stops where it rejoins the old track at this IoU (app default 0.8)",
     )
     effort.add_argument(
-        "--rejoin-frames", type=int, default=None,
+        "--rejoin-frames", type=_positive, default=None,
         help="... for this many frames in a row (app default 3; a huge number turns the rule off)",
     )
     _add_tracker_options(effort)
 
+    from app.gui import add_gui_parser
     from trackers.formats.convert import add_convert_parser
     from trackers.toolkits.trax_server import add_trax_parser
-
-    from app.gui import add_gui_parser
 
     add_convert_parser(sub)
     add_trax_parser(sub)
@@ -240,27 +266,37 @@ def version() -> str:
 def _write_atomically(path: Path, text: str) -> None:
     """A temporary file beside ``path`` and a rename: an interrupted write leaves the old file.
 
-    fsync before the rename, so that a crash just after it cannot leave an empty file
-    under the old name. A failure (disk full, no permission) is a CliError naming the file.
+    Through a link to its target; a FIFO, device or folder is refused (``trackers.output``).
+    A failure (disk full, no permission) is a CliError naming the file.
     """
+    from trackers.output import OutputError, write_text
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        write_text(path, text)
+    except OutputError as exc:
+        raise CliError(str(exc)) from None
     except OSError as exc:
-        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         kept = " (the earlier file is kept)" if path.exists() else ""
         raise CliError(f"cannot write {path}: {exc.strerror or exc}{kept}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def _check_outputs(*paths: Path | None) -> None:
+    """Refuse an output path before the run, not after it (a folder, a FIFO, a device, no permission)."""
+    from trackers.output import OutputError, check_output
+
+    for path in paths:
+        if path is not None:
+            try:
+                check_output(path)
+            except OutputError as exc:
+                raise CliError(str(exc)) from None
+
+
+def _check_inputs(*paths: Path | None) -> None:
+    """Refuse a FIFO, device or socket as input: reading one blocks until a writer appears."""
+    for path in paths:
+        if path is not None and path.exists() and not (path.is_file() or path.is_dir()):
+            raise CliError(f"{path} is not a regular file or a folder (a FIFO, a device or a socket)")
 
 
 def _free_gpu_memory() -> None:
@@ -285,6 +321,31 @@ def _build_tracker(args: argparse.Namespace):
     _free_gpu_memory()
     print(_cpu_fallback_notice(args.tracker, "while loading"), file=sys.stderr)
     return _make_factory(args, "cpu")(args.tracker)
+
+
+_CONFIG_CLASSES = {
+    "siamfc": ("trackers.siamfc.config", "SiamFCConfig"),
+    "siamfc-3s": ("trackers.siamfc.config", "SiamFCConfig"),
+    "siamrpn": ("trackers.siamrpn.config", "SiamRPNConfig"),
+    "dsiam": ("trackers.dsiam.config", "DSiamConfig"),
+    "dsiamm": ("trackers.dsiam.config", "DSiamConfig"),
+}
+
+
+def _check_config(names: Sequence[str], config: Sequence[tuple[str, object]]) -> None:
+    """``--set`` checked against every tracker's config before a run (a one-line error naming
+    the field), rather than failing each sequence of an hour's evaluation one by one."""
+    import importlib
+
+    from trackers.config import config_from_mapping
+
+    values = dict(config or [])
+    for name in names:
+        spec = _CONFIG_CLASSES.get(name)
+        if spec is None or not values:
+            continue
+        module = importlib.import_module(spec[0])
+        config_from_mapping(getattr(module, spec[1]), values, base=module.PRESETS[name])
 
 
 def _make_factory(args: argparse.Namespace, device: str | None = None):
@@ -331,14 +392,31 @@ def _untrained_warning(name: str) -> str:
     return f"WARNING: {name} ran on RANDOM (untrained) weights: these boxes are not a tracking result."
 
 
+def _fit_box(box, width: int, height: int):  # -> Box
+    """``box`` clipped to a ``width x height`` frame as the app clips a drawn box, with a note
+    when that changed it; a CliError when nothing of it is inside."""
+    from trackers.geometry import iou
+    from trackers.types import Box
+
+    clipped = box.clipped(width, height)
+    if iou(box, Box(0, 0, width, height)) <= 0.0 or not clipped.is_valid():
+        raise CliError(f"--box {box} lies wholly outside the {width}x{height} frame")
+    if clipped != box:
+        print(
+            f"siamtrack: note: --box {box} reaches past the {width}x{height} frame; "
+            f"clipped to {clipped.x:g},{clipped.y:g},{clipped.w:g},{clipped.h:g}",
+            file=sys.stderr,
+        )
+    return clipped
+
+
 # ------------------------------------------------------------------------ commands
 def cmd_track(args: argparse.Namespace) -> int:
-    from trackers.geometry import iou
     from trackers.prefetch import Prefetcher
     from trackers.run import FrameSizeError, track_frames
     from trackers.sources import frame_count_note, open_source
-    from trackers.types import Box
 
+    _check_outputs(args.out)
     with open_source(args.source) as source:
         total = len(source)
         note = frame_count_note(source)
@@ -348,9 +426,7 @@ def cmd_track(args: argparse.Namespace) -> int:
             raise CliError(f"--start-frame {args.start_frame} is past the end: {args.source} has {total} frames")
         stop = total if args.frames is None else min(total, args.start_frame + args.frames)
         width, height = source[args.start_frame].shape[1], source[args.start_frame].shape[0]
-        frame_box = Box(0, 0, width, height)
-        if iou(args.box, frame_box) <= 0.0:
-            raise CliError(f"--box {args.box} lies wholly outside the {width}x{height} frame")
+        args.box = _fit_box(args.box, width, height)
 
         tracker = _build_tracker(args)
         untrained = bool(getattr(tracker, "untrained", False))
@@ -358,7 +434,7 @@ def cmd_track(args: argparse.Namespace) -> int:
             print(_untrained_warning(args.tracker), file=sys.stderr)
 
         lines: list[str] = []
-        results: list[tuple[Box, float]] = []
+        results: list[tuple] = []  # (Box, score) per frame
         progress = _Progress()
         count = stop - args.start_frame
         started = time.perf_counter()
@@ -403,6 +479,13 @@ def cmd_track(args: argparse.Namespace) -> int:
                 _write_atomically(args.out, "\n".join(lines) + "\n")
             elif lines:
                 _write_tracked(args, results, total, (width, height))
+        if interrupted:
+            kept = (
+                f"the {len(lines)} frames tracked so far were written to {args.out}"
+                if lines else "no frame was tracked yet"
+            )
+            _say(f"siamtrack: interrupted; {kept}")
+            return _interrupted_status()
         progress.done()
         elapsed = time.perf_counter() - started
         print(
@@ -412,9 +495,6 @@ def cmd_track(args: argparse.Namespace) -> int:
         )
         if untrained:
             print(_untrained_warning(args.tracker), file=sys.stderr)
-        if interrupted:
-            print("siamtrack: interrupted; the frames tracked so far were written", file=sys.stderr)
-            return EXIT_INTERRUPTED
     return 0
 
 
@@ -432,30 +512,73 @@ def _write_tracked(args: argparse.Namespace, results: list, total: int, size: tu
     FORMATS[args.to_format].write(Trajectory(tuple(entries), size), args.out)
 
 
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+"""Ctrl-C, ``kill``/``timeout``, a closed terminal: each keeps the work done and exits non-zero."""
+
+_stopped_by: list[int] = []
+"""The stop signals received during this command (the exit status names the first)."""
+
+
+def _say(text: str) -> None:
+    """A line on stderr that cannot fail: after SIGHUP the terminal may be gone."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+def _interrupted_status() -> int:
+    """128 + the signal (130 for Ctrl-C), as a shell reports a process a signal ended."""
+    return 128 + _stopped_by[0] if _stopped_by else EXIT_INTERRUPTED
+
+
 @contextlib.contextmanager
-def _first_interrupt_cancels(cancel: threading.Event) -> Iterator[None]:
-    """While inside: the first SIGINT sets ``cancel``, a second raises KeyboardInterrupt."""
+def _stop_signals(handler) -> Iterator[None]:
+    """While inside, and in the main thread only: ``handler(signum, frame)`` for every stop signal."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous = {}
+    try:
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, handler)
+        yield
+    finally:
+        for signum, handler_before in previous.items():
+            signal.signal(signum, handler_before if handler_before is not None else signal.SIG_DFL)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM and SIGHUP as Ctrl-C: a KeyboardInterrupt that the commands already handle."""
+    _stopped_by.append(signum)
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _first_interrupt_cancels(cancel: threading.Event) -> Iterator[None]:
+    """While inside: the first stop signal (SIGINT, SIGTERM, SIGHUP) sets ``cancel``, a second
+    raises KeyboardInterrupt."""
 
     def handler(signum: int, frame: object) -> None:
+        _stopped_by.append(signum)
         if cancel.is_set():
             raise KeyboardInterrupt
         cancel.set()
-        print("\nsiamtrack: stopping after this frame (Ctrl-C again to abort)", file=sys.stderr)
+        _say("\nsiamtrack: stopping after this frame (Ctrl-C again to abort)")
 
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
+    with _stop_signals(handler):
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from trackers import evaluation
+    from trackers.plots import plot_path
 
     names = args.trackers or ["siamfc"]
+    _check_outputs(args.json, plot_path(args.plot) if args.plot else None)
+    _check_config(names, args.config)
     sequences = evaluation.load_sequences(args.sequences)
     if not sequences:
         raise CliError("no sequences with ground truth found in " + ", ".join(map(str, args.sequences)))
@@ -469,22 +592,33 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 sequences, names, _make_factory(args), progress=lambda m: progress(m), cancel=cancel
             )
         except KeyboardInterrupt:
-            print("\nsiamtrack: interrupted", file=sys.stderr)
-            return EXIT_INTERRUPTED
+            _say("\nsiamtrack: interrupted")
+            return _interrupted_status()
     progress.done()
     if report.cancelled:
         done = sum(len(per_seq) for per_seq in report.results.values())
         total = len(report.trackers) * len(report.sequences)
-        print(f"siamtrack: interrupted; the {done} of {total} runs that finished:", file=sys.stderr)
-    print(evaluation.format_table(report))
+        _say(f"siamtrack: interrupted; the {done} of {total} runs that finished:")
+    try:
+        print(evaluation.format_table(report))
+    except OSError:  # stdout gone with the terminal (SIGHUP): the files below still get written
+        pass
+    for note in report.notes():
+        _say(f"siamtrack: {note}")
     if args.json:
         _write_atomically(args.json, json.dumps(report.to_json(), indent=2) + "\n")
-        print(f"wrote {args.json}", file=sys.stderr)
+        _say(f"wrote {args.json}")
     if args.plot:
         from trackers.plots import write_plot
 
-        write_plot(report, args.plot)
-        print(f"wrote {args.plot}", file=sys.stderr)
+        wrote = write_plot(report, args.plot)
+        _say(f"wrote {wrote}")
+    if report.cancelled:
+        return _interrupted_status()
+    failed = sum(report.failures(name) for name in report.trackers)
+    if failed:
+        _say(f"siamtrack eval: {failed} run{'' if failed == 1 else 's'} failed (see the table)")
+        return EXIT_FAILED
     return 0
 
 
@@ -494,6 +628,8 @@ def cmd_effort(args: argparse.Namespace) -> int:
 
     if not 0.0 < args.iou <= 1.0:
         raise CliError(f"--iou must lie in (0, 1], got {args.iou}")
+    _check_outputs(args.json)
+    _check_config(args.trackers or ["siamfc"], args.config)
     sequences = load_sequences(args.sequences)
     progress = _Progress()
     report = measure_effort(
@@ -508,6 +644,8 @@ def cmd_effort(args: argparse.Namespace) -> int:
     )
     progress.done()
     print(format_effort_table(report))
+    for note in report.notes:
+        _say(f"siamtrack: note: {note}")
     if args.json:
         _write_atomically(args.json, json.dumps(report.to_json(), indent=2) + "\n")
         print(f"wrote {args.json}", file=sys.stderr)
@@ -515,11 +653,26 @@ def cmd_effort(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from app.bench import format_bench_table, run_bench
+    from app.bench import DEFAULT_SIZE, format_bench_table, run_bench
 
+    box = None
     if args.box is not None:
-        _parse_box(args.box)  # fail early on a malformed box
+        try:
+            box = _parse_box(args.box)  # fail early on a malformed box
+        except argparse.ArgumentTypeError as exc:
+            raise CliError(f"--box: {exc}") from None
+    _check_outputs(args.json)
     names = args.trackers or ["siamfc-3s", "siamfc", "siamrpn", "dsiam", "cv-csrt", "cv-nano"]
+    _check_config(names, args.config)
+    size = DEFAULT_SIZE
+    if args.source is not None:
+        from trackers.sources import open_source
+
+        with open_source(args.source) as source:  # a one-line error here rather than one per worker
+            size = source.size
+    if box is not None:
+        box = _fit_box(box, *size)
+        args.box = f"{box.x:g},{box.y:g},{box.w:g},{box.h:g}"
     report = run_bench(
         names, args.source, args.box, args.frames, args.device, args.weights, args.model_dir,
         progress=lambda m: print(m, file=sys.stderr, flush=True),
@@ -548,6 +701,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from app.project_training import is_project_file
     from trackers.formats.convert import cmd_convert as convert
 
+    _check_inputs(args.input, getattr(args, "video", None), args.output)
     if not is_project_file(args.input):
         return convert(args)
     # A siamtrack project: its trajectory, and its video for the frames (VOT) and the sizes.
@@ -632,6 +786,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _quiet_opencv()
     install_log_handler()
+    for stream in (sys.stdout, sys.stderr):
+        # A file name that is not valid UTF-8 (legal on Linux) must not fail a print.
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="backslashreplace")
     if argv[:1] == ["train"]:
         return cmd_train(argv[1:])
     parser = build_parser()
@@ -639,15 +797,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     from trackers.protocol import TrackerError
     from trackers.sources import SourceError
 
+    _stopped_by.clear()
     try:
-        return COMMANDS[args.command](args)
+        if args.command in ("gui", "trax"):  # Qt's event loop and the TraX server keep their own
+            return COMMANDS[args.command](args)
+        with _stop_signals(_raise_interrupt):
+            return COMMANDS[args.command](args)
     except (CliError, SourceError, TrackerError, ValueError, OSError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"siamtrack {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("siamtrack: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        _say("siamtrack: interrupted")
+        return _interrupted_status()
+    except RecursionError:  # json and XML readers recurse: a file nested 200,000 levels deep
+        _say(f"siamtrack {args.command}: error: an input file is nested too deeply to be read")
+        return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - the user gets one line, developers the traceback on request
         if os.environ.get("SIAMTRACK_DEBUG"):
             raise

@@ -245,6 +245,8 @@ class EffortReport:
     trackers: dict[str, dict[str, Effort]]
     interpolation: dict[str, Effort]
     untrained: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+    """One line per sequence measured on other than all its frames (a damaged video, a short ground truth)."""
 
     @staticmethod
     def _total_per100(efforts: Sequence[Effort]) -> float:
@@ -305,6 +307,31 @@ def format_effort_table(report: EffortReport) -> str:
     return "\n".join(lines)
 
 
+def _fit_to_source(sequence: GroundTruthSequence, source: Any, notes: list[str]) -> GroundTruthSequence:
+    """The sequence cut to the frames that both its video and its ground truth have, saying so
+    (as ``siamtrack track`` says when a damaged video decodes fewer frames than it claims)."""
+    from dataclasses import replace
+
+    from trackers.sources import frame_count_note
+
+    note = frame_count_note(source)
+    if note:
+        notes.append(note)
+    decoded, lines = len(source), len(sequence.groundtruth)
+    if decoded < lines:
+        notes.append(
+            f"{sequence.name}: only {decoded} of the {lines} frames the ground truth covers decode; "
+            f"measured on those {decoded}"
+        )
+        return replace(sequence, groundtruth=sequence.groundtruth[:decoded])
+    if decoded > lines:
+        notes.append(
+            f"{sequence.name}: the ground truth has {lines} lines but the video {decoded} frames; "
+            f"measured on the first {lines}"
+        )
+    return sequence
+
+
 def measure_effort(
     sequences: Sequence[GroundTruthSequence],
     tracker_names: Sequence[str],
@@ -326,6 +353,7 @@ def measure_effort(
     for sequence in sequences:
         with open_source(sequence.source) as source:
             frame_size = source.size
+            sequence = _fit_to_source(sequence, source, report.notes)
             if progress:
                 progress(f"interpolation {sequence.name}")
             report.interpolation[sequence.name] = simulate_interpolation(sequence, frame_size, threshold)

@@ -28,6 +28,7 @@ import json
 import operator
 import os
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -78,12 +79,62 @@ def _header_frame_count(source: FrameSource) -> int:
     """The container's claimed frame count: only a progress estimate, never trusted."""
     if isinstance(source, ImageFolderSource):
         return len(source)
-    capture = cv2.VideoCapture(str(source.path), cv2.CAP_FFMPEG)
+    # read once when the source opened (a second VideoCapture of a name that is not
+    # valid UTF-8 would crash OpenCV; trackers.sources opens those safely)
+    return int(getattr(source, "header_frame_count", 0) or 0)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
     try:
-        count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
-    finally:
-        capture.release()
-    return int(count) if count and count > 0 else 0
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError, ValueError):
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+STALE_SECONDS = 3600.0
+"""A temporary file without a process id (an atomic write's) counts as stale after this long."""
+
+_swept: set[Path] = set()
+
+
+def remove_stale_temporaries(root: Path) -> int:
+    """Delete what killed processes left in the cache folder ``root``; returns how many files.
+
+    ``frames.<pid>.<uuid>.tmp`` is a pack being written (tens of MB); it is stale once
+    process ``pid`` is gone (a live one may be indexing the same video right now).
+    ``.<name>.<random>.tmp`` is an atomic write's temporary file; it is stale when over
+    an hour old. Errors are ignored: cleaning up must never stop the app."""
+    removed = 0
+    now = time.time()
+    try:
+        folders = [p for p in Path(root).iterdir() if p.is_dir()]
+    except OSError:
+        return 0
+    for folder in folders:
+        try:
+            names = list(folder.glob("*.tmp"))
+        except OSError:
+            continue
+        for path in names:
+            parts = path.name.split(".")
+            try:
+                if parts[0] == "frames" and len(parts) == 4 and parts[1].isdigit():
+                    stale = not _pid_alive(int(parts[1]))
+                elif path.name.startswith("."):
+                    stale = now - path.stat().st_mtime > STALE_SECONDS
+                else:
+                    continue
+                if stale and path.is_file():
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue
+    return removed
 
 
 class FrameCache:
@@ -117,6 +168,9 @@ class FrameCache:
             self._done.set()
             return
         root = Path(disk_dir) if disk_dir is not None else default_cache_dir()
+        if root not in _swept:  # once per process and cache folder: what a SIGKILL left behind
+            _swept.add(root)
+            remove_stale_temporaries(root)
         self.dir = root / f"{content_hash(source.path)[:32]}-{CODEC}-cv{cv2.__version__}"
         self._load_index()
 

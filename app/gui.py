@@ -97,6 +97,14 @@ def cmd_gui(args: argparse.Namespace) -> int:
     if args.track and args.box is None:
         print("siamtrack gui: error: --track needs --box", file=sys.stderr)
         return EXIT_USAGE
+    if args.screenshot is not None:
+        from trackers.output import OutputError, check_output
+
+        try:
+            check_output(args.screenshot)  # before the run, not after it
+        except OutputError as exc:
+            print(f"siamtrack gui: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     unattended = bool(args.exit_when_done)
     if (
         unattended
@@ -159,9 +167,9 @@ def cmd_gui(args: argparse.Namespace) -> int:
         window.repaint_now()
         app.processEvents()
         if args.screenshot is not None:
-            args.screenshot.parent.mkdir(parents=True, exist_ok=True)
-            if not window.grab().save(str(args.screenshot)):
-                print(f"siamtrack gui: error: cannot write {args.screenshot}", file=sys.stderr)
+            problem = _save_screenshot(window, args.screenshot)
+            if problem:
+                print(f"siamtrack gui: error: {problem}", file=sys.stderr)
                 status["code"] = EXIT_FAILED
             else:
                 print(f"wrote {args.screenshot}", file=sys.stderr)
@@ -187,6 +195,28 @@ def cmd_gui(args: argparse.Namespace) -> int:
         return status["code"]
     loop.exec()
     return status["code"]
+
+
+def _save_screenshot(window, path: Path) -> str | None:
+    """Save the window as an image, atomically (a full disk keeps the earlier file); None or the problem."""
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+    from trackers.output import write_bytes
+
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    kind = (path.suffix.lstrip(".") or "png").upper()
+    if not window.grab().save(buffer, kind):
+        return f"cannot write {path}: not an image type Qt can write ({kind})"
+    buffer.close()
+    try:
+        write_bytes(path, bytes(data.data()))
+    except ValueError as exc:  # OutputError: a folder, a FIFO, a device
+        return str(exc)
+    except OSError as exc:
+        return f"cannot write {path}: {exc.strerror or exc}"
+    return None
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "siamtrack gui") -> int:

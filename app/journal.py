@@ -91,6 +91,17 @@ def _is_live(path: Path) -> bool:
         return False
 
 
+def _holder(path: Path) -> str:
+    """Who writes a live journal, from its header: 'siamtrack (pid 123, since 14:02)'."""
+    try:
+        with path.open("rb") as f:
+            header = json.loads(f.readline())
+        since = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(header["created"])))
+        return f"Another siamtrack (pid {int(header['pid'])}, since {since})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "Another siamtrack"
+
+
 _OPEN_HERE: set[Path] = set()
 """Journals this process writes; the only liveness test where flock is missing."""
 
@@ -191,7 +202,9 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             if _is_live(self.path):
-                raise JournalError(f"Another siamtrack is already editing this video (journal {self.path})")
+                raise JournalError(
+                    f"{_holder(self.path)} is already editing this video (journal {self.path})"
+                )
             self._set_aside(self.path)
 
     @staticmethod
@@ -296,7 +309,7 @@ class Journal:
         f = path.open("ab")
         try:
             if not _try_lock(f):
-                raise JournalError(f"Another siamtrack is already editing this video (journal {path})")
+                raise JournalError(f"{_holder(path)} is already editing this video (journal {path})")
             f.truncate(0)
             f.write(_line(header))
             f.flush()

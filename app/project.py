@@ -266,10 +266,20 @@ def _project_text(data: dict[str, Any]) -> str:
 
 def save_project(session: AnnotationSession, path: Path) -> None:
     """Write the project atomically: a crash leaves the old file or the new one, never half of one."""
+    from app import project_lock
+
     path = Path(path)
-    trajectory = session.trajectory
-    write_text_atomic(path, _project_text(session_to_dict(session, relative_to=path.parent)))
-    session.mark_saved(trajectory)
+    # Another siamtrack editing this project must not have its save overwritten: it is
+    # refused here, naming the holder (app.project_lock).
+    held = project_lock.is_held(path)
+    project_lock.acquire(path)
+    try:
+        trajectory = session.trajectory
+        write_text_atomic(path, _project_text(session_to_dict(session, relative_to=path.parent)))
+        session.mark_saved(trajectory)
+    finally:
+        if not held:  # an open document holds it for as long as it is open; this save alone, not
+            project_lock.release(path)
 
 
 def _fail(path: Path, problem: str) -> ProjectError:
@@ -298,8 +308,12 @@ def load_project(path: Path, video: Path | None = None) -> AnnotationSession:
     the same video, by content hash.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # a FIFO would block the read until a writer appears
+        raise _fail(path, "not a regular file (a folder, a FIFO, a device or a socket)")
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte order mark (Windows editors write one) is read past, as in
+        # ground truth and CVAT files
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise _fail(path, "no such file") from None
     except UnicodeDecodeError:
@@ -310,13 +324,21 @@ def load_project(path: Path, video: Path | None = None) -> AnnotationSession:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _fail(path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise _fail(path, "not a project: its JSON is nested too deeply") from None
     try:
         session = session_from_dict(data)
     except ValueError as exc:
         raise _fail(path, str(exc)) from None
+    except RecursionError:
+        raise _fail(path, "not a project: its JSON is nested too deeply") from None
     located = Path(video) if video is not None else _find_video(path, data)
     if not located.exists():
         raise _fail(path, f"the video {located} does not exist")
+    if not (located.is_file() or located.is_dir()):
+        raise _fail(
+            path, f"the video {located} is not a regular file or a folder (a FIFO, a device or a socket)"
+        )
     try:
         digest = content_hash(located)
     except OSError as exc:

@@ -113,6 +113,23 @@ def annotation_sequence(
     )
 
 
+def _check_frame_count(path: Path, session: AnnotationSession) -> None:
+    """As the app does on opening: a project whose frame count is not its video's is refused
+    (a damaged or hostile count, or boxes for frames the video does not have)."""
+    from trackers.sources import SourceError, open_source
+
+    try:
+        with open_source(session.video) as source:
+            decoded = len(source)
+    except SourceError as exc:
+        raise ProjectTrainingError(f"project {path}: {exc}") from None
+    if decoded != session.frame_count:
+        raise ProjectTrainingError(
+            f"project {path} is for {session.frame_count} frames but its video {session.video} has "
+            f"{decoded}; open it in the app to check it"
+        )
+
+
 def sequences_from_project(path: str | Path) -> list[Sequence]:
     """The annotation a project file holds, as one Sequence named after the project.
 
@@ -124,6 +141,7 @@ def sequences_from_project(path: str | Path) -> list[Sequence]:
         session = load_project(path)
     except ValueError as exc:  # ProjectError is a ValueError
         raise ProjectTrainingError(str(exc)) from None
+    _check_frame_count(path, session)
     sequence = annotation_sequence(session, name=project_stem(path))
     if first_valid_frame(sequence.groundtruth) is None:
         raise ProjectTrainingError(f"project {path} has no annotated box to train on")

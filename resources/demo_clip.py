@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -171,6 +172,19 @@ def render_sequence(
     boxes = _path(n_frames, size)
     frames = [render_frame(background, texture, b, bar, bar_texture) for b in boxes]
     return frames, boxes
+
+
+def iter_sequence(
+    n_frames: int = DEFAULT_FRAMES, size: tuple[int, int] = DEFAULT_SIZE, seed: int = 0
+) -> Iterator[tuple[Frame, Box]]:
+    """``render_sequence``'s frames and boxes one at a time, so only one frame is ever held."""
+    background = render_background(size, seed)
+    base_w, base_h = _base_object_size(size)
+    texture = _object_texture((math.ceil(base_w * SCALE_MAX), math.ceil(base_h * SCALE_MAX)), seed)
+    bar = occluder_box(size)
+    bar_texture = _occluder_texture(bar, seed)
+    for box in _path(n_frames, size):
+        yield render_frame(background, texture, box, bar, bar_texture), box
 
 
 def hidden_fraction(box: Box, size: tuple[int, int] = DEFAULT_SIZE) -> float:

@@ -2,12 +2,16 @@
 
 Every tracker has a frozen dataclass with the paper's values as defaults. An
 unknown key is an error, never silently dropped: a misspelt ``scale_lr`` must not
-fall back to the default without anyone noticing.
+fall back to the default without anyone noticing. Nor is a value that makes no
+sense: each config checks every numeric field's range in ``__post_init__``
+(``check_ranges``), so ``--set total_stride=0`` or ``context=nan`` is a one-line
+error naming the field, not a box that never moves.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -30,3 +34,58 @@ def config_from_mapping(cls: type[T], values: Mapping[str, Any] | None, base: T 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
+
+
+MAX_CROP = 1024
+"""Largest exemplar or search crop side in pixels: the networks were made for 127 and 255,
+and a search crop of 100,000 asked for 30 GB."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The values a numeric config field may take: finite, within ``low``..``high``."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    integer: bool = False
+    low_open: bool = False
+    high_open: bool = False
+
+    def describe(self) -> str:
+        left = "(" if self.low_open or self.low == -math.inf else "["
+        right = ")" if self.high_open or self.high == math.inf else "]"
+        return f"{left}{self.low:g}, {self.high:g}{right}"
+
+    def holds(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return math.isfinite(value) and above and below
+
+
+def check_ranges(config: Any, ranges: Mapping[str, Range]) -> None:
+    """Raise ValueError naming the first field of ``config`` outside its range (or not a number).
+
+    Whole-number fields given as integral floats (``127.0`` from TOML) are stored as ints."""
+    owner = type(config).__name__
+    for name, rule in ranges.items():
+        value = getattr(config, name)
+        what = "a whole number" if rule.integer else "a number"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{owner}.{name} must be {what}, got {value!r}")
+        if not rule.holds(float(value)):
+            raise ValueError(f"{owner}.{name} must be a finite number in {rule.describe()}, got {value!r}")
+        if rule.integer:
+            if not float(value).is_integer():
+                raise ValueError(f"{owner}.{name} must be a whole number, got {value!r}")
+            object.__setattr__(config, name, int(value))
+
+
+SEARCH_RANGES: dict[str, Range] = {
+    # 87: the receptive field of the AlexNet every one of them embeds with (one feature cell)
+    "exemplar_size": Range(87, MAX_CROP, integer=True),
+    "search_size": Range(87, MAX_CROP, integer=True),
+    "context": Range(0.0, 10.0, low_open=True),
+    "total_stride": Range(1, 64, integer=True),
+    "window_influence": Range(0.0, 1.0),
+}
+"""The crop and search fields every Siamese tracker's config shares."""

@@ -169,21 +169,59 @@ def read_groundtruth(path: str | Path) -> NDArray[np.float64]:
     path = Path(path)
     rows_read = read_box_lines(path)
     rows = np.full((len(rows_read), 4), np.nan, dtype=np.float64)
-    for index, (_number, box) in enumerate(rows_read):
+    for index, (number, box) in enumerate(rows_read):
         if box is not None:
             rows[index] = box.as_array()
+            problem = box_problem(rows[index])
+            if problem:
+                raise ValueError(f"{path}:{number}: {problem}")  # as trackers.formats names a line
     if first_valid_frame(rows) is None:
         raise ValueError(f"{path}: no valid box (all lines absent or of zero size)")
     return rows
+
+
+MAX_COORDINATE = 1_000_000.0
+"""No frame is this large: a box beyond it (orders of magnitude past any video) is damage,
+and its area would overflow the IoU arithmetic (1e154 squared is inf)."""
+
+
+def box_problem(row: ArrayLike) -> str | None:
+    """Why a ground-truth row ``x, y, w, h`` cannot be a box (None if it can, or if it is all NaN: absent)."""
+    values = np.asarray(row, dtype=np.float64)
+    if np.isnan(values).all():
+        return None
+    if not np.isfinite(values).all():
+        return f"the box {', '.join(f'{v:g}' for v in values)} is not finite"
+    if np.abs(values).max() > MAX_COORDINATE:
+        return (
+            f"the box {', '.join(f'{v:g}' for v in values)} lies beyond any frame "
+            f"(more than {MAX_COORDINATE:,.0f} px)"
+        )
+    return None
+
+
+def _check_boxes(sequence: Sequence, where: Path) -> Sequence:
+    """Every row of a sequence read by another format's reader, checked as ``read_groundtruth`` checks."""
+    for index, row in enumerate(np.asarray(sequence.groundtruth, dtype=np.float64)):
+        problem = box_problem(row)
+        if problem:
+            raise ValueError(f"{where}, box {index + 1}: {problem}")
+    return sequence
 
 
 def _is_otb_folder(path: Path) -> bool:
     return (path / "img").is_dir()
 
 
+def _not_regular(path: Path) -> str:
+    return f"{path} is not a regular file or a folder (a FIFO, a device or a socket)"
+
+
 def _otb_sequence(folder: Path) -> Sequence:
     groundtruth = folder / OTB_GROUNDTRUTH
     if not groundtruth.is_file():
+        if groundtruth.exists():  # a FIFO would block the read until a writer appears
+            raise ValueError(f"no ground truth for {folder}: {_not_regular(groundtruth)}")
         raise ValueError(f"no ground truth for {folder}: {OTB_GROUNDTRUTH} is missing")
     return Sequence(folder.name, folder, read_groundtruth(groundtruth))
 
@@ -191,6 +229,8 @@ def _otb_sequence(folder: Path) -> Sequence:
 def _video_sequence(video: Path) -> Sequence:
     groundtruth = video.with_suffix(".txt")
     if not groundtruth.is_file():
+        if groundtruth.exists():
+            raise ValueError(f"no ground truth for {video}: {_not_regular(groundtruth)}")
         raise ValueError(f"no ground truth for {video}: expected {groundtruth.name} beside it")
     return Sequence(video.stem, video, read_groundtruth(groundtruth))
 
@@ -198,6 +238,8 @@ def _video_sequence(video: Path) -> Sequence:
 def _sequences_in(path: Path) -> list[Sequence]:
     if path.is_file():
         return [_video_sequence(path)]
+    if path.exists() and not path.is_dir():
+        raise ValueError(_not_regular(path))
     if not path.is_dir():
         raise ValueError(f"{path} does not exist")
     from trackers.formats.got10k import is_got10k_folder, read_got10k_sequence
@@ -205,18 +247,18 @@ def _sequences_in(path: Path) -> list[Sequence]:
     if _is_otb_folder(path):
         return [_otb_sequence(path)]
     if is_got10k_folder(path):
-        return [read_got10k_sequence(path)]
+        return [_check_boxes(read_got10k_sequence(path), path)]
     found: list[Sequence] = []
     for child in sorted(path.iterdir(), key=lambda p: p.name):
         if child.is_dir() and _is_otb_folder(child):
             found.append(_otb_sequence(child))
         elif child.is_dir() and is_got10k_folder(child):
             # our own "Export as training dataset" writes this layout
-            found.append(read_got10k_sequence(child))
+            found.append(_check_boxes(read_got10k_sequence(child), child))
         elif (
             child.is_file()
             and child.suffix.lower() in VIDEO_SUFFIXES
-            and child.with_suffix(".txt").is_file()
+            and child.with_suffix(".txt").exists()
         ):
             # Videos without ground truth beside them are unlabelled clips: not sequences.
             found.append(_video_sequence(child))
@@ -266,6 +308,12 @@ class SequenceResult:
     boxes: NDArray[np.float64] | None = None
     """N x 4 predicted 0-based boxes, NaN where the tracker did not run."""
     error: str | None = None
+    frames_expected: int | None = None
+    """Frames the ground truth covers."""
+    frames_decoded: int | None = None
+    """Frames of those the source delivered (fewer: a damaged or short video, scored on what decoded)."""
+    source_longer: bool = False
+    """The source holds frames past the ground truth's last line (left out of the score)."""
 
     @property
     def ok(self) -> bool:
@@ -278,6 +326,12 @@ class SequenceResult:
             "fps": self.fps,
             "frames": int(self.frames),
         }
+        if self.frames_expected is not None:
+            out["frames_expected"] = int(self.frames_expected)
+        if self.frames_decoded is not None:
+            out["frames_decoded"] = int(self.frames_decoded)
+        if self.source_longer:
+            out["source_longer"] = True
         if self.error is not None:
             out["error"] = self.error
         return out
@@ -346,7 +400,27 @@ class EvalReport:
             if name in self.untrained:
                 entry["untrained"] = True
             trackers[name] = entry
-        return {"trackers": trackers}
+        # False when the run was cut short: the sequences missing from it were never run.
+        return {"trackers": trackers, "complete": not self.cancelled}
+
+    def notes(self) -> list[str]:
+        """A line per sequence scored on fewer frames than its ground truth covers, or than its video has."""
+        out = []
+        for name in self.trackers:
+            for seq, r in self.results.get(name, {}).items():
+                if not r.ok or r.frames_expected is None or r.frames_decoded is None:
+                    continue
+                if r.frames_decoded < r.frames_expected:
+                    out.append(
+                        f"note: {name} on {seq}: only {r.frames_decoded} of the {r.frames_expected} frames "
+                        "the ground truth covers decode (a damaged or short video); scored on those"
+                    )
+                if r.source_longer:
+                    out.append(
+                        f"note: {name} on {seq}: the ground truth has {r.frames_expected} lines but the "
+                        f"video goes on; scored on the first {r.frames_expected} frames"
+                    )
+        return out
 
 
 # --------------------------------------------------------------------------- running
@@ -372,12 +446,23 @@ def _run_sequence(
     boxes = np.full((count, 4), np.nan, dtype=np.float64)
     seconds = 0.0
     processed = 0
+    longer = False
     with opener(sequence.source) as source:
         # Streaming up to the ground truth's length, rather than asking len(source),
         # spares a video a whole extra decode just to count its frames; a shorter
-        # source simply ends the stream early (evaluation runs on the shorter length).
-        frames = source.iter_from(start, count)
-        for step in track_frames(tracker, frames, Box(*gt[start]), cancel):
+        # source simply ends the stream early (evaluation runs on the shorter length,
+        # and the result says so). One frame more is decoded to see if the source goes on.
+        stream = source.iter_from(start, count + 1)
+
+        def frames():
+            nonlocal longer
+            for index, frame in enumerate(stream, start=start):
+                if index >= count:
+                    longer = True
+                    return
+                yield frame
+
+        for step in track_frames(tracker, frames(), Box(*gt[start]), cancel):
             boxes[start + step.index] = step.result.box.as_array()
             seconds += step.seconds
             processed += 1
@@ -400,6 +485,9 @@ def _run_sequence(
         success_curve=succ,
         precision_curve=prec,
         boxes=boxes,
+        frames_expected=count,
+        frames_decoded=start + processed,
+        source_longer=longer,
     )
 
 

@@ -207,15 +207,21 @@ def render_plot(report: EvalReport) -> NDArray[np.uint8]:
     return np.hstack([left, right])
 
 
-def write_plot(report: EvalReport, path: str | Path) -> Path:
-    """Write the success and precision plots side by side to ``path`` (PNG)."""
+def plot_path(path: str | Path) -> Path:
+    """Where ``write_plot(report, path)`` writes: ``path``, with ``.png`` added when it has no suffix."""
     path = Path(path)
-    if not path.suffix:
-        path = path.with_suffix(".png")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_suffix(".png") if not path.suffix else path
+
+
+def write_plot(report: EvalReport, path: str | Path) -> Path:
+    """Write the success and precision plots side by side to ``plot_path(path)`` (PNG), atomically:
+    a full disk leaves the earlier file as it was. Returns the path written."""
+    from trackers.output import write_bytes
+
+    path = plot_path(path)
     ok, data = cv2.imencode(".png", render_plot(report))
     if not ok:
         raise OSError(f"could not encode the plot for {path}")
-    # imencode + write_bytes rather than imwrite: imwrite cannot take non-ASCII paths on Windows.
-    path.write_bytes(data.tobytes())
+    # imencode + a byte write rather than imwrite: imwrite cannot take non-ASCII paths on Windows.
+    write_bytes(path, data.tobytes())
     return path

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import operator
+import os
 import re
 import threading
 from abc import ABC, abstractmethod
@@ -252,19 +253,48 @@ class ImageFolderSource(FrameSource):
 # --- videos -------------------------------------------------------------------------------
 
 
+def _capture_name(path: Path) -> tuple[str, int | None]:
+    """The name to give cv2.VideoCapture for ``path``, and a descriptor to close after it (or None).
+
+    OpenCV takes a file name as UTF-8 text, and a Linux name that is not valid UTF-8
+    (legal there; Python holds it with lone surrogates) crashes it outright. Such a file
+    is opened here and handed over as ``/proc/self/fd/N``, which FFmpeg reads like any file.
+    """
+    name = str(path)
+    try:
+        name.encode("utf-8")
+        return name, None
+    except UnicodeEncodeError:
+        pass
+    if not os.path.isdir("/proc/self/fd"):
+        raise _fail(path, "the file name is not valid UTF-8, which OpenCV cannot open; rename the file")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise _fail(path, exc.strerror or str(exc)) from None
+    return f"/proc/self/fd/{fd}", fd
+
+
 class _Decoder:
     """One cv2.VideoCapture read strictly forwards, knowing which frame comes next."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        name, self._fd = _capture_name(path)
         try:
             # Name the FFmpeg backend: with the default preference OpenCV may hand a name
             # containing '%' to its image-sequence reader instead of opening the file.
-            self.capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+            self.capture = cv2.VideoCapture(name, cv2.CAP_FFMPEG)
         except cv2.error as exc:
+            self._close_fd()
             raise _fail(path, f"not a video file that can be decoded ({_cv_reason(exc)})") from None
         self.next_index = 0
         self.at_end = False
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def _failed(self, exc: cv2.error) -> SourceError:
         # cv2 raises for some damaged streams instead of reporting the end: a message, not a crash.
@@ -296,6 +326,7 @@ class _Decoder:
 
     def release(self) -> None:
         self.capture.release()
+        self._close_fd()
 
 
 class VideoSource(FrameSource):
@@ -423,6 +454,9 @@ def open_source(path: str | Path) -> FrameSource:
             return ImageFolderSource(path, files)
         if not path.exists():
             raise _fail(path, "no such file or folder")
+        if not path.is_file():
+            # A FIFO would block until a writer appears; a device never ends.
+            raise _fail(path, "not a regular file or a folder (a FIFO, a device or a socket)")
     except PermissionError:
         raise _fail(path, "permission denied") from None
     if path.suffix.lower() in VIDEO_SUFFIXES:

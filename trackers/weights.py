@@ -20,9 +20,7 @@ refused, never executed.
 from __future__ import annotations
 
 import logging
-import os
 import pickle
-import tempfile
 import warnings
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
@@ -118,22 +116,16 @@ def dequantize_rows(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
 def atomic_torch_save(payload: Mapping[str, Any], path: str | Path) -> None:
     """``torch.save`` into a temporary file beside ``path``, fsync, then rename over it:
     a crash or a full disk leaves the earlier file as it was."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(dict(payload), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from trackers.output import atomic_write
+
+    with atomic_write(path, "wb") as f:
+        torch.save(dict(payload), f)
 
 
 def _load_safely(path: Path) -> Any:
     if not path.is_file():
+        if path.exists():  # a FIFO would block torch.load until a writer appears
+            raise WeightsError(f"{path} is not a regular file (a folder, a FIFO, a device or a socket)")
         raise WeightsError(f"weights file not found: {path}")
     try:
         with warnings.catch_warnings():
@@ -210,6 +202,16 @@ def _ours(path: Path, data: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor],
     return state, meta
 
 
+def _finite(path: Path, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state``, if every floating tensor in it is finite; a WeightsError naming the first that is not."""
+    for key, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise WeightsError(
+                f"refusing {path}: tensor {key!r} holds NaN or infinite values (a diverged training run?)"
+            )
+    return state
+
+
 def load_own_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """``(state_dict, metadata)`` of one of our checkpoints, whatever its architecture
     (``metadata["architecture"]`` names it); foreign layouts are refused."""
@@ -217,16 +219,23 @@ def load_own_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict
     data = _load_safely(path)
     if not (isinstance(data, dict) and data.get("format") == FORMAT):
         raise WeightsError(f"{path} is not a siamtrack checkpoint")
-    return _ours(path, data)
+    state, meta = _ours(path, data)
+    return _finite(path, state), meta
 
 
 def load_checkpoint(path: str | Path, architecture: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Return ``(state_dict, metadata)`` for ``architecture`` from our format or a known foreign one.
 
     Foreign layouts understood: the siamfc-pytorch checkpoint (``siamfc_alexnet_e50.pth``,
-    a bare state dict with keys ``backbone.convN.{0,1}.*``).
+    a bare state dict with keys ``backbone.convN.{0,1}.*``). Weights that are not all
+    finite are refused, naming the file and the tensor.
     """
     path = Path(path)
+    state, meta = _load_checkpoint(path, architecture)
+    return _finite(path, state), meta
+
+
+def _load_checkpoint(path: Path, architecture: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     data = _load_safely(path)
     if isinstance(data, dict) and data.get("format") == FORMAT:
         found = data.get("architecture")

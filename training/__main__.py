@@ -9,6 +9,7 @@ saves a checkpoint (continue later with ``--resume``); a second one aborts at on
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import threading
@@ -50,6 +51,41 @@ LOG_EVERY = 10
 """Training steps between two progress lines."""
 
 
+MAX_THREADS = 256
+
+
+def _number(
+    kind: type, low: float, high: float = math.inf, *, low_open: bool = False, high_open: bool = False
+):
+    """An argparse type: a finite ``kind`` within [low, high] (open ends as asked); else a one-line error."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        inside = math.isfinite(value) and (value > low if low_open else value >= low) and (
+            value < high if high_open else value <= high
+        )
+        if not inside:
+            left, right = "(" if low_open else "[", ")" if high_open or high == math.inf else "]"
+            raise argparse.ArgumentTypeError(
+                f"expected a number in {left}{low:g}, {high:g}{right}, got {text}"
+            )
+        return value
+
+    return parse
+
+
+COUNT = _number(int, 1)
+"""A whole number >= 1."""
+NATURAL = _number(int, 0)
+"""A whole number >= 0."""
+POSITIVE = _number(float, 0.0, low_open=True)
+"""A finite number > 0."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m training",
@@ -62,32 +98,32 @@ def build_parser() -> argparse.ArgumentParser:
                         help="weights file to write (resume state goes beside it as <stem>.resume.pt)")
     parser.add_argument("--init", type=Path, metavar="CKPT",
                         help="start from these weights (fine-tuning) instead of random ones")
-    parser.add_argument("--epochs", type=int, default=50, help="epochs (paper: 50)")
-    parser.add_argument("--pairs-per-epoch", type=int, default=50_000,
+    parser.add_argument("--epochs", type=COUNT, default=50, help="epochs (paper: 50)")
+    parser.add_argument("--pairs-per-epoch", type=COUNT, default=50_000,
                         help="pairs sampled per epoch (paper: 50000)")
-    parser.add_argument("--batch-size", type=int, help="pairs per step (default: the paper's; SiamFC 8)")
+    parser.add_argument("--batch-size", type=COUNT, help="pairs per step (default: the paper's; SiamFC 8)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument("--amp", choices=AMP_CHOICES, default="auto",
                         help="mixed precision: auto = fp16 on CUDA, off on the CPU")
-    parser.add_argument("--lr", type=float, nargs=2, metavar=("START", "END"),
+    parser.add_argument("--lr", type=POSITIVE, nargs=2, metavar=("START", "END"),
                         help="learning rate at the first and last epoch (default: the paper's)")
-    parser.add_argument("--patience", type=int, default=0, metavar="EPOCHS",
+    parser.add_argument("--patience", type=NATURAL, default=0, metavar="EPOCHS",
                         help="stop after this many epochs without a better validation loss "
                              "and keep the best epoch (0: never stop early)")
-    parser.add_argument("--metric-frames", type=int, default=150, metavar="N",
+    parser.add_argument("--metric-frames", type=NATURAL, default=150, metavar="N",
                         help="track the first N frames of each validation sequence before and "
                              "after training and record the success AUC (0: skip)")
     parser.add_argument("--synthetic", nargs="+", metavar="CLIP_OR_FOLDER", default=[],
                         help="unlabelled videos to paste synthetic pairs from")
-    parser.add_argument("--synthetic-ratio", type=float, default=0.0, metavar="R",
+    parser.add_argument("--synthetic-ratio", type=_number(float, 0.0, 1.0), default=0.0, metavar="R",
                         help="share of the pairs that are synthetic, 0..1 (default 0)")
-    parser.add_argument("--freeze-layers", type=int, default=3, metavar="N",
+    parser.add_argument("--freeze-layers", type=_number(int, 0, 5), default=3, metavar="N",
                         help="SiamRPN: backbone conv layers kept fixed (section 5.1: 3)")
-    parser.add_argument("--reg-weight", type=float, metavar="LAMBDA",
+    parser.add_argument("--reg-weight", type=_number(float, 0.0), metavar="LAMBDA",
                         help="SiamRPN: weight of the regression loss, eq. 5's lambda (default 1)")
-    parser.add_argument("--scale-jitter", type=float, metavar="S",
+    parser.add_argument("--scale-jitter", type=_number(float, 0.0, 1.0, high_open=True), metavar="S",
                         help="SiamRPN: search images rescaled by up to this fraction (default 0.2)")
-    parser.add_argument("--feature-cache", type=int, default=0, metavar="PAIRS",
+    parser.add_argument("--feature-cache", type=NATURAL, default=0, metavar="PAIRS",
                         help="SiamRPN: run this many augmented pairs through the frozen backbone "
                              "layers (--freeze-layers) once, cache what they make of them and train "
                              "the rest on that (several times faster per pair; 0: off)")
@@ -97,16 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="validation sequences by name or prefix (whole flights follow); "
                              "given with no names: no validation. Default: a deterministic "
                              "held-out ~15%% of the sequences")
-    parser.add_argument("--val-tail", type=float, metavar="FRACTION",
+    parser.add_argument("--val-tail", metavar="FRACTION",
+                        type=_number(float, 0.0, 1.0, low_open=True, high_open=True),
                         help="also hold out the last FRACTION of every training sequence's boxes "
                              "(at least 10 frames): validation on later frames of the same data, "
                              "for fine-tuning on one's own annotations")
-    parser.add_argument("--val-pairs", type=int, default=128,
+    parser.add_argument("--val-pairs", type=COUNT, default=128,
                         help="fixed validation pairs scored after each epoch")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch and OpenCV")
-    parser.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS",
+    parser.add_argument("--threads", type=_number(int, 1, MAX_THREADS),
+                        help=f"CPU threads for torch and OpenCV, 1 to {MAX_THREADS}")
+    parser.add_argument("--checkpoint-every", type=COUNT, default=200, metavar="STEPS",
                         help="save weights and resume state every this many steps")
-    parser.add_argument("--max-gap", type=int, default=100, metavar="T",
+    parser.add_argument("--max-gap", type=COUNT, default=100, metavar="T",
                         help="most frames between the two images of a pair (section 2.2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--teacher", choices=("nano",),
@@ -150,6 +188,13 @@ def main(argv: SequenceOf[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
 
+    from trackers.output import OutputError, check_output
+
+    try:
+        check_output(args.out)  # before the run, not after it
+    except OutputError as exc:
+        say(f"error: {exc}")
+        return 2
     try:
         sequences = load_sequences(args.data)
         train, val = choose_split(sequences, args.val)
@@ -194,7 +239,11 @@ def main(argv: SequenceOf[str] | None = None) -> int:
     from training.loop import train as run_training
     from training.progress import TrainProgress
 
-    task = make_task(args.tracker, args)
+    try:
+        task = make_task(args.tracker, args)
+    except (TrainingError, ValueError) as exc:
+        say(f"error: {exc}")
+        return 2
     resuming = args.resume and resume_path(args.out).is_file()
     if args.tracker == "dsiam" and args.init is None and not resuming:
         # Section 3.6 learns DSiam's transformations on top of a trained SiamFC.
@@ -265,7 +314,8 @@ def main(argv: SequenceOf[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = {}
     if in_main_thread:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        hangup = (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()  # a closed terminal
+        for signum in (signal.SIGINT, signal.SIGTERM, *hangup):
             previous[signum] = signal.signal(signum, on_signal)
     try:
         result = run_training(

@@ -26,6 +26,7 @@ import math
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from collections.abc import Sequence as SequenceOf
@@ -189,9 +190,15 @@ def _build_entry(
                     row += 1
         crops.flush()
         del crops
-        # A source shorter than its ground truth: keep the frames that decoded.
+        # A source shorter than its ground truth: keep the frames that decoded, and say so
+        # (as `siamtrack track` does for a damaged video).
         frames = wanted[:row]
         if row < len(wanted):
+            print(
+                f"note: {sequence.name}: only {row} of its {len(wanted)} annotated frames decode "
+                f"(the video {sequence.source.name} may be truncated or damaged); training on those",
+                file=sys.stderr, flush=True,
+            )
             data = np.load(work / "crops.npy", mmap_mode="r")[:row]
             np.save(work / "crops_short.npy", np.ascontiguousarray(data))
             del data

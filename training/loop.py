@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 from trackers.evaluation import Sequence
+from trackers.output import output_target
 from trackers.protocol import TrackerError
 from trackers.run import CancelToken
 from trackers.weights import atomic_torch_save, choose_device, load_checkpoint, save_checkpoint
@@ -88,7 +89,8 @@ class Trainer:
         if not train_seqs and cfg.extra_ratio < 1.0:
             raise TrainingError("no training sequences")
         self.train_seqs, self.val_seqs = list(train_seqs), list(val_seqs)
-        self.out = Path(out)
+        # A link is written through: the resume and best files sit beside its target.
+        self.out = output_target(out)
         self.state_path = resume_path(self.out)
         self.best_file = best_path(self.out)
         self.progress, self.cancel, self.extra_pairs = progress, cancel, extra_pairs
@@ -278,6 +280,13 @@ class Trainer:
             self.teacher.flush()
         task = self.task
         weights = task.state_for_checkpoint(self.net)
+        bad = next((k for k, v in weights.items() if v.is_floating_point() and not v.isfinite().all()), None)
+        if bad is not None:
+            # A diverged run: never write it over the last good checkpoint.
+            raise TrainingError(
+                f"the weights became non-finite ({bad}) by step {self.counters.step}{self._kept()}; "
+                "lower the learning rate"
+            )
         path = save_checkpoint(self.out, weights, architecture=task.architecture, config=task.config,
                                provenance=self.provenance(epochs_done, finished))
         resume_state = {
@@ -301,6 +310,9 @@ class Trainer:
                     message=f"saved {path} (step {self.counters.step}, "
                             f"{epochs_done}/{self.cfg.epochs} epochs done)")
         return path
+
+    def _kept(self) -> str:
+        return f"; the last good checkpoint {self.out} is kept" if self.out.is_file() else ""
 
     def cancelled(self) -> bool:
         flag = self.cancel is not None and self.cancel.is_set()
@@ -351,7 +363,7 @@ class Trainer:
         if not math.isfinite(value):
             # Keep the last good checkpoint on disk; the weights now are garbage.
             raise TrainingError(
-                f"the loss became {value} at step {counters.step + 1}; lower the learning rate")
+                f"the loss became {value} at step {counters.step + 1}{self._kept()}; lower the learning rate")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if task.max_grad_norm is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app import project_lock
 from app.frame_cache import FrameCache
 from app.journal import Journal, JournalError, discard, journal_path, read_info, restore
 from app.project import PROJECT_SUFFIX, content_hash, load_project, save_project
@@ -97,16 +98,27 @@ class VideoDocument:
     ) -> VideoDocument:
         cache = FrameCache(source)
         document = cls(Path(session.video), source, cache, session, project_path=project)
+        document._lock_project()
         document._attach_journal()
         cache.start_indexing()
         return document
+
+    def _lock_project(self) -> None:
+        """Hold the project's lock while it is open here; if another siamtrack holds it, say who
+        (saving there is then refused, see app.project_lock)."""
+        if self.project_path is None:
+            return
+        try:
+            project_lock.acquire(self.project_path)
+        except project_lock.ProjectLockedError as exc:
+            self.journal_problem = f"Read-only here: {exc}"
 
     def _attach_journal(self) -> None:
         try:
             journal = Journal(journal_path(self.session.content_hash))
             journal.attach(self.session, self.project_path)
         except (JournalError, OSError) as exc:
-            self.journal_problem = f"Autosave is off: {exc}"
+            self.journal_problem = self.journal_problem or f"Autosave is off: {exc}"
             return
         self.journal = journal
 
@@ -133,7 +145,11 @@ class VideoDocument:
         if target is None:
             raise ValueError("no project file yet: choose where to save")
         save_project(self.session, target)
-        self.project_path = target
+        if self.project_path != target:  # "save as": the lock moves to the new file
+            if self.project_path is not None:
+                project_lock.release(self.project_path)
+            self.project_path = target
+            self._lock_project()
         if self.journal is not None:
             self.journal.checkpoint(target)
         return target
@@ -144,6 +160,8 @@ class VideoDocument:
 
     def close(self) -> None:
         """A clean close: the journal is flushed and deleted, the decoders released."""
+        if self.project_path is not None:
+            project_lock.release(self.project_path)
         if self.journal is not None:
             self.journal.close(discard=True)
             self.journal = None

@@ -54,17 +54,55 @@ class Ledger:
 LEDGER = Ledger()
 
 
+OUTCOMES = ("clean", "crash", "traceback", "hang", "wrong", "replaced")
+"""How a bad input ended: a clean one-line error or correct work; a crash (a signal); a
+traceback or "internal error"; a hang; a silent wrong result (exit 0, or no note); a file
+replaced that should not have been."""
+
+
+@dataclass
+class Tally:
+    """The bad-input suite's totals (issue 20): every input tried ends in exactly one outcome."""
+
+    counts: dict = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        self.counts = dict.fromkeys(OUTCOMES, 0)
+        self._lock = threading.Lock()
+
+    def record(self, outcome: str) -> str:
+        assert outcome in OUTCOMES, outcome
+        with self._lock:
+            self.counts[outcome] += 1
+        LEDGER.tried()
+        return outcome
+
+    @property
+    def tried(self) -> int:
+        return sum(self.counts.values())
+
+
+TALLY = Tally()
+
+
 @pytest.fixture
 def ledger() -> Ledger:
     return LEDGER
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
-    if LEDGER.inputs or LEDGER.faults or LEDGER.edits_checked:
+    if LEDGER.inputs or LEDGER.faults or LEDGER.edits_checked or TALLY.tried:
         terminalreporter.write_sep("-", "reliability ledger")
         terminalreporter.write_line(
             f"bad inputs tried: {LEDGER.inputs}   faults injected: {LEDGER.faults}   "
             f"edits checked after faults: {LEDGER.edits_checked}   edits lost: {LEDGER.edits_lost}"
+        )
+    if TALLY.tried:
+        c = TALLY.counts
+        terminalreporter.write_line(
+            f"bad-input suite: inputs tried {TALLY.tried}, clean {c['clean']}, crashes {c['crash']}, "
+            f"tracebacks {c['traceback']}, hangs {c['hang']}, silent wrong results {c['wrong']}, "
+            f"files replaced {c['replaced']}"
         )
 
 

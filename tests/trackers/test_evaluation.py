@@ -367,15 +367,16 @@ def make_two(tmp_path: Path) -> list[Sequence]:
 def test_json_contract(tmp_path: Path) -> None:
     report = evaluate(make_two(tmp_path), ["identity"], identity_factory)
     data = report.to_json()
-    assert list(data) == ["trackers"]
+    assert list(data) == ["trackers", "complete"] and data["complete"] is True
     assert list(data["trackers"]) == ["identity"]
     entry = data["trackers"]["identity"]
     assert set(entry) == {"mean", "sequences"}
     assert set(entry["mean"]) == {"auc", "precision", "fps"}
     assert list(entry["sequences"]) == ["one", "two"]
     for seq in entry["sequences"].values():
-        assert set(seq) == {"auc", "precision", "fps", "frames"}
+        assert set(seq) == {"auc", "precision", "fps", "frames", "frames_expected", "frames_decoded"}
         assert type(seq["frames"]) is int
+        assert seq["frames_decoded"] == seq["frames_expected"]  # nothing damaged: every frame scored
         for key in ("auc", "precision", "fps"):
             assert type(seq[key]) is float
     for value in entry["mean"].values():
@@ -471,7 +472,7 @@ def test_csrt_on_a_real_sequence() -> None:
     data = report.to_json()["trackers"]["cv-csrt"]
     seq = data["sequences"]["OTB100_Football1"]
     assert "error" not in seq
-    assert set(seq) == {"auc", "precision", "fps", "frames"}
+    assert set(seq) == {"auc", "precision", "fps", "frames", "frames_expected", "frames_decoded"}
     assert seq["frames"] == len(sequences[0].groundtruth)
     assert 0.0 <= seq["auc"] <= 1.0 and 0.0 <= seq["precision"] <= 1.0
     assert seq["fps"] > 0

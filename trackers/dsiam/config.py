@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+from trackers.config import Range, check_ranges
 from trackers.siamfc.config import PRESETS as SIAMFC_PRESETS
+from trackers.siamfc.config import RANGES as SIAMFC_RANGES
 from trackers.siamfc.config import SiamFCConfig
 
 # "three scales" (section 3.6) is SiamFC-3s; its values are the defaults below.
@@ -84,6 +86,15 @@ class DSiamConfig:
             raise ValueError(f"layers must be a non-empty subset of {LAYERS}, got {self.layers!r}")
         # shallow to deep, so that maps and weights are always listed in one order
         object.__setattr__(self, "layers", tuple(layer for layer in LAYERS if layer in layers))
+        check_ranges(self, RANGES)
+        cells = (self.search_size - self.exemplar_size) // self.total_stride + 1
+        if cells != self.score_size:  # the learned fusion maps (eq. 5) are score_size x score_size
+            raise ValueError(
+                f"DSiamConfig: search_size {self.search_size} and exemplar_size {self.exemplar_size} give "
+                f"{cells}x{cells} score maps, but its fusion maps are score_size {self.score_size}"
+            )
+        if self.success_threshold != self.success_threshold:  # -inf turns resets off; NaN means nothing
+            raise ValueError("DSiamConfig.success_threshold must be a number or -inf, got nan")
         if self.lambda_v <= 0 or self.lambda_w <= 0:
             raise ValueError("lambda_v and lambda_w must be positive (eq. 3 needs a regulariser)")
         if self.background_sigma <= 0:
@@ -98,6 +109,16 @@ class DSiamConfig:
         }
         return SiamFCConfig(**shared)
 
+
+RANGES: dict[str, Range] = {
+    **SIAMFC_RANGES,
+    "lambda_v": Range(0.0, 1e6, low_open=True),
+    "lambda_w": Range(0.0, 1e6, low_open=True),
+    "v_rate": Range(0.0, 1.0),
+    "w_rate": Range(0.0, 1.0),
+    "background_sigma": Range(0.0, 1e9, low_open=True),
+}
+"""What each numeric field may be (``trackers.config.check_ranges``); the search fields as SiamFC's."""
 
 PRESETS: dict[str, DSiamConfig] = {
     # Section 3.4/4.2: "DSiam" uses conv5 only.

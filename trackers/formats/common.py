@@ -280,20 +280,16 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Atomically, through a link to its target; a FIFO or device is refused (``trackers.output``)."""
+    from trackers.output import OutputError, write_bytes
+
     path = Path(path)
     if path.is_dir():
         raise FormatError(path, "is a folder; this format is written to a file")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_bytes(path, data)
+    except OutputError as exc:
+        raise FormatError(path, exc.problem) from None
 
 
 def _files_under(folder: Path) -> Iterator[str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from trackers.config import SEARCH_RANGES, Range, check_ranges
+
 
 @dataclass(frozen=True, slots=True)
 class SiamFCConfig:
@@ -38,6 +40,7 @@ class SiamFCConfig:
     precision: str = "auto"
 
     def __post_init__(self) -> None:
+        check_ranges(self, RANGES)
         if self.scale_count < 1 or self.scale_count % 2 == 0:
             raise ValueError("scale_count must be a positive odd number (the middle scale is 1)")
         if not 0.0 <= self.scale_lr <= 1.0:
@@ -55,6 +58,18 @@ class SiamFCConfig:
         half = self.scale_count // 2
         return [self.scale_step**i for i in range(-half, half + 1)]
 
+
+RANGES: dict[str, Range] = {
+    **SEARCH_RANGES,
+    "score_size": Range(1, 257, integer=True),
+    "upsample": Range(1, 64, integer=True),
+    "scale_count": Range(1, 15, integer=True),
+    "scale_step": Range(1.0, 2.0, low_open=True),
+    "scale_lr": Range(0.0, 1.0),
+    "scale_penalty": Range(0.0, 1.0, low_open=True),
+    "score_scale": Range(0.0, 1e3, low_open=True),
+}
+"""What each numeric field may be (``trackers.config.check_ranges``)."""
 
 PRESETS: dict[str, SiamFCConfig] = {
     "siamfc": SiamFCConfig(),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from trackers.config import MAX_CROP, SEARCH_RANGES, Range, check_ranges
+
 
 @dataclass(frozen=True, slots=True)
 class SiamRPNConfig:
@@ -83,7 +85,15 @@ class SiamRPNConfig:
 
     def __post_init__(self) -> None:
         # TOML and checkpoints hand over lists; keep a hashable, immutable tuple.
-        object.__setattr__(self, "anchor_ratios", tuple(float(r) for r in self.anchor_ratios))
+        ratios = self.anchor_ratios
+        wrong = ValueError(f"SiamRPNConfig.anchor_ratios must be a list of numbers, got {ratios!r}")
+        if isinstance(ratios, (str, bytes)) or not hasattr(ratios, "__iter__"):
+            raise wrong
+        try:
+            object.__setattr__(self, "anchor_ratios", tuple(float(r) for r in ratios))
+        except (TypeError, ValueError):
+            raise wrong from None
+        check_ranges(self, RANGES)
         if not self.anchor_ratios or any(not (r > 0 and math.isfinite(r)) for r in self.anchor_ratios):
             raise ValueError("anchor_ratios must be positive numbers")
         if self.anchor_scale <= 0:
@@ -120,6 +130,25 @@ class SiamRPNConfig:
         """Side of the square whose area every anchor has, in search-image pixels (64)."""
         return self.total_stride * self.anchor_scale
 
+
+RANGES: dict[str, Range] = {
+    **SEARCH_RANGES,
+    # 103: the RPN's 3x3 template convolutions need 3x3 backbone features (87 gives 1x1, each
+    # further 8 pixels one more cell)
+    "exemplar_size": Range(103, MAX_CROP, integer=True),
+    "anchor_scale": Range(0.0, 64.0, low_open=True),
+    "center_size": Range(1, 257, integer=True),
+    "penalty_k": Range(0.0, 100.0),
+    "lr": Range(0.0, 1.0),
+    "min_size": Range(0.0, 1e5),
+    "positive_iou": Range(0.0, 1.0),
+    "negative_iou": Range(0.0, 1.0),
+    "max_positives": Range(0, 1e6, integer=True),
+    "samples_per_pair": Range(1, 1e6, integer=True),
+    "reg_weight": Range(0.0, 1e6),
+    "smooth_l1_sigma": Range(0.0, 1e6, low_open=True),
+}
+"""What each numeric field may be (``trackers.config.check_ranges``)."""
 
 PRESETS: dict[str, SiamRPNConfig] = {
     "siamrpn": SiamRPNConfig(),
