@@ -131,6 +131,12 @@ class TrackerPanel(QWidget):
         layout.addWidget(self.status_label)
         layout.addStretch(1)
 
+        self._running = False
+        self._status_kind = ""
+        """What the status line says: "" (nothing), "ready", "run" (a run's progress or
+        end) or "problem". A tracker's "ready" only replaces "" or an older "ready": it
+        never overwrites a run's progress or a failure (the worker's answer can arrive
+        after either, see tests/app/test_widgets.py)."""
         self._model_dir: Path | None = None
         """Where cv-nano and cv-vit find their ONNX files: from the command line, no widget."""
         self._settle = QTimer(self)
@@ -175,6 +181,8 @@ class TrackerPanel(QWidget):
         # The verdict on the old choice no longer holds until the worker answers.
         self.untrained_label.hide()
         self.device_label.setText("")
+        if not self._running:
+            self._set_status("", "")  # a new choice: the old verdict no longer holds
         self._settle.start()
 
     def _browse_weights(self) -> None:
@@ -198,16 +206,28 @@ class TrackerPanel(QWidget):
         else:
             self.device_label.setText(f"running on {device}")
         self.untrained_label.setVisible(untrained)
-        self.status_label.setText(f"{name} ready")
+        if not self._running and self._status_kind in ("", "ready"):
+            self._set_status(f"{name} ready", "ready")
 
     def show_problem(self, message: str) -> None:
         self.untrained_label.hide()
         self.status_label.setTextFormat(Qt.TextFormat.RichText)
         self.status_label.setText(f"<span style='color:#ff6060'>{html.escape(message)}</span>")
+        self._status_kind = "problem"
 
     def set_status(self, text: str) -> None:
+        """A line about the current or last run (progress, how it ended)."""
+        self._set_status(text, "run")
+
+    def _set_status(self, text: str, kind: str) -> None:
         self.status_label.setTextFormat(Qt.TextFormat.PlainText)
         self.status_label.setText(text)
+        self._status_kind = kind
+
+    def clear_status(self) -> None:
+        """Forget the last run's line (a new video is open)."""
+        if not self._running:
+            self._set_status("", "")
 
     @property
     def untrained_shown(self) -> bool:
@@ -217,9 +237,13 @@ class TrackerPanel(QWidget):
         self.forward_button.setEnabled(not running)
         self.backward_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
+        self._running = running
         self.progress_bar.setVisible(running)
         if running:
-            self.progress_bar.setRange(0, 0)
+            # empty with a word, not a full bar without text, until the first count arrives
+            self.progress_bar.setRange(0, 1)
+            self.progress_bar.setValue(0)
+            self.progress_bar.setFormat("starting the tracker…")
 
     def set_progress(self, done: int, total: int) -> None:
         self.progress_bar.setRange(0, max(1, total))

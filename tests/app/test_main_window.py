@@ -17,6 +17,8 @@ from app.gui import build_parser, cmd_gui
 from app.journal import _OPEN_HERE, Journal, find_recoverable, journal_path
 from app.main_window import MainWindow
 from app.settings import AppSettings
+from app.tracking_worker import TrackerInfo
+from app.widgets.tracker_panel import SETTLE_MS
 from trackers.trajectory import Origin
 from trackers.types import Box, Frame, ScoreMap, TrackResult
 
@@ -212,6 +214,25 @@ def test_a_tracker_error_becomes_a_message_and_keeps_the_frames(qtbot, open_wind
     assert "tracker blew up" in window.last_error
     assert tracked(window) == [1, 2, 3, 4, 5]
     assert "tracker blew up" in window.panel.status_label.text()
+    # The race of issue 17 item 7, made certain: the tracker's "ready" (a probe queued
+    # behind the run, or the run's own) arrives after the failure and must not hide it.
+    window.controller.tracker_ready.emit(TrackerInfo("identity", "cpu", False))
+    qtbot.wait(SETTLE_MS + 200)  # and whatever the settings' own probe answers
+    assert "tracker blew up" in window.panel.status_label.text()
+
+
+def test_a_retrack_after_an_edit_says_tracking_not_ready(qtbot, open_window):
+    window = open_window(delay=0.02)
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    with qtbot.waitSignal(window.run_ended, timeout=10_000):
+        window.track(+1)
+    window.go_to(10)
+    with qtbot.waitSignal(window.run_started, timeout=5_000):
+        window.view.box_edited.emit(Box(60, 50, 40, 30))
+    window.controller.tracker_ready.emit(TrackerInfo("identity", "cpu", False))
+    assert window.panel.status_label.text().startswith("tracking")
+    with qtbot.waitSignal(window.run_ended, timeout=10_000):
+        pass
 
 
 def test_closing_during_a_run_stops_the_thread_and_keeps_the_frames(qtbot, open_window):

@@ -234,3 +234,29 @@ def test_settings_round_trip_and_survive_a_damaged_file(tmp_path):
     assert load_settings(path) == AppSettings(tracker="siamrpn")
     path.write_text("{not json")
     assert load_settings(path) == AppSettings()
+
+
+def test_a_late_ready_never_overwrites_a_run_or_its_failure(qtbot):
+    """Issue 17 item 7: the worker's "ready" can arrive after the run started or failed."""
+    panel = TrackerPanel()
+    qtbot.addWidget(panel)
+    panel.set_settings(TrackerSettings("siamfc", None, "auto"))
+    panel.show_tracker("siamfc", "cpu", untrained=False)
+    assert panel.status_label.text() == "siamfc ready"
+    panel.set_status("tracking with siamfc…")
+    panel.set_running(True)
+    panel.show_tracker("siamfc", "cpu", untrained=False)  # the run's own build answers late
+    assert panel.status_label.text() == "tracking with siamfc…"
+    panel.show_problem("Tracking failed: boom")
+    panel.set_running(False)
+    panel.show_tracker("siamfc", "cpu", untrained=False)  # a probe queued behind the run
+    assert "Tracking failed: boom" in panel.status_label.text()
+
+
+def test_the_progress_bar_starts_empty_and_says_so(qtbot):
+    panel = TrackerPanel()
+    qtbot.addWidget(panel)
+    panel.set_running(True)
+    bar = panel.progress_bar
+    assert bar.value() == bar.minimum() < bar.maximum()
+    assert bar.text()  # not a full bar without text
