@@ -562,6 +562,10 @@ class MainWindow(QMainWindow):
         session = self.document.session if has else None
         self.undo_action.setEnabled(bool(session and session.can_undo))
         self.redo_action.setEnabled(bool(session and session.can_redo))
+        undo_text = session.undo_text if session is not None else ""
+        redo_text = session.redo_text if session is not None else ""
+        self.undo_action.setText(f"Undo {undo_text}" if undo_text else "Undo")
+        self.redo_action.setText(f"Redo {redo_text}" if redo_text else "Redo")
         for action in (self.save_action, self.export_action, self.dataset_action):
             action.setEnabled(has)
         self.forward_action.setEnabled(has and not running)

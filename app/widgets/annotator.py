@@ -183,9 +183,16 @@ class Annotator(QObject):
         if entry is None or entry.box is None:
             self.message.emit("Draw a box on this frame first (left-drag on the frame)")
             return False
-        if entry.origin is not Origin.KEYFRAME:
-            document.session.set_keyframe(index, entry.box)
-        return self._start_run(index, direction)
+        if entry.origin is Origin.KEYFRAME:
+            return self._start_run(index, direction)
+        # Tracking from a tracked (or interpolated) box accepts it as a keyframe first:
+        # say so, and make both one undo step.
+        document.session.set_keyframe(index, entry.box)
+        self.message.emit(
+            f"Frame {index} was {entry.origin.value}: its box is now a keyframe and tracking restarts "
+            "from it (Ctrl+Z takes back both)"
+        )
+        return self._start_run(index, direction, join=f"keyframe and tracking from frame {index}")
 
     def track_between(self, index: int) -> bool:
         """Track forward from the keyframe at or before ``index`` and backward from the next
@@ -250,14 +257,15 @@ class Annotator(QObject):
             return
         entry = self.document.session.trajectory[index]
         if entry is not None and entry.origin is Origin.KEYFRAME and entry.box is not None:
-            self._start_run(index, +1)
+            # the drag and the re-track it started are one user action: one undo step
+            self._start_run(index, +1, join=f"correction at frame {index}")
 
-    def _start_run(self, start: int, direction: int) -> bool:
+    def _start_run(self, start: int, direction: int, join: str | None = None) -> bool:
         document = self.document
         assert document is not None
         settings = self._settings()
         document.session.settings = settings  # a saved project remembers the tracker
-        request = document.session.begin_run(start, direction, settings)
+        request = document.session.begin_run(start, direction, settings, join_last_edit=join)
         if len(request.indices) < 2:
             document.session.end_run(request.run_id, "completed")
             self.message.emit("Nothing to track that way: the next frame is a keyframe or the end")

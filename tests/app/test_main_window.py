@@ -205,6 +205,41 @@ def test_editing_a_tracked_box_retracks_only_up_to_the_next_keyframe(qtbot, open
     assert session.trajectory[9].box == Box(20, 30, 40, 30)  # the old track past the rejoin stays
 
 
+def test_one_drag_correction_is_one_undo_step_named_in_the_menu(qtbot, open_window):
+    """Issue 17 item 6: the first Ctrl+Z used to undo the re-track and leave the keyframe."""
+    window = open_window()
+    session = window.document.session
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    with qtbot.waitSignal(window.run_ended, timeout=10_000):
+        window.track(+1)
+    before = session.trajectory
+    window.go_to(10)
+    with qtbot.waitSignal(window.run_ended, timeout=10_000):
+        window.view.box_edited.emit(Box(60, 50, 40, 30))
+    assert session.trajectory[12].box == Box(60, 50, 40, 30)
+    assert window.undo_action.text() == "Undo correction at frame 10"
+    window.undo_action.trigger()
+    assert session.trajectory == before
+    assert window.redo_action.text() == "Redo correction at frame 10"
+
+
+def test_track_on_a_tracked_frame_says_it_makes_a_keyframe(qtbot, open_window):
+    """Issue 17 item 8: T on a tracked frame silently made it a keyframe."""
+    window = open_window()
+    session = window.document.session
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    with qtbot.waitSignal(window.run_ended, timeout=10_000):
+        window.track(+1)
+    before = session.trajectory
+    window.go_to(10)
+    with qtbot.waitSignal(window.run_ended, timeout=10_000):
+        window.track(+1)
+    assert "keyframe" in window.statusBar().currentMessage()
+    assert session.trajectory[10].origin is Origin.KEYFRAME
+    window.undo_action.trigger()  # one step takes back the keyframe and the run
+    assert session.trajectory == before
+
+
 def test_a_tracker_error_becomes_a_message_and_keeps_the_frames(qtbot, open_window):
     window = open_window(fail_at=6)
     window.set_keyframe(0, Box(20, 30, 40, 30))
