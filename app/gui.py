@@ -105,6 +105,18 @@ def cmd_gui(args: argparse.Namespace) -> int:
     ):
         # Without a display Qt aborts; an unattended run (CI, scripts) only needs pixels.
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if QApplication.instance() is None:
+        from app.qt_check import problem
+
+        # Qt aborts the process when its xcb plugin lacks a system library: say which
+        # packages to install instead (an unattended run goes on offscreen).
+        missing = problem()
+        if missing and not unattended:
+            print(f"siamtrack gui: error: {missing}", file=sys.stderr)
+            return EXIT_USAGE
+        if missing:
+            print(f"siamtrack gui: {missing}; going on offscreen", file=sys.stderr)
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "siamtrack"])
     app.setApplicationName("siamtrack")
     # An unattended run must not touch the user's recent files and preferences.
