@@ -43,6 +43,7 @@ from app.widgets.score_map_view import ScoreMapView
 from app.widgets.timeline import ConfidencePlot, Transport, format_time
 from app.widgets.tracker_panel import TrackerPanel
 from trackers.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from trackers.trajectory import Origin
 from trackers.types import Box, TrackResult
 
 REPAINT_MS = 40
@@ -55,6 +56,11 @@ RUN_PLOT_EVERY = 8
 Each redraw costs the GUI thread 5-20 ms of pyqtgraph painting; all three on one tick,
 25 times a second, left the event loop stalled 45-64 ms at times on two busy cores
 (tests/app/test_responsiveness.py). The frame and its box stay at 25 a second."""
+EMPTY_HINT = (
+    "Open a video or image folder (Ctrl+O, File › Open recent), or drop one here.\n"
+    "Then drag a box around the object and press T to track it."
+)
+DRAW_HINT = "Drag a box around the object on this frame, then press T (Track forward)."
 TRAIL_FRAMES = 60
 NUDGE_BIG = 10
 VIDEO_FILTER = "Videos and projects ({});;All files (*)".format(
@@ -193,12 +199,12 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction(action)
             self.recent_actions.append(action)
         self.save_action = a("File", "Save project", "Ctrl+S", self.save)
-        a("File", "Save project as…", "Ctrl+Shift+S", self.save_as)
+        self.save_as_action = a("File", "Save project as…", "Ctrl+Shift+S", self.save_as)
         self.export_action = a("File", "Export trajectory…", "Ctrl+E", self.export_dialog)
         self.dataset_action = a(
             "File", "Export as training dataset (GOT-10k)…", "Ctrl+Shift+E", self.export_dataset_dialog
         )
-        a("File", "Close video", "Ctrl+W", self.close_document)
+        self.close_action = a("File", "Close video", "Ctrl+W", self.close_document)
         a("File", "Quit", "Ctrl+Q", self.close)
 
         n = self.annotator
@@ -267,6 +273,13 @@ class MainWindow(QMainWindow):
             self._menus["View"].addAction(toggle)
             self._groups["View"].append(toggle)
 
+        # what does nothing without a video: disabled until one is open
+        self._needs_video = [
+            action
+            for name in ("Edit", "Navigate")
+            for action in self._groups[name]
+            if action not in (self.undo_action, self.redo_action)
+        ] + [self.close_action, self.save_as_action]
         self.finetune_action = a(
             "Tools", "Fine-tune on this project's trajectories…", "Ctrl+Shift+F", self.show_finetune_dialog
         )
@@ -341,6 +354,7 @@ class MainWindow(QMainWindow):
         if document.project_path is not None:
             self.panel.set_settings(session.settings)  # a project remembers its tracker
         self.score_view.forget()
+        self.panel.clear_status()  # the last video's "Tracking finished" is not about this one
         self.transport.set_frame_count(document.frame_count, document.fps)
         self.autosave_label.setText(document.journal_problem or "autosave on")
         if document.note:
@@ -369,7 +383,10 @@ class MainWindow(QMainWindow):
         self.view.set_frame(None)
         self.view.set_entry(None)
         self.score_view.forget()
+        self.panel.clear_status()
+        self.plot.clear_data()
         self.transport.set_frame_count(0, 30.0)
+        self.repaint_now()
         self._update_title()
         self._update_actions()
         self.document_changed.emit()
@@ -483,7 +500,8 @@ class MainWindow(QMainWindow):
         self._repaint_timer.stop()
         document = self.document
         if document is None:
-            self.view.set_info("Open a video (Ctrl+O) or drop one here")
+            self.view.set_info("no video")
+            self.view.set_hint(EMPTY_HINT)
             return
         if self._following and self.panel.follow_box.isChecked() and self._latest_tracked is not None:
             self.index = self._latest_tracked
@@ -500,9 +518,16 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Cannot decode frame {index}: {exc}", 5000)
         entry = trajectory[index]
         self.view.set_entry(entry)
-        maps = self.score_view.maps_for(index)
+        if not trajectory.keyframes():
+            self.view.set_hint(DRAW_HINT, centred=False)  # what to do first on a new video
+        else:
+            self.view.set_hint(None)
+        # only the maps of the run that made this frame's box (not an undone or older run's)
+        tracked_box = entry.box if entry is not None and entry.origin is Origin.TRACKED else None
+        about = self.score_view.about(index, tracked_box) if tracked_box is not None else None
+        maps = about.maps if about is not None else ()
         if maps_now:
-            self.score_view.show_maps(maps)
+            self.score_view.show_maps(maps, about)
         self.view.set_score_map(maps[0] if maps else None)
         self.view.set_info(self._info_text(index))
         self.transport.set_frame(index)
@@ -531,7 +556,10 @@ class MainWindow(QMainWindow):
             return text + "   ABSENT"
         text += f"   {entry.origin.value}"
         if entry.score is not None:
-            text += f"   score {entry.score:.3g}"
+            text += f"   confidence {entry.score:.2f}"
+            about = self.score_view.about(index, entry.box)
+            if about is not None and about.score is not None:
+                text += f" (raw {about.tracker} score {about.score:.3g})"
         return text
 
     def go_to(self, index: int) -> None:
@@ -566,10 +594,12 @@ class MainWindow(QMainWindow):
         redo_text = session.redo_text if session is not None else ""
         self.undo_action.setText(f"Undo {undo_text}" if undo_text else "Undo")
         self.redo_action.setText(f"Redo {redo_text}" if redo_text else "Redo")
-        for action in (self.save_action, self.export_action, self.dataset_action):
+        for action in (self.save_action, self.export_action, self.dataset_action, *self._needs_video):
             action.setEnabled(has)
         self.forward_action.setEnabled(has and not running)
         self.backward_action.setEnabled(has and not running)
+        self.between_action.setEnabled(has and not running)
+        self.panel.set_available(has)
         self.stop_action.setEnabled(running)
         if running != self._running_shown:
             self._running_shown = running
@@ -627,6 +657,7 @@ class MainWindow(QMainWindow):
         """The box is right despite the low score: stop suggesting this frame, go to the next."""
         if self.index in self.suggestions():
             self.annotator.reject(self.index)
+            self._mark_plot_dirty()  # its red circle goes
             self.jump_suggestion(1)
 
     # ================================================================== runs, as the window shows them
@@ -637,7 +668,9 @@ class MainWindow(QMainWindow):
         self.run_started.emit(run_id)
 
     def _on_frame_tracked(self, index: int, result: TrackResult) -> None:
-        self.score_view.remember(index, result.score_maps)
+        self.score_view.remember(
+            index, result.score_maps, score=result.score, box=result.box, tracker=self.annotator.run_tracker
+        )
         self._latest_tracked = index
 
     def _on_progress(self, done: int, total: int, fps: float) -> None:

@@ -233,9 +233,16 @@ class TrackerPanel(QWidget):
     def untrained_shown(self) -> bool:
         return not self.untrained_label.isHidden()
 
+    def set_available(self, available: bool) -> None:
+        """Whether there is a video to track in: without one the Track buttons do nothing."""
+        self._available = available
+        self.forward_button.setEnabled(available and not self._running)
+        self.backward_button.setEnabled(available and not self._running)
+
     def set_running(self, running: bool) -> None:
-        self.forward_button.setEnabled(not running)
-        self.backward_button.setEnabled(not running)
+        available = getattr(self, "_available", True)
+        self.forward_button.setEnabled(available and not running)
+        self.backward_button.setEnabled(available and not running)
         self.stop_button.setEnabled(running)
         self._running = running
         self.progress_bar.setVisible(running)

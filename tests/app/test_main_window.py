@@ -305,6 +305,55 @@ def test_low_confidence_suggestions_can_be_visited_confirmed_and_rejected(qtbot,
     assert window.index == 3
 
 
+def test_the_timeline_holds_calibrated_confidence_and_the_overlay_the_raw_score(qtbot, open_window):
+    """Issue 17 item 4: a fake tracker registered as siamfc reports raw 0.9; the trajectory
+    and timeline hold siamfc's calibrated confidence, the overlay names both."""
+    from trackers.confidence import confidence
+
+    window = open_window(tracker="siamfc", low=(7,))
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    with qtbot.waitSignal(window.run_ended, timeout=10_000):
+        window.track(+1)
+    session = window.document.session
+    assert session.trajectory[3].score == pytest.approx(confidence("siamfc", 0.9))
+    assert session.trajectory[7].score == pytest.approx(confidence("siamfc", 0.05))
+    window.go_to(3)
+    window.repaint_now()
+    info = window.view.info_text()
+    assert f"confidence {confidence('siamfc', 0.9):.2f}" in info and "raw siamfc score 0.9" in info
+
+
+def test_a_rejected_suggestion_loses_its_circle(qtbot, open_window):
+    """Issue 17 item 5."""
+    window = open_window(low=(7, 8))
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    with qtbot.waitSignal(window.run_ended, timeout=10_000):
+        window.track(+1)
+    window.repaint_now()
+    assert list(window.plot._suggested.data["x"]) == [7, 8]
+    window.go_to(7)
+    window.reject_suggestion()
+    window.repaint_now()
+    assert list(window.plot._suggested.data["x"]) == [8]
+
+
+def test_an_undone_runs_score_map_is_not_shown(qtbot, open_window):
+    """Issue 17 item 10: after undo the dock kept the undone run's map."""
+    window = open_window()
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    with qtbot.waitSignal(window.run_ended, timeout=10_000):
+        window.track(+1)
+    window.go_to(12)
+    with qtbot.waitSignal(window.run_ended, timeout=10_000):
+        window.view.box_edited.emit(Box(60, 50, 40, 30))  # re-tracks 13.. with new boxes
+    window.go_to(14)
+    window.repaint_now()
+    assert window.score_view.shown
+    window.undo_action.trigger()  # back to the first run's box on 14, whose maps were replaced
+    window.repaint_now()
+    assert window.score_view.shown == ()
+
+
 def test_blending_shows_the_score_map_over_the_frame(qtbot, open_window):
     window = open_window()
     window.set_keyframe(0, Box(20, 30, 40, 30))
@@ -517,3 +566,29 @@ def test_absent_range_up_to_the_next_keyframe_is_one_undo_step(qtbot, open_windo
     assert trajectory[3] is None and trajectory[12].box == Box(40, 40, 20, 20)
     assert session.undo()
     assert all(session.trajectory[i] is None for i in range(4, 12))
+
+
+def test_the_empty_window_says_what_to_do_and_disables_what_cannot_work(qtbot, synthetic_clip):
+    """Issue 17 item 2: blank canvas, enabled Track buttons, an axis from 0.1 to 0.9."""
+    window = MainWindow(AppSettings(tracker="identity"), prompts=False, persist_settings=False)
+    qtbot.addWidget(window)
+    window.show()
+    window.repaint_now()
+    assert "Open a video" in window.view.hint_text()
+    assert not window.panel.forward_button.isEnabled() and not window.forward_action.isEnabled()
+    assert not window.close_action.isEnabled()
+    assert "appears here" in window.plot.empty_text
+    assert window.plot.threshold is None
+    # a finished run's line from the last video is not carried over, and a hint says what next
+    window.panel.set_status("Tracking finished")
+    assert window.open_path(synthetic_clip[0])
+    window.repaint_now()
+    assert window.panel.status_label.text() == ""
+    assert "Drag a box" in window.view.hint_text()
+    assert window.panel.forward_button.isEnabled() and window.plot.empty_text == ""
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    window.repaint_now()
+    assert window.view.hint_text() == ""
+    window.close_document()
+    assert "Open a video" in window.view.hint_text() and "appears here" in window.plot.empty_text
+    window.close()
