@@ -716,9 +716,7 @@ class MainWindow(QMainWindow):
         document = self.document
         if document is None:
             return
-        dialog = ExportDialog(
-            document.session.trajectory, document.default_project_path().with_name(document.path.stem), self
-        )
+        dialog = ExportDialog(document.session.trajectory, document.default_export_base(), self)
         if dialog.exec():
             try:
                 dialog.write()

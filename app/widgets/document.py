@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.files import follow_umask, writable_folder
 from app.frame_cache import FrameCache
 from app.journal import Journal, JournalError, discard, journal_path, read_info, restore
 from app.project import PROJECT_SUFFIX, content_hash, load_project, save_project
@@ -133,10 +134,22 @@ class VideoDocument:
         if target is None:
             raise ValueError("no project file yet: choose where to save")
         save_project(self.session, target)
+        follow_umask(target)
         self.project_path = target
         if self.journal is not None:
             self.journal.checkpoint(target)
         return target
+
+    def default_export_base(self) -> Path:
+        """Where an export is suggested, without its suffix: beside the project when there
+        is one, else beside the video if that folder is writable (data folders often are
+        not), else the home folder."""
+        folder = writable_folder(
+            self.project_path.parent if self.project_path is not None else None,
+            self.path.parent,
+        )
+        name = self.path.name if self.path.is_dir() else self.path.stem
+        return folder / name
 
     def default_project_path(self) -> Path:
         base = self.path if self.path.is_dir() else self.path.with_suffix("")
