@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.frame_cache import cache_usage, clear_cache, default_cache_dir
 from app.journal import discard, find_recoverable, read_info
 from app.session import ChangeEvent, TrackerSettings
 from app.settings import AppSettings, load_settings, save_settings
@@ -85,6 +86,7 @@ class MainWindow(QMainWindow):
         no journal-restore offer, no "save changes?" on close."""
         super().__init__()
         self.settings = settings if settings is not None else load_settings()
+        VideoDocument.cache_limit_bytes = max(0, self.settings.cache_limit_mb) * 1024**2
         self.prompts = prompts
         self.persist_settings = persist_settings
         self.document: VideoDocument | None = None
@@ -283,6 +285,7 @@ class MainWindow(QMainWindow):
         self.finetune_action = a(
             "Tools", "Fine-tune on this project's trajectories…", "Ctrl+Shift+F", self.show_finetune_dialog
         )
+        self.clear_cache_action = a("Tools", "Clear the frame cache", [], self.clear_frame_cache)
         a("Help", "Keyboard shortcuts", "F1", self.show_help)
         self._update_recent_menu()
 
@@ -782,6 +785,18 @@ class MainWindow(QMainWindow):
     def _use_finetuned_weights(self, tracker: str, weights: Path) -> None:
         self.panel.set_settings(replace(self.panel.settings(), tracker=tracker, weights=Path(weights)))
         self.statusBar().showMessage(f"{tracker} now uses {weights}", 10000)
+
+    def clear_frame_cache(self) -> int:
+        """Delete the cached frames of every video but the open one; returns the bytes freed."""
+        keep = self.document.cache.dir if self.document is not None else None
+        freed = clear_cache(keep=keep)
+        left = cache_usage()
+        self.statusBar().showMessage(
+            f"Frame cache cleared: {freed / 1e6:.0f} MB freed, {left / 1e6:.0f} MB kept for the open video "
+            f"(limit {self.settings.cache_limit_mb} MB, in {default_cache_dir()})",
+            10000,
+        )
+        return freed
 
     def show_help(self) -> None:
         HelpDialog(self.shortcut_groups(), self).exec()

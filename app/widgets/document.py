@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from app.files import follow_umask, writable_folder
 from app.frame_cache import FrameCache
@@ -35,6 +36,8 @@ class VideoDocument:
     """Low-confidence suggestions the user has looked at and rejected (kept for this session only)."""
     note: str | None = None
     """Something the user should know about the video (its header lies about the frame count)."""
+    cache_limit_bytes: ClassVar[int | None] = None
+    """Disk the frame caches may use (the app's setting); None = the cache's default."""
 
     # --- opening ----------------------------------------------------------------------
     @classmethod
@@ -96,7 +99,7 @@ class VideoDocument:
     def _assemble(
         cls, source: FrameSource, session: AnnotationSession, project: Path | None
     ) -> VideoDocument:
-        cache = FrameCache(source)
+        cache = FrameCache(source, limit_bytes=cls.cache_limit_bytes)
         document = cls(Path(session.video), source, cache, session, project_path=project)
         document._attach_journal()
         cache.start_indexing()

@@ -592,3 +592,20 @@ def test_the_empty_window_says_what_to_do_and_disables_what_cannot_work(qtbot, s
     window.close_document()
     assert "Open a video" in window.view.hint_text() and "appears here" in window.plot.empty_text
     window.close()
+
+
+def test_clear_the_frame_cache_keeps_the_open_video(qtbot, open_window):
+    """Issue 17 item 14: a "clear cache" action, and the cap comes from the settings."""
+    from app.frame_cache import cache_entries, default_cache_dir
+    from app.widgets.document import VideoDocument
+
+    window = open_window()
+    assert VideoDocument.cache_limit_bytes == AppSettings().cache_limit_mb * 1024**2
+    assert window.document.cache.limit_bytes == VideoDocument.cache_limit_bytes
+    assert window.document.cache.wait(20)
+    other = default_cache_dir() / "some-other-video"
+    other.mkdir(parents=True)
+    (other / "frames.pack").write_bytes(b"\0" * 5000)
+    assert window.clear_frame_cache() == 5000
+    assert [e[2] for e in cache_entries()] == [window.document.cache.dir]
+    assert "Frame cache cleared" in window.statusBar().currentMessage()
