@@ -44,9 +44,9 @@ def _frame(text: str) -> int:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from trackers.registry import TRACKERS
+    from trackers.registry import TEST_DOUBLES, TRACKERS
 
-    names = sorted(TRACKERS)
+    names = sorted(set(TRACKERS) - TEST_DOUBLES)
     parser.add_argument(
         "source",
         nargs="?",

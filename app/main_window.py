@@ -285,7 +285,10 @@ class MainWindow(QMainWindow):
         self.finetune_action = a(
             "Tools", "Fine-tune on this project's trajectories…", "Ctrl+Shift+F", self.show_finetune_dialog
         )
-        self.clear_cache_action = a("Tools", "Clear the frame cache", [], self.clear_frame_cache)
+        # no key for this one: it is not in the shortcut list
+        self.clear_cache_action = QAction("Clear the frame cache", self)
+        self.clear_cache_action.triggered.connect(lambda checked=False: self.clear_frame_cache())
+        self._menus["Tools"].addAction(self.clear_cache_action)
         a("Help", "Keyboard shortcuts", "F1", self.show_help)
         self._update_recent_menu()
 

@@ -198,8 +198,33 @@ def test_tracker_panel_offers_every_registered_tracker(qtbot):
     panel = TrackerPanel()
     qtbot.addWidget(panel)
     offered = [panel.tracker_box.itemData(i) for i in range(panel.tracker_box.count())]
-    assert offered == list(TRACKERS)
-    assert {"cv-csrt", "cv-mil", "siamrpn", "dsiamm", "identity"} <= set(offered)
+    assert offered == [name for name in TRACKERS if name != "identity"]
+    assert {"cv-csrt", "cv-mil", "siamrpn", "dsiamm"} <= set(offered)
+    # issue 17 item 17: the test double is not offered, but a setting naming it still works
+    assert not any("test double" in panel.tracker_box.itemText(i) for i in range(panel.tracker_box.count()))
+    panel.set_settings(TrackerSettings("identity"))
+    assert panel.tracker_name == "identity"
+
+
+def test_the_gui_tracker_choices_leave_out_test_doubles(capsys):
+    from app.gui import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--tracker", "identity"])
+    assert "identity" not in build_parser().format_help()
+
+
+def test_the_shortcut_list_shows_keys_first_and_recent_files_by_name(qtbot):
+    """Issue 17 item 16: full paths of recent files pushed the Keys column out of view."""
+    from PySide6.QtGui import QAction, QKeySequence
+
+    from app.widgets.help_dialog import shortcut_rows
+
+    recent = QAction("&1 /very/long/path/to/some/folder/clip.siamtrack.json")
+    recent.setShortcut(QKeySequence("Ctrl+1"))
+    rows = shortcut_rows([("File › Open recent", [recent])])
+    assert rows[0][0] == QKeySequence("Ctrl+1").toString(QKeySequence.SequenceFormat.NativeText)
+    assert rows[0][1] == "1 clip.siamtrack.json"
 
 
 def test_tracker_panel_settings_round_trip_and_settle_into_one_signal(qtbot, tmp_path):
@@ -235,7 +260,7 @@ def test_help_dialog_lists_the_actions_with_their_keys(qtbot):
     dialog = HelpDialog([("Edit", [undo])])
     qtbot.addWidget(dialog)
     assert dialog.rows == [
-        ("Edit", "Undo", QKeySequence("Ctrl+Z").toString(QKeySequence.SequenceFormat.NativeText))
+        (QKeySequence("Ctrl+Z").toString(QKeySequence.SequenceFormat.NativeText), "Undo", "Edit")
     ]
 
 
