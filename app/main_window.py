@@ -347,7 +347,24 @@ class MainWindow(QMainWindow):
         self.settings.add_recent(path)
         self.settings.last_dir = str(path.parent)
         self._update_recent_menu()
+        project = document.find_project(self.settings.recent)
+        if project is not None:
+            self._offer_project(project)
         return True
+
+    def _offer_project(self, project: Path) -> None:
+        """This video has a saved project: offer it instead of an empty annotation."""
+        question = f"This video has a saved project:\n{project}\n\nOpen the project instead?"
+        if self.prompts:
+            answer = QMessageBox.question(
+                self, "Open the project?", question,
+                QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Ignore,
+                QMessageBox.StandardButton.Open,
+            )
+            if answer == QMessageBox.StandardButton.Open:
+                self.open_path(project)
+                return
+        self.statusBar().showMessage(f"This video has a saved project: {project} (Ctrl+O to open it)", 15000)
 
     def _set_document(self, document: VideoDocument) -> None:
         self.document = document
@@ -467,6 +484,8 @@ class MainWindow(QMainWindow):
             return False
         self._dirty = False
         self.statusBar().showMessage(f"Saved {saved}", 5000)
+        self.settings.add_recent(saved)  # Save As too: the project is where the work is now
+        self._update_recent_menu()
         self._update_title()
         return True
 

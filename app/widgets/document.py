@@ -8,6 +8,8 @@ a session exists, a clean close deletes it, and saving checkpoints it.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -153,6 +155,26 @@ class VideoDocument:
         )
         name = self.path.name if self.path.is_dir() else self.path.stem
         return folder / name
+
+    def find_project(self, recent: list[str] | tuple[str, ...] = ()) -> Path | None:
+        """A saved project of this very video (same content hash): beside the video, in its
+        folder, or among ``recent`` files; None if there is none or this is one."""
+        if self.project_path is not None:
+            return None
+        candidates = [self.default_project_path()]
+        folder = self.path if self.path.is_dir() else self.path.parent
+        with contextlib.suppress(OSError):
+            candidates += sorted(folder.glob(f"*{PROJECT_SUFFIX}"))
+        candidates += [Path(p) for p in recent if p.endswith(PROJECT_SUFFIX)]
+        for candidate in dict.fromkeys(candidates):
+            try:
+                data = json.loads(candidate.read_text(encoding="utf-8"))
+                digest = data["video"]["content_hash"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if digest == self.session.content_hash:
+                return candidate
+        return None
 
     def default_project_path(self) -> Path:
         base = self.path if self.path.is_dir() else self.path.with_suffix("")

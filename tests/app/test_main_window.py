@@ -609,3 +609,33 @@ def test_clear_the_frame_cache_keeps_the_open_video(qtbot, open_window):
     assert window.clear_frame_cache() == 5000
     assert [e[2] for e in cache_entries()] == [window.document.cache.dir]
     assert "Frame cache cleared" in window.statusBar().currentMessage()
+
+
+def test_save_as_adds_the_project_to_open_recent(qtbot, open_window, tmp_path):
+    """Issue 17 item 12."""
+    window = open_window()
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    assert window._save_to(tmp_path / "mine.siamtrack.json")
+    assert window.settings.recent[0] == str((tmp_path / "mine.siamtrack.json").resolve())
+    assert "mine.siamtrack.json" in window.recent_actions[0].text()
+
+
+def test_opening_a_video_that_has_a_project_offers_it(qtbot, open_window, tmp_path, synthetic_clip, monkeypatch):
+    """Issue 17 item 12: it used to give an empty annotation with no hint."""
+    window = open_window()
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    project = tmp_path / "elsewhere" / "work.siamtrack.json"
+    project.parent.mkdir()
+    assert window._save_to(project)  # not beside the video: found through the recent list
+    window.close_document()
+    assert window.open_path(synthetic_clip[0])
+    assert str(project) in window.statusBar().currentMessage()  # no prompts: a hint
+    assert window.document.project_path is None
+    window.prompts = True
+    window._dirty = False
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Open)
+    window.close_document()
+    assert window.open_path(synthetic_clip[0])
+    assert window.document.project_path == project
+    assert window.document.session.trajectory[0].box == Box(20, 30, 40, 30)
+    window.prompts = False
