@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from trackers.types import Box, ScoreMap
 
@@ -99,6 +99,8 @@ class ScoreMapView(QWidget):
         self.blend_box = QCheckBox("Blend the chosen map onto the frame")
         self.blend_box.toggled.connect(self.blend_toggled)
 
+        # the maps want every pixel of height the window can give (issue 17 item 11)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self._plot, 3)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -130,7 +131,8 @@ class TrackerPanel(QWidget):
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.untrained_label)
         layout.addWidget(self.status_label)
-        layout.addStretch(1)
+        # the form takes the height it needs and no more: extra height goes to the score maps
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
         self._running = False
         self._status_kind = ""

@@ -639,3 +639,15 @@ def test_opening_a_video_that_has_a_project_offers_it(qtbot, open_window, tmp_pa
     assert window.document.project_path == project
     assert window.document.session.trajectory[0].box == Box(20, 30, 40, 30)
     window.prompts = False
+
+
+def test_extra_height_goes_to_the_score_maps_not_the_tracker_form(qtbot, open_window):
+    """Issue 17 item 11: after a resize the extra height went to the mostly empty Tracker panel."""
+    window = open_window()
+    window.resize(1400, 800)
+    qtbot.wait(100)
+    form, maps = window.tracker_dock.height(), window.score_dock.height()
+    window.resize(1400, 1100)
+    qtbot.wait(100)
+    assert window.tracker_dock.height() <= form + 5
+    assert window.score_dock.height() >= maps + 250
