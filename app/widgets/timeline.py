@@ -200,7 +200,7 @@ class ConfidencePlot(pg.PlotWidget):
         self._suggested = pg.ScatterPlotItem(symbol="o", size=9, brush=None, pen=pg.mkPen("#ff4040", width=2))
         for item in (self._absent, self._keyframes, self._suggested):
             self.addItem(item)
-        self.setYRange(0.0, 1.05, padding=0)
+        self.setYRange(0.0, 1.12, padding=0)  # room above 1.0 for the threshold's label
         self.enableAutoRange(y=False)
         self._cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#ffffff", width=1))
         self.addItem(self._cursor, ignoreBounds=True)
