@@ -37,6 +37,19 @@ def peak(values: np.ndarray) -> tuple[int, int]:
     return int(row), int(col)
 
 
+def split_labels(labels: list[str]) -> tuple[str, list[str]]:
+    """The words all tile labels start with, and what is left of each: "anchor ratio h/w 0.33",
+    "anchor ratio h/w 0.5" -> ("anchor ratio h/w", ["0.33", "0.5"]). Five long labels in a row
+    made the dock wider than its window and cut off the last map (issue 17 item 11)."""
+    if len(labels) < 2:
+        return "", labels
+    words = [label.split(" ") for label in labels]
+    common = 0
+    while all(len(w) > common + 1 for w in words) and len({w[common] for w in words}) == 1:
+        common += 1
+    return " ".join(words[0][:common]), [" ".join(w[common:]) for w in words]
+
+
 def _levels(values: np.ndarray) -> tuple[float, float]:
     low, high = float(np.nanmin(values)), float(np.nanmax(values))
     return (low, high) if high > low else (low, low + 1e-6)
@@ -175,8 +188,11 @@ class ScoreMapView(QWidget):
         )
         # The map's own peak is not the score (maps are shown before penalties and
         # windows, or up-sampled): only the tracker's raw score is named, and it is raw.
+        prefix, _ = split_labels([m.label or "map" for m in rest])
+        below = f"<br>below: one map per {prefix}" if prefix else ""
+        # two short lines: one long one set the dock's minimum width past the window's
         self._title.setText(
-            f"{tracker}raw map: {chosen.label or 'chosen'} ({values.shape[1]}x{values.shape[0]}){score}"
+            f"{tracker}raw map{score}<br>{chosen.label or 'chosen'} ({values.shape[1]}x{values.shape[0]}){below}"
         )
         self._main_image.setImage(values, levels=levels)
         self._colour_bar.setLevels(levels)
@@ -186,10 +202,11 @@ class ScoreMapView(QWidget):
         self._set_tile_count(len(rest))
         if rest:
             shared = _levels(np.concatenate([np.asarray(m.values, np.float32).ravel() for m in rest]))
-            for (label, view, image, marker), score_map in zip(self._tiles, rest):
+            _, short = split_labels([m.label or "map" for m in rest])
+            for (label, view, image, marker), score_map, text in zip(self._tiles, rest, short):
                 tile = np.asarray(score_map.values, dtype=np.float32)
                 r, c = peak(tile)
-                label.setText(score_map.label or "map")
+                label.setText(text)
                 image.setImage(tile, levels=shared)
                 marker.setData([c + 0.5], [r + 0.5])
                 view.autoRange(padding=0)

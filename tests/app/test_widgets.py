@@ -91,7 +91,8 @@ def test_score_map_view_draws_the_chosen_map_large_and_the_rest_as_labelled_tile
     widget = ScoreMapView()
     qtbot.addWidget(widget)
     widget.show_maps(maps(4))
-    assert widget.tile_labels() == ["scale 1", "scale 2", "scale 3"]
+    assert widget.tile_labels() == ["1", "2", "3"]  # "scale" once, in the title
+    assert "per scale" in widget.title
     assert widget._main_peak.data["x"][0] == 12.5 and widget._main_peak.data["y"][0] == 3.5
     assert widget._colour_bar.levels() == pytest.approx((0.0, 2.0))
     widget.show_maps(maps(1))
@@ -351,3 +352,27 @@ def test_handles_shrink_on_a_small_box_and_the_edge_ones_hide(qtbot, view):
     assert sum(shown for _, shown in small) == 4  # the corners only
     view.zoom(4.0)  # zoomed in, the same box is big on screen again
     assert all(r == HANDLE_RADIUS and shown for r, shown in view.handle_sizes())
+
+
+def test_score_map_dock_fits_five_long_labelled_anchor_maps(qtbot):
+    """Issue 17 item 11: with SiamRPN the colour bar and the fifth anchor map were cut off."""
+    from app.widgets.score_map_view import ScoreMapView, split_labels
+
+    assert split_labels(["anchor ratio h/w 0.33", "anchor ratio h/w 0.5"]) == ("anchor ratio h/w", ["0.33", "0.5"])
+    assert split_labels(["scale 0.95", "scale 1.05"]) == ("scale", ["0.95", "1.05"])
+    assert split_labels(["a b", "c d"]) == ("", ["a b", "c d"])
+    widget = ScoreMapView()
+    qtbot.addWidget(widget)
+    values = np.random.default_rng(0).random((17, 17)).astype(np.float32)
+    box = Box(1, 2, 3, 4)
+    chosen = ScoreMap(values, box, "foreground probability, max over anchors")
+    anchors = tuple(ScoreMap(values, box, f"anchor ratio h/w {r}") for r in (0.33, 0.5, 1, 2, 3))
+    widget.remember(3, (chosen, *anchors), score=0.801, box=box, tracker="siamrpn")
+    widget.show_frame(3, box)
+    widget.resize(440, 500)
+    widget.show()
+    qtbot.waitExposed(widget)
+    assert widget.tile_labels() == ["0.33", "0.5", "1", "2", "3"]
+    assert "per anchor ratio h/w" in widget.title
+    assert widget.minimumSizeHint().width() <= 440
+    assert widget._plot.minimumSizeHint().width() <= 440 and widget._tiles_canvas.sizeHint().width() <= 440
