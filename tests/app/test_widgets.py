@@ -164,7 +164,7 @@ def test_the_confidence_axis_is_fixed_and_absent_frames_are_spans(qtbot):
     absent[20] = True
     plot.set_data(scores, [0], absent)
     low, high = plot.getViewBox().viewRange()[1]
-    assert low <= 0.0 and 1.0 <= high < 1.2
+    assert low <= 0.0 and 1.1 <= high < 1.2  # headroom above 1.0: the threshold label is not clipped
     assert plot.absent_spans == [(5, 4), (20, 1)]
     starts, lengths = spans(np.array([True, True, False, True]))
     assert list(starts) == [0, 3] and list(lengths) == [2, 1]
@@ -210,9 +210,8 @@ def test_tracker_panel_offers_every_registered_tracker(qtbot):
 def test_the_gui_tracker_choices_leave_out_test_doubles(capsys):
     from app.gui import build_parser
 
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["--tracker", "identity"])
     assert "identity" not in build_parser().format_help()
+    assert build_parser().parse_args(["--tracker", "identity"]).tracker == "identity"  # scripts and tests
 
 
 def test_the_shortcut_list_shows_keys_first_and_recent_files_by_name(qtbot):
