@@ -210,8 +210,8 @@ class MainWindow(QMainWindow):
         a("File", "Quit", "Ctrl+Q", self.close)
 
         n = self.annotator
-        self.undo_action = a("Edit", "Undo", "Ctrl+Z", n.undo)
-        self.redo_action = a("Edit", "Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], n.redo)
+        self.undo_action = a("Edit", "Undo", "Ctrl+Z", lambda: self._travel(n.undo))
+        self.redo_action = a("Edit", "Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], lambda: self._travel(n.redo))
         a("Edit", "Delete box", ["Del", "Backspace"], lambda: n.delete(self.index))
         a("Edit", "Mark target absent", "A", lambda: n.mark_absent(self.index))
         a(
@@ -640,6 +640,11 @@ class MainWindow(QMainWindow):
         self._update_title()
         self._update_actions()  # now, not at the repaint: the next key may be Redo
         self.schedule_repaint()
+
+    def _travel(self, step: Callable[[], None]) -> None:
+        """Undo or redo; the last run's "Tracking finished" no longer describes what is shown."""
+        step()
+        self.panel.clear_status()
 
     def set_keyframe(self, index: int, box: Box) -> None:
         self.annotator.set_keyframe(index, box)

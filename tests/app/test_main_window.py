@@ -221,6 +221,7 @@ def test_one_drag_correction_is_one_undo_step_named_in_the_menu(qtbot, open_wind
     window.undo_action.trigger()
     assert session.trajectory == before
     assert window.redo_action.text() == "Redo correction at frame 10"
+    assert window.panel.status_label.text() == ""  # "Tracking finished" was about the undone run
 
 
 def test_track_on_a_tracked_frame_says_it_makes_a_keyframe(qtbot, open_window):
