@@ -78,6 +78,8 @@ class FinetuneProgress:
     loss: float = math.nan
     """Mean training loss since the previous report; NaN outside training."""
     message: str = ""
+    auc: float | None = None
+    """The "before" AUC, reported as soon as it is known (phase ``before``)."""
 
 
 @dataclass
@@ -173,6 +175,8 @@ class FinetuneWorker(QObject):
         result.before_auc = score("before", job.weights)
         if cancel.is_set():
             raise Cancelled
+        # shown now, not at the end: the user sees what training has to beat
+        self._report(job_id, FinetuneProgress("before", message="measured", auc=result.before_auc), True)
 
         self._loss_sum, self._loss_count = 0.0, 0
 

@@ -18,6 +18,13 @@ from the cache sees, exactly the pixels streaming decode gives.
   and among the fastest lossless formats to decode with what OpenCV offers; its
   CRCs also catch a damaged cache file, which then falls back to the source.
 
+* **Bounded on disk** (``limit_bytes``, the app's setting "frame cache limit"): all
+  videos' packs together stay under it. Opening a video touches its folder; making
+  room evicts the least recently used other videos first. A video whose own pack
+  would not fit stops being indexed at the limit: the frames after that are read
+  from the video itself, still exact, just as slow as before indexing reached them.
+  ``clear_cache`` empties the cache (the app's Tools menu).
+
 Image folders need none of this: their frames are already files, read directly.
 """
 
@@ -27,6 +34,7 @@ import contextlib
 import json
 import operator
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -50,12 +58,66 @@ if hasattr(cv2, "IMWRITE_PNG_FILTER"):  # OpenCV >= 4.10
     _PNG_PARAMS += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
 PACK_NAME = "frames.pack"
 INDEX_NAME = "index.json"
+DEFAULT_LIMIT_BYTES = 2 * 1024**3
+"""2 GB: about 2,000 frames of 720p, or ten minutes of 480p. The app sets it from its settings."""
 
 Progress = Callable[[int, int], None]
 
 
 def default_cache_dir() -> Path:
     return user_dir("cache") / "frames"
+
+
+def _folder_size(folder: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += (Path(root) / name).stat().st_size
+    return total
+
+
+def cache_entries(root: Path | None = None) -> list[tuple[float, int, Path]]:
+    """(last used, bytes, folder) of every video in the cache, least recently used first."""
+    root = Path(root) if root is not None else default_cache_dir()
+    entries = []
+    try:
+        folders = [p for p in root.iterdir() if p.is_dir()]
+    except OSError:
+        return []
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            entries.append((folder.stat().st_mtime, _folder_size(folder), folder))
+    return sorted(entries, key=lambda e: e[0])
+
+
+def cache_usage(root: Path | None = None) -> int:
+    """Bytes the frame cache holds on disk."""
+    return sum(size for _, size, _ in cache_entries(root))
+
+
+def clear_cache(root: Path | None = None, keep: Path | None = None) -> int:
+    """Delete every cached video but ``keep`` (the one open now); returns the bytes freed."""
+    freed = 0
+    for _, size, folder in cache_entries(root):
+        if keep is not None and folder == Path(keep):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        freed += size
+    return freed
+
+
+def make_room(root: Path, limit_bytes: int, keep: Path | None, wanted: int = 0) -> int:
+    """Evict the least recently used videos (never ``keep``) until the others and ``wanted``
+    more bytes fit under ``limit_bytes``; returns the bytes the others still hold."""
+    others = [e for e in cache_entries(root) if keep is None or e[2] != Path(keep)]
+    used = sum(size for _, size, _ in others)
+    for _, size, folder in others:
+        if used + wanted <= limit_bytes:
+            break
+        shutil.rmtree(folder, ignore_errors=True)
+        used -= size
+    return used
 
 
 def _encode(frame: Frame) -> bytes:
@@ -140,7 +202,13 @@ def remove_stale_temporaries(root: Path) -> int:
 class FrameCache:
     """``get(i)`` = the source's i-th decoded frame, fast once indexed; see the module notes."""
 
-    def __init__(self, source: FrameSource, memory_frames: int = 64, disk_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        source: FrameSource,
+        memory_frames: int = 64,
+        disk_dir: Path | None = None,
+        limit_bytes: int | None = None,
+    ) -> None:
         if memory_frames < 1:
             raise ValueError(f"memory_frames must be >= 1, got {memory_frames}")
         self.source = source
@@ -163,16 +231,22 @@ class FrameCache:
         self._finished.set()
         self.dir: Path | None = None
         """This video's folder in the cache; None for image folders (nothing to cache)."""
+        self.limit_bytes = DEFAULT_LIMIT_BYTES if limit_bytes is None else int(limit_bytes)
+        self.capped = False
+        """Indexing stopped at ``limit_bytes``: later frames come from the source (exact, slower)."""
         if isinstance(source, ImageFolderSource):
             self.frame_count = len(source)
             self._done.set()
             return
-        root = Path(disk_dir) if disk_dir is not None else default_cache_dir()
-        if root not in _swept:  # once per process and cache folder: what a SIGKILL left behind
-            _swept.add(root)
-            remove_stale_temporaries(root)
-        self.dir = root / f"{content_hash(source.path)[:32]}-{CODEC}-cv{cv2.__version__}"
+        self.root = Path(disk_dir) if disk_dir is not None else default_cache_dir()
+        if self.root not in _swept:  # once per process and cache folder: what a SIGKILL left behind
+            _swept.add(self.root)
+            remove_stale_temporaries(self.root)
+        self.dir = self.root / f"{content_hash(source.path)[:32]}-{CODEC}-cv{cv2.__version__}"
         self._load_index()
+        if self.dir.is_dir():
+            with contextlib.suppress(OSError):
+                os.utime(self.dir)  # used now: the last to be evicted
 
     # --- reading ------------------------------------------------------------------------
     @property
@@ -289,6 +363,7 @@ class FrameCache:
         tmp = self.dir / f"frames.{os.getpid()}.{uuid.uuid4().hex}.tmp"
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
+            others = make_room(self.root, self.limit_bytes, keep=self.dir)
             estimate = _header_frame_count(self.source)
             with tmp.open("wb") as out:
                 with self._read_lock, self._lock:
@@ -303,6 +378,12 @@ class FrameCache:
                     if self._stop.is_set():
                         return
                     data = _encode(frame)
+                    if others + position + len(data) > self.limit_bytes:
+                        # full: evict more of the others, or stop here (the rest comes from the source)
+                        others = make_room(self.root, self.limit_bytes, self.dir, position + len(data))
+                        if others + position + len(data) > self.limit_bytes:
+                            self.capped = True
+                            return
                     out.write(data)
                     # Flushed per frame so the reader's descriptor sees it at once.
                     out.flush()

@@ -44,9 +44,9 @@ def _frame(text: str) -> int:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from trackers.registry import TRACKERS
+    from trackers.registry import TEST_DOUBLES, TRACKERS
 
-    names = sorted(TRACKERS)
+    names = sorted(set(TRACKERS) - TEST_DOUBLES)  # what the help offers; test doubles still parse
     parser.add_argument(
         "source",
         nargs="?",
@@ -57,7 +57,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--frame", type=_frame, default=0, help="frame of --box (default 0)")
     parser.add_argument("--track", action="store_true", help="track forward from the --box keyframe")
     parser.add_argument(
-        "--tracker", choices=names, metavar="NAME", help=f"one of {', '.join(names)} (default: siamfc)"
+        "--tracker", choices=sorted(TRACKERS), metavar="NAME", help=f"one of {', '.join(names)} (default: siamfc)"
     )
     parser.add_argument("--weights", type=Path, help="checkpoint file (default: the bundled weights)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto")
@@ -113,6 +113,18 @@ def cmd_gui(args: argparse.Namespace) -> int:
     ):
         # Without a display Qt aborts; an unattended run (CI, scripts) only needs pixels.
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if QApplication.instance() is None:
+        from app.qt_check import problem
+
+        # Qt aborts the process when its xcb plugin lacks a system library: say which
+        # packages to install instead (an unattended run goes on offscreen).
+        missing = problem()
+        if missing and not unattended:
+            print(f"siamtrack gui: error: {missing}", file=sys.stderr)
+            return EXIT_USAGE
+        if missing:
+            print(f"siamtrack gui: {missing}; going on offscreen", file=sys.stderr)
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "siamtrack"])
     app.setApplicationName("siamtrack")
     # An unattended run must not touch the user's recent files and preferences.

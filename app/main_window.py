@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.frame_cache import cache_usage, clear_cache, default_cache_dir
 from app.journal import discard, find_recoverable, read_info
 from app.session import ChangeEvent, TrackerSettings
 from app.settings import AppSettings, load_settings, save_settings
@@ -43,6 +44,7 @@ from app.widgets.score_map_view import ScoreMapView
 from app.widgets.timeline import ConfidencePlot, Transport, format_time
 from app.widgets.tracker_panel import TrackerPanel
 from trackers.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from trackers.trajectory import Origin
 from trackers.types import Box, TrackResult
 
 REPAINT_MS = 40
@@ -55,6 +57,11 @@ RUN_PLOT_EVERY = 8
 Each redraw costs the GUI thread 5-20 ms of pyqtgraph painting; all three on one tick,
 25 times a second, left the event loop stalled 45-64 ms at times on two busy cores
 (tests/app/test_responsiveness.py). The frame and its box stay at 25 a second."""
+EMPTY_HINT = (
+    "Open a video or image folder (Ctrl+O, File › Open recent), or drop one here.\n"
+    "Then drag a box around the object and press T to track it."
+)
+DRAW_HINT = "Drag a box around the object on this frame, then press T (Track forward)."
 TRAIL_FRAMES = 60
 NUDGE_BIG = 10
 VIDEO_FILTER = "Videos and projects ({});;All files (*)".format(
@@ -79,6 +86,7 @@ class MainWindow(QMainWindow):
         no journal-restore offer, no "save changes?" on close."""
         super().__init__()
         self.settings = settings if settings is not None else load_settings()
+        VideoDocument.cache_limit_bytes = max(0, self.settings.cache_limit_mb) * 1024**2
         self.prompts = prompts
         self.persist_settings = persist_settings
         self.document: VideoDocument | None = None
@@ -193,17 +201,17 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction(action)
             self.recent_actions.append(action)
         self.save_action = a("File", "Save project", "Ctrl+S", self.save)
-        a("File", "Save project as…", "Ctrl+Shift+S", self.save_as)
+        self.save_as_action = a("File", "Save project as…", "Ctrl+Shift+S", self.save_as)
         self.export_action = a("File", "Export trajectory…", "Ctrl+E", self.export_dialog)
         self.dataset_action = a(
             "File", "Export as training dataset (GOT-10k)…", "Ctrl+Shift+E", self.export_dataset_dialog
         )
-        a("File", "Close video", "Ctrl+W", self.close_document)
+        self.close_action = a("File", "Close video", "Ctrl+W", self.close_document)
         a("File", "Quit", "Ctrl+Q", self.close)
 
         n = self.annotator
-        self.undo_action = a("Edit", "Undo", "Ctrl+Z", n.undo)
-        self.redo_action = a("Edit", "Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], n.redo)
+        self.undo_action = a("Edit", "Undo", "Ctrl+Z", lambda: self._travel(n.undo))
+        self.redo_action = a("Edit", "Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], lambda: self._travel(n.redo))
         a("Edit", "Delete box", ["Del", "Backspace"], lambda: n.delete(self.index))
         a("Edit", "Mark target absent", "A", lambda: n.mark_absent(self.index))
         a(
@@ -267,9 +275,20 @@ class MainWindow(QMainWindow):
             self._menus["View"].addAction(toggle)
             self._groups["View"].append(toggle)
 
+        # what does nothing without a video: disabled until one is open
+        self._needs_video = [
+            action
+            for name in ("Edit", "Navigate")
+            for action in self._groups[name]
+            if action not in (self.undo_action, self.redo_action)
+        ] + [self.close_action, self.save_as_action]
         self.finetune_action = a(
             "Tools", "Fine-tune on this project's trajectories…", "Ctrl+Shift+F", self.show_finetune_dialog
         )
+        # no key for this one: it is not in the shortcut list
+        self.clear_cache_action = QAction("Clear the frame cache", self)
+        self.clear_cache_action.triggered.connect(lambda checked=False: self.clear_frame_cache())
+        self._menus["Tools"].addAction(self.clear_cache_action)
         a("Help", "Keyboard shortcuts", "F1", self.show_help)
         self._update_recent_menu()
 
@@ -328,7 +347,24 @@ class MainWindow(QMainWindow):
         self.settings.add_recent(path)
         self.settings.last_dir = str(path.parent)
         self._update_recent_menu()
+        project = document.find_project(self.settings.recent)
+        if project is not None:
+            self._offer_project(project)
         return True
+
+    def _offer_project(self, project: Path) -> None:
+        """This video has a saved project: offer it instead of an empty annotation."""
+        question = f"This video has a saved project:\n{project}\n\nOpen the project instead?"
+        if self.prompts:
+            answer = QMessageBox.question(
+                self, "Open the project?", question,
+                QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Ignore,
+                QMessageBox.StandardButton.Open,
+            )
+            if answer == QMessageBox.StandardButton.Open:
+                self.open_path(project)
+                return
+        self.statusBar().showMessage(f"This video has a saved project: {project} (Ctrl+O to open it)", 15000)
 
     def _set_document(self, document: VideoDocument) -> None:
         self.document = document
@@ -341,6 +377,7 @@ class MainWindow(QMainWindow):
         if document.project_path is not None:
             self.panel.set_settings(session.settings)  # a project remembers its tracker
         self.score_view.forget()
+        self.panel.clear_status()  # the last video's "Tracking finished" is not about this one
         self.transport.set_frame_count(document.frame_count, document.fps)
         self.autosave_label.setText(document.journal_problem or "autosave on")
         if document.note:
@@ -369,7 +406,10 @@ class MainWindow(QMainWindow):
         self.view.set_frame(None)
         self.view.set_entry(None)
         self.score_view.forget()
+        self.panel.clear_status()
+        self.plot.clear_data()
         self.transport.set_frame_count(0, 30.0)
+        self.repaint_now()
         self._update_title()
         self._update_actions()
         self.document_changed.emit()
@@ -444,6 +484,8 @@ class MainWindow(QMainWindow):
             return False
         self._dirty = False
         self.statusBar().showMessage(f"Saved {saved}", 5000)
+        self.settings.add_recent(saved)  # Save As too: the project is where the work is now
+        self._update_recent_menu()
         self._update_title()
         return True
 
@@ -483,7 +525,8 @@ class MainWindow(QMainWindow):
         self._repaint_timer.stop()
         document = self.document
         if document is None:
-            self.view.set_info("Open a video (Ctrl+O) or drop one here")
+            self.view.set_info("no video")
+            self.view.set_hint(EMPTY_HINT)
             return
         if self._following and self.panel.follow_box.isChecked() and self._latest_tracked is not None:
             self.index = self._latest_tracked
@@ -500,9 +543,16 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Cannot decode frame {index}: {exc}", 5000)
         entry = trajectory[index]
         self.view.set_entry(entry)
-        maps = self.score_view.maps_for(index)
+        if not trajectory.keyframes():
+            self.view.set_hint(DRAW_HINT, centred=False)  # what to do first on a new video
+        else:
+            self.view.set_hint(None)
+        # only the maps of the run that made this frame's box (not an undone or older run's)
+        tracked_box = entry.box if entry is not None and entry.origin is Origin.TRACKED else None
+        about = self.score_view.about(index, tracked_box) if tracked_box is not None else None
+        maps = about.maps if about is not None else ()
         if maps_now:
-            self.score_view.show_maps(maps)
+            self.score_view.show_maps(maps, about)
         self.view.set_score_map(maps[0] if maps else None)
         self.view.set_info(self._info_text(index))
         self.transport.set_frame(index)
@@ -531,7 +581,10 @@ class MainWindow(QMainWindow):
             return text + "   ABSENT"
         text += f"   {entry.origin.value}"
         if entry.score is not None:
-            text += f"   score {entry.score:.3g}"
+            text += f"   confidence {entry.score:.2f}"
+            about = self.score_view.about(index, entry.box)
+            if about is not None and about.score is not None:
+                text += f" (raw {about.tracker} score {about.score:.3g})"
         return text
 
     def go_to(self, index: int) -> None:
@@ -562,10 +615,16 @@ class MainWindow(QMainWindow):
         session = self.document.session if has else None
         self.undo_action.setEnabled(bool(session and session.can_undo))
         self.redo_action.setEnabled(bool(session and session.can_redo))
-        for action in (self.save_action, self.export_action, self.dataset_action):
+        undo_text = session.undo_text if session is not None else ""
+        redo_text = session.redo_text if session is not None else ""
+        self.undo_action.setText(f"Undo {undo_text}" if undo_text else "Undo")
+        self.redo_action.setText(f"Redo {redo_text}" if redo_text else "Redo")
+        for action in (self.save_action, self.export_action, self.dataset_action, *self._needs_video):
             action.setEnabled(has)
         self.forward_action.setEnabled(has and not running)
         self.backward_action.setEnabled(has and not running)
+        self.between_action.setEnabled(has and not running)
+        self.panel.set_available(has)
         self.stop_action.setEnabled(running)
         if running != self._running_shown:
             self._running_shown = running
@@ -581,6 +640,11 @@ class MainWindow(QMainWindow):
         self._update_title()
         self._update_actions()  # now, not at the repaint: the next key may be Redo
         self.schedule_repaint()
+
+    def _travel(self, step: Callable[[], None]) -> None:
+        """Undo or redo; the last run's "Tracking finished" no longer describes what is shown."""
+        step()
+        self.panel.clear_status()
 
     def set_keyframe(self, index: int, box: Box) -> None:
         self.annotator.set_keyframe(index, box)
@@ -623,6 +687,7 @@ class MainWindow(QMainWindow):
         """The box is right despite the low score: stop suggesting this frame, go to the next."""
         if self.index in self.suggestions():
             self.annotator.reject(self.index)
+            self._mark_plot_dirty()  # its red circle goes
             self.jump_suggestion(1)
 
     # ================================================================== runs, as the window shows them
@@ -633,7 +698,9 @@ class MainWindow(QMainWindow):
         self.run_started.emit(run_id)
 
     def _on_frame_tracked(self, index: int, result: TrackResult) -> None:
-        self.score_view.remember(index, result.score_maps)
+        self.score_view.remember(
+            index, result.score_maps, score=result.score, box=result.box, tracker=self.annotator.run_tracker
+        )
         self._latest_tracked = index
 
     def _on_progress(self, done: int, total: int, fps: float) -> None:
@@ -679,9 +746,7 @@ class MainWindow(QMainWindow):
         document = self.document
         if document is None:
             return
-        dialog = ExportDialog(
-            document.session.trajectory, document.default_project_path().with_name(document.path.stem), self
-        )
+        dialog = ExportDialog(document.session.trajectory, document.default_export_base(), self)
         if dialog.exec():
             try:
                 dialog.write()
@@ -747,6 +812,18 @@ class MainWindow(QMainWindow):
     def _use_finetuned_weights(self, tracker: str, weights: Path) -> None:
         self.panel.set_settings(replace(self.panel.settings(), tracker=tracker, weights=Path(weights)))
         self.statusBar().showMessage(f"{tracker} now uses {weights}", 10000)
+
+    def clear_frame_cache(self) -> int:
+        """Delete the cached frames of every video but the open one; returns the bytes freed."""
+        keep = self.document.cache.dir if self.document is not None else None
+        freed = clear_cache(keep=keep)
+        left = cache_usage()
+        self.statusBar().showMessage(
+            f"Frame cache cleared: {freed / 1e6:.0f} MB freed, {left / 1e6:.0f} MB kept for the open video "
+            f"(limit {self.settings.cache_limit_mb} MB, in {default_cache_dir()})",
+            10000,
+        )
+        return freed
 
     def show_help(self) -> None:
         HelpDialog(self.shortcut_groups(), self).exec()

@@ -100,6 +100,8 @@ class _Step:
     kind: str
     before: dict[int, Entry | None]
     after: dict[int, Entry | None]
+    label: str = ""
+    """What the Edit menu calls it ("correction at frame 287"); empty: said from kind and frames."""
 
 
 @dataclass(slots=True)
@@ -109,6 +111,9 @@ class _Run:
     after: dict[int, Entry | None] = field(default_factory=dict)
     streak: int = 0
     rejoined: bool = False
+    join: _Step | None = None
+    """The edit this run follows on from: its frames join that undo step (see begin_run)."""
+    label: str = ""
 
 
 def _frames_of(indices: Iterable[int]) -> range | tuple[int, ...]:
@@ -130,6 +135,30 @@ def _usable(box: Box) -> bool:
 
 
 Listener = Callable[[ChangeEvent], None]
+
+_KIND_TEXT = {
+    "keyframe": "box",
+    "absent": "absent",
+    "clear": "delete",
+    "run": "tracking",
+    "fuse": "tracking both ways",
+    "interpolate": "interpolation",
+    "restore": "restore",
+}
+
+
+def _describe(kind: str, frames: Iterable[int]) -> str:
+    ordered = sorted(frames)
+    text = _KIND_TEXT.get(kind, kind)
+    if not ordered:
+        return text
+    if len(ordered) == 1:
+        return f"{text} at frame {ordered[0]}"
+    return f"{text}, frames {ordered[0]}-{ordered[-1]}"
+
+
+def _step_text(step: _Step) -> str:
+    return step.label or _describe(step.kind, step.after)
 
 
 class AnnotationSession:
@@ -189,6 +218,19 @@ class AnnotationSession:
     @property
     def can_redo(self) -> bool:
         return bool(self._redo)
+
+    @property
+    def undo_text(self) -> str:
+        """What Undo would take back, for the Edit menu ("correction at frame 287"); "" if nothing."""
+        run = self._run
+        joined = run is not None and run.join is not None and bool(self._undo) and self._undo[-1] is run.join
+        if run is not None and run.after and not joined:
+            return run.label or _describe("run", run.after)
+        return _step_text(self._undo[-1]) if self._undo else ""
+
+    @property
+    def redo_text(self) -> str:
+        return _step_text(self._redo[-1]) if self._redo else ""
 
     @property
     def is_modified(self) -> bool:
@@ -297,13 +339,23 @@ class AnnotationSession:
 
     # --- runs -------------------------------------------------------------------------
     def begin_run(
-        self, start: int, direction: int = +1, settings: TrackerSettings | None = None
+        self,
+        start: int,
+        direction: int = +1,
+        settings: TrackerSettings | None = None,
+        *,
+        join_last_edit: str | None = None,
     ) -> RunRequest:
         """Plan a run from keyframe ``start`` and make it the current one.
 
         The run ends before the next keyframe in its direction, after
         ``settings.max_frames`` frames, or at the video's end, whichever comes first.
         A run already going becomes stale.
+
+        ``join_last_edit`` (a label such as ``"correction at frame 287"``): the run
+        follows on from the last edit (a drag that re-tracks, T on a tracked frame),
+        so the user did one thing: the run's frames join that edit's undo step, which
+        takes the label, and one Undo takes back both.
         """
         settings = settings or self.settings
         if direction not in (1, -1):
@@ -322,6 +374,11 @@ class AnnotationSession:
                 stop = min(stop, bound) if direction > 0 else max(stop, bound)
             request = self._request(settings, start, box, stop, direction)
             self._run = _Run(request)
+            if join_last_edit is not None:
+                self._run.label = join_last_edit
+                if self._undo:
+                    self._run.join = self._undo[-1]
+                    self._run.join.label = join_last_edit
             return request
 
     def bidirectional_requests(
@@ -426,8 +483,13 @@ class AnnotationSession:
         run, self._run = self._run, None
         if run is not None and run.after:
             changed = {i: e for i, e in run.after.items() if run.before[i] != e}
-            if changed:
-                self._push(_Step("run", {i: run.before[i] for i in changed}, changed))
+            if changed and run.join is not None and self._undo and self._undo[-1] is run.join:
+                step = run.join  # still the last edit: one user action, one undo step
+                for i, entry in changed.items():
+                    step.before.setdefault(i, run.before[i])
+                    step.after[i] = entry
+            elif changed:
+                self._push(_Step("run", {i: run.before[i] for i in changed}, changed, run.label))
 
     def _push(self, step: _Step) -> None:
         self._undo.append(step)

@@ -32,6 +32,8 @@ class AppSettings:
     blend: bool = False
     trail: bool = False
     last_dir: str = ""
+    cache_limit_mb: int = 2048
+    """Disk the frame cache may use, all videos together (app/frame_cache.py); 0 = no cache."""
     geometry: str = ""
     window_state: str = ""
 

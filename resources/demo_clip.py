@@ -1,6 +1,6 @@
 """The bundled demo clip: a synthetic sequence whose ground truth is exact.
 
-A striped, blotchy object with a saturated dashed rim glides across a smooth
+A striped, blotchy object in saturated colours glides across a smooth
 coloured background, shrinks to 0.7x and grows to 1.4x of its base size, and
 passes behind a textured vertical bar for about ten frames (out of 150). The
 object is pasted at integer positions and integer sizes, so its box is exact
@@ -34,13 +34,12 @@ _SCALE_PERIOD = 0.65
 """One shrink-grow cycle, as a fraction of the clip: short enough to see the object
 grow, shrink behind the bar and grow again within one clip."""
 
-# Background values stay inside this range and every rim colour has a channel
-# outside it, so a rim pixel can never equal the background under it: tests use
-# that to see where the object ends.
+# Background values stay inside this range and every object pixel has a channel
+# below it (see _saturate), so no object pixel can equal the background under it:
+# tests use that to see where the object ends. (An earlier clip drew a dashed
+# magenta and cyan rim for this, which looked exactly like a selection box.)
 _BG_LOW, _BG_HIGH = 40, 215
-_RIM_COLOURS = np.array([[255, 0, 255], [0, 255, 255]], dtype=np.uint8)
-_RIM_WIDTH = 2
-_RIM_DASH = 4
+_OBJECT_FLOOR = _BG_LOW - 12
 
 
 def _base_object_size(size: tuple[int, int]) -> tuple[int, int]:
@@ -97,18 +96,14 @@ def _occluder_texture(box: Box, seed: int) -> NDArray[np.uint8]:
     return np.clip(value[..., None] * tint, 0, 255).astype(np.uint8)
 
 
-def _add_rim(patch: NDArray[np.uint8]) -> None:
-    """Paint the dashed saturated rim onto the outermost pixels of ``patch`` in place."""
-    height, width = patch.shape[:2]
-    yy, xx = np.mgrid[0:height, 0:width]
-    ring = (
-        (xx < _RIM_WIDTH)
-        | (yy < _RIM_WIDTH)
-        | (xx >= width - _RIM_WIDTH)
-        | (yy >= height - _RIM_WIDTH)
-    )
-    dash = ((xx + yy) // _RIM_DASH) % 2
-    patch[ring] = _RIM_COLOURS[dash[ring]]
+def _saturate(patch: NDArray[np.uint8]) -> None:
+    """Push each pixel's weakest channel under the background's range, in place: the
+    object's colours get more saturated, with no border drawn, and none of its pixels
+    can equal a background pixel."""
+    weakest = np.argmin(patch, axis=2)
+    rows, cols = np.indices(weakest.shape)
+    channel = patch[rows, cols, weakest]
+    patch[rows, cols, weakest] = np.minimum(channel, _OBJECT_FLOOR)
 
 
 def _path(n_frames: int, size: tuple[int, int]) -> list[Box]:
@@ -148,7 +143,7 @@ def render_frame(
     frame = background.copy()
     x, y, w, h = (int(v) for v in (box.x, box.y, box.w, box.h))
     patch = cv2.resize(texture, (w, h), interpolation=cv2.INTER_AREA)
-    _add_rim(patch)  # after resizing, so the rim stays crisp and exactly on the box edge
+    _saturate(patch)  # after resizing: resampling must not blend a pixel back into range
     frame[y : y + h, x : x + w] = patch
     bx, by, bw, bh = (int(v) for v in (bar.x, bar.y, bar.w, bar.h))
     frame[by : by + bh, bx : bx + bw] = bar_texture

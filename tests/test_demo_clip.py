@@ -123,7 +123,7 @@ def test_object_is_textured(sequence) -> None:
     frames, boxes = sequence
     box = boxes[0]
     x, y, w, h = (int(v) for v in box.as_array())
-    patch = frames[0][y + 2 : y + h - 2, x + 2 : x + w - 2]  # inside the rim
+    patch = frames[0][y + 2 : y + h - 2, x + 2 : x + w - 2]
     assert patch.reshape(-1, 3).std(axis=0).min() > 15  # not a flat square
 
 
@@ -146,3 +146,16 @@ def test_bundled_video_decodes_to_the_same_clip(sequence) -> None:
             # Lossy mp4v, so close rather than equal; another clip would score far lower.
             psnr = cv2.PSNR(np.ascontiguousarray(source[i]), np.ascontiguousarray(frames[i]))
             assert psnr > 25, f"frame {i}: PSNR {psnr:.1f}"
+
+
+def test_the_object_has_no_border_that_looks_like_a_selection_box(sequence) -> None:
+    """Issue 17 item 3: a dashed magenta and cyan rim was baked into the texture."""
+    frames, boxes = sequence
+    for i in (0, 40, 120):
+        x, y, w, h = (int(v) for v in boxes[i].as_array())
+        patch = frames[i][y : y + h, x : x + w].astype(np.int32)
+        ring = np.concatenate([patch[0], patch[-1], patch[:, 0], patch[:, -1]])
+        assert len(np.unique(ring, axis=0)) > 12  # the texture runs to the edge, not 2 dash colours
+        inner = patch[2:-2, 2:-2].reshape(-1, 3)
+        # the edge's colours are the texture's: its saturation is no outlier
+        assert abs(np.ptp(ring, axis=1).mean() - np.ptp(inner, axis=1).mean()) < 60

@@ -57,10 +57,28 @@ def demo_box() -> str:
     return f"{x - 1:g},{y - 1:g},{w:g},{h:g}"
 
 
+def qt_problem(python: Path) -> str | None:
+    """One line naming the system packages Qt still needs for a window, or None (app/qt_check.py)."""
+    probe = subprocess.run(
+        [str(python), "-m", "app.qt_check"], cwd=ROOT, capture_output=True, text=True
+    )
+    return probe.stdout.strip() or None if probe.returncode == 1 else None
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"run", "test"}:
         print(__doc__)
         return 2
+    try:
+        return _main(argv)
+    except subprocess.CalledProcessError as exc:
+        # the command has said what went wrong on its own output; no traceback on top
+        print(f"dev.py: {' '.join(map(str, exc.cmd[:4]))}... failed (exit status {exc.returncode})",
+              file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str]) -> int:
     if argv[0] == "run":
         python = setup("")
         out = ROOT / "out"
@@ -70,15 +88,19 @@ def main(argv: list[str]) -> int:
         has_display = os.name == "nt" or sys.platform == "darwin" or bool(
             os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
         )
+        problem = qt_problem(python) if has_display else None
+        if problem:
+            print(problem, flush=True)  # e.g. libxcb-icccm4 libxcb-keysyms1 on a plain Debian
+            has_display = False
         if has_display:
             # the window opens on the demo clip with SiamFC ready: draw a box (or use the
             # one below with --box), press Track
             run(gui + argv[1:])
         else:
             # no screen: drive the same window offscreen, track the demo and keep a screenshot
-            print("no display found: running the app offscreen on the demo clip", flush=True)
+            print("no usable display: running the app offscreen on the demo clip", flush=True)
             run(gui + ["--box", demo_box(), "--track", "--screenshot", str(out / "demo_gui.png"),
-                       "--exit-when-done"] + argv[1:])
+                       "--exit-when-done"] + argv[1:], env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
             print(f"screenshot: {out / 'demo_gui.png'}")
         return 0
     python = setup("test")

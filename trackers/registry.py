@@ -79,6 +79,8 @@ TRACKERS: dict[str, Factory] = {
     "cv-vit": _opencv("vit"),
     "identity": _identity,
 }
+TEST_DOUBLES = frozenset({"identity"})
+"""Registered for tests and scripts; user-facing lists (the app's, ``--tracker`` choices) leave them out."""
 
 
 def create_tracker(

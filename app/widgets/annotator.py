@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.session import RunRequest, TrackerSettings
 from app.tracking_worker import TrackingController
 from app.widgets.document import VideoDocument
+from trackers.confidence import confidence
 from trackers.trajectory import Origin
 from trackers.types import Box, TrackResult
 
@@ -52,6 +53,8 @@ class Annotator(QObject):
         self._retrack_from: int | None = None
         self._fusion: _Fusion | None = None
         self._run_started = 0.0
+        self._run_trackers: dict[int, str] = {}
+        """run id -> tracker name: whose calibration turns the run's raw scores into confidences."""
         self._retrack_timer = QTimer(self)
         self._retrack_timer.setSingleShot(True)
         self._retrack_timer.setInterval(RETRACK_DELAY_MS)
@@ -64,6 +67,11 @@ class Annotator(QObject):
     @property
     def running(self) -> bool:
         return self.controller.running
+
+    @property
+    def run_tracker(self) -> str:
+        """The tracker of the current (or last) run."""
+        return next(iter(self._run_trackers.values()), "")
 
     def set_document(self, document: VideoDocument | None) -> None:
         self.controller.cancel()
@@ -183,9 +191,16 @@ class Annotator(QObject):
         if entry is None or entry.box is None:
             self.message.emit("Draw a box on this frame first (left-drag on the frame)")
             return False
-        if entry.origin is not Origin.KEYFRAME:
-            document.session.set_keyframe(index, entry.box)
-        return self._start_run(index, direction)
+        if entry.origin is Origin.KEYFRAME:
+            return self._start_run(index, direction)
+        # Tracking from a tracked (or interpolated) box accepts it as a keyframe first:
+        # say so, and make both one undo step.
+        document.session.set_keyframe(index, entry.box)
+        self.message.emit(
+            f"Frame {index} was {entry.origin.value}: its box is now a keyframe and tracking restarts "
+            "from it (Ctrl+Z takes back both)"
+        )
+        return self._start_run(index, direction, join=f"keyframe and tracking from frame {index}")
 
     def track_between(self, index: int) -> bool:
         """Track forward from the keyframe at or before ``index`` and backward from the next
@@ -210,12 +225,20 @@ class Annotator(QObject):
         settings = self._settings()
         session.settings = settings
         forward, backward = session.bidirectional_requests(a, b, settings)
+        self._run_trackers = {forward.run_id: forward.tracker, backward.run_id: backward.tracker}
         self._fusion = _Fusion(forward.run_id, backward)
         self._run_started = time.perf_counter()
         self.controller.start(forward, document.path)
         self.run_started.emit(forward.run_id)
         self.changed.emit()
         return True
+
+    def _calibrated(self, run_id: int, result: TrackResult) -> TrackResult:
+        """``result`` with its raw score replaced by the tracker's confidence in [0, 1]
+        (trackers/confidence.py): the trajectory, the timeline, its threshold and the
+        suggestions all read that; the raw score stays with the score maps."""
+        value = confidence(self._run_trackers.get(run_id, ""), result.score)
+        return result if value is None else replace(result, score=value)
 
     def _fusion_frame(self, run_id: int, index: int, result: TrackResult) -> bool:
         fusion = self._fusion
@@ -250,19 +273,21 @@ class Annotator(QObject):
             return
         entry = self.document.session.trajectory[index]
         if entry is not None and entry.origin is Origin.KEYFRAME and entry.box is not None:
-            self._start_run(index, +1)
+            # the drag and the re-track it started are one user action: one undo step
+            self._start_run(index, +1, join=f"correction at frame {index}")
 
-    def _start_run(self, start: int, direction: int) -> bool:
+    def _start_run(self, start: int, direction: int, join: str | None = None) -> bool:
         document = self.document
         assert document is not None
         settings = self._settings()
         document.session.settings = settings  # a saved project remembers the tracker
-        request = document.session.begin_run(start, direction, settings)
+        request = document.session.begin_run(start, direction, settings, join_last_edit=join)
         if len(request.indices) < 2:
             document.session.end_run(request.run_id, "completed")
             self.message.emit("Nothing to track that way: the next frame is a keyframe or the end")
             return False
         self._run_started = time.perf_counter()
+        self._run_trackers = {request.run_id: request.tracker}
         self.controller.start(request, document.path)
         self.run_started.emit(request.run_id)
         self.changed.emit()
@@ -271,11 +296,12 @@ class Annotator(QObject):
     def _on_frame_tracked(self, run_id: int, index: int, result: TrackResult) -> None:
         if self.document is None:
             return
-        if self._fusion_frame(run_id, index, result):
+        calibrated = self._calibrated(run_id, result)
+        if self._fusion_frame(run_id, index, calibrated):
             self.frame_tracked.emit(index, result)
             return
         session = self.document.session
-        if session.accept(run_id, index, result):
+        if session.accept(run_id, index, calibrated):
             self.frame_tracked.emit(index, result)
         if session.run_should_stop(run_id):
             # rejoined the earlier track, or superseded by an edit: no use going on

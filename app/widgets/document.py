@@ -8,10 +8,14 @@ a session exists, a clean close deletes it, and saving checkpoints it.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from app import project_lock
+from app.files import follow_umask, writable_folder
 from app.frame_cache import FrameCache
 from app.journal import Journal, JournalError, discard, journal_path, read_info, restore
 from app.project import PROJECT_SUFFIX, content_hash, load_project, save_project
@@ -35,6 +39,8 @@ class VideoDocument:
     """Low-confidence suggestions the user has looked at and rejected (kept for this session only)."""
     note: str | None = None
     """Something the user should know about the video (its header lies about the frame count)."""
+    cache_limit_bytes: ClassVar[int | None] = None
+    """Disk the frame caches may use (the app's setting); None = the cache's default."""
 
     # --- opening ----------------------------------------------------------------------
     @classmethod
@@ -96,7 +102,7 @@ class VideoDocument:
     def _assemble(
         cls, source: FrameSource, session: AnnotationSession, project: Path | None
     ) -> VideoDocument:
-        cache = FrameCache(source)
+        cache = FrameCache(source, limit_bytes=cls.cache_limit_bytes)
         document = cls(Path(session.video), source, cache, session, project_path=project)
         document._lock_project()
         document._attach_journal()
@@ -145,6 +151,7 @@ class VideoDocument:
         if target is None:
             raise ValueError("no project file yet: choose where to save")
         save_project(self.session, target)
+        follow_umask(target)
         if self.project_path != target:  # "save as": the lock moves to the new file
             if self.project_path is not None:
                 project_lock.release(self.project_path)
@@ -153,6 +160,37 @@ class VideoDocument:
         if self.journal is not None:
             self.journal.checkpoint(target)
         return target
+
+    def default_export_base(self) -> Path:
+        """Where an export is suggested, without its suffix: beside the project when there
+        is one, else beside the video if that folder is writable (data folders often are
+        not), else the home folder."""
+        folder = writable_folder(
+            self.project_path.parent if self.project_path is not None else None,
+            self.path.parent,
+        )
+        name = self.path.name if self.path.is_dir() else self.path.stem
+        return folder / name
+
+    def find_project(self, recent: list[str] | tuple[str, ...] = ()) -> Path | None:
+        """A saved project of this very video (same content hash): beside the video, in its
+        folder, or among ``recent`` files; None if there is none or this is one."""
+        if self.project_path is not None:
+            return None
+        candidates = [self.default_project_path()]
+        folder = self.path if self.path.is_dir() else self.path.parent
+        with contextlib.suppress(OSError):
+            candidates += sorted(folder.glob(f"*{PROJECT_SUFFIX}"))
+        candidates += [Path(p) for p in recent if p.endswith(PROJECT_SUFFIX)]
+        for candidate in dict.fromkeys(candidates):
+            try:
+                data = json.loads(candidate.read_text(encoding="utf-8"))
+                digest = data["video"]["content_hash"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if digest == self.session.content_hash:
+                return candidate
+        return None
 
     def default_project_path(self) -> Path:
         base = self.path if self.path.is_dir() else self.path.with_suffix("")

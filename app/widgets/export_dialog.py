@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.files import follow_umask
 from trackers.formats import FIELDS, FORMATS, dropped_fields, export_got10k_dataset, write_trajectory
 from trackers.sources import FrameSource
 from trackers.trajectory import Trajectory
@@ -90,6 +91,7 @@ class ExportDialog(QDialog):
 
     def write(self) -> None:
         write_trajectory(self._trajectory, self.path, self.format)
+        follow_umask(self.path)
 
 
 class _Cancelled(Exception):
@@ -151,7 +153,9 @@ class DatasetExport(QObject):
 
         try:
             source: FrameSource | Path = video
-            self._result = str(export_got10k_dataset(trajectory, source, out_dir, name, progress=progress))
+            result = export_got10k_dataset(trajectory, source, out_dir, name, progress=progress)
+            follow_umask(Path(result))
+            self._result = str(result)
         except _Cancelled:
             self._error = "cancelled"
         except Exception as exc:  # noqa: BLE001 - shown to the user as one line

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -38,15 +39,18 @@ from app.finetune_worker import (
     FinetuneResult,
 )
 from app.project_training import (
+    MIN_ANNOTATED,
     SIAMFC_FAMILY,
     ProjectTrainingError,
     Split,
+    annotation_sequence,
     finetuned_tracker,
     initial_weights,
     output_path,
-    split_session,
+    split_sequence,
 )
 from app.session import AnnotationSession, TrackerSettings
+from trackers.trajectory import Origin
 from app.widgets.export_dialog import finetune_instructions
 
 PHASE_TEXT = {
@@ -58,6 +62,10 @@ PHASE_TEXT = {
     "done": "Done",
 }
 GOOD, BAD = "#2e9d3e", "#c0392b"
+REVIEWED = frozenset({Origin.KEYFRAME, Origin.IMPORTED})
+"""The boxes a person gave: drawn, corrected, accepted with K (keyframes) or imported. Tracked
+and interpolated boxes are left out: training a tracker on its own output teaches it nothing,
+and scoring it against its own output flatters it."""
 
 
 class FinetuneDialog(QDialog):
@@ -89,6 +97,7 @@ class FinetuneDialog(QDialog):
         self.error: str | None = None
         self._steps: list[float] = []
         self._losses: list[float] = []
+        self._train_started: float | None = None
 
         self.controller = FinetuneController(self)
         self.controller.progress.connect(self._on_progress)
@@ -185,19 +194,35 @@ class FinetuneDialog(QDialog):
                 'this fine-tunes SiamFC weights and scores SiamFC. "Use these weights" switches the '
                 "tracker to SiamFC."
             )
+        trajectory = self._session.trajectory
+        counts = {origin: 0 for origin in Origin}
+        for _, entry in trajectory.annotated():
+            if entry.box is not None:
+                counts[entry.origin] += 1
+        reviewed = sum(counts[o] for o in REVIEWED)
+        machine = counts[Origin.TRACKED] + counts[Origin.INTERPOLATED]
+        left_out = (
+            f" The {machine} tracked or interpolated boxes are left out: the tracker's own output "
+            "would teach it nothing and flatter its score."
+            if machine
+            else ""
+        )
         try:
-            self.split = split_session(self._session)
-        except ProjectTrainingError as exc:
+            self.split = split_sequence(annotation_sequence(self._session, origins=REVIEWED))
+        except ProjectTrainingError:
             self.split = None
-            self.about_label.setText(str(exc))
+            self.about_label.setText(
+                f"Fine-tuning uses only the boxes you drew, corrected or accepted (K): this video has "
+                f"only {reviewed} frames with one, it needs at least {MIN_ANNOTATED}.{left_out}"
+            )
             return
         split = self.split
         first, last = split.heldout_span
         self.about_label.setText(
-            f"Fine-tunes SiamFC weights on your {split.train_frames} annotated frames before frame "
-            f"{split.cut}, then measures {self.tracker} (success AUC) on the {split.heldout_frames} "
-            f"annotated frames {first}–{last}, which training never sees: once with the weights in use, "
-            "once with the new ones."
+            f"Fine-tunes SiamFC weights on the {split.train_frames} frames you drew, corrected or accepted "
+            f"before frame {split.cut}, then measures {self.tracker} (success AUC) on the "
+            f"{split.heldout_frames} such frames {first}–{last}, which training never sees: once with the "
+            f"weights in use, once with the new ones.{left_out}"
         )
 
     def _set_running(self, running: bool) -> None:
@@ -238,6 +263,7 @@ class FinetuneDialog(QDialog):
         job = self.job()
         self.result, self.error = None, None
         self._steps, self._losses = [], []
+        self._train_started = None
         self._loss_curve.setData([], [])
         self.status_label.setTextFormat(Qt.TextFormat.PlainText)
         self.before_label.setText("AUC before: …")
@@ -282,16 +308,44 @@ class FinetuneDialog(QDialog):
             self.progress_bar.setFormat("step %v / %m")
         elif event.phase in ("before", "after", "cache"):
             self.progress_bar.setRange(0, 0)
+        if event.phase == "before" and event.auc is not None:
+            self.before_label.setText(f"AUC before: <b>{event.auc:.3f}</b>")
         if event.phase == "train":
+            now = time.monotonic()
+            if self._train_started is None:
+                self._train_started = (now, event.step)
             if math.isfinite(event.loss):
                 self._steps.append(float(event.step))
                 self._losses.append(event.loss)
                 self._loss_curve.setData(np.asarray(self._steps), np.asarray(self._losses))
-                self.status_label.setText(f"Training: step {event.step}/{event.total}, loss {event.loss:.4f}")
+                self._scale_loss_axes(event.total)
+                self.status_label.setText(
+                    f"Training: step {event.step}/{event.total}, loss {event.loss:.4f}"
+                    + self._time_left(now, event.step, event.total)
+                )
         elif event.phase in PHASE_TEXT and event.phase != "checkpoint":
             self.status_label.setText(PHASE_TEXT[event.phase])
         if event.phase == "after" and self.result is None:
             self.progress_bar.setRange(0, 0)
+
+    def _time_left(self, now: float, step: int, total: int) -> str:
+        """", about 3 min left" from the pace so far (the measuring after training is extra)."""
+        if self._train_started is None or total <= 0:
+            return ""
+        start, first = self._train_started
+        done = step - first
+        if done <= 0 or now <= start:
+            return ""
+        seconds = (total - step) * (now - start) / done
+        return f", about {seconds / 60:.0f} min left" if seconds >= 90 else f", about {seconds:.0f} s left"
+
+    def _scale_loss_axes(self, total: int) -> None:
+        """Steps 0..total on x from the first point on; y from 0 to a little above the
+        highest loss (one point alone gave pyqtgraph a degenerate, meaningless range)."""
+        plot = self.loss_plot
+        plot.setXRange(0, max(1, total), padding=0.02)
+        top = max(self._losses) if self._losses else 1.0
+        plot.setYRange(0, top * 1.1 if top > 0 else 1.0, padding=0)
 
     def _on_finished(self, result: FinetuneResult) -> None:
         self.result = result

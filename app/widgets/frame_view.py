@@ -30,6 +30,11 @@ MIN_BOX_SIDE = 2.0
 """A drag shorter than this (in frame pixels) is a click, not a box."""
 SCORE_COLOURMAP = "inferno"
 BLEND_ALPHA = 190
+HANDLE_RADIUS = 5.0
+"""pyqtgraph's handle radius in screen pixels: right for a box of 40 screen pixels or more."""
+EDGE_HANDLES_FROM = 48.0
+"""The four edge handles show only when the box's shorter side is at least this many screen
+pixels: on a small box eight handles hide its outline (issue 17 item 9)."""
 """Opacity (of 255) of the highest score when blended; lower scores fade out."""
 
 
@@ -126,6 +131,18 @@ class FrameView(pg.GraphicsView):
         self._roi.sigRegionChangeFinished.connect(self._on_roi_finished)
         self._view.addItem(self._roi, ignoreBounds=True)
         self._view.rect_drawn.connect(self._on_rect_drawn)
+        self._view.sigRangeChanged.connect(lambda *_: self._update_handles())
+        self._roi.sigRegionChanged.connect(lambda *_: self._update_handles())
+
+        self._hint = QLabel(self)
+        self._hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._hint.setWordWrap(True)
+        self._hint.setStyleSheet(
+            "QLabel { background: rgba(0, 0, 0, 170); color: white; padding: 10px 16px;"
+            " border-radius: 6px; font-size: 15px; }"
+        )
+        self._hint.hide()
+        self._hint_centred = True
 
         self._info = QLabel(self)
         self._info.setStyleSheet(
@@ -166,6 +183,64 @@ class FrameView(pg.GraphicsView):
             handle.currentPen = handle.pen
             handle.update()
         self._roi.show()
+        self._update_handles()
+
+    def set_hint(self, text: str | None, centred: bool = True) -> None:
+        """A what-to-do-next line over the view (centred, or at the top); None hides it."""
+        if not text:
+            self._hint.hide()
+            return
+        self._hint.setText(text)
+        self._hint_centred = centred
+        self._place_hint()
+        self._hint.show()
+        self._hint.raise_()
+
+    def hint_text(self) -> str:
+        return self._hint.text() if not self._hint.isHidden() else ""
+
+    def _place_hint(self) -> None:
+        width = min(self.width() - 40, 560)
+        self._hint.setFixedWidth(max(200, width))
+        self._hint.adjustSize()
+        x = (self.width() - self._hint.width()) // 2
+        y = (self.height() - self._hint.height()) // 2 if self._hint_centred else 44
+        self._hint.move(max(0, x), max(0, y))
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001
+        super().resizeEvent(event)
+        hint = getattr(self, "_hint", None)  # pyqtgraph resizes before __init__ is done
+        if hint is not None and not hint.isHidden():
+            self._place_hint()
+
+    def _update_handles(self) -> None:
+        """Handles sized to the box as it appears on screen: smaller on a small box,
+        the edge ones hidden, so the outline stays visible (issue 17 item 9)."""
+        if not self._roi.isVisible():
+            return
+        try:
+            px, py = self._view.viewPixelSize()
+        except Exception:  # noqa: BLE001 - not laid out yet
+            return
+        if not (px > 0 and py > 0):
+            return
+        size = self._roi.size()
+        side = min(size.x() / px, size.y() / py)
+        radius = max(2.0, min(HANDLE_RADIUS, side / 8.0))
+        for info in self._roi.handles:
+            handle, pos = info["item"], info["pos"]
+            edge = 0.5 in (pos.x(), pos.y())
+            handle.setVisible(side >= EDGE_HANDLES_FROM or not edge)
+            if handle.radius != radius:
+                handle.prepareGeometryChange()
+                handle.radius = radius
+                handle.buildPath()
+                handle._shape = None
+                handle.update()
+
+    def handle_sizes(self) -> list[tuple[float, bool]]:
+        """(radius, visible) of each handle, for tests."""
+        return [(info["item"].radius, info["item"].isVisible()) for info in self._roi.handles]
 
     def set_info(self, text: str) -> None:
         self._info.setText(text)

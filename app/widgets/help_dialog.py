@@ -4,6 +4,7 @@ themselves so the list cannot drift from what the keys really do."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -24,7 +25,11 @@ MOUSE_HELP = (
 
 
 def shortcut_rows(groups: Sequence[tuple[str, Sequence[QAction]]]) -> list[tuple[str, str, str]]:
-    """(group, action, keys) for every action that has a shortcut."""
+    """(keys, action, group) for every action that has a shortcut.
+
+    Keys come first: a long action text (a recent file's path) must not push them out of
+    view; recent files are named by their file name only, the full path is the tooltip.
+    """
     rows = []
     for group, actions in groups:
         for action in actions:
@@ -33,7 +38,13 @@ def shortcut_rows(groups: Sequence[tuple[str, Sequence[QAction]]]) -> list[tuple
                 for s in action.shortcuts()
                 if not s.isEmpty()
             )
-            rows.append((group, action.text().replace("&", ""), keys))
+            if not keys:
+                continue
+            text = action.text().replace("&", "")
+            if "recent" in group.lower():
+                number, _, path = text.partition(" ")
+                text = f"{number} {Path(path).name}"
+            rows.append((keys, text, group))
     return rows
 
 
@@ -45,7 +56,7 @@ class HelpDialog(QDialog):
         self.setWindowTitle("siamtrack: keyboard and mouse")
         rows = shortcut_rows(groups)
         table = QTableWidget(len(rows), 3)
-        table.setHorizontalHeaderLabels(["Menu", "Action", "Keys"])
+        table.setHorizontalHeaderLabels(["Keys", "Action", "Menu"])
         for r, values in enumerate(rows):
             for c, value in enumerate(values):
                 table.setItem(r, c, QTableWidgetItem(value))

@@ -13,8 +13,10 @@ from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QSpinBox, QStyle, QToolButton, QWidget
 
 DEFAULT_STEP = 10
-LOW_FRACTION = 0.75
-"""Scores under this fraction of the median are suggested by default (see auto_threshold)."""
+DEFAULT_THRESHOLD = 0.5
+"""Confidence under which a tracked frame is suggested for a look. The timeline plots each
+tracker's calibrated confidence (trackers/confidence.py, an estimate of P(IoU > 0.5)), so one
+fixed line means the same for every tracker; it moves only when the user drags it."""
 
 
 def format_time(index: int, fps: float) -> str:
@@ -24,23 +26,12 @@ def format_time(index: int, fps: float) -> str:
     return f"{int(minutes)}:{rest:06.3f}"
 
 
-def auto_threshold(scores: NDArray[np.float64]) -> float | None:
-    """Where the low-score line starts (the user can drag it): the higher of the median
-    minus three standard deviations (estimated from the median absolute deviation, so
-    that lost frames do not widen it) and, for positive scores, three quarters of the
-    median, since a tracker that has lost its target typically keeps a peak well above
-    the noise but a quarter or more below its usual one. None when there are no scores."""
-    finite = scores[np.isfinite(scores)]
-    if finite.size == 0:
-        return None
-    median = float(np.median(finite))
-    sigma = 1.4826 * float(np.median(np.abs(finite - median)))
-    threshold = median - 3.0 * sigma if sigma > 0 else -np.inf
-    if median > 0:
-        threshold = max(threshold, LOW_FRACTION * median)
-    elif sigma == 0:  # constant scores at or below zero: a quarter below them
-        threshold = median - 0.25 * abs(median)
-    return float(threshold)
+def spans(mask: NDArray[np.bool_]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """(starts, lengths) of the runs of True in ``mask``."""
+    padded = np.r_[False, np.asarray(mask, bool), False].astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    starts, stops = edges[::2], edges[1::2]
+    return starts, stops - starts
 
 
 class Transport(QWidget):
@@ -181,10 +172,12 @@ class Transport(QWidget):
 
 
 class ConfidencePlot(pg.PlotWidget):
-    """Peak score per frame, keyframes, absent frames, the threshold and its suggestions.
+    """Confidence per frame, keyframes, absent spans, the threshold and its suggestions.
 
-    Clicking the plot requests that frame; dragging the threshold line changes the
-    suggestions (frames whose score is under it, where the target may be lost).
+    The y axis is fixed to [0, 1]: confidences are calibrated (see DEFAULT_THRESHOLD),
+    so noise stays noise instead of being stretched over the whole height. Clicking
+    the plot requests that frame; dragging the threshold line changes the suggestions
+    (frames whose confidence is under it, where the target may be lost).
     """
 
     frame_requested = Signal(int)
@@ -196,31 +189,44 @@ class ConfidencePlot(pg.PlotWidget):
         self.setMouseEnabled(x=True, y=False)
         self.hideButtons()
         self.showGrid(x=False, y=True, alpha=0.25)
-        self.setLabel("left", "peak score")
+        self.setLabel("left", "confidence")
         self.setLabel("bottom", "frame")
         self.setMinimumHeight(140)
         self._curve = self.plot([], [], pen=pg.mkPen("#35a7ff", width=1.5), connect="finite")
         self._keyframes = pg.ScatterPlotItem(symbol="t1", size=10, brush=pg.mkBrush("#3ddc60"), pen=None)
-        self._absent = pg.ScatterPlotItem(symbol="s", size=5, brush=pg.mkBrush("#909090"), pen=None)
+        self._absent = pg.BarGraphItem(
+            x0=[], y0=[], width=[], height=[], brush=pg.mkBrush(144, 144, 144, 90), pen=pg.mkPen(None)
+        )
         self._suggested = pg.ScatterPlotItem(symbol="o", size=9, brush=None, pen=pg.mkPen("#ff4040", width=2))
-        for item in (self._keyframes, self._absent, self._suggested):
+        for item in (self._absent, self._keyframes, self._suggested):
             self.addItem(item)
+        self.setYRange(0.0, 1.12, padding=0)  # room above 1.0 for the threshold's label
+        self.enableAutoRange(y=False)
         self._cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#ffffff", width=1))
         self.addItem(self._cursor, ignoreBounds=True)
         self._threshold = pg.InfiniteLine(
             angle=0,
             movable=True,
             pen=pg.mkPen("#ff4040", style=Qt.PenStyle.DashLine),
-            label="threshold {value:.3g}",
-            labelOpts={"position": 0.05, "color": "#ff8080"},
+            label="threshold {value:.2f}",
+            # above the line, inside the plot: at the edge the label was clipped
+            labelOpts={"position": 0.02, "color": "#ff8080", "anchors": [(0, 1), (0, 1)]},
         )
+        self._threshold.setValue(DEFAULT_THRESHOLD)
+        self._threshold.setBounds((0.0, 1.0))
         self._threshold.hide()
         self.addItem(self._threshold, ignoreBounds=True)
         self._threshold.sigPositionChangeFinished.connect(self._on_threshold_dragged)
         self.scene().sigMouseClicked.connect(self._on_click)
         self._count = 0
-        self._user_threshold = False
         self._scores: NDArray[np.float64] = np.zeros(0)
+        self._empty = pg.TextItem(
+            "The confidence of every tracked frame appears here.", color="#a0a0a0", anchor=(0.5, 0.5)
+        )
+        self.addItem(self._empty, ignoreBounds=True)
+        self._empty.setPos(50, 0.5)
+        self.setXRange(0, 100, padding=0)
+        self.getAxis("bottom").setStyle(showValues=False)
 
     def set_data(self, scores: NDArray[np.float64], keyframes: list[int], absent: NDArray[np.bool_]) -> None:
         """Scores per frame (NaN where none), keyframe indices, absent mask."""
@@ -229,20 +235,23 @@ class ConfidencePlot(pg.PlotWidget):
         frames = np.arange(count, dtype=np.float64)
         self._curve.setData(frames, scores, connect="finite")
         finite = scores[np.isfinite(scores)]
-        top = float(finite.max()) if finite.size else 1.0
-        bottom = float(min(0.0, finite.min())) if finite.size else 0.0
-        self._keyframes.setData(np.asarray(keyframes, dtype=np.float64), np.full(len(keyframes), top))
-        absent_frames = np.flatnonzero(absent).astype(np.float64)
-        self._absent.setData(absent_frames, np.full(len(absent_frames), bottom))
+        self._keyframes.setData(np.asarray(keyframes, dtype=np.float64), np.full(len(keyframes), 1.0))
+        starts, lengths = spans(absent)
+        self._absent.setOpts(
+            x0=starts - 0.5, width=lengths, y0=np.zeros(len(starts)), height=np.ones(len(starts))
+        )
         if count != self._count:
             self._count = count
-            self.setXRange(0, max(1, count - 1), padding=0.01)
-        # shown before it moves: its label only follows the value while visible
+            self.setXRange(0, max(1, count - 1) if count else 100, padding=0.01 if count else 0)
+        self._empty.setVisible(count == 0)
+        self.getAxis("bottom").setStyle(showValues=count > 0)
+        # The line stays where it is (DEFAULT_THRESHOLD, or where the user put it).
         self._threshold.setVisible(finite.size > 0)
-        if not self._user_threshold:
-            value = auto_threshold(scores)
-            if value is not None:
-                self._threshold.setValue(value)
+
+    def clear_data(self) -> None:
+        """No video: nothing plotted, no threshold, and a line saying what goes here."""
+        self.set_data(np.zeros(0), [], np.zeros(0, bool))
+        self.set_suggestions([])
 
     def set_suggestions(self, frames: list[int]) -> None:
         xs = np.asarray(frames, dtype=np.float64)
@@ -256,15 +265,23 @@ class ConfidencePlot(pg.PlotWidget):
     def threshold(self) -> float | None:
         return float(self._threshold.value()) if self._threshold.isVisible() else None
 
+    @property
+    def empty_text(self) -> str:
+        return self._empty.textItem.toPlainText() if self._empty.isVisible() else ""
+
+    @property
+    def absent_spans(self) -> list[tuple[int, int]]:
+        """(first frame, length) of each absent span drawn."""
+        opts = self._absent.opts
+        return [(int(round(x + 0.5)), int(w)) for x, w in zip(opts["x0"], opts["width"])]
+
     def set_threshold(self, value: float) -> None:
-        """Fix the threshold (as if the user had dragged it)."""
-        self._user_threshold = True
+        """Move the threshold (as if the user had dragged it)."""
         self._threshold.setValue(value)
         self._threshold.show()
         self.threshold_changed.emit(float(value))
 
     def _on_threshold_dragged(self) -> None:
-        self._user_threshold = True
         self.threshold_changed.emit(float(self._threshold.value()))
 
     def _on_click(self, event) -> None:  # noqa: ANN001 - pyqtgraph's MouseClickEvent

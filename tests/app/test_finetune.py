@@ -7,6 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,6 +17,8 @@ from app.main_window import MainWindow
 from app.project import save_project
 from app.project_training import initial_weights, split_session
 from app.settings import AppSettings
+from app.widgets import finetune_dialog as finetune_dialog_module
+from trackers.trajectory import Entry, Origin
 
 from .conftest import write_clip
 from .test_project_training import FRAMES, SIZE, make_session
@@ -37,6 +40,11 @@ def project(tmp_path_factory: pytest.TempPathFactory):
     video = folder / "clip.avi"
     boxes = write_clip(video, FRAMES, SIZE)
     session = make_session(video, boxes)
+    # the dialog trains on what a person gave (keyframes): make most frames ones
+    trajectory = session.trajectory
+    session.apply(
+        {i: Entry(e.box, Origin.KEYFRAME) for i, e in trajectory.annotated() if e.origin is Origin.TRACKED and i % 5 != 4}
+    )
     path = folder / "clip.siamtrack.json"
     save_project(session, path)
     return path, session
@@ -263,4 +271,42 @@ def test_dialog_without_enough_annotation_cannot_start(qtbot, window, tmp_path):
     dialog = w.show_finetune_dialog()
     assert not dialog.start_button.isEnabled()
     assert "only 0 frames" in dialog.about_label.text() and "at least 20" in dialog.about_label.text()
+    dialog.reject()
+
+
+def test_dialog_trains_only_on_what_the_user_gave_and_says_how_many(qtbot, window, project, tmp_path):
+    """Issue 17 item 15: 240 mostly unreviewed tracked frames were called "your annotated frames"."""
+    path, session = project
+    w = window()
+    assert w.open_path(path), w.last_error
+    dialog = w.show_finetune_dialog()
+    keyframes = sum(1 for _, e in session.trajectory.annotated() if e.origin is Origin.KEYFRAME and e.box)
+    tracked = sum(1 for _, e in session.trajectory.annotated() if e.origin is Origin.TRACKED)
+    text = dialog.about_label.text()
+    assert "you drew, corrected or accepted" in text and f"The {tracked} tracked" in text
+    assert dialog.split.train_frames + dialog.split.heldout_frames == keyframes
+    train = dialog.split.train.groundtruth
+    for index, entry in session.trajectory.annotated():
+        if entry.origin is Origin.TRACKED:
+            assert np.isnan(train[index]).all() and np.isnan(dialog.split.heldout.groundtruth[index]).all()
+    dialog.reject()
+
+
+def test_dialog_shows_auc_before_at_once_a_time_estimate_and_sane_loss_axes(qtbot, window, project, monkeypatch):
+    """Issue 17 item 15: "AUC before" showed "..." until the end; the loss axes were nonsense."""
+    path, _session = project
+    w = window()
+    assert w.open_path(path), w.last_error
+    dialog = w.show_finetune_dialog()
+    dialog._on_progress(FinetuneProgress("before", message="measured", auc=0.612))
+    assert "0.612" in dialog.before_label.text()
+    times = iter([100.0, 110.0])
+    monkeypatch.setattr(finetune_dialog_module.time, "monotonic", lambda: next(times))
+    dialog._on_progress(FinetuneProgress("train", 1, 301, 0.8))
+    low, high = dialog.loss_plot.getViewBox().viewRange()[1]
+    assert low <= 0.0 and 0.8 < high < 1.2  # one point: still a range that means something
+    left, right = dialog.loss_plot.getViewBox().viewRange()[0]
+    assert left <= 0 and right >= 301
+    dialog._on_progress(FinetuneProgress("train", 11, 301, 0.7))  # 10 steps in 10 s
+    assert "about 5 min left" in dialog.status_label.text()
     dialog.reject()

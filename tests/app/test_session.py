@@ -175,6 +175,41 @@ def test_run_frames_are_one_undo_step_and_keep_the_keyframe():
         s.end_run(run.run_id, "bored")
 
 
+def test_a_run_that_follows_an_edit_joins_its_undo_step_and_names_it():
+    """Issue 17 item 6: a drag that re-tracks is one user action, so one Ctrl+Z."""
+    s = make(old_track())
+    assert s.undo_text == ""
+    s.set_keyframe(5, Box(40, 10, 20, 20))
+    assert s.undo_text == "box at frame 5"
+    run = s.begin_run(5, join_last_edit="correction at frame 5")
+    for i in range(6, 9):
+        assert s.accept(run.run_id, i, result(40))
+    assert s.undo_text == "correction at frame 5"
+    s.end_run(run.run_id, "completed")
+    assert s.undo_text == "correction at frame 5"
+    assert s.undo()
+    assert s.trajectory == old_track()  # keyframe and re-track gone together
+    assert s.redo_text == "correction at frame 5" and not s.can_undo
+    assert s.redo() and s.trajectory[8].box.x == 40 and s.trajectory[5].origin is Origin.KEYFRAME
+
+
+def test_a_run_joins_only_the_edit_it_follows():
+    s = make(old_track())
+    s.set_keyframe(5, Box(40, 10, 20, 20))
+    run = s.begin_run(5, join_last_edit="correction at frame 5")
+    s.set_absent(15)  # another edit in between: the run (now stale) keeps its own step
+    assert not s.accept(run.run_id, 6, result(40))
+    assert s.undo_text == "absent at frame 15"
+    assert s.undo() and s.undo_text == "correction at frame 5"
+    # an ordinary run is its own step
+    s.set_keyframe(5, Box(10, 10, 20, 20))
+    run = s.begin_run(5)
+    assert s.accept(run.run_id, 6, result(12))
+    s.end_run(run.run_id, "completed")
+    assert s.undo_text == "tracking at frame 6"
+    assert s.undo() and s.trajectory[5].box.x == 10
+
+
 def test_stale_runs_are_dropped():
     s = make()
     s.set_keyframe(0, Box(0, 10, 20, 20))

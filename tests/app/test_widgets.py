@@ -13,7 +13,7 @@ from app.settings import AppSettings, load_settings, save_settings
 from app.widgets.frame_view import ORIGIN_COLOURS, FrameView
 from app.widgets.help_dialog import HelpDialog
 from app.widgets.score_map_view import REMEMBERED_FRAMES, ScoreMapView, peak
-from app.widgets.timeline import ConfidencePlot, Transport, auto_threshold, format_time
+from app.widgets.timeline import DEFAULT_THRESHOLD, ConfidencePlot, Transport, format_time, spans
 from app.widgets.tracker_panel import TrackerPanel
 from trackers.registry import TRACKERS
 from trackers.trajectory import Entry, Origin
@@ -91,7 +91,8 @@ def test_score_map_view_draws_the_chosen_map_large_and_the_rest_as_labelled_tile
     widget = ScoreMapView()
     qtbot.addWidget(widget)
     widget.show_maps(maps(4))
-    assert widget.tile_labels() == ["scale 1", "scale 2", "scale 3"]
+    assert widget.tile_labels() == ["1", "2", "3"]  # "scale" once, in the title
+    assert "per scale" in widget.title
     assert widget._main_peak.data["x"][0] == 12.5 and widget._main_peak.data["y"][0] == 3.5
     assert widget._colour_bar.levels() == pytest.approx((0.0, 2.0))
     widget.show_maps(maps(1))
@@ -139,16 +140,34 @@ def test_format_time():
     assert format_time(3600, 30.0) == "2:00.000"
 
 
-def test_auto_threshold_sits_below_the_typical_score():
-    scores = np.array([0.9, 0.92, 0.88, 0.91, 0.1, np.nan, 0.89])
-    threshold = auto_threshold(scores)
-    assert 0.1 < threshold < 0.88
-    assert auto_threshold(np.array([np.nan])) is None
-    # a long lost stretch a third lower than usual is still under the line
-    lost = np.r_[np.full(60, 5.0e5), np.full(40, 3.5e5)]
-    assert 3.5e5 < auto_threshold(lost) < 5.0e5
-    # scores below zero get no fraction rule
-    assert auto_threshold(np.array([-2.0, -2.1, -1.9, -2.0])) < -2.1
+def test_the_threshold_stays_put_across_edits_unless_the_user_moves_it(qtbot):
+    """Issue 17 item 4: it used to be re-estimated from the scores after every edit."""
+    plot = ConfidencePlot()
+    qtbot.addWidget(plot)
+    rng = np.random.default_rng(0)
+    for _ in range(4):  # four edits, four different score sets
+        plot.set_data(rng.uniform(0.3, 1.0, 50), [0], np.zeros(50, bool))
+        assert plot.threshold == DEFAULT_THRESHOLD
+    plot.set_threshold(0.3)
+    plot.set_data(rng.uniform(0.3, 1.0, 50), [0], np.zeros(50, bool))
+    assert plot.threshold == 0.3
+
+
+def test_the_confidence_axis_is_fixed_and_absent_frames_are_spans(qtbot):
+    """Issue 17 item 5: no autoscale of noise; absent frames as spans, not ticks."""
+    plot = ConfidencePlot()
+    qtbot.addWidget(plot)
+    scores = np.full(40, 0.91)
+    scores[::2] = 0.93  # noise that the old autoscale blew up to the full height
+    absent = np.zeros(40, bool)
+    absent[5:9] = True
+    absent[20] = True
+    plot.set_data(scores, [0], absent)
+    low, high = plot.getViewBox().viewRange()[1]
+    assert low <= 0.0 and 1.1 <= high < 1.2  # headroom above 1.0: the threshold label is not clipped
+    assert plot.absent_spans == [(5, 4), (20, 1)]
+    starts, lengths = spans(np.array([True, True, False, True]))
+    assert list(starts) == [0, 3] and list(lengths) == [2, 1]
 
 
 def test_confidence_plot_click_requests_a_frame_and_marks_suggestions(qtbot):
@@ -160,7 +179,7 @@ def test_confidence_plot_click_requests_a_frame_and_marks_suggestions(qtbot):
     scores = np.full(50, 0.9)
     scores[30:35] = 0.1
     plot.set_data(scores, [0], np.zeros(50, bool))
-    assert plot.threshold is not None and 0.1 < plot.threshold < 0.9
+    assert plot.threshold == DEFAULT_THRESHOLD
     plot.set_suggestions([30, 31])
     assert list(plot._suggested.data["x"]) == [30, 31]
     view = plot.getViewBox()
@@ -171,17 +190,41 @@ def test_confidence_plot_click_requests_a_frame_and_marks_suggestions(qtbot):
         qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=point)
     assert requested.args[0] == pytest.approx(20, abs=1)
     with qtbot.waitSignal(plot.threshold_changed):
-        plot.set_threshold(0.5)
+        plot.set_threshold(0.25)
     plot.set_data(scores, [0], np.zeros(50, bool))
-    assert plot.threshold == 0.5  # the user's line stays where it was put
+    assert plot.threshold == 0.25  # the user's line stays where it was put
 
 
 def test_tracker_panel_offers_every_registered_tracker(qtbot):
     panel = TrackerPanel()
     qtbot.addWidget(panel)
     offered = [panel.tracker_box.itemData(i) for i in range(panel.tracker_box.count())]
-    assert offered == list(TRACKERS)
-    assert {"cv-csrt", "cv-mil", "siamrpn", "dsiamm", "identity"} <= set(offered)
+    assert offered == [name for name in TRACKERS if name != "identity"]
+    assert {"cv-csrt", "cv-mil", "siamrpn", "dsiamm"} <= set(offered)
+    # issue 17 item 17: the test double is not offered, but a setting naming it still works
+    assert not any("test double" in panel.tracker_box.itemText(i) for i in range(panel.tracker_box.count()))
+    panel.set_settings(TrackerSettings("identity"))
+    assert panel.tracker_name == "identity"
+
+
+def test_the_gui_tracker_choices_leave_out_test_doubles(capsys):
+    from app.gui import build_parser
+
+    assert "identity" not in build_parser().format_help()
+    assert build_parser().parse_args(["--tracker", "identity"]).tracker == "identity"  # scripts and tests
+
+
+def test_the_shortcut_list_shows_keys_first_and_recent_files_by_name(qtbot):
+    """Issue 17 item 16: full paths of recent files pushed the Keys column out of view."""
+    from PySide6.QtGui import QAction, QKeySequence
+
+    from app.widgets.help_dialog import shortcut_rows
+
+    recent = QAction("&1 /very/long/path/to/some/folder/clip.siamtrack.json")
+    recent.setShortcut(QKeySequence("Ctrl+1"))
+    rows = shortcut_rows([("File › Open recent", [recent])])
+    assert rows[0][0] == QKeySequence("Ctrl+1").toString(QKeySequence.SequenceFormat.NativeText)
+    assert rows[0][1] == "1 clip.siamtrack.json"
 
 
 def test_tracker_panel_settings_round_trip_and_settle_into_one_signal(qtbot, tmp_path):
@@ -217,7 +260,7 @@ def test_help_dialog_lists_the_actions_with_their_keys(qtbot):
     dialog = HelpDialog([("Edit", [undo])])
     qtbot.addWidget(dialog)
     assert dialog.rows == [
-        ("Edit", "Undo", QKeySequence("Ctrl+Z").toString(QKeySequence.SequenceFormat.NativeText))
+        (QKeySequence("Ctrl+Z").toString(QKeySequence.SequenceFormat.NativeText), "Undo", "Edit")
     ]
 
 
@@ -234,3 +277,101 @@ def test_settings_round_trip_and_survive_a_damaged_file(tmp_path):
     assert load_settings(path) == AppSettings(tracker="siamrpn")
     path.write_text("{not json")
     assert load_settings(path) == AppSettings()
+
+
+def test_a_late_ready_never_overwrites_a_run_or_its_failure(qtbot):
+    """Issue 17 item 7: the worker's "ready" can arrive after the run started or failed."""
+    panel = TrackerPanel()
+    qtbot.addWidget(panel)
+    panel.set_settings(TrackerSettings("siamfc", None, "auto"))
+    panel.show_tracker("siamfc", "cpu", untrained=False)
+    assert panel.status_label.text() == "siamfc ready"
+    panel.set_status("tracking with siamfc…")
+    panel.set_running(True)
+    panel.show_tracker("siamfc", "cpu", untrained=False)  # the run's own build answers late
+    assert panel.status_label.text() == "tracking with siamfc…"
+    panel.show_problem("Tracking failed: boom")
+    panel.set_running(False)
+    panel.show_tracker("siamfc", "cpu", untrained=False)  # a probe queued behind the run
+    assert "Tracking failed: boom" in panel.status_label.text()
+
+
+def test_the_progress_bar_starts_empty_and_says_so(qtbot):
+    panel = TrackerPanel()
+    qtbot.addWidget(panel)
+    panel.set_running(True)
+    bar = panel.progress_bar
+    assert bar.value() == bar.minimum() < bar.maximum()
+    assert bar.text()  # not a full bar without text
+
+
+def test_confidence_is_in_0_1_and_comparable_across_trackers():
+    """Issue 17 item 4: SiamFC peaks near 10 and SiamRPN in 0-1; their confidences share [0, 1]."""
+    from trackers.confidence import CALIBRATION, confidence, is_calibrated
+
+    assert {"siamfc", "siamrpn"} <= set(CALIBRATION)
+    for name, (a, b) in CALIBRATION.items():
+        assert a > 0, f"{name}: a higher raw score must mean a higher confidence"
+        values = [confidence(name, x) for x in (-1e6, -5.0, 0.0, 0.5, 1.0, 5.0, 10.0, 1e6)]
+        assert all(0.0 <= v <= 1.0 for v in values)
+        assert values == sorted(values)
+    assert confidence("siamfc", float("nan")) is None and confidence("siamfc", None) is None
+    assert not is_calibrated("cv-kcf") and confidence("cv-kcf", 1.7) == 1.0  # clipped, uncalibrated
+
+
+def test_score_map_dock_names_the_raw_score_and_forgets_maps_of_other_boxes(qtbot):
+    """Issue 17 item 10: the title showed the map's peak (5.56e-05) beside a score of 5.88,
+    and kept an undone run's map."""
+    from app.widgets.score_map_view import ScoreMapView
+
+    widget = ScoreMapView()
+    qtbot.addWidget(widget)
+    values = np.zeros((17, 17), np.float32)
+    values[3, 4] = 5.56e-05
+    box = Box(1, 2, 3, 4)
+    widget.remember(7, (ScoreMap(values, box, "scale 1.00"),), score=5.88, box=box, tracker="siamfc")
+    widget.show_frame(7, box)
+    assert "raw score 5.88" in widget.title and "siamfc" in widget.title and "5.56e-05" not in widget.title
+    assert widget.maps_for(7, Box(9, 9, 3, 4)) == ()  # the frame now holds another run's box
+    assert widget.about(7, box).score == 5.88
+
+
+def test_handles_shrink_on_a_small_box_and_the_edge_ones_hide(qtbot, view):
+    """Issue 17 item 9: eight large diamonds hid a 30 px box's outline."""
+    from app.widgets.frame_view import HANDLE_RADIUS
+
+    view.resize(400, 300)
+    view.fit()
+    view.set_entry(Entry(Box(10, 10, 100, 80), Origin.KEYFRAME))
+    big = view.handle_sizes()
+    assert all(r == HANDLE_RADIUS and shown for r, shown in big)
+    view.set_entry(Entry(Box(10, 10, 12, 12), Origin.KEYFRAME))  # ~25 screen px at this zoom
+    small = view.handle_sizes()
+    assert all(r < HANDLE_RADIUS for r, _ in small)
+    assert sum(shown for _, shown in small) == 4  # the corners only
+    view.zoom(4.0)  # zoomed in, the same box is big on screen again
+    assert all(r == HANDLE_RADIUS and shown for r, shown in view.handle_sizes())
+
+
+def test_score_map_dock_fits_five_long_labelled_anchor_maps(qtbot):
+    """Issue 17 item 11: with SiamRPN the colour bar and the fifth anchor map were cut off."""
+    from app.widgets.score_map_view import ScoreMapView, split_labels
+
+    assert split_labels(["anchor ratio h/w 0.33", "anchor ratio h/w 0.5"]) == ("anchor ratio h/w", ["0.33", "0.5"])
+    assert split_labels(["scale 0.95", "scale 1.05"]) == ("scale", ["0.95", "1.05"])
+    assert split_labels(["a b", "c d"]) == ("", ["a b", "c d"])
+    widget = ScoreMapView()
+    qtbot.addWidget(widget)
+    values = np.random.default_rng(0).random((17, 17)).astype(np.float32)
+    box = Box(1, 2, 3, 4)
+    chosen = ScoreMap(values, box, "foreground probability, max over anchors")
+    anchors = tuple(ScoreMap(values, box, f"anchor ratio h/w {r}") for r in (0.33, 0.5, 1, 2, 3))
+    widget.remember(3, (chosen, *anchors), score=0.801, box=box, tracker="siamrpn")
+    widget.show_frame(3, box)
+    widget.resize(440, 500)
+    widget.show()
+    qtbot.waitExposed(widget)
+    assert widget.tile_labels() == ["0.33", "0.5", "1", "2", "3"]
+    assert "per anchor ratio h/w" in widget.title
+    assert widget.minimumSizeHint().width() <= 440
+    assert widget._plot.minimumSizeHint().width() <= 440 and widget._tiles_canvas.sizeHint().width() <= 440
