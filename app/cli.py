@@ -174,10 +174,20 @@ def _config_item(text: str) -> tuple[str, object]:
     return key.strip(), value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from trackers.registry import TRACKERS
+def _tracker_name(text: str) -> str:
+    """A registered tracker; test doubles are accepted but never offered (help, errors)."""
+    from trackers.registry import TEST_DOUBLES, TRACKERS
 
-    names = sorted(TRACKERS)
+    if text in TRACKERS:
+        return text
+    offered = sorted(set(TRACKERS) - TEST_DOUBLES)
+    raise argparse.ArgumentTypeError(f"unknown tracker {text!r}; one of {', '.join(offered)}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from trackers.registry import TEST_DOUBLES, TRACKERS
+
+    names = sorted(set(TRACKERS) - TEST_DOUBLES)
     parser = _Parser(prog="siamtrack", description="Siamese trackers for video annotation.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -187,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--box", required=True, type=_parse_box, help="0-based X,Y,W,H on the start frame")
     track.add_argument("--start-frame", type=_non_negative, default=0, help="0-based frame to start on")
     track.add_argument("--frames", type=_positive, default=None, help="track at most N frames (start included)")
-    track.add_argument("--tracker", default="siamfc", choices=names, metavar="NAME", help=f"one of {', '.join(names)}")
+    track.add_argument("--tracker", default="siamfc", type=_tracker_name, metavar="NAME", help=f"one of {', '.join(names)}")
     track.add_argument("--out", required=True, type=Path, help="output file: one x,y,w,h line per frame")
     track.add_argument(
         "--to", dest="to_format", metavar="FORMAT", type=_format_name,
@@ -199,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("eval", help="score trackers on sequences with ground truth (OTB definitions)")
     evaluate.add_argument("sequences", nargs="+", type=Path, metavar="SEQ")
     evaluate.add_argument(
-        "--tracker", action="append", dest="trackers", choices=names, metavar="NAME",
+        "--tracker", action="append", dest="trackers", type=_tracker_name, metavar="NAME",
         help="repeatable; default: siamfc",
     )
     evaluate.add_argument("--json", type=Path, help="write the scores as JSON")
@@ -209,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="end-to-end speed per tracker, decode included, split by stage")
     bench.add_argument("source", nargs="?", type=Path, help="video or folder (default: a generated 1280x720 clip)")
     bench.add_argument(
-        "--tracker", action="append", dest="trackers", choices=names, metavar="NAME",
+        "--tracker", action="append", dest="trackers", type=_tracker_name, metavar="NAME",
         help="repeatable; default: siamfc-3s, siamfc, siamrpn, dsiam, cv-csrt, cv-nano",
     )
     bench.add_argument("--frames", type=_positive, default=150, help="frames per tracker (default 150)")
@@ -220,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     effort = sub.add_parser("effort", help="simulate an annotator: human corrections per 100 frames")
     effort.add_argument("sequences", nargs="+", type=Path, metavar="SEQ")
     effort.add_argument(
-        "--tracker", action="append", dest="trackers", choices=names, metavar="NAME",
+        "--tracker", action="append", dest="trackers", type=_tracker_name, metavar="NAME",
         help="repeatable; default: siamfc",
     )
     effort.add_argument(

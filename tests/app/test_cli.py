@@ -253,3 +253,17 @@ def test_eval_first_ctrl_c_reports_what_finished(clip, tmp_path, capsys, monkeyp
     report = json.loads(out_json.read_text())
     assert list(report["trackers"]["identity"]["sequences"]) == ["a"] and report["complete"] is False
     assert restored is signal.default_int_handler
+
+
+def test_test_doubles_are_accepted_but_never_offered(clip, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["track", "--help"])
+    help_text = capsys.readouterr().out
+    assert "siamfc" in help_text and "identity" not in help_text
+    assert main(["track", str(clip[0]), "--box", "10,10,20,20", "--frames", "2", "--tracker", "identity",
+                 "--out", str(tmp_path / "t.txt")]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["eval", str(clip[0]), "--tracker", "nope"])
+    error = capsys.readouterr().err
+    assert "unknown tracker 'nope'" in error and "identity" not in error

@@ -52,3 +52,17 @@ def test_a_score_of_minus_one_is_mot_no_value(tmp_path):
     path = tmp_path / "res.txt"
     mot.write(Trajectory((Entry(Box(0, 0, 1, 1), score=-1.0),)), path)
     assert mot.read(path)[0] == Entry(Box(0, 0, 1, 1))
+
+
+def test_pixel_coordinates_are_rounded_to_a_hundredth(tmp_path):
+    from trackers.formats import FORMATS
+    from trackers.trajectory import Entry, Origin, Trajectory
+    from trackers.types import Box
+
+    trajectory = Trajectory((Entry(Box(632.1741662612833, 10.004999, 20.123456, 30.0), Origin.TRACKED, 0.75),),
+                            frame_size=(640, 360))
+    FORMATS["mot"].write(trajectory, tmp_path / "gt.txt")
+    assert (tmp_path / "gt.txt").read_text().startswith("1,1,633.17,11,20.12,30,0.75,")
+    FORMATS["cvat"].write(trajectory, tmp_path / "a.xml")
+    text = (tmp_path / "a.xml").read_text()
+    assert 'xtl="632.17"' in text and 'xbr="652.3"' in text and "741662" not in text

@@ -122,6 +122,17 @@ def format_number(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
+PIXEL_DECIMALS = 2
+"""Pixel coordinates in MOT and CVAT files are rounded to 0.01 px: finer is noise, and
+``633.1741662612833`` in a file a person reads is clutter (a round trip moves a box by
+at most 0.005 px, a CVAT corner-derived size by 0.01 px)."""
+
+
+def format_pixel(value: float) -> str:
+    """``value`` rounded to :data:`PIXEL_DECIMALS` places, written as short as it reads back."""
+    return format_number(round(float(value), PIXEL_DECIMALS))
+
+
 def parse_number(text: str, path: Path, line: int | None, what: str) -> float:
     """A finite float, or a FormatError naming ``what`` was expected."""
     try:

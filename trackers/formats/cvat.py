@@ -40,6 +40,7 @@ from trackers.formats.common import (
     check_frames,
     fit_to_video,
     format_number,
+    format_pixel,
     parse_flag,
     parse_int,
     parse_number,
@@ -288,10 +289,10 @@ def _write_track(root: ET.Element, item: Track, count: int) -> None:
             keyframe="1",  # see the module notes: CVAT keeps only keyframes
             outside="1" if box is None else "0",
             occluded="1" if entry is not None and entry.occluded else "0",
-            xtl=format_number(x0),
-            ytl=format_number(y0),
-            xbr=format_number(x1),
-            ybr=format_number(y1),
+            xtl=format_pixel(x0),
+            ytl=format_pixel(y0),
+            xbr=format_pixel(x1),
+            ybr=format_pixel(y1),
             z_order="0",
         )
         origin = Origin.IMPORTED if entry is None else entry.origin  # unannotated: a plain absence

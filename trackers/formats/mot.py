@@ -26,6 +26,7 @@ from trackers.formats.common import (
     check_frames,
     fit_to_video,
     format_number,
+    format_pixel,
     numbered_lines,
     parse_int,
     parse_number,
@@ -148,8 +149,10 @@ def write_tracks(tracks: Sequence[Track], path: Path) -> None:
                 continue
             x, y, w, h = entry.box.to_one_based()
             conf = NO_VALUE if entry.score is None else entry.score
-            values = [index + 1, track.id, x, y, w, h, conf, NO_VALUE, NO_VALUE, NO_VALUE]
-            rows.append(((index, track.id), ",".join(format_number(v) for v in values)))
+            values = [format_number(index + 1), format_number(track.id)]
+            values += [format_pixel(v) for v in (x, y, w, h)]
+            values += [format_number(v) for v in (conf, NO_VALUE, NO_VALUE, NO_VALUE)]
+            rows.append(((index, track.id), ",".join(values)))
     rows.sort(key=lambda row: row[0])
     write_text_atomic(path, "".join(line + "\n" for _key, line in rows))
 
