@@ -24,7 +24,7 @@ def test_every_folder_asks_without_an_author(monkeypatch, tmp_path):
     from app.frame_cache import default_cache_dir as frame_cache_dir
     from app.journal import user_data_dir
     from app.settings import settings_path
-    from training.data import default_cache_dir as crop_cache_dir
+    from training.crop_cache import default_cache_dir as crop_cache_dir
 
     assert settings_path() == tmp_path / "config" / "gui.json"
     assert frame_cache_dir() == tmp_path / "cache" / "frames"

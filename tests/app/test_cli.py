@@ -78,7 +78,7 @@ def test_track_siamfc_runs_and_warns_when_untrained(clip, tmp_path, capsys):
         (["--box", "10,10,0,5"], "positive width"),
         (["--box", "500,500,10,10"], "outside"),
         (["--box", "10,10,20,20", "--start-frame", "99"], "past the end"),
-        (["--box", "10,10,20,20", "--tracker", "nope"], "invalid choice"),
+        (["--box", "10,10,20,20", "--tracker", "nope"], "unknown tracker"),
         (["--box", "10,10,20,20", "--tracker", "siamfc", "--weights", "/no/such/weights.pt"], "not found"),
         (["--box", "10,10,20,20", "--frames", "0"], ">= 1"),
     ],

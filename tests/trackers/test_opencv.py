@@ -228,7 +228,9 @@ def test_model_dir_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     with pytest.raises(TrackerError, match="env"):
         OpenCVTracker("vit")
     monkeypatch.delenv(MODEL_DIR_ENV)
-    assert resolve_model_dir(None).parts[-2:] == ("shared", "models")
+    # nothing given: the copies bundled with siamtrack
+    assert resolve_model_dir(None).parts[-2:] == ("resources", "models")
+    assert (resolve_model_dir(None) / "nanotrack-v2" / "nanotrack_head_sim.onnx").is_file()
 
 
 def test_flat_model_folder(tmp_path: Path) -> None:
