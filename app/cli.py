@@ -121,11 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     track = sub.add_parser("track", help="track one object through a video or image folder")
     track.add_argument("source", type=Path, help="video file, image folder, or OTB sequence folder")
-    track.add_argument("--box", required=True, type=_parse_box, help="0-based X,Y,W,H on the start frame")
+    track.add_argument(
+        "--box", required=True, type=_parse_box, action="append",
+        help="0-based X,Y,W,H on the start frame; repeat it for several objects (then --out is MOT 1.1 text)",
+    )
     track.add_argument("--start-frame", type=_non_negative, default=0, help="0-based frame to start on")
     track.add_argument("--frames", type=_positive, default=None, help="track at most N frames (start included)")
     track.add_argument("--tracker", default="siamfc", choices=names, metavar="NAME", help=f"one of {', '.join(names)}")
-    track.add_argument("--out", required=True, type=Path, help="output file: one x,y,w,h line per frame")
+    track.add_argument(
+        "--out", required=True, type=Path,
+        help="output file: one x,y,w,h line per frame; with several --box, MOT 1.1 frame,id,x,y,w,h,conf,-1,-1,-1",
+    )
     _add_tracker_options(track)
 
     evaluate = sub.add_parser("eval", help="score trackers on sequences with ground truth (OTB definitions)")
@@ -279,6 +285,10 @@ def _untrained_warning(name: str) -> str:
 
 # ------------------------------------------------------------------------ commands
 def cmd_track(args: argparse.Namespace) -> int:
+    if isinstance(args.box, list) and len(args.box) > 1:
+        return cmd_track_objects(args)
+    if isinstance(args.box, list):
+        args.box = args.box[0]
     from trackers.geometry import iou
     from trackers.prefetch import Prefetcher
     from trackers.run import FrameSizeError, track_frames
@@ -350,6 +360,69 @@ def cmd_track(args: argparse.Namespace) -> int:
         print(
             f"{args.tracker}: tracked {len(lines)}/{count} frames in {elapsed:.1f} s "
             f"({len(lines) / max(elapsed, 1e-9):.1f} fps, decode included) -> {args.out}",
+            file=sys.stderr,
+        )
+        if untrained:
+            print(_untrained_warning(args.tracker), file=sys.stderr)
+        if interrupted:
+            print("siamtrack: interrupted; the frames tracked so far were written", file=sys.stderr)
+            return EXIT_INTERRUPTED
+    return 0
+
+
+def cmd_track_objects(args: argparse.Namespace) -> int:
+    """``track`` with several ``--box``: one decode per frame, MOT 1.1 out (see app.track_objects)."""
+    from app.track_objects import check_boxes, mot_lines
+    from trackers.batch import make_trackers
+    from trackers.prefetch import Prefetcher
+    from trackers.run import FrameSizeError, track_frames_multi
+    from trackers.sources import frame_count_note, open_source
+
+    boxes = list(args.box)
+    with open_source(args.source) as source:
+        total = len(source)
+        note = frame_count_note(source)
+        if note:
+            print(f"siamtrack: note: {note}", file=sys.stderr)
+        if args.start_frame >= total:
+            raise CliError(f"--start-frame {args.start_frame} is past the end: {args.source} has {total} frames")
+        stop = total if args.frames is None else min(total, args.start_frame + args.frames)
+        first_frame = source[args.start_frame]
+        problem = check_boxes(boxes, first_frame.shape[1], first_frame.shape[0])
+        if problem:
+            raise CliError(problem)
+        first = _build_tracker(args)
+        untrained = bool(getattr(first, "untrained", False))
+        if untrained:
+            print(_untrained_warning(args.tracker), file=sys.stderr)
+        trackers = make_trackers(first, len(boxes), lambda: _make_factory(args)(args.tracker))
+        lines: list[str] = []
+        done = 0
+        progress = _Progress()
+        started = time.perf_counter()
+        interrupted = False
+        try:
+            with Prefetcher(source.iter_from(args.start_frame, stop)) as frames:
+                for step in track_frames_multi(trackers, frames, boxes):
+                    lines.extend(mot_lines(args.start_frame + step.index, step.results))
+                    done = step.index + 1
+                    progress(f"{args.tracker}: {len(boxes)} objects, frame {args.start_frame + done}/{stop}")
+        except KeyboardInterrupt:
+            interrupted = True
+        except FrameSizeError as exc:
+            raise CliError(
+                f"frame {args.start_frame + exc.step} is {exc.size[0]}x{exc.size[1]} but frame {args.start_frame} "
+                f"is {exc.expected[0]}x{exc.expected[1]}: a tracker needs frames of one size; "
+                f"the {done} frames before it were written to {args.out}"
+            ) from None
+        finally:
+            if lines:
+                _write_atomically(args.out, "\n".join(lines) + "\n")
+        progress.done()
+        elapsed = time.perf_counter() - started
+        print(
+            f"{args.tracker}: tracked {len(boxes)} objects over {done}/{stop - args.start_frame} frames in "
+            f"{elapsed:.1f} s ({done / max(elapsed, 1e-9):.1f} fps, decode included) -> {args.out} (MOT 1.1)",
             file=sys.stderr,
         )
         if untrained:
