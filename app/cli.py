@@ -152,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--frames", type=_positive, default=150, help="frames per tracker (default 150)")
     bench.add_argument("--box", type=str, help="0-based X,Y,W,H on frame 0 (default: the ground truth's)")
+    bench.add_argument(
+        "--objects", type=_positive, default=1,
+        help="track N objects at once on the same frames (the box and N-1 copies spread over the frame)",
+    )
     bench.add_argument("--json", type=Path, help="write the figures as JSON")
     _add_tracker_options(bench)
 
@@ -524,7 +528,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     report = run_bench(
         names, args.source, args.box, args.frames, args.device, args.weights, args.model_dir,
         progress=lambda m: print(m, file=sys.stderr, flush=True),
-        config=dict(args.config), threads=args.threads,
+        config=dict(args.config), threads=args.threads, objects=args.objects,
     )
     print(format_bench_table(report))
     if args.json:
