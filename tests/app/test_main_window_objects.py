@@ -1,0 +1,88 @@
+"""The window with several objects: the scripted walkthrough of issue 21.
+
+Add a second object, track both at once, correct one without touching the other,
+select by clicking a box, the lanes, the object list, undo, and save and reopen.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+
+from app.session import AnnotatedObject
+from trackers.trajectory import Origin
+from trackers.types import Box
+
+from .conftest import CLIP_FRAMES
+from .test_main_window import open_window  # noqa: F401 - the fixture
+
+
+def _tracked(trajectory) -> list[int]:
+    return [i for i, e in trajectory.annotated() if e.origin is Origin.TRACKED]
+
+
+def test_a_second_object_tracked_together_and_corrected_alone(qtbot, open_window, tmp_path, mouse_drag):  # noqa: F811
+    window = open_window()
+    session = window.document.session
+    window.set_keyframe(0, Box(20, 30, 30, 30))
+    # a new object: the next box drawn is its first keyframe
+    window.object_list.add_button.click()
+    second = session.selected_id
+    assert second == 2 and window.object_list.list.count() == 2
+    view = window.view
+    mouse_drag(view.viewport(), view.map_to_widget(90, 40).toPoint(), view.map_to_widget(120, 70).toPoint())
+    assert session.trajectory_of(second)[0].origin is Origin.KEYFRAME
+    assert session.trajectory_of(1)[0].box == Box(20, 30, 30, 30)  # the first object is untouched
+    window.repaint_now()
+    assert [o[0] for o in view.others()] == [1]  # the other object's box is drawn, in its colour
+
+    # track all objects forward: one decode per frame, one undo step
+    with qtbot.waitSignal(window.run_ended, timeout=10_000) as ended:
+        window.track_all_action.trigger()
+    assert ended.args[1] == "completed"
+    assert _tracked(session.trajectory_of(1)) == list(range(1, CLIP_FRAMES))
+    assert _tracked(session.trajectory_of(second)) == list(range(1, CLIP_FRAMES))
+    first_before = session.trajectory_of(1)
+
+    # correct the second object on frame 10: only it is re-tracked
+    window.go_to(10)
+    with qtbot.waitSignal(window.run_ended, timeout=10_000):
+        window.set_keyframe(10, Box(95, 45, 30, 30))
+    assert session.trajectory_of(second)[10].origin is Origin.KEYFRAME
+    assert session.trajectory_of(second)[20].box == Box(95, 45, 30, 30)
+    assert session.trajectory_of(1) == first_before
+
+    # clicking the first object's box selects it
+    window.repaint_now()
+    point = view.map_to_widget(35, 45).toPoint()
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    qtbot.waitUntil(lambda: session.selected_id == 1, timeout=2000)
+    assert window.object_list.list.currentRow() == 0
+
+    # the lanes: one per object, the selected one marked
+    window.repaint_now()
+    assert [lane[0] for lane in window.lanes.lanes()] == [1, second]
+
+    # relabel and recolour through the list; undo takes back one action at a time
+    window.object_list.colour_dialog = lambda current: QColor("#00ff00")
+    window.object_list.colour_button.click()
+    assert session.object(1).colour == "#00ff00"
+    window.object_list.label_box.setCurrentText("runner")
+    window.object_list.label_box.lineEdit().returnPressed.emit()
+    assert session.object(1).label == "runner" and "runner" in session.labels
+    window.annotator.undo()
+    assert session.object(1).label == "object" and session.object(1).colour == "#00ff00"
+    window.annotator.redo()
+
+    # next / previous object keys, and N visits suggestions of any object
+    window.annotator.select_next_object(1)
+    assert session.selected_id == second
+
+    # save and reopen: every object, exactly
+    objects: tuple[AnnotatedObject, ...] = session.objects
+    project = tmp_path / "two.siamtrack.json"
+    assert window._save_to(project)
+    window.close_document()
+    assert window.open_path(project)
+    assert window.document.session.objects == objects
+    assert window.object_list.list.count() == 2
