@@ -582,31 +582,33 @@ def cmd_train(argv: list[str]) -> int:
 
 
 def _project_as_data(project: Path, folder: Path) -> Path:
-    """The project's video and annotation in a layout ``trackers.evaluation.load_sequences`` reads."""
+    """A folder with the project's video and each object's annotation in a layout
+    ``trackers.evaluation.load_sequences`` reads."""
     import numpy as np
 
     from app.project_training import sequences_from_project
     from trackers.formats.otb import box_line
     from trackers.types import Box
 
-    (sequence,) = sequences_from_project(project)
-    lines = "".join(
-        box_line(None if np.isnan(row).any() else Box(*(float(v) for v in row))) + "\n"
-        for row in sequence.groundtruth
-    )
-    video = Path(sequence.source).resolve()
     home = folder / f"{len(list(folder.iterdir()))}"
     home.mkdir()
-    if video.is_dir():  # an image folder: an OTB folder of a link to it and groundtruth_rect.txt
-        data = home / sequence.name
-        data.mkdir()
-        _link(video / "img" if (video / "img").is_dir() else video, data / "img")
-        (data / "groundtruth_rect.txt").write_text(lines, encoding="utf-8")
-        return data
-    data = home / f"{sequence.name}{video.suffix}"
-    _link(video, data)
-    data.with_suffix(".txt").write_text(lines, encoding="utf-8")
-    return data
+    # one sequence per object of the project (each object's trajectory trains)
+    for sequence in sequences_from_project(project):
+        lines = "".join(
+            box_line(None if np.isnan(row).any() else Box(*(float(v) for v in row))) + "\n"
+            for row in sequence.groundtruth
+        )
+        video = Path(sequence.source).resolve()
+        if video.is_dir():  # an image folder: an OTB folder of a link to it and groundtruth_rect.txt
+            data = home / sequence.name
+            data.mkdir()
+            _link(video / "img" if (video / "img").is_dir() else video, data / "img")
+            (data / "groundtruth_rect.txt").write_text(lines, encoding="utf-8")
+            continue
+        data = home / f"{sequence.name}{video.suffix}"
+        _link(video, data)
+        data.with_suffix(".txt").write_text(lines, encoding="utf-8")
+    return home
 
 
 def _link(target: Path, link: Path) -> None:

@@ -44,6 +44,7 @@ from app.project_training import (
     finetuned_tracker,
     initial_weights,
     output_path,
+    other_objects_before,
     split_session,
 )
 from app.session import AnnotationSession, TrackerSettings
@@ -219,6 +220,7 @@ class FinetuneDialog(QDialog):
             raise ProjectTrainingError(self.about_label.text())
         weights = self._settings.weights if self._settings.tracker in SIAMFC_FAMILY else None
         return FinetuneJob(
+            extra_train=tuple(other_objects_before(self._session, self.split.cut)),
             split=self.split,
             tracker=self.tracker,
             weights=weights,
