@@ -1,7 +1,7 @@
 """Several objects on one frame: one decode, and one pass through the network where possible.
 
-Trackers that can split their update into phases (SiamFC: ``search`` cuts the search
-regions, ``finish`` turns their features into a box) and share one network (made with
+Trackers that can split their update into phases (SiamFC and SiamRPN: ``search`` cuts
+the search regions, ``finish`` turns their features into a box) and share one network (made with
 ``spawn``) have the search regions of all objects embedded as one batch: the
 convolutions run once per frame with k times the batch instead of k times, which is
 where a CPU and even more a GPU gain (issue 21, Speed). Every other tracker is updated
@@ -25,7 +25,9 @@ MakeTracker = Callable[[], Tracker]
 
 
 def can_batch(tracker: Tracker) -> bool:
-    return all(hasattr(tracker, name) for name in ("spawn", "batch_key", "search", "finish", "prepare"))
+    """Whether the tracker has the phases (SiamFC, SiamRPN) and a network to share."""
+    names = ("spawn", "batch_key", "search", "finish", "prepare", "first_search_images", "learn_exemplar")
+    return all(hasattr(tracker, name) for name in names) and tracker.batch_key() is not None  # type: ignore[attr-defined]
 
 
 def make_trackers(first: Tracker, count: int, make: MakeTracker | None = None) -> list[Tracker]:

@@ -132,3 +132,25 @@ def test_jogging_two_targets_in_one_run_score_what_one_object_runs_score(tmp_pat
         mine = rows[rows[:, 1] == k + 1][:, 2:6]
         mine[:, :2] -= 1.0
         assert _auc(mine, truths[k]) == pytest.approx(singles[k], abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["siamfc", "siamrpn", "dsiam"])
+def test_every_siamese_tracker_gives_each_object_its_one_object_boxes_in_fp32(clip, name):
+    """SiamFC and SiamRPN batch (shared network), DSiam runs one by one; none changes a box."""
+    path, boxes = clip
+    with open_source(path) as source:
+        frames = [source[i] for i in range(5)]
+    second = Box(boxes[0].x + 40, boxes[0].y + 10, 20, 20)
+
+    def make():
+        return create_tracker(name, device="cpu", config={"precision": "fp32"})
+
+    trackers = make_trackers(make(), 2, make)
+    assert (trackers[1].__class__ is trackers[0].__class__) and (
+        (getattr(trackers[1], "batch_key", lambda: None)() == getattr(trackers[0], "batch_key", lambda: 0)())
+        == (name != "dsiam")
+    )
+    steps = list(track_frames_multi(trackers, frames, [boxes[0], second]))
+    for k, box in enumerate((boxes[0], second)):
+        alone = [s.result.box for s in track_frames(make(), frames, box)]
+        assert [s.results[k].box for s in steps] == pytest.approx(alone)
