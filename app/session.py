@@ -395,7 +395,7 @@ class AnnotationSession:
             if not box[1].is_valid():
                 raise ValueError(f"a keyframe box needs a positive size and finite values, got {box[1]}")
         with self._lock:
-            self._commit_runs()
+            # Runs going on go on: a new object touches none of their frames.
             object_id = max(self._objects, default=0) + 1
             trajectory = Trajectory.empty(self.frame_count, self.frame_size, label or self._default_label())
             obj = AnnotatedObject(object_id, trajectory, colour or default_colour(object_id), name, False, settings)
@@ -458,7 +458,7 @@ class AnnotationSession:
         if new.same_meta(obj):
             return
         with self._lock:
-            self._commit_runs()
+            # Runs going on go on: a label, colour or name changes none of their frames.
             position = list(self._objects).index(obj.id)
             step = _Step("update_object", objects=[(position, obj, new)])
             event = self._apply_objects(step.objects, after=True)

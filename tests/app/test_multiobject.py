@@ -232,3 +232,19 @@ def test_sigkill_with_three_objects_loses_nothing_older_than_a_second(tmp_path):
         entry = restored.trajectory_of(1 + i % 3)[i]
         assert entry is not None and entry.box == Box(i, i + 0.5, 10, 12)
     assert restored.trajectory_of(2)[0].box == Box(30, 30, 5, 5)
+
+
+def test_relabelling_or_adding_an_object_does_not_stop_a_run_but_deleting_does():
+    s = make()
+    s.set_keyframe(0, Box(1, 1, 5, 5))
+    run = s.begin_run(0)
+    assert s.accept(run.run_id, 1, TrackResult(Box(2, 1, 5, 5), 0.9))
+    s.update_object(label="runner", colour="#112233")
+    b = s.add_object("car", select=False)
+    assert s.run_stop_reason(run.run_id) is None
+    assert s.accept(run.run_id, 2, TrackResult(Box(3, 1, 5, 5), 0.9))
+    s.delete_object(b)
+    assert s.run_stop_reason(run.run_id) == "stale"
+    s.undo()  # the deletion
+    s.undo()  # the run
+    assert s.trajectory[1] is None and s.object().label == "runner"
