@@ -86,3 +86,33 @@ def test_a_second_object_tracked_together_and_corrected_alone(qtbot, open_window
     assert window.open_path(project)
     assert window.document.session.objects == objects
     assert window.object_list.list.count() == 2
+
+
+def test_cmd_gui_with_two_boxes_tracks_both_objects(qtbot, synthetic_clip, tmp_path, monkeypatch):
+    from PySide6.QtGui import QImage
+
+    from app.gui import build_parser, cmd_gui
+    from app.main_window import MainWindow
+
+    clip, boxes = synthetic_clip
+    box = boxes[0]
+    seen: list[tuple] = []
+    original_close = MainWindow.close
+
+    def close(self):  # what the window held when the run closed it
+        if self.document is not None:
+            seen.append(self.document.session.objects)
+        return original_close(self)
+
+    monkeypatch.setattr(MainWindow, "close", close)
+    shot = tmp_path / "shot.png"
+    args = build_parser().parse_args([
+        str(clip), "--box", f"{box.x:g},{box.y:g},{box.w:g},{box.h:g}", "--box", "100,10,30,30",
+        "--track", "--tracker", "identity", "--screenshot", str(shot), "--exit-when-done",
+    ])
+    assert cmd_gui(args) == 0
+    assert not QImage(str(shot)).isNull()
+    (objects,) = seen
+    assert [o.id for o in objects] == [1, 2]
+    assert all(_tracked(o.trajectory) == list(range(1, CLIP_FRAMES)) for o in objects)
+    assert objects[1].trajectory[CLIP_FRAMES - 1].box == Box(100, 10, 30, 30)
