@@ -203,6 +203,7 @@ class MainWindow(QMainWindow):
         self.dataset_action = a(
             "File", "Export as training dataset (GOT-10k)…", "Ctrl+Shift+E", self.export_dataset_dialog
         )
+        self.export_objects_action = a("File", "Export all objects…", "Ctrl+Alt+E", self.export_objects_dialog)
         a("File", "Close video", "Ctrl+W", self.close_document)
         a("File", "Quit", "Ctrl+Q", self.close)
 
@@ -587,7 +588,7 @@ class MainWindow(QMainWindow):
         session = self.document.session if has else None
         self.undo_action.setEnabled(bool(session and session.can_undo))
         self.redo_action.setEnabled(bool(session and session.can_redo))
-        for action in (self.save_action, self.export_action, self.dataset_action):
+        for action in (self.save_action, self.export_action, self.dataset_action, self.export_objects_action):
             action.setEnabled(has)
         self.forward_action.setEnabled(has and not running)
         self.backward_action.setEnabled(has and not running)
@@ -763,6 +764,41 @@ class MainWindow(QMainWindow):
                 self._report(f"Export failed: {exc}", title="Export failed")
                 return
             self.statusBar().showMessage(f"Exported {dialog.format} to {dialog.path}", 5000)
+
+    def export_objects(self, path: Path, format: str) -> None:
+        """Every object, with its id and label, to ``path`` as ``format`` (``trackers.formats``'
+        several-object writer); OSError or ValueError on failure."""
+        from app.project_tracks import session_tracks
+        from trackers.formats import write_tracks  # type: ignore[attr-defined]
+
+        assert self.document is not None
+        write_tracks(session_tracks(self.document.session), path, format)
+
+    def export_objects_dialog(self) -> None:
+        from PySide6.QtWidgets import QInputDialog
+
+        document = self.document
+        if document is None:
+            return
+        try:
+            from trackers.formats import FORMATS, write_tracks  # type: ignore[attr-defined]  # noqa: F401
+        except ImportError:
+            self._report("This siamtrack cannot write several objects to one file yet", title="Export")
+            return
+        name, ok = QInputDialog.getItem(self, "Export all objects", "Format:", list(FORMATS), 0, False)
+        if not ok:
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export all objects", str(document.default_project_path().with_name(document.path.stem))
+        )
+        if not path:
+            return
+        try:
+            self.export_objects(Path(path), name)
+        except (OSError, ValueError) as exc:
+            self._report(f"Export failed: {exc}", title="Export failed")
+            return
+        self.statusBar().showMessage(f"Exported {len(document.session.objects)} objects as {name} to {path}", 5000)
 
     def export_dataset_dialog(self) -> None:
         document = self.document

@@ -116,3 +116,21 @@ def test_cmd_gui_with_two_boxes_tracks_both_objects(qtbot, synthetic_clip, tmp_p
     assert [o.id for o in objects] == [1, 2]
     assert all(_tracked(o.trajectory) == list(range(1, CLIP_FRAMES)) for o in objects)
     assert objects[1].trajectory[CLIP_FRAMES - 1].box == Box(100, 10, 30, 30)
+
+
+def test_export_all_objects_and_read_them_back(qtbot, open_window, tmp_path):  # noqa: F811
+    import pytest
+
+    pytest.importorskip("trackers.formats.tracks", reason="the formats' several-object API is not merged")
+    from trackers.formats import read_tracks
+
+    window = open_window()
+    session = window.document.session
+    window.set_keyframe(0, Box(20, 30, 30, 30))
+    session.add_object("car", box=(0, Box(90, 40, 30, 30)))
+    session.add_object("dog", box=(2, Box(10, 10, 20, 20)))
+    out = tmp_path / "all.xml"
+    window.export_objects(out, "cvat")
+    tracks = read_tracks(out, "cvat", frame_count=session.frame_count, frame_size=session.frame_size)
+    assert [(t.id, t.label) for t in tracks] == [(1, "object"), (2, "car"), (3, "dog")]
+    assert tracks[2].trajectory[2].box == Box(10, 10, 20, 20)
