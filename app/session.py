@@ -167,6 +167,11 @@ class _Step:
     kind: str
     frames: dict[int, tuple[dict[int, Entry | None], dict[int, Entry | None]]] = field(default_factory=dict)
     objects: list[tuple[int, AnnotatedObject | None, AnnotatedObject | None]] = field(default_factory=list)
+    label: str = ""
+    """What the Edit menu calls it ("correction at frame 287"); empty: said from kind and frames."""
+
+    def changed_frames(self) -> set[int]:
+        return {i for _, after in self.frames.values() for i in after}
 
 
 @dataclass(slots=True)
@@ -177,6 +182,9 @@ class _Run:
     streak: int = 0
     rejoined: bool = False
     ended: bool = False
+    join: _Step | None = None
+    """The edit this run follows on from: its frames join that undo step (see begin_run)."""
+    label: str = ""
 
 
 def _frames_of(indices: Iterable[int]) -> range | tuple[int, ...]:
@@ -198,6 +206,38 @@ def _usable(box: Box) -> bool:
 
 
 Listener = Callable[[ChangeEvent], None]
+
+_KIND_TEXT = {
+    "keyframe": "box",
+    "absent": "absent",
+    "clear": "delete",
+    "run": "tracking",
+    "fuse": "tracking both ways",
+    "interpolate": "interpolation",
+    "restore": "restore",
+    "add_object": "new object",
+    "delete_object": "delete object",
+    "update_object": "object's label, colour or name",
+}
+
+
+def _describe(kind: str, frames: Iterable[int]) -> str:
+    ordered = sorted(frames)
+    text = _KIND_TEXT.get(kind, kind)
+    if not ordered:
+        return text
+    if len(ordered) == 1:
+        return f"{text} at frame {ordered[0]}"
+    return f"{text}, frames {ordered[0]}-{ordered[-1]}"
+
+
+def _step_text(step: _Step) -> str:
+    if step.label:
+        return step.label
+    if step.objects and step.kind in ("add_object", "delete_object", "update_object"):
+        obj = step.objects[0][2] or step.objects[0][1]
+        return f"{_KIND_TEXT[step.kind]} {obj.id}" if obj is not None else _KIND_TEXT[step.kind]
+    return _describe(step.kind, step.changed_frames())
 
 
 class AnnotationSession:
@@ -319,6 +359,21 @@ class AnnotationSession:
     @property
     def can_redo(self) -> bool:
         return bool(self._redo)
+
+    @property
+    def undo_text(self) -> str:
+        """What Undo would take back, for the Edit menu ("correction at frame 287"); "" if nothing."""
+        tracked = [r for r in self._runs.values() if r.after]
+        if tracked:
+            run = tracked[0]
+            joined = run.join is not None and bool(self._undo) and self._undo[-1] is run.join
+            if not joined:
+                return run.label or _describe("run", {i for r in tracked for i in r.after})
+        return _step_text(self._undo[-1]) if self._undo else ""
+
+    @property
+    def redo_text(self) -> str:
+        return _step_text(self._redo[-1]) if self._redo else ""
 
     def _state(self) -> tuple[tuple[AnnotatedObject, ...], tuple[str, ...]]:
         return self.objects, tuple(self._labels)
@@ -636,17 +691,29 @@ class AnnotationSession:
         settings: TrackerSettings | None = None,
         *,
         object_id: int | None = None,
+        join_last_edit: str | None = None,
     ) -> RunRequest:
         """Plan a run of one object from its keyframe ``start`` and make it the current one.
 
         The run ends before the object's next keyframe in its direction, after
         ``settings.max_frames`` frames, or at the video's end, whichever comes first.
         Runs already going become stale.
+
+        ``join_last_edit`` (a label such as ``"correction at frame 287"``): the run
+        follows on from the last edit (a drag that re-tracks, T on a tracked frame),
+        so the user did one thing: the run's frames join that edit's undo step, which
+        takes the label, and one Undo takes back both.
         """
         with self._lock:
             self._commit_runs()
             request = self._plan(start, direction, settings, self.object(object_id).id)
-            self._runs = {request.run_id: _Run(request)}
+            run = _Run(request)
+            if join_last_edit is not None:
+                run.label = join_last_edit
+                if self._undo:
+                    run.join = self._undo[-1]
+                    run.join.label = join_last_edit
+            self._runs = {request.run_id: run}
             return request
 
     def begin_runs(
@@ -811,7 +878,11 @@ class AnnotationSession:
     def _commit_runs(self) -> None:
         """Close the current runs (caller holds the lock): their frames become one undo step."""
         runs, self._runs = self._runs, {}
-        step = _Step("run")
+        step = _Step("run", label=next((r.label for r in runs.values() if r.label), ""))
+        joins = {id(r.join) for r in runs.values()}
+        join = next(iter(runs.values())).join if runs and len(joins) == 1 else None
+        if join is not None and self._undo and self._undo[-1] is join:
+            step = join  # still the last edit: one user action, one undo step
         for run in runs.values():
             changed = {i: e for i, e in run.after.items() if run.before[i] != e}
             if not changed:
@@ -820,7 +891,7 @@ class AnnotationSession:
             for i, e in changed.items():
                 before.setdefault(i, run.before[i])
                 after[i] = e
-        if step.frames:
+        if step.frames and step is not join:
             self._push(step)
 
     def _push(self, step: _Step) -> None:

@@ -248,3 +248,20 @@ def test_relabelling_or_adding_an_object_does_not_stop_a_run_but_deleting_does()
     s.undo()  # the deletion
     s.undo()  # the run
     assert s.trajectory[1] is None and s.object().label == "runner"
+
+
+def test_the_edit_menu_names_object_steps_and_a_joined_correction():
+    s = make()
+    b = s.add_object("car", box=(0, Box(2, 2, 4, 4)))
+    assert s.undo_text == "new object 2"
+    s.update_object(b, colour="#010203")
+    assert s.undo_text == "object's label, colour or name 2"
+    s.set_keyframe(5, Box(3, 3, 4, 4), object_id=b)
+    run = s.begin_run(5, object_id=b, join_last_edit="correction at frame 5")
+    assert s.accept(run.run_id, 6, TrackResult(Box(4, 3, 4, 4), 0.9))
+    s.end_run(run.run_id, "completed")
+    assert s.undo_text == "correction at frame 5"
+    s.undo()
+    assert s.trajectory_of(b)[5] is None and s.trajectory_of(b)[6] is None
+    s.delete_object(b)
+    assert s.undo_text == "delete object 2"
