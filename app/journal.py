@@ -44,7 +44,9 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-JOURNAL_VERSION = 1
+JOURNAL_VERSION = 2
+"""2: edit records name their object, and "objects" records snapshot the object list."""
+READABLE_JOURNALS = (1, 2)
 JOURNAL_SUFFIX = ".jsonl"
 APP_NAME = "siamtrack"
 
@@ -140,7 +142,7 @@ def _records(path: Path) -> Iterator[dict[str, Any]]:
 
 def _header(path: Path) -> dict[str, Any]:
     for record in _records(path):
-        if record.get("type") == "header" and record.get("version") == JOURNAL_VERSION:
+        if record.get("type") == "header" and record.get("version") in READABLE_JOURNALS:
             return record
         break
     raise JournalError(f"Cannot read journal {path}: it has no valid header")

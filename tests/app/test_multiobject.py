@@ -265,3 +265,23 @@ def test_the_edit_menu_names_object_steps_and_a_joined_correction():
     assert s.trajectory_of(b)[5] is None and s.trajectory_of(b)[6] is None
     s.delete_object(b)
     assert s.undo_text == "delete object 2"
+
+
+def test_a_version_1_journal_still_restores(tmp_path):
+    path = journal_path("cafe", tmp_path)
+    path.parent.mkdir(parents=True)
+    header = {
+        "type": "header", "version": 1, "pid": 1, "created": 0.0, "project": None, "unsaved": True,
+        "session": {
+            "format": "siamtrack-project", "version": 1,
+            "video": {"path": "/videos/clip.mp4", "relative_path": None, "content_hash": "cafe",
+                      "frame_count": N, "frame_size": [64, 48]},
+            "label": "object", "settings": {}, "frames": [],
+        },
+    }
+    edit = {"type": "edit", "kind": "keyframe", "t": 0.0,
+            "frames": [[3, {"box": [1, 2, 3, 4], "origin": "keyframe", "score": None, "absent": False,
+                            "occluded": False}]]}
+    path.write_text(json.dumps(header) + "\n" + json.dumps(edit) + "\n")
+    restored = restore(path)
+    assert restored.object_ids == [1] and restored.trajectory[3].box == Box(1, 2, 3, 4)
