@@ -91,7 +91,9 @@ def run_worker(
 ) -> dict[str, Any]:
     """Track ``frames`` frames of ``source`` with ``name`` in this process; return its figures."""
     if objects > 1:
-        return _run_objects(name, source, box_text, frames, device, weights, model_dir, config, threads, objects)
+        return _run_objects(
+            name, source, box_text, frames, device, weights, model_dir, config, threads, objects
+        )
     import torch
 
     from trackers.prefetch import Prefetcher
@@ -196,9 +198,10 @@ def _run_objects(
             if step.index == 0:
                 started = time.perf_counter()  # as for one object: the clock starts after init
                 continue
-            laps = [dict(getattr(t, "stopwatch").seconds) if hasattr(t, "stopwatch") else {} for t in trackers]
-            crop = laps[0].get("crop", 0.0) if can_batch(trackers[0]) else sum(l.get("crop", 0.0) for l in laps)
-            post = sum(l.get("post", 0.0) for l in laps)
+            laps = [dict(t.stopwatch.seconds) if hasattr(t, "stopwatch") else {} for t in trackers]
+            crops = [lap.get("crop", 0.0) for lap in laps]
+            crop = crops[0] if can_batch(trackers[0]) else sum(crops)  # a batch laps all crops at once
+            post = sum(lap.get("post", 0.0) for lap in laps)
             stage_ms["crop"].append(1000.0 * crop)
             stage_ms["post"].append(1000.0 * post)
             stage_ms["network"].append(1000.0 * max(0.0, step.seconds - crop - post))

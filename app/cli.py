@@ -389,7 +389,7 @@ def cmd_track_objects(args: argparse.Namespace) -> int:
         if note:
             print(f"siamtrack: note: {note}", file=sys.stderr)
         if args.start_frame >= total:
-            raise CliError(f"--start-frame {args.start_frame} is past the end: {args.source} has {total} frames")
+            raise CliError(f"--start-frame {args.start_frame} is past the end: {args.source} has {total} frames")  # noqa: E501
         stop = total if args.frames is None else min(total, args.start_frame + args.frames)
         first_frame = source[args.start_frame]
         problem = check_boxes(boxes, first_frame.shape[1], first_frame.shape[0])
@@ -414,9 +414,10 @@ def cmd_track_objects(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             interrupted = True
         except FrameSizeError as exc:
+            size, first = exc.size, exc.expected
             raise CliError(
-                f"frame {args.start_frame + exc.step} is {exc.size[0]}x{exc.size[1]} but frame {args.start_frame} "
-                f"is {exc.expected[0]}x{exc.expected[1]}: a tracker needs frames of one size; "
+                f"frame {args.start_frame + exc.step} is {size[0]}x{size[1]} but frame {args.start_frame} "
+                f"is {first[0]}x{first[1]}: a tracker needs frames of one size; "
                 f"the {done} frames before it were written to {args.out}"
             ) from None
         finally:

@@ -55,7 +55,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     )
     parser.add_argument(
         "--box", type=_box, action="append",
-        help="0-based X,Y,W,H: a keyframe on --frame; repeat it for several objects (--track tracks them all)",
+        help="0-based X,Y,W,H: a keyframe on --frame; repeat it for several objects (--track: all of them)",
     )
     parser.add_argument("--frame", type=_frame, default=0, help="frame of --box (default 0)")
     parser.add_argument("--track", action="store_true", help="track forward from the --box keyframe")

@@ -203,7 +203,9 @@ class MainWindow(QMainWindow):
         self.dataset_action = a(
             "File", "Export as training dataset (GOT-10k)…", "Ctrl+Shift+E", self.export_dataset_dialog
         )
-        self.export_objects_action = a("File", "Export all objects…", "Ctrl+Alt+E", self.export_objects_dialog)
+        self.export_objects_action = a(
+            "File", "Export all objects…", "Ctrl+Alt+E", self.export_objects_dialog
+        )
         a("File", "Close video", "Ctrl+W", self.close_document)
         a("File", "Quit", "Ctrl+Q", self.close)
 
@@ -264,7 +266,8 @@ class MainWindow(QMainWindow):
         self.track_all_action = a(
             "Track", "Track all objects forward", "Alt+T", lambda: self.annotator.track_all(self.index, +1)
         )
-        a("Track", "Track all objects backward", "Alt+Shift+T", lambda: self.annotator.track_all(self.index, -1))
+        back = "Track all objects backward"
+        a("Track", back, "Alt+Shift+T", lambda: self.annotator.track_all(self.index, -1))
         a("Edit", "New object (draw its box next)", "Ctrl+N", self.annotator.new_object)
         a("Edit", "Delete the selected object", "Ctrl+Shift+Del", self.object_list.delete_selected)
         a("Navigate", "Next object", "]", lambda: self.annotator.select_next_object(1))
@@ -276,7 +279,10 @@ class MainWindow(QMainWindow):
         self.blend_action = a("View", "Blend score map onto frame", "B", self._blend_changed, checkable=True)
         self.trail_action = a("View", "Show trajectory trail", "L", self.schedule_repaint, checkable=True)
         for dock, key in (
-            (self.tracker_dock, "F6"), (self.score_dock, "F7"), (self.timeline_dock, "F8"), (self.objects_dock, "F9")
+            (self.tracker_dock, "F6"),
+            (self.score_dock, "F7"),
+            (self.timeline_dock, "F8"),
+            (self.objects_dock, "F9"),
         ):
             toggle = dock.toggleViewAction()
             toggle.setShortcut(QKeySequence(key))
@@ -640,7 +646,8 @@ class MainWindow(QMainWindow):
     def jump_suggestion(self, direction: int) -> None:
         """To the next low-confidence frame of any object; its object becomes the selected one."""
         per_object = self._object_suggestions()
-        frames = sorted({i for found in per_object.values() for i in found if (i - self.index) * direction > 0})
+        ahead = {i for found in per_object.values() for i in found if (i - self.index) * direction > 0}
+        frames = sorted(ahead)
         if frames:
             target = frames[0] if direction > 0 else frames[-1]
             session = self.document.session if self.document is not None else None
@@ -670,7 +677,9 @@ class MainWindow(QMainWindow):
             return {}
         session = document.session
         return {
-            obj.id: [i for i in session.low_confidence_frames(threshold, obj.id) if i not in document.rejected]
+            obj.id: [
+                i for i in session.low_confidence_frames(threshold, obj.id) if i not in document.rejected
+            ]
             for obj in session.objects
         }
 
@@ -684,7 +693,8 @@ class MainWindow(QMainWindow):
         others = []
         for obj in session.objects:
             entry = obj.trajectory[index]
-            if obj.id != session.selected_id and not obj.hidden and entry is not None and entry.box is not None:
+            shown = obj.id != session.selected_id and not obj.hidden
+            if shown and entry is not None and entry.box is not None:
                 others.append((obj.id, entry.box, obj.colour))
         self.view.set_others(others)
 
@@ -798,7 +808,8 @@ class MainWindow(QMainWindow):
         except (OSError, ValueError) as exc:
             self._report(f"Export failed: {exc}", title="Export failed")
             return
-        self.statusBar().showMessage(f"Exported {len(document.session.objects)} objects as {name} to {path}", 5000)
+        count = len(document.session.objects)
+        self.statusBar().showMessage(f"Exported {count} objects as {name} to {path}", 5000)
 
     def export_dataset_dialog(self) -> None:
         document = self.document

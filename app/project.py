@@ -339,7 +339,8 @@ def save_project(session: AnnotationSession, path: Path) -> None:
     """Write the project atomically: a crash leaves the old file or the new one, never half of one."""
     path = Path(path)
     state = session.snapshot()
-    write_text_atomic(path, _project_text(session_to_dict(session, relative_to=path.parent, objects=state[0])))
+    data = session_to_dict(session, relative_to=path.parent, objects=state[0])
+    write_text_atomic(path, _project_text(data))
     session.mark_saved(state)
 
 

@@ -453,7 +453,8 @@ class AnnotationSession:
             # Runs going on go on: a new object touches none of their frames.
             object_id = max(self._objects, default=0) + 1
             trajectory = Trajectory.empty(self.frame_count, self.frame_size, label or self._default_label())
-            obj = AnnotatedObject(object_id, trajectory, colour or default_colour(object_id), name, False, settings)
+            colour = colour or default_colour(object_id)
+            obj = AnnotatedObject(object_id, trajectory, colour, name, False, settings)
             step = _Step("add_object", objects=[(len(self._objects), None, obj)])
             events = [self._apply_objects(step.objects, after=True)]
             if box is not None:
@@ -564,7 +565,9 @@ class AnnotationSession:
         return ChangeEvent((), "objects")
 
     # --- edits ------------------------------------------------------------------------
-    def set_keyframe(self, index: int, box: Box, occluded: bool = False, *, object_id: int | None = None) -> None:
+    def set_keyframe(
+        self, index: int, box: Box, occluded: bool = False, *, object_id: int | None = None
+    ) -> None:
         """The user drew or fixed the box on ``index``."""
         self._check_index(index)
         if not box.is_valid():
@@ -644,7 +647,8 @@ class AnnotationSession:
         target = list(objects)
         for obj in target:
             if obj.trajectory.frame_count != self.frame_count:
-                raise ValueError(f"object {obj.id} has {obj.trajectory.frame_count} frames, the video {self.frame_count}")
+                count = obj.trajectory.frame_count
+                raise ValueError(f"object {obj.id} has {count} frames, the video {self.frame_count}")
         with self._lock:
             self._commit_runs()
             step = _Step(kind)
@@ -658,7 +662,8 @@ class AnnotationSession:
             for position, obj in enumerate(target):
                 current = self._objects.get(obj.id)
                 if current is None:
-                    empty = replace(obj, trajectory=Trajectory.empty(self.frame_count, self.frame_size, obj.label))
+                    nothing = Trajectory.empty(self.frame_count, self.frame_size, obj.label)
+                    empty = replace(obj, trajectory=nothing)
                     change = (position, None, empty)
                 elif not current.same_meta(obj):
                     change = (position, current, obj)
@@ -744,7 +749,9 @@ class AnnotationSession:
             self._runs = {r.run_id: _Run(r) for r in requests}
             return requests
 
-    def _plan(self, start: int, direction: int, settings: TrackerSettings | None, object_id: int) -> RunRequest:
+    def _plan(
+        self, start: int, direction: int, settings: TrackerSettings | None, object_id: int
+    ) -> RunRequest:
         settings = settings or self.settings_of(object_id)
         if direction not in (1, -1):
             raise ValueError(f"direction must be +1 or -1, got {direction}")

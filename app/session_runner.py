@@ -151,7 +151,9 @@ def _request_key(request: RunRequest) -> tuple[str, str, str, str]:
     return (request.tracker, str(request.weights), request.device, str(request.model_dir))
 
 
-def make_group_trackers(requests: list[RunRequest], make_tracker: MakeTracker = create_tracker) -> list[Tracker]:
+def make_group_trackers(
+    requests: list[RunRequest], make_tracker: MakeTracker = create_tracker
+) -> list[Tracker]:
     """One tracker per request; requests with the same settings share one network where the
     tracker allows it (``trackers.batch``), so their search regions run as one batch."""
     from trackers.batch import can_batch
@@ -209,7 +211,7 @@ def run_group(
         for request in requests:
             session.end_run(request.run_id, "failed")
         raise
-    for request, length in zip(requests, lengths):
+    for request in requests:
         stop = session.run_stop_reason(request.run_id)
         if stop == "rejoined":
             reason = "rejoined"

@@ -380,9 +380,8 @@ class TrackingWorker(QObject):
             for step, frame in _with_frames(steps, frames):
                 index = longest.start + longest.direction * step.index
                 done = step.index + 1
-                results = tuple(
-                    (r.run_id, result) for r, result in zip(group.requests, step.results) if result is not None
-                )
+                pairs = zip(group.requests, step.results)
+                results = tuple((r.run_id, result) for r, result in pairs if result is not None)
                 self.mailbox.wait_for_room(job.cancel)
                 self._post(_Frame(run_id, index, results, done, total, frame))
         except Exception as exc:  # noqa: BLE001 - as for one run: a message, frames kept

@@ -68,13 +68,16 @@ def init_many(trackers: Sequence[Tracker], frame: Frame, boxes: Sequence[Box]) -
         with torch.inference_mode():
             for i in group:
                 trackers[i].prepare(frame, boxes[i])  # type: ignore[attr-defined]
-            regions = torch.cat([trackers[i].first_search_images(frame) for i in group])  # type: ignore[attr-defined]
+            firsts = [trackers[i].first_search_images(frame) for i in group]  # type: ignore[attr-defined]
+            regions = torch.cat(firsts)
             embedding.calibrate(regions)
             for i in group:
                 trackers[i].learn_exemplar(frame)  # type: ignore[attr-defined]
 
 
-def update_many(trackers: Sequence[Tracker], frame: Frame, active: Sequence[bool] | None = None) -> list[TrackResult | None]:
+def update_many(
+    trackers: Sequence[Tracker], frame: Frame, active: Sequence[bool] | None = None
+) -> list[TrackResult | None]:
     """Update every active tracker on ``frame``; None for the inactive ones."""
     import torch
 

@@ -24,8 +24,6 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import numpy as np
-
 from trackers.formats.common import split_fields
 
 MOT_GROUNDTRUTH = Path("gt") / "gt.txt"
@@ -44,8 +42,12 @@ def annotation_of(path: Path) -> tuple[Path, Path, str] | None:
         frames = _frame_folder(path)
         if frames is None:
             return None
-        for name, kind in ((MOT_GROUNDTRUTH, "mot"), (Path("gt.txt"), "mot"),
-                           (Path("annotations.xml"), "cvat"), (Path("annotations.json"), "coco")):
+        for name, kind in (
+            (MOT_GROUNDTRUTH, "mot"),
+            (Path("gt.txt"), "mot"),
+            (Path("annotations.xml"), "cvat"),
+            (Path("annotations.json"), "coco"),
+        ):
             if (path / name).is_file():
                 return frames, path / name, kind
         return None

@@ -209,7 +209,9 @@ def track_frames_multi(
             for box in boxes:
                 inside = box.clipped(*size)
                 if inside.w <= 0 or inside.h <= 0:
-                    raise ValueError(f"the initial box {box} lies wholly outside the {size[0]}x{size[1]} frame")
+                    raise ValueError(
+                        f"the initial box {box} lies wholly outside the {size[0]}x{size[1]} frame"
+                    )
             init_many(trackers, frame, boxes)
             results: list[TrackResult | None] = [TrackResult(box=b, score=1.0) for b in boxes]
         else:

@@ -287,7 +287,9 @@ class Annotator(QObject):
         session.settings = settings
         requests = [r for r in session.begin_runs(index, direction) if len(r.indices) >= 2]
         if not requests:
-            self.message.emit("No object has a box to track from on this frame (or the next frame is a keyframe)")
+            self.message.emit(
+                "No object has a box to track from on this frame (or the next frame is a keyframe)"
+            )
             self.changed.emit()
             return False
         self._group = RunGroup(tuple(requests))

@@ -43,8 +43,8 @@ from app.project_training import (
     Split,
     finetuned_tracker,
     initial_weights,
-    output_path,
     other_objects_before,
+    output_path,
     split_session,
 )
 from app.session import AnnotationSession, TrackerSettings

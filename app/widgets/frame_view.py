@@ -291,7 +291,8 @@ class FrameView(pg.GraphicsView):
 
     def object_at(self, x: float, y: float) -> int | None:
         """The smallest other object's box holding the frame point, or None."""
-        inside = [(b.w * b.h, i) for i, b, _ in self.others() if b.x <= x < b.x + b.w and b.y <= y < b.y + b.h]
+        others = self.others()
+        inside = [(b.w * b.h, i) for i, b, _ in others if b.x <= x < b.x + b.w and b.y <= y < b.y + b.h]
         return min(inside)[1] if inside else None
 
     def _on_scene_click(self, event) -> None:  # noqa: ANN001 - pyqtgraph's MouseClickEvent

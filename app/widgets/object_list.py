@@ -82,7 +82,9 @@ class ObjectList(QWidget):
         self.name_edit.editingFinished.connect(lambda: self._update(name=self.name_edit.text().strip()))
         self.first_button.clicked.connect(lambda: self._jump(first=True))
         self.last_button.clicked.connect(lambda: self._jump(first=False))
-        self.colour_dialog: Callable[[QColor], QColor] = lambda c: QColorDialog.getColor(c, self, "Object colour")
+        self.colour_dialog: Callable[[QColor], QColor] = lambda c: QColorDialog.getColor(
+            c, self, "Object colour"
+        )
         self.setEnabled(False)
 
     def set_session(self, session: AnnotationSession | None) -> None:
@@ -186,8 +188,10 @@ class ObjectLanes(QWidget):
         for row, (object_id, colour, absent, suggested) in enumerate(self._lanes):
             top = 1 + row * LANE_HEIGHT
             for start, stop in absent:
-                painter.fillRect(QRectF(start * scale, top, max(1.0, (stop - start) * scale), LANE_HEIGHT - 2),
-                                 QColor("#707070"))
+                painter.fillRect(
+                    QRectF(start * scale, top, max(1.0, (stop - start) * scale), LANE_HEIGHT - 2),
+                    QColor("#707070"),
+                )
             painter.setPen(QColor(colour))
             for frame in suggested:
                 x = frame * scale

@@ -73,8 +73,8 @@ def test_bench_needs_a_box_for_a_source_without_ground_truth(tmp_path):
 
 def test_bench_objects_shares_the_frames_and_batches_siamfc(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert main(["bench", "--tracker", "identity", "--tracker", "siamfc-3s", "--frames", "4", "--objects", "3",
-                 "--device", "cpu", "--json", str(out)]) == 0
+    args = ["bench", "--tracker", "identity", "--tracker", "siamfc-3s", "--frames", "4", "--objects", "3"]
+    assert main([*args, "--device", "cpu", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["objects"] == 3
     for name, batched in (("identity", False), ("siamfc-3s", True)):

@@ -106,10 +106,21 @@ def test_cmd_gui_with_two_boxes_tracks_both_objects(qtbot, synthetic_clip, tmp_p
 
     monkeypatch.setattr(MainWindow, "close", close)
     shot = tmp_path / "shot.png"
-    args = build_parser().parse_args([
-        str(clip), "--box", f"{box.x:g},{box.y:g},{box.w:g},{box.h:g}", "--box", "100,10,30,30",
-        "--track", "--tracker", "identity", "--screenshot", str(shot), "--exit-when-done",
-    ])
+    args = build_parser().parse_args(
+        [
+            str(clip),
+            "--box",
+            f"{box.x:g},{box.y:g},{box.w:g},{box.h:g}",
+            "--box",
+            "100,10,30,30",
+            "--track",
+            "--tracker",
+            "identity",
+            "--screenshot",
+            str(shot),
+            "--exit-when-done",
+        ]
+    )
     assert cmd_gui(args) == 0
     assert not QImage(str(shot)).isNull()
     (objects,) = seen

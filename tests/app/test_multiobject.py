@@ -23,7 +23,9 @@ N = 30
 
 
 def make() -> AnnotationSession:
-    return AnnotationSession(Path("/videos/clip.mp4"), N, (64, 48), "cafe", settings=TrackerSettings("identity"))
+    return AnnotationSession(
+        Path("/videos/clip.mp4"), N, (64, 48), "cafe", settings=TrackerSettings("identity")
+    )
 
 
 def three_objects(s: AnnotationSession) -> tuple[int, int, int]:
@@ -147,12 +149,31 @@ def test_an_old_single_object_project_opens_as_one_object(tmp_path):
     old = {
         "format": "siamtrack-project",
         "version": 1,
-        "video": {"path": str(video), "relative_path": "clip.mp4", "content_hash": content_hash(video),
-                  "frame_count": 5, "frame_size": [64, 48]},
+        "video": {
+            "path": str(video),
+            "relative_path": "clip.mp4",
+            "content_hash": content_hash(video),
+            "frame_count": 5,
+            "frame_size": [64, 48],
+        },
         "label": "car",
-        "settings": {"tracker": "siamrpn", "weights": None, "device": "cpu", "model_dir": None, "max_frames": None},
-        "frames": [{"index": 1, "box": [1.5, 2, 3, 4], "origin": "keyframe", "score": None, "absent": False,
-                    "occluded": False}],
+        "settings": {
+            "tracker": "siamrpn",
+            "weights": None,
+            "device": "cpu",
+            "model_dir": None,
+            "max_frames": None,
+        },
+        "frames": [
+            {
+                "index": 1,
+                "box": [1.5, 2, 3, 4],
+                "origin": "keyframe",
+                "score": None,
+                "absent": False,
+                "occluded": False,
+            }
+        ],
     }
     path = tmp_path / "old.siamtrack.json"
     path.write_text(json.dumps(old))
@@ -271,17 +292,44 @@ def test_a_version_1_journal_still_restores(tmp_path):
     path = journal_path("cafe", tmp_path)
     path.parent.mkdir(parents=True)
     header = {
-        "type": "header", "version": 1, "pid": 1, "created": 0.0, "project": None, "unsaved": True,
+        "type": "header",
+        "version": 1,
+        "pid": 1,
+        "created": 0.0,
+        "project": None,
+        "unsaved": True,
         "session": {
-            "format": "siamtrack-project", "version": 1,
-            "video": {"path": "/videos/clip.mp4", "relative_path": None, "content_hash": "cafe",
-                      "frame_count": N, "frame_size": [64, 48]},
-            "label": "object", "settings": {}, "frames": [],
+            "format": "siamtrack-project",
+            "version": 1,
+            "video": {
+                "path": "/videos/clip.mp4",
+                "relative_path": None,
+                "content_hash": "cafe",
+                "frame_count": N,
+                "frame_size": [64, 48],
+            },
+            "label": "object",
+            "settings": {},
+            "frames": [],
         },
     }
-    edit = {"type": "edit", "kind": "keyframe", "t": 0.0,
-            "frames": [[3, {"box": [1, 2, 3, 4], "origin": "keyframe", "score": None, "absent": False,
-                            "occluded": False}]]}
+    edit = {
+        "type": "edit",
+        "kind": "keyframe",
+        "t": 0.0,
+        "frames": [
+            [
+                3,
+                {
+                    "box": [1, 2, 3, 4],
+                    "origin": "keyframe",
+                    "score": None,
+                    "absent": False,
+                    "occluded": False,
+                },
+            ]
+        ],
+    }
     path.write_text(json.dumps(header) + "\n" + json.dumps(edit) + "\n")
     restored = restore(path)
     assert restored.object_ids == [1] and restored.trajectory[3].box == Box(1, 2, 3, 4)

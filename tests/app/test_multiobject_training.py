@@ -54,7 +54,7 @@ def test_the_fine_tune_takes_the_other_objects_before_the_cut(three):
     extra = other_objects_before(session, split.cut)
     # object 3 appears only from the cut on: none of its frames may train
     assert split.cut == 30 and [s.name for s in extra] == ["clip#2"]
-    assert np.isnan(extra[0].groundtruth[split.cut:]).all() and not np.isnan(extra[0].groundtruth[:30]).any()
+    assert np.isnan(extra[0].groundtruth[split.cut :]).all() and not np.isnan(extra[0].groundtruth[:30]).any()
     session.select(2)
     assert [s.name for s in other_objects_before(session, 35)] == ["clip#1", "clip#3"]
     session.select(1)
@@ -63,8 +63,25 @@ def test_the_fine_tune_takes_the_other_objects_before_the_cut(three):
 def test_train_on_a_three_object_project(three, tmp_path, capsys):
     path, _ = three
     out = tmp_path / "x.pt"
-    code = cli_main(["train", "--tracker", "siamfc", str(path), "--out", str(out), "--epochs", "1",
-                     "--pairs-per-epoch", "8", "--device", "cpu", "--cache-dir", str(tmp_path / "cache"), "--val"])
+    code = cli_main(
+        [
+            "train",
+            "--tracker",
+            "siamfc",
+            str(path),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--pairs-per-epoch",
+            "8",
+            "--device",
+            "cpu",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--val",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0, err
     assert out.is_file() and "training on 3 sequences" in err

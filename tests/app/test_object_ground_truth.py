@@ -70,7 +70,8 @@ def test_a_cvat_video_file_beside_a_video(tmp_path):
     tracks = []
     for track_id, x in ((0, 10), (4, 60)):
         boxes = "".join(
-            f'<box frame="{i}" xtl="{x}" ytl="10" xbr="{x + 20}" ybr="40" outside="0" occluded="0" keyframe="1"/>'
+            f'<box frame="{i}" xtl="{x}" ytl="10" xbr="{x + 20}" ybr="40" '
+            'outside="0" occluded="0" keyframe="1"/>'
             for i in range(N)
         )
         tracks.append(f'<track id="{track_id}" label="person" source="manual">{boxes}</track>')

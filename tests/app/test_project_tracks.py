@@ -11,7 +11,9 @@ from app.project_tracks import objects_from_tracks, session_tracks
 from app.session import AnnotationSession
 from trackers.types import Box
 
-tracks_api = pytest.importorskip("trackers.formats.tracks", reason="the formats' several-object API is not merged")
+tracks_api = pytest.importorskip(
+    "trackers.formats.tracks", reason="the formats' several-object API is not merged"
+)
 
 N = 12
 SIZE = (320, 240)
@@ -44,7 +46,11 @@ def test_every_format_writes_three_objects_and_reads_their_boxes_back(tmp_path):
 
     s = three_objects()
     for name in FORMATS:
-        out = tmp_path / name / ("tracks.xml" if name == "cvat" else "tracks.json" if name in ("coco",) else "tracks")
+        out = (
+            tmp_path
+            / name
+            / ("tracks.xml" if name == "cvat" else "tracks.json" if name in ("coco",) else "tracks")
+        )
         if name == "mot":
             out = tmp_path / name / "gt.txt"
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -214,7 +214,8 @@ def test_a_group_of_runs_shares_each_frame_and_keeps_each_object_in_bounds(sourc
     assert all(x is y for x, y in zip(recorders[0].frames, recorders[1].frames))
     assert np.array_equal(recorders[0].frames[0], clip[1][2])
     assert s.trajectory_of(1)[FRAMES - 1].box == Box(10 + FRAMES - 3, 10, 20, 16)
-    assert s.trajectory_of(b)[8].box == Box(56, 20, 10, 10) and s.trajectory_of(b)[9].origin is Origin.KEYFRAME
+    assert s.trajectory_of(b)[8].box == Box(56, 20, 10, 10)
+    assert s.trajectory_of(b)[9].origin is Origin.KEYFRAME
     assert all(e is None for e in s.trajectory_of(c).entries)
     s.undo()  # the whole group is one step
     assert s.trajectory_of(1)[3] is None and s.trajectory_of(b)[3] is None

@@ -40,14 +40,30 @@ def weights(tmp_path_factory):
     torch.manual_seed(0)
     net = SiamFCNet()
     init_weights(net)
-    return save_checkpoint(tmp_path_factory.mktemp("w") / "w.pt", net.state_dict(), architecture=ARCHITECTURE, config={})
+    return save_checkpoint(
+        tmp_path_factory.mktemp("w") / "w.pt", net.state_dict(), architecture=ARCHITECTURE, config={}
+    )
 
 
 def test_several_boxes_write_mot_with_one_based_frames_and_ids_in_box_order(clip, tmp_path):
     path, _ = clip
     out = tmp_path / "out.txt"
-    rc = main(["track", str(path), "--box", "10,20,30,40", "--box", "50.5,5,8,9", "--start-frame", "2",
-               "--tracker", "identity", "--out", str(out)])
+    rc = main(
+        [
+            "track",
+            str(path),
+            "--box",
+            "10,20,30,40",
+            "--box",
+            "50.5,5,8,9",
+            "--start-frame",
+            "2",
+            "--tracker",
+            "identity",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     lines = out.read_text().splitlines()
     assert len(lines) == 2 * 8
@@ -61,8 +77,20 @@ def test_several_boxes_write_mot_with_one_based_frames_and_ids_in_box_order(clip
 
 def test_a_box_outside_the_frame_names_its_object(clip, tmp_path, capsys):
     path, _ = clip
-    rc = main(["track", str(path), "--box", "1,1,5,5", "--box", "900,900,5,5", "--tracker", "identity",
-               "--out", str(tmp_path / "o.txt")])
+    rc = main(
+        [
+            "track",
+            str(path),
+            "--box",
+            "1,1,5,5",
+            "--box",
+            "900,900,5,5",
+            "--tracker",
+            "identity",
+            "--out",
+            str(tmp_path / "o.txt"),
+        ]
+    )
     assert rc == 2
     err = capsys.readouterr().err
     assert "object 2" in err and "Traceback" not in err and not (tmp_path / "o.txt").exists()
@@ -72,16 +100,51 @@ def test_batched_siamfc_gives_each_object_its_one_object_boxes(clip, tmp_path, w
     """fp32: batching changes no box (batch norm is folded, a crop's features are its own)."""
     path, boxes = clip
     second = Box(boxes[0].x + 40, boxes[0].y + 10, 20, 20)
-    common = ["--tracker", "siamfc-3s", "--weights", str(weights), "--device", "cpu", "--set", "precision=fp32"]
+    common = [
+        "--tracker",
+        "siamfc-3s",
+        "--weights",
+        str(weights),
+        "--device",
+        "cpu",
+        "--set",
+        "precision=fp32",
+    ]
     singles = []
     for k, box in enumerate((boxes[0], second)):
         out = tmp_path / f"one{k}.txt"
-        assert main(["track", str(path), "--box", f"{box.x:g},{box.y:g},{box.w:g},{box.h:g}", *common,
-                     "--out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "track",
+                    str(path),
+                    "--box",
+                    f"{box.x:g},{box.y:g},{box.w:g},{box.h:g}",
+                    *common,
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         singles.append(np.loadtxt(out, delimiter=","))
     out = tmp_path / "many.txt"
-    assert main(["track", str(path), "--box", f"{boxes[0].x:g},{boxes[0].y:g},{boxes[0].w:g},{boxes[0].h:g}",
-                 "--box", f"{second.x:g},{second.y:g},20,20", *common, "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "track",
+                str(path),
+                "--box",
+                f"{boxes[0].x:g},{boxes[0].y:g},{boxes[0].w:g},{boxes[0].h:g}",
+                "--box",
+                f"{second.x:g},{second.y:g},20,20",
+                *common,
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = np.loadtxt(out, delimiter=",")
     for k in range(2):
         mine = rows[rows[:, 1] == k + 1][:, 2:6]
@@ -97,12 +160,19 @@ def test_objects_stop_on_their_own(clip, weights):
     trackers = make_trackers(first, 3)
     assert trackers[1].batch_key() == trackers[0].batch_key()
     b = boxes[0]
-    steps = list(track_frames_multi(trackers, frames, [b, b, b], lengths=[6, 3, None],
-                                    keep_going=lambda k: k != 2))
+    steps = list(
+        track_frames_multi(trackers, frames, [b, b, b], lengths=[6, 3, None], keep_going=lambda k: k != 2)
+    )
     assert [s.results[1] is None for s in steps] == [False] * 3 + [True] * 3
     assert all(s.results[2] is None for s in steps[1:]) and steps[0].results[2] is not None
-    single = [s.result.box for s in track_frames(create_tracker(
-        "siamfc-3s", weights=weights, device="cpu", config={"precision": "fp32"}), frames, b)]
+    single = [
+        s.result.box
+        for s in track_frames(
+            create_tracker("siamfc-3s", weights=weights, device="cpu", config={"precision": "fp32"}),
+            frames,
+            b,
+        )
+    ]
     assert [s.results[0].box for s in steps] == pytest.approx(single)
 
 
@@ -126,7 +196,10 @@ def test_jogging_two_targets_in_one_run_score_what_one_object_runs_score(tmp_pat
         assert main(["track", str(folder), "--box", box_args[k], *common, "--out", str(out)]) == 0
         singles.append(_auc(np.loadtxt(out, delimiter=","), truths[k]))
     out = tmp_path / "both.txt"
-    assert main(["track", str(folder), "--box", box_args[0], "--box", box_args[1], *common, "--out", str(out)]) == 0
+    assert (
+        main(["track", str(folder), "--box", box_args[0], "--box", box_args[1], *common, "--out", str(out)])
+        == 0
+    )
     rows = np.loadtxt(out, delimiter=",")
     for k in range(2):
         mine = rows[rows[:, 1] == k + 1][:, 2:6]

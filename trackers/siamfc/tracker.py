@@ -164,7 +164,8 @@ class SiamFCTracker:
     @torch.inference_mode()
     def learn_exemplar(self, frame: Frame) -> None:
         # exemplar features, computed once and reused on every frame (section 4.1)
-        exemplar = crop_square(frame, *self._center, self._exemplar_extent, self.config.exemplar_size, self._fill)
+        size = self.config.exemplar_size
+        exemplar = crop_square(frame, *self._center, self._exemplar_extent, size, self._fill)
         self._exemplar_features = self._embed(crop_batch(exemplar[None], self.device))
 
     @torch.inference_mode()
@@ -236,7 +237,9 @@ class SiamFCTracker:
         with autocast(self.device, self._dtype):
             return self.net.embed(images.float().contiguous(memory_format=torch.channels_last)).float()
 
-    def _search_images(self, frame: Frame, extents: np.ndarray, crops: FrameCrops | None = None) -> torch.Tensor:
+    def _search_images(
+        self, frame: Frame, extents: np.ndarray, crops: FrameCrops | None = None
+    ) -> torch.Tensor:
         """Every scale's search region as one batch on the network's device (on a GPU the
         frame is uploaded once and all scales are cut there, see ``FrameCrops``)."""
         crops = crops or FrameCrops(frame, self.device, self.crop_on_device)
