@@ -320,6 +320,7 @@ class MainWindow(QMainWindow):
         n.run_failed.connect(self._on_run_failed)
         n.progress.connect(self._on_progress)
         n.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.object_list.settings_source = self.panel.settings
         self.object_list.frame_requested.connect(self.go_to)
         self.object_list.new_object_requested.connect(n.new_object)
         self.lanes.frame_requested.connect(self.go_to)

@@ -343,7 +343,8 @@ class Annotator(QObject):
         assert document is not None
         settings = self._settings()
         document.session.settings = settings  # a saved project remembers the tracker
-        request = document.session.begin_run(start, direction, settings)
+        own = document.session.object().settings  # an object with its own tracker keeps it
+        request = document.session.begin_run(start, direction, own or settings)
         if len(request.indices) < 2:
             document.session.end_run(request.run_id, "completed")
             self.message.emit("Nothing to track that way: the next frame is a keyframe or the end")

@@ -8,6 +8,7 @@ the objects, their order and the selection, and every change is one undo step th
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 
 from PySide6.QtCore import QRectF, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QMouseEvent, QPainter, QPaintEvent, QPixmap
@@ -25,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.session import AnnotationSession, ChangeEvent
+from app.session import AnnotationSession, ChangeEvent, TrackerSettings
 
 LANE_HEIGHT = 7
 
@@ -53,6 +54,12 @@ class ObjectList(QWidget):
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("name (optional)")
         self.hidden_box = QCheckBox("Hide")
+        self.own_settings_box = QCheckBox("Own tracker")
+        self.own_settings_box.setToolTip(
+            "Track this object with the tracker settings chosen now, whatever the panel says later"
+        )
+        self.settings_source: Callable[[], TrackerSettings] | None = None
+        """The tracker panel's current settings (what "Own tracker" keeps for the object)."""
         self.add_button = QPushButton("New")
         self.add_button.setToolTip("A new object: draw its box next")
         self.delete_button = QPushButton("Delete")
@@ -68,6 +75,7 @@ class ObjectList(QWidget):
         grid.addWidget(self.hidden_box, 3, 1)
         grid.addWidget(self.first_button, 4, 0)
         grid.addWidget(self.last_button, 4, 1)
+        grid.addWidget(self.own_settings_box, 5, 0, 1, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.list, 1)
@@ -77,6 +85,7 @@ class ObjectList(QWidget):
         self.delete_button.clicked.connect(self.delete_selected)
         self.colour_button.clicked.connect(self._pick_colour)
         self.hidden_box.toggled.connect(lambda on: self._update(hidden=on))
+        self.own_settings_box.toggled.connect(self._own_settings)
         self.label_box.lineEdit().returnPressed.connect(self._relabel)
         self.label_box.activated.connect(lambda _: self._relabel())
         self.name_edit.editingFinished.connect(lambda: self._update(name=self.name_edit.text().strip()))
@@ -102,7 +111,9 @@ class ObjectList(QWidget):
 
     def refresh(self) -> None:
         session = self.session
-        with QSignalBlocker(self.list), QSignalBlocker(self.label_box), QSignalBlocker(self.hidden_box):
+        with ExitStack() as stack:
+            for widget in (self.list, self.label_box, self.hidden_box, self.own_settings_box):
+                stack.enter_context(QSignalBlocker(widget))
             self.list.clear()
             self.label_box.clear()
             if session is None:
@@ -117,6 +128,9 @@ class ObjectList(QWidget):
             self.label_box.setCurrentText(selected.label)
             self.name_edit.setText(selected.name)
             self.hidden_box.setChecked(selected.hidden)
+            self.own_settings_box.setChecked(selected.settings is not None)
+            if selected.settings is not None:
+                self.own_settings_box.setToolTip(f"This object is tracked with {selected.settings.tracker}")
             self.delete_button.setEnabled(len(session.objects) > 1)
 
     def _on_row(self, row: int) -> None:
@@ -126,6 +140,14 @@ class ObjectList(QWidget):
     def _update(self, **changes: object) -> None:
         if self.session is not None:
             self.session.update_object(**changes)  # type: ignore[arg-type]
+
+    def _own_settings(self, on: bool) -> None:
+        if self.session is None:
+            return
+        if on and self.settings_source is not None:
+            self._update(settings=self.settings_source())
+        elif not on:
+            self._update(clear_settings=True)
 
     def _relabel(self) -> None:
         text = self.label_box.currentText().strip()

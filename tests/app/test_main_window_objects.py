@@ -145,3 +145,20 @@ def test_export_all_objects_and_read_them_back(qtbot, open_window, tmp_path):  #
     tracks = read_tracks(out, "cvat", frame_count=session.frame_count, frame_size=session.frame_size)
     assert [(t.id, t.label) for t in tracks] == [(1, "object"), (2, "car"), (3, "dog")]
     assert tracks[2].trajectory[2].box == Box(10, 10, 20, 20)
+
+
+def test_an_object_with_its_own_tracker_keeps_it(qtbot, open_window):  # noqa: F811
+    from app.session import TrackerSettings
+
+    window = open_window()
+    session = window.document.session
+    window.set_keyframe(0, Box(20, 30, 30, 30))
+    window.object_list.own_settings_box.setChecked(True)  # object 1 keeps the panel's tracker
+    assert session.object(1).settings == window.panel.settings()
+    window.panel.set_settings(TrackerSettings(tracker="siamfc-3s"))
+    with qtbot.waitSignal(window.run_ended, timeout=10_000) as ended:
+        window.track(+1)
+    assert ended.args[1] == "completed"
+    assert session.trajectory[5].score == 0.9  # the test double's score: not siamfc-3s
+    window.object_list.own_settings_box.setChecked(False)
+    assert session.object(1).settings is None
