@@ -162,3 +162,29 @@ def test_an_object_with_its_own_tracker_keeps_it(qtbot, open_window):  # noqa: F
     assert session.trajectory[5].score == 0.9  # the test double's score: not siamfc-3s
     window.object_list.own_settings_box.setChecked(False)
     assert session.object(1).settings is None
+
+
+def test_n_visits_the_suggestions_of_every_object_and_selects_their_object(qtbot, open_window):  # noqa: F811
+    from trackers.trajectory import Entry
+
+    window = open_window()
+    session = window.document.session
+    window.set_keyframe(0, Box(20, 30, 30, 30))
+    b = session.add_object("car", box=(0, Box(90, 40, 30, 30)), select=False)
+    sure, unsure = 0.9, 0.01
+    session.apply(
+        {i: Entry(Box(20, 30, 30, 30), Origin.TRACKED, unsure if i == 7 else sure) for i in range(1, 12)}
+    )
+    session.apply(
+        {i: Entry(Box(90, 40, 30, 30), Origin.TRACKED, unsure if i == 4 else sure) for i in range(1, 12)},
+        object_id=b,
+    )
+    window.plot.set_threshold(0.5)
+    window.go_to(0)
+    window.jump_suggestion(1)
+    window.repaint_now()
+    assert window.index == 4 and session.selected_id == b  # object 2's suggestion comes first
+    window.jump_suggestion(1)
+    assert window.index == 7 and session.selected_id == 1
+    lanes = {lane[0]: lane[3] for lane in window.lanes.lanes()}
+    assert lanes == {1: [7], b: [4]}
