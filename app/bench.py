@@ -6,8 +6,15 @@ by a prefetching thread (as ``siamtrack track`` does), the tracker's own stopwat
 splits each update into crop, network and post (``trackers.timing``), and a tracker
 without one (the OpenCV peers) has its whole update counted as network.
 
-JSON: ``{"trackers": {NAME: {"fps", "ms": {"decode", "crop", "network", "post"},
-"peak_rss_mb", "device", "frames"}}}`` where each ``ms`` entry is
+With ``objects`` N > 1, the tracker follows the box and N - 1 copies of it spread
+over the frame, all on the same decoded frames (``trackers.run.track_frames_multi``:
+one decode per frame, and one batch through the network for trackers that can share
+it); ``fps`` is then frames per second for all N objects together, and the stages are
+per frame for all objects (crop: every object's search regions; post: every object's
+peak finding; network: the rest of the frame's update).
+
+JSON: ``{"objects", "trackers": {NAME: {"fps", "ms": {"decode", "crop", "network", "post"},
+"peak_rss_mb", "device", "frames", "objects", "batched"}}}`` where each ``ms`` entry is
 ``{"median", "p95"}`` per frame.
 """
 
@@ -93,8 +100,13 @@ def run_worker(
     model_dir: Path | None,
     config: dict[str, Any] | None = None,
     threads: int | None = None,
+    objects: int = 1,
 ) -> dict[str, Any]:
     """Track ``frames`` frames of ``source`` with ``name`` in this process; return its figures."""
+    if objects > 1:
+        return _run_objects(
+            name, source, box_text, frames, device, weights, model_dir, config, threads, objects
+        )
     import torch
 
     from trackers.prefetch import Prefetcher
@@ -141,6 +153,89 @@ def run_worker(
     }
 
 
+def spread_boxes(box: Any, count: int, size: tuple[int, int]) -> list[Any]:
+    """``box`` and ``count - 1`` copies of it on a grid over a ``size`` frame (inside it)."""
+    from trackers.types import Box
+
+    boxes = [box]
+    width, height = size
+    columns = max(1, int(np.ceil(np.sqrt(count))))
+    rows = int(np.ceil(count / columns))
+    for k in range(1, count):
+        row, column = divmod(k, columns)
+        x = (column + 0.5) * width / columns - box.w / 2
+        y = (row + 0.5) * height / max(rows, 1) - box.h / 2
+        boxes.append(Box(min(max(0.0, x), width - box.w), min(max(0.0, y), height - box.h), box.w, box.h))
+    return boxes
+
+
+def _run_objects(
+    name: str,
+    source: Path,
+    box_text: str,
+    frames: int,
+    device: str,
+    weights: Path | None,
+    model_dir: Path | None,
+    config: dict[str, Any] | None,
+    threads: int | None,
+    objects: int,
+) -> dict[str, Any]:
+    import torch
+
+    from trackers.batch import can_batch, make_trackers
+    from trackers.prefetch import Prefetcher
+    from trackers.registry import create_tracker
+    from trackers.run import track_frames_multi
+    from trackers.sources import open_source
+    from trackers.types import Box
+
+    if threads:
+        torch.set_num_threads(threads)
+
+    def make() -> Any:
+        return create_tracker(
+            name, weights=weights, device=device, model_dir=model_dir,
+            config=config if config and not name.startswith("cv-") else None,
+        )
+
+    first = make()
+    trackers = make_trackers(first, objects, make)
+    stage_ms: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    with open_source(source) as src, Prefetcher(src.iter_from(0, frames)) as prefetched:
+        probe = src[0]
+        boxes = spread_boxes(Box.parse(box_text), objects, (probe.shape[1], probe.shape[0]))
+        count = 0
+        started = 0.0
+        for step in track_frames_multi(trackers, prefetched, boxes):
+            if step.index == 0:
+                started = time.perf_counter()  # as for one object: the clock starts after init
+                continue
+            laps = [dict(t.stopwatch.seconds) if hasattr(t, "stopwatch") else {} for t in trackers]
+            crops = [lap.get("crop", 0.0) for lap in laps]
+            crop = crops[0] if can_batch(trackers[0]) else sum(crops)  # a batch laps all crops at once
+            post = sum(lap.get("post", 0.0) for lap in laps)
+            stage_ms["crop"].append(1000.0 * crop)
+            stage_ms["post"].append(1000.0 * post)
+            stage_ms["network"].append(1000.0 * max(0.0, step.seconds - crop - post))
+            count += 1
+        elapsed = time.perf_counter() - started
+        stage_ms["decode"] = [1000.0 * s for s in prefetched.decode_seconds[1:]]
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "fps": count / elapsed if elapsed > 0 else 0.0,
+        "frames": count,
+        "objects": objects,
+        "batched": can_batch(first),
+        "ms": {stage: _stats(values) for stage, values in stage_ms.items()},
+        "peak_rss_mb": peak_kb / 1024.0,
+        "device": str(getattr(first, "device", "cpu")),
+        "untrained": bool(getattr(first, "untrained", False)),
+        "precision": str(getattr(first, "precision", "fp32")),
+        "threads": torch.get_num_threads(),
+    }
+
+
 def run_bench(
     trackers: Sequence[str],
     source: Path | None,
@@ -152,8 +247,9 @@ def run_bench(
     progress: Callable[[str], None] | None = None,
     config: dict[str, Any] | None = None,
     threads: int | None = None,
+    objects: int = 1,
 ) -> dict[str, Any]:
-    """Run every tracker in its own child process on the same frames."""
+    """Run every tracker in its own child process on the same frames (``objects`` at once)."""
     with tempfile.TemporaryDirectory(prefix="siamtrack-bench-") as tmp:
         label = str(source)
         if source is None:
@@ -166,11 +262,12 @@ def run_bench(
         results: dict[str, Any] = {}
         for name in trackers:
             if progress:
-                progress(f"bench {name} on {source.name} ({frames} frames)")
+                plural = f", {objects} objects" if objects > 1 else ""
+                progress(f"bench {name} on {source.name} ({frames} frames{plural})")
             command = [
                 sys.executable, "-m", "app.bench", "--worker", name, str(source), box,
                 str(frames), device, str(weights or ""), str(model_dir or ""),
-                json.dumps(config or {}), str(threads or 0),
+                json.dumps(config or {}), str(threads or 0), str(objects),
             ]
             done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ))
             if done.returncode != 0:
@@ -178,7 +275,7 @@ def run_bench(
                 results[name] = {"error": message}
                 continue
             results[name] = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"source": label, "frames": frames, "trackers": results}
+    return {"source": label, "frames": frames, "objects": objects, "trackers": results}
 
 
 def format_bench_table(report: dict[str, Any]) -> str:
@@ -187,12 +284,17 @@ def format_bench_table(report: dict[str, Any]) -> str:
         f"{'rss MB':>7} {'device':<7} {'thr':>3} precision"
     )
     lines = [header, "-" * len(header), "(per-frame ms as median/p95; fps end to end, decode included)"]
+    objects = report.get("objects", 1)
+    if objects > 1:
+        lines.append(f"({objects} objects per frame: fps and ms are for all of them together)")
     for name, r in report["trackers"].items():
         if "error" in r:
             lines.append(f"{name:<10} error: {r['error']}")
             continue
         cells = " ".join(f"{r['ms'][s]['median']:>6.1f}/{r['ms'][s]['p95']:<6.1f}" for s in STAGES)
         flag = "  UNTRAINED" if r.get("untrained") else ""
+        if r.get("objects", 1) > 1:
+            flag += "  batched" if r.get("batched") else "  one by one"
         lines.append(
             f"{name:<10} {r['fps']:>7.1f} {cells} {r['peak_rss_mb']:>7.0f} {r['device']:<7} "
             f"{r.get('threads', ''):>3} {r.get('precision', '')}{flag}"
@@ -201,11 +303,11 @@ def format_bench_table(report: dict[str, Any]) -> str:
 
 
 def _worker_main(argv: Sequence[str]) -> int:
-    name, source, box, frames, device, weights, model_dir, config, threads = argv
+    name, source, box, frames, device, weights, model_dir, config, threads, objects = argv
     result = run_worker(
         name, Path(source), box, int(frames), device,
         Path(weights) if weights else None, Path(model_dir) if model_dir else None,
-        json.loads(config), int(threads) or None,
+        json.loads(config), int(threads) or None, int(objects),
     )
     print(json.dumps(result))
     return 0

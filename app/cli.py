@@ -194,11 +194,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     track = sub.add_parser("track", help="track one object through a video or image folder")
     track.add_argument("source", type=Path, help="video file, image folder, or OTB sequence folder")
-    track.add_argument("--box", required=True, type=_parse_box, help="0-based X,Y,W,H on the start frame")
+    track.add_argument(
+        "--box", required=True, type=_parse_box, action="append",
+        help="0-based X,Y,W,H on the start frame; repeat it for several objects (then --out is MOT 1.1 text)",
+    )
     track.add_argument("--start-frame", type=_non_negative, default=0, help="0-based frame to start on")
     track.add_argument("--frames", type=_positive, default=None, help="track at most N frames (start included)")
     track.add_argument("--tracker", default="siamfc", type=_tracker_name, metavar="NAME", help=f"one of {', '.join(names)}")
-    track.add_argument("--out", required=True, type=Path, help="output file: one x,y,w,h line per frame")
+    track.add_argument(
+        "--out", required=True, type=Path,
+        help="output file: one x,y,w,h line per frame; with several --box, MOT 1.1 frame,id,x,y,w,h,conf,-1,-1,-1",
+    )
     track.add_argument(
         "--to", dest="to_format", metavar="FORMAT", type=_format_name,
         help="write --out in this annotation format instead (see `siamtrack convert --help`): "
@@ -224,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--frames", type=_positive, default=150, help="frames per tracker (default 150)")
     bench.add_argument("--box", type=str, help="0-based X,Y,W,H on frame 0 (default: the ground truth's)")
+    bench.add_argument(
+        "--objects", type=_positive, default=1,
+        help="track N objects at once on the same frames (the box and N-1 copies spread over the frame)",
+    )
     bench.add_argument("--json", type=Path, help="write the figures as JSON")
     _add_tracker_options(bench)
 
@@ -422,6 +432,10 @@ def _fit_box(box, width: int, height: int):  # -> Box
 
 # ------------------------------------------------------------------------ commands
 def cmd_track(args: argparse.Namespace) -> int:
+    if isinstance(args.box, list) and len(args.box) > 1:
+        return cmd_track_objects(args)
+    if isinstance(args.box, list):
+        args.box = args.box[0]
     from trackers.prefetch import Prefetcher
     from trackers.run import FrameSizeError, track_frames
     from trackers.sources import frame_count_note, open_source
@@ -566,6 +580,73 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def cmd_track_objects(args: argparse.Namespace) -> int:
+    """``track`` with several ``--box``: one decode per frame, MOT 1.1 out (see app.track_objects)."""
+    from app.track_objects import check_boxes, mot_lines
+    from trackers.batch import make_trackers
+    from trackers.prefetch import Prefetcher
+    from trackers.run import FrameSizeError, track_frames_multi
+    from trackers.sources import frame_count_note, open_source
+
+    boxes = list(args.box)
+    if args.to_format is not None:
+        raise CliError("--to is for one --box; several objects are written as MOT 1.1 text")
+    _check_outputs(args.out)
+    with open_source(args.source) as source:
+        total = len(source)
+        note = frame_count_note(source)
+        if note:
+            print(f"siamtrack: note: {note}", file=sys.stderr)
+        if args.start_frame >= total:
+            raise CliError(f"--start-frame {args.start_frame} is past the end: {args.source} has {total} frames")  # noqa: E501
+        stop = total if args.frames is None else min(total, args.start_frame + args.frames)
+        first_frame = source[args.start_frame]
+        problem = check_boxes(boxes, first_frame.shape[1], first_frame.shape[0])
+        if problem:
+            raise CliError(problem)
+        first = _build_tracker(args)
+        untrained = bool(getattr(first, "untrained", False))
+        if untrained:
+            print(_untrained_warning(args.tracker), file=sys.stderr)
+        trackers = make_trackers(first, len(boxes), lambda: _make_factory(args)(args.tracker))
+        lines: list[str] = []
+        done = 0
+        progress = _Progress()
+        started = time.perf_counter()
+        interrupted = False
+        try:
+            with Prefetcher(source.iter_from(args.start_frame, stop)) as frames:
+                for step in track_frames_multi(trackers, frames, boxes):
+                    lines.extend(mot_lines(args.start_frame + step.index, step.results))
+                    done = step.index + 1
+                    progress(f"{args.tracker}: {len(boxes)} objects, frame {args.start_frame + done}/{stop}")
+        except KeyboardInterrupt:
+            interrupted = True
+        except FrameSizeError as exc:
+            size, first = exc.size, exc.expected
+            raise CliError(
+                f"frame {args.start_frame + exc.step} is {size[0]}x{size[1]} but frame {args.start_frame} "
+                f"is {first[0]}x{first[1]}: a tracker needs frames of one size; "
+                f"the {done} frames before it were written to {args.out}"
+            ) from None
+        finally:
+            if lines:
+                _write_atomically(args.out, "\n".join(lines) + "\n")
+        progress.done()
+        elapsed = time.perf_counter() - started
+        print(
+            f"{args.tracker}: tracked {len(boxes)} objects over {done}/{stop - args.start_frame} frames in "
+            f"{elapsed:.1f} s ({done / max(elapsed, 1e-9):.1f} fps, decode included) -> {args.out} (MOT 1.1)",
+            file=sys.stderr,
+        )
+        if untrained:
+            print(_untrained_warning(args.tracker), file=sys.stderr)
+        if interrupted:
+            _say("siamtrack: interrupted; the frames tracked so far were written")
+            return _interrupted_status()
+    return 0
+
+
 @contextlib.contextmanager
 def _first_interrupt_cancels(cancel: threading.Event) -> Iterator[None]:
     """While inside: the first stop signal (SIGINT, SIGTERM, SIGHUP) sets ``cancel``, a second
@@ -686,7 +767,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     report = run_bench(
         names, args.source, args.box, args.frames, args.device, args.weights, args.model_dir,
         progress=lambda m: print(m, file=sys.stderr, flush=True),
-        config=dict(args.config), threads=args.threads,
+        config=dict(args.config), threads=args.threads, objects=args.objects,
     )
     print(format_bench_table(report))
     if args.json:
@@ -753,31 +834,33 @@ def cmd_train(argv: list[str]) -> int:
 
 
 def _project_as_data(project: Path, folder: Path) -> Path:
-    """The project's video and annotation in a layout ``trackers.evaluation.load_sequences`` reads."""
+    """A folder with the project's video and each object's annotation in a layout
+    ``trackers.evaluation.load_sequences`` reads."""
     import numpy as np
 
     from app.project_training import sequences_from_project
     from trackers.formats.otb import box_line
     from trackers.types import Box
 
-    (sequence,) = sequences_from_project(project)
-    lines = "".join(
-        box_line(None if np.isnan(row).any() else Box(*(float(v) for v in row))) + "\n"
-        for row in sequence.groundtruth
-    )
-    video = Path(sequence.source).resolve()
     home = folder / f"{len(list(folder.iterdir()))}"
     home.mkdir()
-    if video.is_dir():  # an image folder: an OTB folder of a link to it and groundtruth_rect.txt
-        data = home / sequence.name
-        data.mkdir()
-        _link(video / "img" if (video / "img").is_dir() else video, data / "img")
-        (data / "groundtruth_rect.txt").write_text(lines, encoding="utf-8")
-        return data
-    data = home / f"{sequence.name}{video.suffix}"
-    _link(video, data)
-    data.with_suffix(".txt").write_text(lines, encoding="utf-8")
-    return data
+    # one sequence per object of the project (each object's trajectory trains)
+    for sequence in sequences_from_project(project):
+        lines = "".join(
+            box_line(None if np.isnan(row).any() else Box(*(float(v) for v in row))) + "\n"
+            for row in sequence.groundtruth
+        )
+        video = Path(sequence.source).resolve()
+        if video.is_dir():  # an image folder: an OTB folder of a link to it and groundtruth_rect.txt
+            data = home / sequence.name
+            data.mkdir()
+            _link(video / "img" if (video / "img").is_dir() else video, data / "img")
+            (data / "groundtruth_rect.txt").write_text(lines, encoding="utf-8")
+            continue
+        data = home / f"{sequence.name}{video.suffix}"
+        _link(video, data)
+        data.with_suffix(".txt").write_text(lines, encoding="utf-8")
+    return home
 
 
 def _link(target: Path, link: Path) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QThread, Signal, Slot
 
 from app.project_training import Cancelled, Split, heldout_auc
+from trackers.evaluation import Sequence
 
 MAX_RATE = 10.0
 """Progress signals a second, at most."""
@@ -66,6 +67,8 @@ class FinetuneJob:
     cache_dir: Path | None = None
     model_dir: Path | None = None
     seed: int = 0
+    extra_train: tuple[Sequence, ...] = ()
+    """The other objects' annotation before the cut (``project_training.other_objects_before``)."""
 
 
 @dataclass(frozen=True)
@@ -204,7 +207,7 @@ class FinetuneWorker(QObject):
             )
 
         trained = train_siamfc(
-            [job.split.train],
+            [job.split.train, *job.extra_train],
             [],
             job.out,
             init=job.init,

@@ -53,7 +53,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         type=Path,
         help="video, image folder or .siamtrack.json project (default: the bundled demo clip)",
     )
-    parser.add_argument("--box", type=_box, help="0-based X,Y,W,H: a keyframe on --frame")
+    parser.add_argument(
+        "--box", type=_box, action="append",
+        help="0-based X,Y,W,H: a keyframe on --frame; repeat it for several objects (--track: all of them)",
+    )
     parser.add_argument("--frame", type=_frame, default=0, help="frame of --box (default 0)")
     parser.add_argument("--track", action="store_true", help="track forward from the --box keyframe")
     parser.add_argument(
@@ -161,16 +164,20 @@ def cmd_gui(args: argparse.Namespace) -> int:
             window.close()
             return EXIT_USAGE
         width, height = document.session.frame_size
-        box = args.box.clipped(width, height)
-        if not box.is_valid():
-            print(
-                f"siamtrack gui: error: --box {args.box} lies outside the {width}x{height} frame",
-                file=sys.stderr,
-            )
-            window.close()
-            return EXIT_USAGE
+        boxes = args.box if isinstance(args.box, list) else [args.box]
+        clipped = [b.clipped(width, height) for b in boxes]
+        for given, box in zip(boxes, clipped):
+            if not box.is_valid():
+                print(
+                    f"siamtrack gui: error: --box {given} lies outside the {width}x{height} frame",
+                    file=sys.stderr,
+                )
+                window.close()
+                return EXIT_USAGE
         window.go_to(args.frame)
-        window.set_keyframe(args.frame, box)
+        window.set_keyframe(args.frame, clipped[0])
+        for box in clipped[1:]:  # every further --box is another object
+            document.session.add_object(box=(args.frame, box), select=False)
 
     status = {"code": EXIT_OK}
     loop = QEventLoop()
@@ -197,7 +204,9 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
     if args.track and opened:
         window.run_ended.connect(run_ended)
-        if not window.track(+1):
+        several = isinstance(args.box, list) and len(args.box) > 1
+        started = window.annotator.track_all(window.index, +1) if several else window.track(+1)
+        if not started:
             QTimer.singleShot(0, done)
     elif args.screenshot is not None or unattended:
         QTimer.singleShot(0, done)

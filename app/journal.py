@@ -3,8 +3,11 @@
 A journal is a JSON-lines file under ``<user data dir>/journal/``. Its first line is
 a header with a full snapshot of the session (the project's dict form, see
 :mod:`app.project`); every later line holds the entries an edit left on the frames
-it changed. Replaying is therefore plain assignment: no tracker needs to run again,
-and applying a line twice does no harm.
+of the object it changed (``"object"``: its id), or, when the object list itself
+changed (an object added, deleted, relabelled...), a new full snapshot (``"type":
+"objects"``; such changes are rare, so they need no diff form). Replaying is
+therefore plain assignment: no tracker needs to run again, and applying a line
+twice does no harm.
 
 Lines are buffered and written by a background thread, flushed and fsynced at most
 every ``flush_interval`` seconds (0.5 s) and on close: the edit thread never waits
@@ -26,12 +29,12 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
 from app.project import entry_from_json, entry_to_json, session_from_dict, session_to_dict
-from app.session import AnnotationSession, ChangeEvent
+from app.session import AnnotatedObject, AnnotationSession, ChangeEvent
 from trackers.trajectory import Entry, Trajectory
 from trackers.user_dirs import user_dir
 
@@ -40,7 +43,9 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-JOURNAL_VERSION = 1
+JOURNAL_VERSION = 2
+"""2: edit records name their object, and "objects" records snapshot the object list."""
+READABLE_JOURNALS = (1, 2)
 JOURNAL_SUFFIX = ".jsonl"
 APP_NAME = "siamtrack"
 
@@ -110,10 +115,10 @@ _OPEN_HERE: set[Path] = set()
 
 
 def _edit_record(
-    kind: str, stamp: float, trajectory: Trajectory, frames: range | tuple[int, ...]
+    kind: str, stamp: float, trajectory: Trajectory, frames: range | tuple[int, ...], object_id: int = 1
 ) -> dict[str, Any]:
     entries = [trajectory[i] for i in frames]
-    record: dict[str, Any] = {"type": "edit", "kind": kind, "t": stamp}
+    record: dict[str, Any] = {"type": "edit", "kind": kind, "t": stamp, "object": object_id}
     if isinstance(frames, range) and len(frames) > 1 and all(e == entries[0] for e in entries):
         # Marking a long stretch absent is one line, not one per frame.
         record["range"] = [frames.start, frames.stop]
@@ -147,7 +152,7 @@ def _records(path: Path) -> Iterator[dict[str, Any]]:
 
 def _header(path: Path) -> dict[str, Any]:
     for record in _records(path):
-        if record.get("type") == "header" and record.get("version") == JOURNAL_VERSION:
+        if record.get("type") == "header" and record.get("version") in READABLE_JOURNALS:
             return record
         break
     raise JournalError(f"Cannot read journal {path}: it has no valid header")
@@ -193,7 +198,9 @@ class Journal:
         self.error: str | None = None
         """The last write failure, for the GUI to show; autosave keeps trying."""
         self._session: AnnotationSession | None = None
-        self._pending: list[tuple[str, float, Trajectory, range | tuple[int, ...]]] = []
+        self._pending: list[tuple[Any, ...]] = []
+        """Edits (kind, time, trajectory, frames, object id) and object-list snapshots
+        ("objects", time, objects), serialised by the flusher."""
         self._cond = threading.Condition()
         self._io = threading.Lock()
         self._closing = False
@@ -322,10 +329,20 @@ class Journal:
     def _on_change(self, event: ChangeEvent) -> None:
         # Runs on the editing thread: grab the (immutable) trajectory and go; the
         # flusher serialises it.
-        if not event.frames or self._session is None:
+        session = self._session
+        if session is None:
             return
+        if event.kind == "objects":
+            item: tuple[Any, ...] = ("objects", time.time(), session.objects, session.labels)
+        elif not event.frames:
+            return
+        else:
+            object_id = session.selected_id if event.object_id is None else event.object_id
+            if object_id not in session.object_ids:
+                return  # deleted by the same step: the "objects" snapshot that follows holds it all
+            item = (event.kind, time.time(), session.trajectory_of(object_id), event.frames, object_id)
         with self._cond:
-            self._pending.append((event.kind, time.time(), self._session.trajectory, event.frames))
+            self._pending.append(item)
             self._cond.notify()
 
     def _flusher(self) -> None:
@@ -350,7 +367,7 @@ class Journal:
             if not batch or self._file is None:
                 return
             try:
-                self._append(b"".join(_line(_edit_record(*item)) for item in batch))
+                self._append(b"".join(_line(self._record(item)) for item in batch))
                 self.error = None
             except OSError as exc:
                 self.error = f"Autosave to {self.path} failed: {exc.strerror}"
@@ -358,6 +375,15 @@ class Journal:
                     # Not dropped: the batch goes first into the next flush (the flusher
                     # retries every interval), so the edits reach the disk once it has room.
                     self._pending[:0] = batch
+
+    def _record(self, item: tuple[Any, ...]) -> dict[str, Any]:
+        if item[0] != "objects":
+            return _edit_record(*item)
+        _, stamp, objects, labels = item
+        assert self._session is not None
+        snapshot = session_to_dict(self._session, objects=objects)
+        snapshot["labels"] = list(labels)
+        return {"type": "objects", "t": stamp, "session": snapshot}
 
     def _append(self, data: bytes) -> None:
         """Append ``data`` and fsync; on failure the file is cut back to where it was, and OSError raised.
@@ -416,7 +442,7 @@ def read_info(path: Path) -> JournalInfo:
     path = Path(path)
     header = _header(path)
     video = _snapshot_video(path, header)
-    edits = sum(1 for r in _records(path) if r.get("type") == "edit")
+    edits = sum(1 for r in _records(path) if r.get("type") in ("edit", "objects"))
     project = header.get("project")
     try:
         video_path = video.get("path", "")
@@ -462,29 +488,41 @@ def find_recoverable(data_dir: Path | None = None) -> list[Path]:
     return [p for _, p in sorted(found, key=lambda item: item[0], reverse=True)]
 
 
-def _replayed(path: Path, frame_count: int) -> tuple[Trajectory, int]:
-    """The snapshot with every complete edit applied, and how many edits there were."""
+def _replayed(path: Path, frame_count: int) -> tuple[list[AnnotatedObject], tuple[str, ...], int]:
+    """The snapshot with every complete record applied: the objects, the labels, and how many edits."""
     header = _header(path)
     try:
-        trajectory = session_from_dict(header["session"]).trajectory
+        snapshot = session_from_dict(header["session"])
     except (KeyError, ValueError) as exc:
         raise JournalError(f"Cannot read journal {path}: bad snapshot ({exc})") from None
-    if trajectory.frame_count != frame_count:
+    if snapshot.frame_count != frame_count:
         raise JournalError(
-            f"Cannot replay journal {path}: it is for {trajectory.frame_count} frames, "
+            f"Cannot replay journal {path}: it is for {snapshot.frame_count} frames, "
             f"the session has {frame_count}"
         )
+    objects = {o.id: o for o in snapshot.objects}
+    labels = snapshot.labels
     count = 0
     for record in _records(path):
-        if record.get("type") != "edit":
-            continue
+        kind = record.get("type")
         try:
-            changes = _changes(record, trajectory.frame_count)
-            trajectory = trajectory.with_entries(changes)
-        except (KeyError, TypeError, ValueError, IndexError, OverflowError):
+            if kind == "edit":
+                object_id = record.get("object", next(iter(objects)))
+                obj = objects[object_id]
+                changes = _changes(record, frame_count)
+                objects[object_id] = replace(obj, trajectory=obj.trajectory.with_entries(changes))
+            elif kind == "objects":
+                state = session_from_dict(record["session"])
+                if state.frame_count != frame_count:
+                    raise ValueError("a snapshot for another frame count")
+                objects = {o.id: o for o in state.objects}
+                labels = state.labels
+            else:
+                continue
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError, StopIteration):
             break  # a damaged line: everything before it is still good
         count += 1
-    return trajectory, count
+    return list(objects.values()), labels, count
 
 
 def replay(path: Path, session: AnnotationSession) -> int:
@@ -494,12 +532,11 @@ def replay(path: Path, session: AnnotationSession) -> int:
     digest = _snapshot_video(path, header).get("content_hash")
     if digest != session.content_hash:
         raise JournalError(f"Cannot replay journal {path}: it belongs to another video")
-    trajectory, count = _replayed(path, session.frame_count)
-    current = session.trajectory
-    session.apply(
-        {i: e for i, e in enumerate(trajectory.entries) if current[i] != e},
-        kind="restore",
-    )
+    objects, labels, count = _replayed(path, session.frame_count)
+    for label in labels:
+        if label not in session.labels:
+            session.add_label(label)
+    session.restore_objects(objects, kind="restore")
     return count
 
 
@@ -515,14 +552,16 @@ def restore(path: Path, video: Path | None = None) -> AnnotationSession:
         session = session_from_dict(header["session"], video)
     except (KeyError, ValueError) as exc:
         raise JournalError(f"Cannot read journal {path}: bad snapshot ({exc})") from None
-    trajectory, _ = _replayed(path, session.frame_count)
+    objects, labels, _ = _replayed(path, session.frame_count)
     restored = AnnotationSession(
         session.video,
         session.frame_count,
         session.frame_size,
         session.content_hash,
-        trajectory,
-        session.settings,
+        settings=session.settings,
+        objects=objects,
+        labels=labels,
+        selected=session.selected_id,
     )
     restored.mark_modified()
     return restored

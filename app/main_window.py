@@ -39,6 +39,7 @@ from app.widgets.export_dialog import DatasetExport, ExportDialog, finetune_inst
 from app.widgets.finetune_dialog import FinetuneDialog
 from app.widgets.frame_view import FrameView
 from app.widgets.help_dialog import HelpDialog
+from app.widgets.object_list import ObjectLanes, ObjectList
 from app.widgets.restore_dialog import ask_restore
 from app.widgets.score_map_view import ScoreMapView
 from app.widgets.timeline import ConfidencePlot, Transport, format_time
@@ -133,11 +134,15 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.transport)
         layout.addWidget(self.plot, 1)
+        self.lanes = ObjectLanes()  # one lane per object: its suggestions and absent spans
+        layout.addWidget(self.lanes)
         self.tracker_dock = self._dock("Tracker", self.panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.score_dock = self._dock("Score maps", self.score_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self.timeline_dock = self._dock(
             "Timeline and confidence", timeline, Qt.DockWidgetArea.BottomDockWidgetArea
         )
+        self.object_list = ObjectList()
+        self.objects_dock = self._dock("Objects", self.object_list, Qt.DockWidgetArea.RightDockWidgetArea)
         self.autosave_label = QLabel()
         self.statusBar().addPermanentWidget(self.autosave_label)
         self._repaint_timer = QTimer(self)
@@ -206,6 +211,9 @@ class MainWindow(QMainWindow):
         self.dataset_action = a(
             "File", "Export as training dataset (GOT-10k)…", "Ctrl+Shift+E", self.export_dataset_dialog
         )
+        self.export_objects_action = a(
+            "File", "Export all objects…", "Ctrl+Alt+E", self.export_objects_dialog
+        )
         self.close_action = a("File", "Close video", "Ctrl+W", self.close_document)
         a("File", "Quit", "Ctrl+Q", self.close)
 
@@ -263,13 +271,27 @@ class MainWindow(QMainWindow):
             lambda: self.annotator.track_between(self.index),
         )
         self.stop_action = a("Track", "Stop tracking", "Esc", self.stop)
+        self.track_all_action = a(
+            "Track", "Track all objects forward", "Alt+T", lambda: self.annotator.track_all(self.index, +1)
+        )
+        back = "Track all objects backward"
+        a("Track", back, "Alt+Shift+T", lambda: self.annotator.track_all(self.index, -1))
+        a("Edit", "New object (draw its box next)", "Ctrl+N", self.annotator.new_object)
+        a("Edit", "Delete the selected object", "Ctrl+Shift+Del", self.object_list.delete_selected)
+        a("Navigate", "Next object", "]", lambda: self.annotator.select_next_object(1))
+        a("Navigate", "Previous object", "[", lambda: self.annotator.select_next_object(-1))
 
         a("View", "Zoom in", ["+", "="], lambda: self.view.zoom(1.25))
         a("View", "Zoom out", "-", lambda: self.view.zoom(0.8))
         a("View", "Fit frame", "0", self.view.fit)
         self.blend_action = a("View", "Blend score map onto frame", "B", self._blend_changed, checkable=True)
         self.trail_action = a("View", "Show trajectory trail", "L", self.schedule_repaint, checkable=True)
-        for dock, key in ((self.tracker_dock, "F6"), (self.score_dock, "F7"), (self.timeline_dock, "F8")):
+        for dock, key in (
+            (self.tracker_dock, "F6"),
+            (self.score_dock, "F7"),
+            (self.timeline_dock, "F8"),
+            (self.objects_dock, "F9"),
+        ):
             toggle = dock.toggleViewAction()
             toggle.setShortcut(QKeySequence(key))
             self._menus["View"].addAction(toggle)
@@ -317,6 +339,12 @@ class MainWindow(QMainWindow):
         n.run_failed.connect(self._on_run_failed)
         n.progress.connect(self._on_progress)
         n.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.object_list.settings_source = self.panel.settings
+        self.object_list.frame_requested.connect(self.go_to)
+        self.object_list.new_object_requested.connect(n.new_object)
+        self.lanes.frame_requested.connect(self.go_to)
+        self.lanes.object_requested.connect(n.select_object)
+        self.view.object_clicked.connect(n.select_object)
         self.controller.tracker_ready.connect(self._on_tracker_ready)
         self.controller.probe_failed.connect(self.panel.show_problem)
         self.controller.notice.connect(lambda _run_id, text: self._notice(text))
@@ -374,6 +402,7 @@ class MainWindow(QMainWindow):
         session = document.session
         session.add_listener(self._on_session_changed)
         self.annotator.set_document(document)
+        self.object_list.set_session(session)
         if document.project_path is not None:
             self.panel.set_settings(session.settings)  # a project remembers its tracker
         self.score_view.forget()
@@ -401,6 +430,8 @@ class MainWindow(QMainWindow):
             self._export.join()
             self._export = None
         document.session.remove_listener(self._on_session_changed)
+        self.object_list.set_session(None)
+        self.view.set_others([])
         document.close()
         self.document = None
         self.view.set_frame(None)
@@ -543,6 +574,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Cannot decode frame {index}: {exc}", 5000)
         entry = trajectory[index]
         self.view.set_entry(entry)
+        self._show_other_objects(index)
         if not trajectory.keyframes():
             self.view.set_hint(DRAW_HINT, centred=False)  # what to do first on a new video
         else:
@@ -568,6 +600,7 @@ class MainWindow(QMainWindow):
             arrays = trajectory.to_arrays()
             self.plot.set_data(arrays.scores, trajectory.keyframes(), arrays.absent)
             self.plot.set_suggestions(self.suggestions())
+            self._show_lanes()
         self._update_actions()
 
     def _info_text(self, index: int) -> str:
@@ -619,7 +652,8 @@ class MainWindow(QMainWindow):
         redo_text = session.redo_text if session is not None else ""
         self.undo_action.setText(f"Undo {undo_text}" if undo_text else "Undo")
         self.redo_action.setText(f"Redo {redo_text}" if redo_text else "Redo")
-        for action in (self.save_action, self.export_action, self.dataset_action, *self._needs_video):
+        for action in (self.save_action, self.export_action, self.dataset_action, self.export_objects_action,
+                       *self._needs_video):
             action.setEnabled(has)
         self.forward_action.setEnabled(has and not running)
         self.backward_action.setEnabled(has and not running)
@@ -632,9 +666,14 @@ class MainWindow(QMainWindow):
 
     # ================================================================== commands
     def _on_session_changed(self, event: ChangeEvent) -> None:
-        if event.frames or event.kind == "run_ended":
+        if event.frames or event.kind in ("run_ended", "objects"):
             self._dirty = True
         self._plot_dirty = True
+        if event.kind == "select":
+            self.score_view.forget()  # the maps shown are the selected object's
+        if event.kind in ("select", "objects"):
+            self._update_title()
+            self.schedule_repaint()
 
     def _on_changed(self) -> None:
         self._update_title()
@@ -671,9 +710,16 @@ class MainWindow(QMainWindow):
         return self.annotator.suggestions(self.plot.threshold)
 
     def jump_suggestion(self, direction: int) -> None:
-        frames = [i for i in self.suggestions() if (i - self.index) * direction > 0]
+        """To the next low-confidence frame of any object; its object becomes the selected one."""
+        per_object = self._object_suggestions()
+        ahead = {i for found in per_object.values() for i in found if (i - self.index) * direction > 0}
+        frames = sorted(ahead)
         if frames:
-            self.go_to(frames[0] if direction > 0 else frames[-1])
+            target = frames[0] if direction > 0 else frames[-1]
+            session = self.document.session if self.document is not None else None
+            if session is not None and target not in per_object.get(session.selected_id, []):
+                self.annotator.select_object(next(k for k, found in per_object.items() if target in found))
+            self.go_to(target)
         else:
             self.statusBar().showMessage("No more low-confidence frames that way", 3000)
 
@@ -689,6 +735,47 @@ class MainWindow(QMainWindow):
             self.annotator.reject(self.index)
             self._mark_plot_dirty()  # its red circle goes
             self.jump_suggestion(1)
+
+    # ================================================================== several objects
+    def _object_suggestions(self) -> dict[int, list[int]]:
+        """Per object, its low-confidence frames not yet rejected."""
+        document, threshold = self.document, self.plot.threshold
+        if document is None or threshold is None:
+            return {}
+        session = document.session
+        return {
+            obj.id: [
+                i for i in session.low_confidence_frames(threshold, obj.id) if i not in document.rejected
+            ]
+            for obj in session.objects
+        }
+
+    def _show_other_objects(self, index: int) -> None:
+        """The boxes of the visible objects other than the selected one, in their colours."""
+        document = self.document
+        if document is None:
+            self.view.set_others([])
+            return
+        session = document.session
+        others = []
+        for obj in session.objects:
+            entry = obj.trajectory[index]
+            shown = obj.id != session.selected_id and not obj.hidden
+            if shown and entry is not None and entry.box is not None:
+                others.append((obj.id, entry.box, obj.colour))
+        self.view.set_others(others)
+
+    def _show_lanes(self) -> None:
+        document = self.document
+        if document is None:
+            return
+        session = document.session
+        suggestions = self._object_suggestions()
+        lanes = [
+            (obj.id, obj.colour, obj.trajectory.absent_spans(), suggestions.get(obj.id, []))
+            for obj in session.objects
+        ]
+        self.lanes.set_lanes(document.frame_count, lanes, session.selected_id)
 
     # ================================================================== runs, as the window shows them
     def _on_run_started(self, run_id: int) -> None:
@@ -754,6 +841,42 @@ class MainWindow(QMainWindow):
                 self._report(f"Export failed: {exc}", title="Export failed")
                 return
             self.statusBar().showMessage(f"Exported {dialog.format} to {dialog.path}", 5000)
+
+    def export_objects(self, path: Path, format: str) -> None:
+        """Every object, with its id and label, to ``path`` as ``format`` (``trackers.formats``'
+        several-object writer); OSError or ValueError on failure."""
+        from app.project_tracks import session_tracks
+        from trackers.formats import write_tracks  # type: ignore[attr-defined]
+
+        assert self.document is not None
+        write_tracks(session_tracks(self.document.session), path, format)
+
+    def export_objects_dialog(self) -> None:
+        from PySide6.QtWidgets import QInputDialog
+
+        document = self.document
+        if document is None:
+            return
+        try:
+            from trackers.formats import FORMATS, write_tracks  # type: ignore[attr-defined]  # noqa: F401
+        except ImportError:
+            self._report("This siamtrack cannot write several objects to one file yet", title="Export")
+            return
+        name, ok = QInputDialog.getItem(self, "Export all objects", "Format:", list(FORMATS), 0, False)
+        if not ok:
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export all objects", str(document.default_project_path().with_name(document.path.stem))
+        )
+        if not path:
+            return
+        try:
+            self.export_objects(Path(path), name)
+        except (OSError, ValueError) as exc:
+            self._report(f"Export failed: {exc}", title="Export failed")
+            return
+        count = len(document.session.objects)
+        self.statusBar().showMessage(f"Exported {count} objects as {name} to {path}", 5000)
 
     def export_dataset_dialog(self) -> None:
         document = self.document

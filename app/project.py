@@ -3,8 +3,12 @@
 A project holds what is needed to reopen the work exactly: the video's path (absolute
 and relative to the project, so a moved folder still opens), a content hash that
 proves it is the same video, the decoded frame count and size, the tracker settings,
-and per annotated frame its box, origin, score, absent and occluded flags. Floats
-are written with ``repr`` precision, so a round trip is exact.
+the labels to pick from, and per object its id, label, colour, name, hidden flag,
+own tracker settings and, per annotated frame, its box, origin, score, absent and
+occluded flags. Floats are written with ``repr`` precision, so a round trip is exact.
+
+Version 2 holds a list of objects; a version 1 file (one trajectory: ``label`` and
+``frames`` at the top) opens as one object with id 1.
 
 The dict form (:func:`session_to_dict`, :func:`session_from_dict`) is shared with
 the journal, which starts every autosave file with a snapshot.
@@ -19,13 +23,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from app.session import AnnotationSession, TrackerSettings
+from app.session import AnnotatedObject, AnnotationSession, TrackerSettings, default_colour
 from trackers.formats.common import MAX_FRAMES, write_text_atomic
 from trackers.sources import IMAGE_SUFFIXES, frame_sort_key
 from trackers.trajectory import DEFAULT_LABEL, Entry, Origin, Trajectory
 from trackers.types import Box
 
-PROJECT_VERSION = 1
+PROJECT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 PROJECT_FORMAT = "siamtrack-project"
 PROJECT_SUFFIX = ".siamtrack.json"
 _SAMPLE = 1 << 20
@@ -161,9 +166,28 @@ def settings_from_json(data: Any) -> TrackerSettings:
 # --------------------------------------------------------------------------- sessions
 
 
-def session_to_dict(session: AnnotationSession, relative_to: Path | None = None) -> dict[str, Any]:
-    """The project's JSON object; ``relative_to`` (the project's folder) adds a relative video path."""
-    trajectory = session.trajectory
+def object_to_dict(obj: AnnotatedObject) -> dict[str, Any]:
+    return {
+        "id": obj.id,
+        "label": obj.label,
+        "name": obj.name,
+        "colour": obj.colour,
+        "hidden": obj.hidden,
+        "settings": None if obj.settings is None else settings_to_json(obj.settings),
+        "frames": [{"index": i, **entry_to_json(e)} for i, e in obj.trajectory.annotated()],
+    }
+
+
+def session_to_dict(
+    session: AnnotationSession,
+    relative_to: Path | None = None,
+    objects: tuple[AnnotatedObject, ...] | None = None,
+) -> dict[str, Any]:
+    """The project's JSON object; ``relative_to`` (the project's folder) adds a relative video path.
+
+    ``objects`` (default: the session's now) lets another thread serialise a state it took earlier.
+    """
+    objects = session.objects if objects is None else objects
     video = Path(os.path.abspath(session.video))
     relative = None
     if relative_to is not None:
@@ -181,9 +205,10 @@ def session_to_dict(session: AnnotationSession, relative_to: Path | None = None)
             "frame_count": session.frame_count,
             "frame_size": list(session.frame_size),
         },
-        "label": trajectory.label,
         "settings": settings_to_json(session.settings),
-        "frames": [{"index": i, **entry_to_json(e)} for i, e in trajectory.annotated()],
+        "labels": list(session.labels),
+        "selected": session.selected_id,
+        "objects": [object_to_dict(o) for o in objects],
     }
 
 
@@ -203,9 +228,10 @@ def session_from_dict(data: Any, video: Path | None = None) -> AnnotationSession
     if data.get("format") != PROJECT_FORMAT:
         raise ValueError('not a siamtrack project (no "format": "siamtrack-project")')
     version = data.get("version")
-    if version != PROJECT_VERSION:
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
         raise ValueError(
-            f"project version {version!r} is not supported (this siamtrack reads {PROJECT_VERSION})"
+            f"project version {version!r} is not supported (this siamtrack reads "
+            f"{' and '.join(map(str, READABLE_VERSIONS))})"
         )
     info = data.get("video")
     if not isinstance(info, dict):
@@ -224,32 +250,73 @@ def session_from_dict(data: Any, video: Path | None = None) -> AnnotationSession
     if not isinstance(size, list) or len(size) != 2:
         raise ValueError(f"video.frame_size must be [width, height], got {size!r}")
     width, height = (_whole(v, "video.frame_size", 1) for v in size)
-    label = data.get("label", DEFAULT_LABEL)
-    if not isinstance(label, str) or not label.strip():
-        raise ValueError(f"'label' must be a non-empty text, got {label!r}")
-    frames = data.get("frames")
-    if not isinstance(frames, list):
-        raise ValueError("'frames' must be a list")
-    entries: list[Entry | None] = [None] * count
-    for item in frames:
-        index = _whole(item.get("index") if isinstance(item, dict) else None, "a frame's index", 0)
-        if index >= count:
-            raise ValueError(f"frame {index} is past the video's {count} frames")
-        if entries[index] is not None:
-            raise ValueError(f"frame {index} appears twice")
-        try:
-            entries[index] = entry_from_json(item)
-        except ValueError as exc:
-            raise ValueError(f"frame {index}: {exc}") from None
-    trajectory = Trajectory(tuple(entries), (width, height), label)
+    settings = settings_from_json(data.get("settings", {}))
+    if version == 1:
+        objects = [_object_from_dict({**data, "id": 1, "settings": None}, count, (width, height))]
+        labels: list[Any] = []
+        selected = 1
+    else:
+        items = data.get("objects")
+        if not isinstance(items, list) or not items:
+            raise ValueError("'objects' must be a non-empty list")
+        objects = [_object_from_dict(item, count, (width, height)) for item in items]
+        labels = data.get("labels", [])
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise ValueError(f"'labels' must be a list of texts, got {labels!r}")
+        selected = data.get("selected", objects[0].id)
     return AnnotationSession(
         video=Path(video) if video is not None else Path(path),
         frame_count=count,
         frame_size=(width, height),
         content_hash=digest,
-        trajectory=trajectory,
-        settings=settings_from_json(data.get("settings", {})),
+        settings=settings,
+        objects=objects,
+        labels=[x for x in labels if x.strip()],
+        selected=selected if isinstance(selected, int) and not isinstance(selected, bool) else None,
     )
+
+
+def _object_from_dict(data: Any, count: int, size: tuple[int, int]) -> AnnotatedObject:
+    if not isinstance(data, dict):
+        raise ValueError("an object must be a JSON object")
+    object_id = _whole(data.get("id"), "an object's id", 1)
+    where = "" if data.get("version") == 1 else f"object {object_id}: "
+    label = data.get("label", DEFAULT_LABEL)
+    if not isinstance(label, str) or not label.strip():
+        raise ValueError(f"{where}'label' must be a non-empty text, got {label!r}")
+    frames = data.get("frames")
+    if not isinstance(frames, list):
+        raise ValueError(f"{where}'frames' must be a list")
+    entries: list[Entry | None] = [None] * count
+    for item in frames:
+        index = _whole(item.get("index") if isinstance(item, dict) else None, f"{where}a frame's index", 0)
+        if index >= count:
+            raise ValueError(f"{where}frame {index} is past the video's {count} frames")
+        if entries[index] is not None:
+            raise ValueError(f"{where}frame {index} appears twice")
+        try:
+            entries[index] = entry_from_json(item)
+        except ValueError as exc:
+            raise ValueError(f"{where}frame {index}: {exc}") from None
+    name = data.get("name", "")
+    if not isinstance(name, str):
+        raise ValueError(f"{where}'name' must be text, got {name!r}")
+    hidden = data.get("hidden", False)
+    if not isinstance(hidden, bool):
+        raise ValueError(f"{where}'hidden' must be true or false, got {hidden!r}")
+    settings = data.get("settings")
+    colour = data.get("colour", default_colour(object_id))
+    try:
+        return AnnotatedObject(
+            object_id,
+            Trajectory(tuple(entries), size, label),
+            colour,
+            name,
+            hidden,
+            None if settings is None else settings_from_json(settings),
+        )
+    except ValueError as exc:
+        raise ValueError(f"{where}{exc}") from None
 
 
 # --------------------------------------------------------------------------- files
@@ -257,11 +324,15 @@ def session_from_dict(data: Any, video: Path | None = None) -> AnnotationSession
 
 def _project_text(data: dict[str, Any]) -> str:
     """Indented JSON with one line per frame: readable, diffable, and compact for long videos."""
-    head = {k: v for k, v in data.items() if k != "frames"}
+    head = {k: v for k, v in data.items() if k != "objects"}
     lines = [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in head.items()]
-    frames = ",\n".join("    " + json.dumps(f, separators=(", ", ": ")) for f in data["frames"])
-    body = f'  "frames": [\n{frames}\n  ]' if frames else '  "frames": []'
-    return "{\n" + "\n".join(lines) + "\n" + body + "\n}\n"
+    blocks = []
+    for obj in data["objects"]:
+        meta = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in obj.items() if k != "frames")
+        frames = ",\n".join("      " + json.dumps(f, separators=(", ", ": ")) for f in obj["frames"])
+        body = f'"frames": [\n{frames}\n    ]' if frames else '"frames": []'
+        blocks.append(f"    {{{meta}, {body}}}")
+    return "{\n" + "\n".join(lines) + '\n  "objects": [\n' + ",\n".join(blocks) + "\n  ]\n}\n"
 
 
 def save_project(session: AnnotationSession, path: Path) -> None:
@@ -274,9 +345,10 @@ def save_project(session: AnnotationSession, path: Path) -> None:
     held = project_lock.is_held(path)
     project_lock.acquire(path)
     try:
-        trajectory = session.trajectory
-        write_text_atomic(path, _project_text(session_to_dict(session, relative_to=path.parent)))
-        session.mark_saved(trajectory)
+        state = session.snapshot()
+        data = session_to_dict(session, relative_to=path.parent, objects=state[0])
+        write_text_atomic(path, _project_text(data))
+        session.mark_saved(state)
     finally:
         if not held:  # an open document holds it for as long as it is open; this save alone, not
             project_lock.release(path)

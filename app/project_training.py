@@ -130,8 +130,46 @@ def _check_frame_count(path: Path, session: AnnotationSession) -> None:
         )
 
 
+def object_sequences(
+    session: AnnotationSession,
+    name: str | None = None,
+    origins: frozenset[Origin] | set[Origin] = DEFAULT_ORIGINS,
+) -> list[Sequence]:
+    """Every object's annotation as a Sequence over the video, objects without a box left out.
+
+    With one object the sequence is named ``name`` (as :func:`annotation_sequence`), with
+    several ``name#<object id>``: each object's trajectory is training material of its own.
+    """
+    base = name or video_name(session.video)
+    several = len(session.objects) > 1
+    found = []
+    for obj in session.objects:
+        boxes = annotation_boxes(obj.trajectory, origins)
+        if first_valid_frame(boxes) is None:
+            continue
+        found.append(Sequence(f"{base}#{obj.id}" if several else base, Path(session.video), boxes))
+    return found
+
+
+def other_objects_before(session: AnnotationSession, cut: int, name: str | None = None) -> list[Sequence]:
+    """The objects other than the selected one, cut to the frames before ``cut``: extra training
+    material for a fine-tune whose held-out part (the selected object's frames from ``cut``
+    on) must stay unseen, also as pixels of the same frames."""
+    base = name or video_name(session.video)
+    extra = []
+    for obj in session.objects:
+        if obj.id == session.selected_id:
+            continue
+        boxes = annotation_boxes(obj.trajectory)
+        boxes[cut:] = np.nan
+        if first_valid_frame(boxes) is not None:
+            extra.append(Sequence(f"{base}#{obj.id}", Path(session.video), boxes))
+    return extra
+
+
 def sequences_from_project(path: str | Path) -> list[Sequence]:
-    """The annotation a project file holds, as one Sequence named after the project.
+    """The annotation a project file holds: one Sequence per object, named after the project
+    (``<stem>#<object id>`` when it holds several objects).
 
     The project's video must be found (see ``app.project.load_project``); a project
     without a single box is an error. ProjectTrainingError, one line, on any problem.
@@ -142,10 +180,10 @@ def sequences_from_project(path: str | Path) -> list[Sequence]:
     except ValueError as exc:  # ProjectError is a ValueError
         raise ProjectTrainingError(str(exc)) from None
     _check_frame_count(path, session)
-    sequence = annotation_sequence(session, name=project_stem(path))
-    if first_valid_frame(sequence.groundtruth) is None:
+    sequences = object_sequences(session, name=project_stem(path))
+    if not sequences:
         raise ProjectTrainingError(f"project {path} has no annotated box to train on")
-    return [sequence]
+    return sequences
 
 
 # --------------------------------------------------------------------------- split

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from app.session import AnnotationSession, RunRequest, TrackerSettings
 from trackers.protocol import Tracker
 from trackers.registry import create_tracker
-from trackers.run import CancelToken, track_frames
+from trackers.run import CancelToken, track_frames, track_frames_multi
 from trackers.sources import VideoSource
 from trackers.types import Frame, TrackResult
 
@@ -145,3 +145,80 @@ def run_bidirectional(
     backward = {} if _cancelled(cancel) else collect(backward_request, frames, make_tracker, cancel)
     session.fuse_bidirectional(forward, backward)
     return "cancelled" if _cancelled(cancel) else "completed"
+
+
+def _request_key(request: RunRequest) -> tuple[str, str, str, str]:
+    return (request.tracker, str(request.weights), request.device, str(request.model_dir))
+
+
+def make_group_trackers(
+    requests: list[RunRequest], make_tracker: MakeTracker = create_tracker
+) -> list[Tracker]:
+    """One tracker per request; requests with the same settings share one network where the
+    tracker allows it (``trackers.batch``), so their search regions run as one batch."""
+    from trackers.batch import can_batch
+
+    trackers: list[Tracker] = []
+    shared: dict[tuple[str, str, str, str], Tracker] = {}
+    for request in requests:
+        key = _request_key(request)
+        first = shared.get(key)
+        if first is not None and can_batch(first):
+            trackers.append(first.spawn())  # type: ignore[attr-defined]
+            continue
+        tracker = _make(request, make_tracker)
+        shared.setdefault(key, tracker)
+        trackers.append(tracker)
+    return trackers
+
+
+def run_group(
+    session: AnnotationSession,
+    requests: list[RunRequest],
+    frames: Frames,
+    make_tracker: MakeTracker = create_tracker,
+    cancel: CancelToken | None = None,
+) -> dict[int, str]:
+    """Track the runs of :meth:`AnnotationSession.begin_runs` together: one decode per frame.
+
+    Every run keeps its own bounds and rejoin rule; the frames are those of the longest
+    run. Returns run id -> why it ended (as :func:`run_request`).
+    """
+    if not requests:
+        return {}
+    start, direction = requests[0].start, requests[0].direction
+    if any(r.start != start or r.direction != direction for r in requests):
+        raise ValueError("the runs of a group start on one frame in one direction")
+    lengths = [abs(r.stop - r.start) for r in requests]
+    longest = requests[lengths.index(max(lengths))]
+    reasons: dict[int, str] = {}
+    try:
+        trackers = make_group_trackers(requests, make_tracker)
+        steps = track_frames_multi(
+            trackers,
+            request_frames(frames, longest, cancel),
+            [r.box for r in requests],
+            cancel,
+            lengths=lengths,
+            keep_going=lambda k: not session.run_should_stop(requests[k].run_id),
+        )
+        for step in steps:
+            index = start + direction * step.index
+            for request, result in zip(requests, step.results):
+                if result is not None:
+                    session.accept(request.run_id, index, result)
+    except BaseException:
+        for request in requests:
+            session.end_run(request.run_id, "failed")
+        raise
+    for request in requests:
+        stop = session.run_stop_reason(request.run_id)
+        if stop == "rejoined":
+            reason = "rejoined"
+        elif stop is not None or _cancelled(cancel):
+            reason = "cancelled"
+        else:
+            reason = "completed"
+        reasons[request.run_id] = reason
+        session.end_run(request.run_id, reason)
+    return reasons

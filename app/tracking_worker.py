@@ -44,7 +44,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -99,6 +99,41 @@ class RunRequestLike(Protocol):
     stop: int
     direction: int
     model_dir: Path | None
+
+
+@dataclass
+class RunGroup:
+    """The runs of several objects tracked together (``AnnotationSession.begin_runs``): one
+    decode per frame, and one batch through the network for trackers that share it.
+
+    It travels as one run (``run_id`` = the first member's); each frame's result is a
+    tuple of ``(member run_id, TrackResult)``. ``stopped`` holds the positions of members
+    the GUI thread has stopped (rejoined, stale); the worker reads it before each frame.
+    """
+
+    requests: tuple[Any, ...]
+    stopped: set[int] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if not self.requests:
+            raise ValueError("a run group needs at least one run")
+        first = self.requests[0]
+        if any(r.start != first.start or r.direction != first.direction for r in self.requests):
+            raise ValueError("the runs of a group start on one frame in one direction")
+
+    @property
+    def run_id(self) -> int:
+        return self.requests[0].run_id
+
+    @property
+    def longest(self) -> Any:
+        return max(self.requests, key=lambda r: abs(r.stop - r.start))
+
+    def __getattr__(self, name: str) -> Any:
+        # start, stop, direction, tracker, weights, device, model_dir: the longest run's
+        if name in ("requests", "stopped"):
+            raise AttributeError(name)
+        return getattr(self.longest, name)
 
 
 @dataclass(frozen=True)
@@ -310,8 +345,60 @@ class TrackingWorker(QObject):
         if self.mailbox.post(item):
             self.mail.emit()
 
+    def _group_trackers(self, group: RunGroup, run_id: int) -> list[Tracker]:
+        """The cached tracker for the first run; runs with the same settings share its network."""
+        from trackers.batch import can_batch
+
+        first_request = group.requests[0]
+        first = self._tracker_for(first_request, run_id)
+        trackers = [first]
+        for request in group.requests[1:]:
+            if _tracker_key(request) == _tracker_key(first_request) and can_batch(first):
+                trackers.append(first.spawn())  # type: ignore[attr-defined]
+            else:
+                trackers.append(self._build(request, request.device))
+        return trackers
+
+    def _run_group(self, job: _Job) -> None:
+        from trackers.run import track_frames_multi
+
+        group: RunGroup = job.request
+        run_id = group.run_id
+        longest = group.longest
+        total = abs(longest.stop - longest.start)
+        done = 0
+        frames: _Remember | None = None
+        try:
+            trackers = self._group_trackers(group, run_id)
+            self.tracker_ready.emit(self._info(group.requests[0], trackers[0]))
+            frames = _Remember(request_frames(self._source_for(job.video), longest, job.cancel))
+            steps = track_frames_multi(
+                trackers, frames, [r.box for r in group.requests], job.cancel,
+                lengths=[abs(r.stop - r.start) for r in group.requests],
+                keep_going=lambda k: k not in group.stopped,
+            )
+            for step, frame in _with_frames(steps, frames):
+                index = longest.start + longest.direction * step.index
+                done = step.index + 1
+                pairs = zip(group.requests, step.results)
+                results = tuple((r.run_id, result) for r, result in pairs if result is not None)
+                self.mailbox.wait_for_room(job.cancel)
+                self._post(_Frame(run_id, index, results, done, total, frame))
+        except Exception as exc:  # noqa: BLE001 - as for one run: a message, frames kept
+            self._tracker, self._tracker_key = None, None
+            self._post(_End(run_id, True, _one_line(exc)))
+            return
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
+        self._post(_End(run_id, False, "completed" if done >= total else "cancelled"))
+
     @Slot(object)
     def run(self, job: _Job) -> None:
+        if isinstance(job.request, RunGroup) and not job.cancel.is_set():
+            self._run_group(job)
+            return
         request = job.request
         run_id = request.run_id
         if job.cancel.is_set():  # cancelled while it waited in the queue

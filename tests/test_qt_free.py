@@ -12,7 +12,7 @@ CORE = ["trackers", "training"]
 # The app's model layer is Qt-free too: the GUI and `siamtrack effort` share it.
 QT_FREE_APP = [
     "__init__", "cli", "session", "session_runner", "project", "journal", "frame_cache", "effort", "bench",
-    "project_training",
+    "project_training", "track_objects", "project_tracks",
 ]
 QT_FREE_FILES = [ROOT / "app" / f"{name}.py" for name in QT_FREE_APP if (ROOT / "app" / f"{name}.py").exists()]
 FORBIDDEN = ("PySide6", "PyQt5", "PyQt6", "shiboken6", "pyqtgraph", "qtpy")

@@ -236,6 +236,12 @@ def _video_sequence(video: Path) -> Sequence:
 
 
 def _sequences_in(path: Path) -> list[Sequence]:
+    from trackers.object_sequences import object_sequences
+
+    # multi-object ground truth (MOT gt.txt, CVAT video, COCO-VID): one sequence per object
+    per_object = object_sequences(path)
+    if per_object:
+        return per_object
     if path.is_file():
         return [_video_sequence(path)]
     if path.exists() and not path.is_dir():
@@ -250,7 +256,9 @@ def _sequences_in(path: Path) -> list[Sequence]:
         return [_check_boxes(read_got10k_sequence(path), path)]
     found: list[Sequence] = []
     for child in sorted(path.iterdir(), key=lambda p: p.name):
-        if child.is_dir() and _is_otb_folder(child):
+        if child.is_dir() and (per_object := object_sequences(child)):
+            found.extend(per_object)
+        elif child.is_dir() and _is_otb_folder(child):
             found.append(_otb_sequence(child))
         elif child.is_dir() and is_got10k_folder(child):
             # our own "Export as training dataset" writes this layout

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -151,3 +151,75 @@ def _step(tracker: Tracker, frame: Frame, box: Box, index: int) -> TrackResult:
         tracker.init(frame, box)
         return TrackResult(box=box, score=1.0)
     return tracker.update(frame)
+
+
+@dataclass(frozen=True, slots=True)
+class MultiStep:
+    """One frame of a run of several objects: per object its result (None once it has stopped)."""
+
+    index: int
+    results: tuple[TrackResult | None, ...]
+    seconds: float
+
+
+def track_frames_multi(
+    trackers: Sequence[Tracker],
+    frames: Iterable[Frame],
+    boxes: Sequence[Box],
+    cancel: CancelToken | None = None,
+    *,
+    lengths: Sequence[int | None] | None = None,
+    keep_going: Callable[[int], bool] | None = None,
+) -> Iterator[MultiStep]:
+    """:func:`track_frames` for several objects on the same frames, each decoded once.
+
+    ``trackers[k]`` follows ``boxes[k]``; trackers that share a network run their search
+    regions as one batch (:mod:`trackers.batch`). Object ``k`` stops after
+    ``lengths[k]`` frames (None: never) or once ``keep_going(k)`` is False (checked
+    before each frame); the run ends when every object has stopped or the frames run
+    out. The guarantees of :func:`track_frames` hold per object (one frame size, no
+    NaN box or score).
+    """
+    from trackers.batch import init_many, update_many
+
+    if len(trackers) != len(boxes) or not boxes:
+        raise ValueError(f"need one tracker per box, got {len(trackers)} trackers and {len(boxes)} boxes")
+    for box in boxes:
+        if not box.is_valid():
+            raise ValueError(f"an initial box must have a positive size and finite values, got {box}")
+    lengths = [None] * len(boxes) if lengths is None else list(lengths)
+    active = [length is None or length > 0 for length in lengths]
+    expected: tuple[int, int] | None = None
+    last = list(boxes)
+    for index, frame in enumerate(frames):
+        if cancel is not None and cancel.is_set():
+            return
+        for k in range(len(active)):
+            if active[k] and (
+                (lengths[k] is not None and index >= lengths[k])  # type: ignore[operator]
+                or (index and keep_going is not None and not keep_going(k))
+            ):
+                active[k] = False
+        if not any(active):
+            return
+        size = (int(frame.shape[1]), int(frame.shape[0]))
+        start = time.perf_counter()
+        if expected is None:
+            expected = size
+            for box in boxes:
+                inside = box.clipped(*size)
+                if inside.w <= 0 or inside.h <= 0:
+                    raise ValueError(
+                        f"the initial box {box} lies wholly outside the {size[0]}x{size[1]} frame"
+                    )
+            init_many(trackers, frame, boxes)
+            results: list[TrackResult | None] = [TrackResult(box=b, score=1.0) for b in boxes]
+        else:
+            if size != expected:
+                raise FrameSizeError(index, size, expected)
+            results = update_many(trackers, frame, active)
+            for k, result in enumerate(results):
+                if result is not None:
+                    results[k] = result = _sane(result, last[k])
+                    last[k] = result.box
+        yield MultiStep(index=index, results=tuple(results), seconds=time.perf_counter() - start)

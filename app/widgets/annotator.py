@@ -20,10 +20,10 @@ from dataclasses import dataclass, field, replace
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.session import RunRequest, TrackerSettings
-from app.tracking_worker import TrackingController
+from app.tracking_worker import RunGroup, TrackingController
 from app.widgets.document import VideoDocument
 from trackers.confidence import confidence
-from trackers.trajectory import Origin
+from trackers.trajectory import Entry, Origin
 from trackers.types import Box, TrackResult
 
 RETRACK_DELAY_MS = 400
@@ -52,6 +52,7 @@ class Annotator(QObject):
         self._retrack_enabled = retrack_enabled
         self._retrack_from: int | None = None
         self._fusion: _Fusion | None = None
+        self._group: RunGroup | None = None
         self._run_started = 0.0
         self._run_trackers: dict[int, str] = {}
         """run id -> tracker name: whose calibration turns the run's raw scores into confidences."""
@@ -267,6 +268,93 @@ class Annotator(QObject):
     def stop(self) -> None:
         self.controller.cancel()
 
+    # --- several objects -------------------------------------------------------------------
+    def new_object(self) -> int | None:
+        """A new, empty object, selected: the next box drawn is its first keyframe."""
+        if self.document is None:
+            return None
+        object_id = self.document.session.add_object()
+        self._edited()
+        self.message.emit(f"New object {object_id}: draw its box (left-drag on the frame)")
+        return object_id
+
+    def select_object(self, object_id: int) -> None:
+        if self.document is not None and object_id in self.document.session.object_ids:
+            self.document.session.select(object_id)
+            self.changed.emit()
+
+    def select_next_object(self, step: int) -> None:
+        if self.document is None:
+            return
+        session = self.document.session
+        ids = session.object_ids
+        self.select_object(ids[(ids.index(session.selected_id) + step) % len(ids)])
+
+    def track_all(self, index: int, direction: int) -> bool:
+        """Track every object with a box on ``index`` (each box becomes a keyframe): one decode
+        per frame for all of them, one undo step."""
+        document = self.document
+        if document is None:
+            return False
+        session = document.session
+        promote = {
+            obj.id: {index: Entry(entry.box, Origin.KEYFRAME)}
+            for obj in session.objects
+            if (entry := obj.trajectory[index]) is not None
+            and entry.box is not None
+            and entry.origin is not Origin.KEYFRAME
+        }
+        if promote:
+            session.apply_many(promote, kind="keyframe")
+        settings = self._settings()
+        session.settings = settings
+        requests = [r for r in session.begin_runs(index, direction) if len(r.indices) >= 2]
+        if not requests:
+            self.message.emit(
+                "No object has a box to track from on this frame (or the next frame is a keyframe)"
+            )
+            self.changed.emit()
+            return False
+        self._group = RunGroup(tuple(requests))
+        # each object's confidence is its own tracker's calibration (see _calibrated)
+        self._run_trackers = {r.run_id: r.tracker for r in requests}
+        self._run_started = time.perf_counter()
+        self.controller.start(self._group, document.path)
+        self.run_started.emit(self._group.run_id)
+        self.changed.emit()
+        return True
+
+    def _group_frame(self, run_id: int, index: int, results: object) -> bool:
+        group = self._group
+        if group is None or run_id != group.run_id or self.document is None:
+            return False
+        session = self.document.session
+        positions = {r.run_id: k for k, r in enumerate(group.requests)}
+        for member_id, result in results:  # type: ignore[attr-defined]
+            accepted = session.accept(member_id, index, self._calibrated(member_id, result))
+            if accepted and group.requests[positions[member_id]].object_id == session.selected_id:
+                self.frame_tracked.emit(index, result)  # the score maps follow the selected object
+            if session.run_should_stop(member_id):
+                group.stopped.add(positions[member_id])
+        if len(group.stopped) == len(group.requests):
+            self.controller.cancel()
+        self.changed.emit()
+        return True
+
+    def _group_finished(self, run_id: int, reason: str) -> bool:
+        group = self._group
+        if group is None or run_id != group.run_id:
+            return False
+        self._group = None
+        if self.document is not None:
+            session = self.document.session
+            for request in group.requests:
+                why = "rejoined" if session.run_stop_reason(request.run_id) == "rejoined" else reason
+                session.end_run(request.run_id, why)
+        self.changed.emit()
+        self.run_ended.emit(run_id, reason)
+        return True
+
     def _retrack(self) -> None:
         index, self._retrack_from = self._retrack_from, None
         if index is None or self.document is None:
@@ -281,7 +369,8 @@ class Annotator(QObject):
         assert document is not None
         settings = self._settings()
         document.session.settings = settings  # a saved project remembers the tracker
-        request = document.session.begin_run(start, direction, settings, join_last_edit=join)
+        own = document.session.object().settings  # an object with its own tracker keeps it
+        request = document.session.begin_run(start, direction, own or settings, join_last_edit=join)
         if len(request.indices) < 2:
             document.session.end_run(request.run_id, "completed")
             self.message.emit("Nothing to track that way: the next frame is a keyframe or the end")
@@ -300,6 +389,8 @@ class Annotator(QObject):
         if self._fusion_frame(run_id, index, calibrated):
             self.frame_tracked.emit(index, result)
             return
+        if self._group_frame(run_id, index, result):
+            return
         session = self.document.session
         if session.accept(run_id, index, calibrated):
             self.frame_tracked.emit(index, result)
@@ -313,7 +404,7 @@ class Annotator(QObject):
         self.progress.emit(done, total, done / elapsed if elapsed > 0 else 0.0)
 
     def _on_run_finished(self, run_id: int, reason: str) -> None:
-        if self._fusion_finished(run_id, reason):
+        if self._fusion_finished(run_id, reason) or self._group_finished(run_id, reason):
             return
         if self.document is not None and self.document.session.run_stop_reason(run_id) == "rejoined":
             reason = "rejoined"
@@ -321,7 +412,7 @@ class Annotator(QObject):
 
     def _on_run_failed(self, run_id: int, message: str) -> None:
         self.run_failed.emit(message)  # first, so that whoever hears run_ended knows why
-        if self._fusion_finished(run_id, "failed"):
+        if self._fusion_finished(run_id, "failed") or self._group_finished(run_id, "failed"):
             return
         self._end_run(run_id, "failed")
 

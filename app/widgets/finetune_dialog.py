@@ -46,6 +46,7 @@ from app.project_training import (
     annotation_sequence,
     finetuned_tracker,
     initial_weights,
+    other_objects_before,
     output_path,
     split_sequence,
 )
@@ -244,6 +245,7 @@ class FinetuneDialog(QDialog):
             raise ProjectTrainingError(self.about_label.text())
         weights = self._settings.weights if self._settings.tracker in SIAMFC_FAMILY else None
         return FinetuneJob(
+            extra_train=tuple(other_objects_before(self._session, self.split.cut)),
             split=self.split,
             tracker=self.tracker,
             weights=weights,

@@ -82,6 +82,7 @@ class FrameView(pg.GraphicsView):
 
     box_drawn = Signal(object)  # Box: a new box drawn with the mouse
     box_edited = Signal(object)  # Box: the shown box moved or resized with the mouse
+    object_clicked = Signal(int)  # another object's id: a click inside its box
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, background="#202020")
@@ -332,3 +333,47 @@ class FrameView(pg.GraphicsView):
                 self.box_edited.emit(box)
         else:
             self.set_entry(self._entry)  # back to the box the model holds
+
+    # --- the other objects (issue 21) ---------------------------------------------------
+    def set_others(self, others: list[tuple[int, Box, str]]) -> None:
+        """The boxes of the objects that are not selected, ``(id, box, colour)``: thin, dashed,
+        not editable. A click inside one emits ``object_clicked`` with its id."""
+        # (set up here, not in __init__, to keep this addition in one place)
+        items: list[QGraphicsRectItem] = getattr(self, "_other_items", [])
+        self._other_items = items
+        while len(items) < len(others):
+            item = QGraphicsRectItem()
+            item.setZValue(9)
+            self._view.addItem(item, ignoreBounds=True)
+            items.append(item)
+        for item, (_, box, colour) in zip(items, others):
+            pen = QPen(QColor(colour))
+            pen.setWidthF(1.5)
+            pen.setCosmetic(True)
+            pen.setStyle(Qt.PenStyle.DashLine)
+            item.setPen(pen)
+            item.setRect(QRectF(box.x, box.y, box.w, box.h))
+            item.show()
+        for item in items[len(others) :]:
+            item.hide()
+        self._others = list(others)
+        if not getattr(self, "_click_hooked", False):
+            self._click_hooked = True
+            self.scene().sigMouseClicked.connect(self._on_scene_click)
+
+    def others(self) -> list[tuple[int, Box, str]]:
+        return list(getattr(self, "_others", []))
+
+    def object_at(self, x: float, y: float) -> int | None:
+        """The smallest other object's box holding the frame point, or None."""
+        others = self.others()
+        inside = [(b.w * b.h, i) for i, b, _ in others if b.x <= x < b.x + b.w and b.y <= y < b.y + b.h]
+        return min(inside)[1] if inside else None
+
+    def _on_scene_click(self, event) -> None:  # noqa: ANN001 - pyqtgraph's MouseClickEvent
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        point = self._view.mapSceneToView(event.scenePos())
+        object_id = self.object_at(point.x(), point.y())
+        if object_id is not None:
+            self.object_clicked.emit(object_id)

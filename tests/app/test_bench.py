@@ -69,3 +69,26 @@ def test_bench_needs_a_box_for_a_source_without_ground_truth(tmp_path):
     writer.release()
     with pytest.raises(ValueError, match="--box"):
         run_bench(["identity"], video, None, 3, "cpu")
+
+
+def test_bench_objects_shares_the_frames_and_batches_siamfc(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    args = ["bench", "--tracker", "identity", "--tracker", "siamfc-3s", "--frames", "4", "--objects", "3"]
+    assert main([*args, "--device", "cpu", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["objects"] == 3
+    for name, batched in (("identity", False), ("siamfc-3s", True)):
+        entry = report["trackers"][name]
+        assert entry["objects"] == 3 and entry["batched"] is batched
+        assert entry["frames"] == 3 and set(entry["ms"]) == set(STAGES)
+    assert "3 objects per frame" in capsys.readouterr().out
+
+
+def test_spread_boxes_stay_inside_the_frame():
+    from app.bench import spread_boxes
+    from trackers.types import Box
+
+    boxes = spread_boxes(Box(1000, 600, 200, 100), 10, (1280, 720))
+    assert len(boxes) == 10 and boxes[0] == Box(1000, 600, 200, 100)
+    assert all(0 <= b.x <= 1080 and 0 <= b.y <= 620 for b in boxes)
+    assert len({(b.x, b.y) for b in boxes}) == 10

@@ -65,8 +65,8 @@ def test_round_trip_keeps_every_field(tmp_path, video):
     )
     assert loaded.video == video
     data = json.loads(path.read_text())
-    assert data["version"] == 1 and data["video"]["frame_count"] == 12
-    assert data["frames"][3] == {
+    assert data["version"] == 2 and data["video"]["frame_count"] == 12
+    assert data["objects"][0]["frames"][3] == {
         "index": 3,
         "box": None,
         "origin": "keyframe",
@@ -150,11 +150,12 @@ def test_truncated_and_damaged_projects(tmp_path, video):
     assert "not valid JSON" in one_line_error(path)
     data = json.loads(text)
     for damage, expected in [
-        (lambda d: d["frames"][0].update(origin="guessed"), "origin"),
-        (lambda d: d["frames"][0].update(box=[1, 2, 3]), "box"),
-        (lambda d: d["frames"][0].update(absent=True), "absent"),
-        (lambda d: d["frames"].append(dict(d["frames"][0], index=12)), "past the video"),
-        (lambda d: d["frames"].append(dict(d["frames"][0])), "twice"),
+        (lambda d: d["objects"][0]["frames"][0].update(origin="guessed"), "origin"),
+        (lambda d: d["objects"][0]["frames"][0].update(box=[1, 2, 3]), "box"),
+        (lambda d: d["objects"][0]["frames"][0].update(absent=True), "absent"),
+        (lambda d: d["objects"][0]["frames"].append(dict(d["objects"][0]["frames"][0], index=12)),
+         "past the video"),
+        (lambda d: d["objects"][0]["frames"].append(dict(d["objects"][0]["frames"][0])), "twice"),
         (lambda d: d["video"].update(frame_count=-1), "frame_count"),
         (lambda d: d["settings"].update(max_frames="many"), "max_frames"),
     ]:
@@ -162,7 +163,7 @@ def test_truncated_and_damaged_projects(tmp_path, video):
         damage(broken)
         path.write_text(json.dumps(broken))
         assert expected in one_line_error(path)
-    assert data["frames"]  # the undamaged text still loads
+    assert data["objects"][0]["frames"]  # the undamaged text still loads
     path.write_text(text)
     load_project(path)
 

@@ -190,3 +190,56 @@ def test_bidirectional_run_fuses_by_score(source, clip):
     xs = [s.trajectory[i].box.x for i in range(5, 12)]
     assert xs == [11, 12, 13, 14, 53, 52, 51]
     assert s.undo() and all(s.trajectory[i] is None for i in range(5, 12))
+
+
+# --------------------------------------------------------------------------- several objects
+
+
+def test_a_group_of_runs_shares_each_frame_and_keeps_each_object_in_bounds(source, clip):
+    from app.session_runner import run_group
+
+    s = session_for(clip[0])
+    s.set_keyframe(2, BOX)
+    b = s.add_object("car", box=(2, Box(50, 20, 10, 10)))
+    s.set_keyframe(9, Box(60, 20, 10, 10), object_id=b)  # bounds object b's run
+    c = s.add_object("dog")  # no keyframe on frame 2: no run
+    recorders = [Recorder(), Recorder()]
+    made = iter(recorders)
+    requests = s.begin_runs(2, +1)
+    assert [r.object_id for r in requests] == [1, b]
+    reasons = run_group(s, requests, source, make_tracker=lambda name, **kw: next(made))
+    assert set(reasons.values()) == {"completed"}
+    assert len(recorders[0].frames) == FRAMES - 2 and len(recorders[1].frames) == 9 - 2
+    # the same decoded frames reached both trackers
+    assert all(x is y for x, y in zip(recorders[0].frames, recorders[1].frames))
+    assert np.array_equal(recorders[0].frames[0], clip[1][2])
+    assert s.trajectory_of(1)[FRAMES - 1].box == Box(10 + FRAMES - 3, 10, 20, 16)
+    assert s.trajectory_of(b)[8].box == Box(56, 20, 10, 10)
+    assert s.trajectory_of(b)[9].origin is Origin.KEYFRAME
+    assert all(e is None for e in s.trajectory_of(c).entries)
+    s.undo()  # the whole group is one step
+    assert s.trajectory_of(1)[3] is None and s.trajectory_of(b)[3] is None
+    assert s.trajectory_of(b)[9] is not None
+
+
+def test_a_group_with_a_shared_siamfc_network_matches_its_one_object_runs(source, clip):
+    from app.session_runner import run_group
+
+    settings = TrackerSettings(tracker="siamfc-3s", device="cpu")
+
+    def make(name, **kwargs):
+        return create_tracker(name, device="cpu", config={"precision": "fp32"})
+
+    s = session_for(clip[0], settings)
+    s.set_keyframe(0, BOX)
+    b = s.add_object(box=(0, Box(50, 20, 16, 16)))
+    short = TrackerSettings(tracker="siamfc-3s", device="cpu", max_frames=5)
+    requests = s.begin_runs(0, +1, settings=short)
+    assert [r.stop for r in requests] == [6, 6]
+    run_group(s, requests, source, make_tracker=make)
+    for object_id in (1, b):
+        alone = session_for(clip[0], settings)
+        alone.set_keyframe(0, s.trajectory_of(object_id)[0].box)
+        run_request(alone, alone.begin_run(0, settings=short), source, make)
+        for i in range(1, 6):
+            assert alone.trajectory[i].box == pytest.approx(s.trajectory_of(object_id)[i].box)

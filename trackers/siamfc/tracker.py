@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -115,6 +116,28 @@ class SiamFCTracker:
     # ----------------------------------------------------------------- tracking
     @torch.inference_mode()
     def init(self, frame: Frame, box: Box) -> None:
+        self.prepare(frame, box)
+        if self._embedding is not None and self._embedding.precision == "int8":
+            # int8 activation ranges from this video's first search regions
+            self._embedding.calibrate(self.first_search_images(frame))
+        self.learn_exemplar(frame)
+
+    # The phases of init and update, for ``trackers.batch``: several trackers that share
+    # one network (see ``spawn``) run their search regions through it as one batch.
+    def spawn(self) -> SiamFCTracker:
+        """A tracker for another object that shares this one's network (and int8 ranges)."""
+        twin = copy.copy(self)
+        twin.stopwatch = Stopwatch()
+        twin._exemplar_features = None
+        return twin
+
+    def batch_key(self) -> object:
+        """Trackers with the same key can run their search regions as one batch."""
+        return ("siamfc", id(self.net), id(self._embedding))
+
+    @torch.inference_mode()
+    def prepare(self, frame: Frame, box: Box) -> None:
+        """The part of init that needs no network: sizes, centre, mean colour."""
         if not box.is_valid():
             raise ValueError(f"the initial box must have a positive size and finite values, got {box}")
         cfg = self.config
@@ -131,26 +154,41 @@ class SiamFCTracker:
         # mean colour, used to pad crops that leave the frame (section 2.2, Fig. 2)
         self._fill = frame_mean_colour(frame)
 
-        if self._embedding is not None and self._embedding.precision == "int8":
-            # int8 activation ranges from this video's first search regions
-            self._embedding.calibrate(self._search_images(frame, self._search_extent * self._scale_factors))
+    def first_search_images(self, frame: Frame) -> torch.Tensor:
+        return self._search_images(frame, self._search_extent * self._scale_factors)
 
+    @property
+    def embedding(self) -> Embedding | None:
+        return self._embedding
+
+    @torch.inference_mode()
+    def learn_exemplar(self, frame: Frame) -> None:
         # exemplar features, computed once and reused on every frame (section 4.1)
-        exemplar = crop_square(frame, *self._center, self._exemplar_extent, cfg.exemplar_size, self._fill)
+        size = self.config.exemplar_size
+        exemplar = crop_square(frame, *self._center, self._exemplar_extent, size, self._fill)
         self._exemplar_features = self._embed(crop_batch(exemplar[None], self.device))
 
     @torch.inference_mode()
     def update(self, frame: Frame) -> TrackResult:
+        self.stopwatch.start()
+        extents, search_images = self.search(frame)
+        self.stopwatch.lap("crop")
+        result = self.finish(extents, self._embed(search_images))
+        return result
+
+    @torch.inference_mode()
+    def search(self, frame: Frame, crops: FrameCrops | None = None) -> tuple[np.ndarray, torch.Tensor]:
+        """Every scale's search region, one batch (sections 2.1, 2.2)."""
         if self._exemplar_features is None:
             raise RuntimeError("update() before init()")
-        cfg = self.config
-        self.stopwatch.start()
-
-        # search images at every scale, one batch, one forward pass (sections 2.1, 2.2)
         extents = self._search_extent * self._scale_factors
-        search_images = self._search_images(frame, extents)
-        self.stopwatch.lap("crop")
-        search_features = self._embed(search_images)
+        return extents, self._search_images(frame, extents, crops)
+
+    @torch.inference_mode()
+    def finish(self, extents: np.ndarray, search_features: torch.Tensor) -> TrackResult:
+        """The rest of update, from the search regions' features on."""
+        cfg = self.config
+        assert self._exemplar_features is not None
         # the correlation sums 9216 products per cell: fp32 keeps the peak where it is
         scores = self.net.score(self._exemplar_features, search_features)
         scores = scores[:, 0].float().cpu().numpy()
@@ -199,10 +237,12 @@ class SiamFCTracker:
         with autocast(self.device, self._dtype):
             return self.net.embed(images.float().contiguous(memory_format=torch.channels_last)).float()
 
-    def _search_images(self, frame: Frame, extents: np.ndarray) -> torch.Tensor:
+    def _search_images(
+        self, frame: Frame, extents: np.ndarray, crops: FrameCrops | None = None
+    ) -> torch.Tensor:
         """Every scale's search region as one batch on the network's device (on a GPU the
         frame is uploaded once and all scales are cut there, see ``FrameCrops``)."""
-        crops = FrameCrops(frame, self.device, self.crop_on_device)
+        crops = crops or FrameCrops(frame, self.device, self.crop_on_device)
         return crops.squares(*self._center, extents, self.config.search_size, self._fill)
 
     def _score_maps(

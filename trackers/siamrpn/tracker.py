@@ -9,6 +9,7 @@ proposal (eq. 12), keep the centre g x g cells, re-rank by score x shape penalty
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -155,15 +156,14 @@ class SiamRPNTracker:
             return crop_batch(crop[None], self.device)  # uint8: the embedding casts it once
         return to_tensor(crop[None], self.device)
 
-    def _search_region(self, frame: Frame, extent: float) -> torch.Tensor:
+    def _search_region(self, frame: Frame, extent: float, crops: FrameCrops | None = None) -> torch.Tensor:
         """The detection patch as a batch of one on the network's device (on a GPU cut
         there from the uploaded frame, see ``FrameCrops``)."""
         size = self.config.search_size
         if self._embedding is None:  # a test double's backbone: float input, as before
             return self._to_tensor(crop_square(frame, *self._center, extent, size, self._fill))
-        return FrameCrops(frame, self.device, self.crop_on_device).squares(
-            *self._center, extent, size, self._fill
-        )
+        crops = crops or FrameCrops(frame, self.device, self.crop_on_device)
+        return crops.squares(*self._center, extent, size, self._fill)
 
     def _search_extent(self) -> float:
         # Eq. 15 square around the current target, doubled (section 5.1: the detection
@@ -175,6 +175,37 @@ class SiamRPNTracker:
 
     @torch.inference_mode()
     def init(self, frame: Frame, box: Box) -> None:
+        self.prepare(frame, box)
+        if self._embedding is not None and self._embedding.precision == "int8":
+            # int8 activation ranges from this video's first detection patch
+            self._embedding.calibrate(self.first_search_images(frame))
+        self.learn_exemplar(frame)
+
+    # The phases of init and update, for ``trackers.batch`` (as SiamFC's): trackers that
+    # share one network (``spawn``) run their detection patches through the backbone as
+    # one batch; each then correlates with its own kernels.
+    def spawn(self) -> SiamRPNTracker:
+        """A tracker for another object that shares this one's network (and int8 ranges)."""
+        twin = copy.copy(self)
+        twin.stopwatch = Stopwatch()
+        twin._kernels = None
+        return twin
+
+    def batch_key(self) -> object:
+        if not hasattr(self.net, "rpn"):
+            return None  # a test double's network: no backbone of its own to batch
+        return ("siamrpn", id(self.net), id(self._embedding))
+
+    @property
+    def embedding(self) -> Embedding | None:
+        return self._embedding
+
+    def first_search_images(self, frame: Frame) -> torch.Tensor:
+        return self._search_region(frame, self._search_extent())
+
+    @torch.inference_mode()
+    def prepare(self, frame: Frame, box: Box) -> None:
+        """The part of init that needs no network."""
         if not box.is_valid():
             raise ValueError(f"the initial box must have a positive size and finite values, got {box}")
         cfg = self.config
@@ -185,11 +216,11 @@ class SiamRPNTracker:
         self._min_size = min(cfg.min_size, box.w, box.h)
         # Crops that leave the frame are padded with the frame's mean colour (as SiamFC).
         self._fill = frame_mean_colour(frame)
+        self._box = box
 
-        if self._embedding is not None and self._embedding.precision == "int8":
-            # int8 activation ranges from this video's first detection patch
-            self._embedding.calibrate(self._search_region(frame, self._search_extent()))
-
+    @torch.inference_mode()
+    def learn_exemplar(self, frame: Frame) -> None:
+        cfg, box = self.config, self._box
         # Template patch: A x A of eq. 15 resized to 127 (section 5.1).
         extent = exemplar_extent(box.w, box.h, cfg.context)
         exemplar = crop_square(frame, *self._center, extent, cfg.exemplar_size, self._fill)
@@ -199,19 +230,38 @@ class SiamRPNTracker:
 
     @torch.inference_mode()
     def update(self, frame: Frame) -> TrackResult:
+        self.stopwatch.start()
+        search_extent, search = self.search(frame)
+        self.stopwatch.lap("crop")
+        assert self._kernels is not None
+        a_cls, a_reg = self.net.detect(self._kernels, search)
+        return self._decide(search_extent, a_cls, a_reg)
+
+    def _embed(self, images: torch.Tensor) -> torch.Tensor:
+        """The backbone's features of a batch of detection patches."""
+        return self.net._features(images)
+
+    @torch.inference_mode()
+    def search(self, frame: Frame, crops: FrameCrops | None = None) -> tuple[float, torch.Tensor]:
+        """The detection patch around the last position (section 5.1), a batch of one."""
         if self._kernels is None:
             raise RuntimeError("update() before init()")
+        search_extent = self._search_extent()
+        return search_extent, self._search_region(frame, search_extent, crops)
+
+    @torch.inference_mode()
+    def finish(self, search_extent: float, features: torch.Tensor) -> TrackResult:
+        """The rest of update, from the detection patch's backbone features on: the RPN
+        with this object's kernels (``net.detect`` without its backbone), then the box."""
+        assert self._kernels is not None
+        a_cls, a_reg = self.net.rpn(self._kernels, features)
+        return self._decide(search_extent, a_cls, a_reg)
+
+    def _decide(self, search_extent: float, a_cls: torch.Tensor, a_reg: torch.Tensor) -> TrackResult:
         cfg = self.config
         k, s = cfg.anchor_count, cfg.score_size
         centre = cfg.search_size / 2.0
-        self.stopwatch.start()
-
-        # Detection patch around the last position (section 5.1), detection branch only.
-        search_extent = self._search_extent()
         scale = cfg.search_size / search_extent  # search pixels per frame pixel
-        search = self._search_region(frame, search_extent)
-        self.stopwatch.lap("crop")
-        a_cls, a_reg = self.net.detect(self._kernels, search)
         # both outputs in one device-to-host copy: the frame's only synchronisation
         host = torch.cat([a_cls[0].float().reshape(-1), a_reg[0].float().reshape(-1)]).cpu()
         host = host.to(torch.float64)
