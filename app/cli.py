@@ -795,16 +795,16 @@ def cmd_convert(args: argparse.Namespace) -> int:
     _check_inputs(args.input, getattr(args, "video", None), args.output)
     if not is_project_file(args.input):
         return convert(args)
-    # A siamtrack project: its trajectory, and its video for the frames (VOT) and the sizes.
+    # A siamtrack project: every object's trajectory, and its video for the frames (VOT) and the sizes.
     from app.project import load_project
-    from trackers.formats import Track
+    from app.project_tracks import session_tracks
 
     if args.from_format is not None:
         raise CliError(f"{args.input} is a siamtrack project; leave out --from")
     session = load_project(args.input, args.video)
     if args.video is None:
         args.video = session.video
-    return convert(args, source=("project", [Track.of(session.trajectory)]))
+    return convert(args, source=("project", session_tracks(session)))
 
 
 def cmd_train(argv: list[str]) -> int:

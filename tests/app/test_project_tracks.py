@@ -11,16 +11,13 @@ from app.project_tracks import objects_from_tracks, session_tracks
 from app.session import AnnotationSession
 from trackers.types import Box
 
-tracks_api = pytest.importorskip(
-    "trackers.formats.tracks", reason="the formats' several-object API is not merged"
-)
 
 N = 12
 SIZE = (320, 240)
 
 
-def three_objects() -> AnnotationSession:
-    s = AnnotationSession(Path("clip.mp4"), N, SIZE, "hash")
+def three_objects(video: Path = Path("clip.mp4"), digest: str = "hash") -> AnnotationSession:
+    s = AnnotationSession(video, N, SIZE, digest)
     s.update_object(label="person")
     s.add_object("car", select=False)
     s.add_object("dog", select=False)
@@ -54,10 +51,7 @@ def test_every_format_writes_three_objects_and_reads_their_boxes_back(tmp_path):
         if name == "mot":
             out = tmp_path / name / "gt.txt"
         out.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            write_tracks(session_tracks(s), out, name)
-        except (ValueError, NotImplementedError) as exc:  # a format that needs more (a video) says so
-            pytest.skip(f"{name}: {exc}")
+        write_tracks(session_tracks(s), out, name)
         tracks = read_tracks(out, name, frame_count=N, frame_size=SIZE)
         back = objects_from_tracks(tracks, N)
         assert len(back) == 3, name
@@ -65,3 +59,23 @@ def test_every_format_writes_three_objects_and_reads_their_boxes_back(tmp_path):
             a, b = mine.trajectory.to_arrays().boxes, theirs.trajectory.to_arrays().boxes
             present = ~np.isnan(a).any(axis=1)
             np.testing.assert_allclose(b[present], a[present], atol=1.0, err_msg=name)
+
+
+def test_convert_carries_every_object_of_a_project(tmp_path):
+    import cv2
+
+    from app.cli import main
+    from app.project import content_hash, save_project
+
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, SIZE)
+    for _ in range(N):
+        writer.write(np.zeros((SIZE[1], SIZE[0], 3), np.uint8))
+    writer.release()
+    s = three_objects(video, content_hash(video))
+    project = tmp_path / "clip.siamtrack.json"
+    save_project(s, project)
+    assert main(["convert", str(project), str(tmp_path / "gt.txt"), "--to", "mot"]) == 0
+    rows = np.loadtxt(tmp_path / "gt.txt", delimiter=",", ndmin=2)
+    assert sorted(set(rows[:, 1].astype(int))) == [1, 2, 3]
+    assert (rows[:, 1] == 3).sum() == N - 4
