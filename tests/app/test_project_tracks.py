@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from app.project_tracks import objects_from_tracks, session_tracks
 from app.session import AnnotationSession
 from trackers.types import Box
-
 
 N = 12
 SIZE = (320, 240)
