@@ -142,7 +142,7 @@ class MainWindow(QMainWindow):
             "Timeline and confidence", timeline, Qt.DockWidgetArea.BottomDockWidgetArea
         )
         self.object_list = ObjectList()
-        self.objects_dock = self._dock("Objects", self.object_list, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.objects_dock = self._dock("Objects", self.object_list, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.autosave_label = QLabel()
         self.statusBar().addPermanentWidget(self.autosave_label)
         self._repaint_timer = QTimer(self)
@@ -1009,6 +1009,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.timeline_dock], [230], Qt.Orientation.Vertical)
         form = self.panel.sizeHint().height() + 30  # + the dock's title bar
         self.resizeDocks([self.tracker_dock, self.score_dock], [form, 2000], Qt.Orientation.Vertical)
+        self.resizeDocks([self.objects_dock], [220], Qt.Orientation.Horizontal)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._confirm_unsaved():

@@ -385,11 +385,11 @@ class Annotator(QObject):
     def _on_frame_tracked(self, run_id: int, index: int, result: TrackResult) -> None:
         if self.document is None:
             return
+        if self._group_frame(run_id, index, result):  # several objects: (object run, result) pairs
+            return
         calibrated = self._calibrated(run_id, result)
         if self._fusion_frame(run_id, index, calibrated):
             self.frame_tracked.emit(index, result)
-            return
-        if self._group_frame(run_id, index, result):
             return
         session = self.document.session
         if session.accept(run_id, index, calibrated):

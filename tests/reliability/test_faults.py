@@ -301,8 +301,9 @@ def test_a_failed_project_save_keeps_the_earlier_file_and_the_work(
     window._message_box.close()
     assert window.save()  # the disk is back: the same work saves
     saved = json.loads(project.read_text())
-    assert [f["index"] for f in saved["frames"]] == [0, 5]
-    ledger.edits(checked=2, lost=2 - len(saved["frames"]))
+    frames = saved["objects"][0]["frames"]  # project version 2: frames per object
+    assert [f["index"] for f in frames] == [0, 5]
+    ledger.edits(checked=2, lost=2 - len(frames))
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
