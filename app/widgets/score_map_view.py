@@ -98,7 +98,7 @@ class ScoreMapView(QWidget):
         self._main_view, self._main_image, self._main_peak = _image_view(self._plot.ci, 1, 0)
         self._colour_bar = pg.ColorBarItem(
             values=(0, 1), colorMap=pg.colormap.get(SCORE_COLOURMAP), interactive=False, width=14,
-            label="raw map value",
+            label="map value (not the score)",
         )
         self._colour_bar.setImageItem(self._main_image)
         self._plot.addItem(self._colour_bar, row=1, col=1)
@@ -192,7 +192,7 @@ class ScoreMapView(QWidget):
         below = f"<br>below: one map per {prefix}" if prefix else ""
         # two short lines: one long one set the dock's minimum width past the window's
         self._title.setText(
-            f"{tracker}raw map{score}<br>{chosen.label or 'chosen'} ({values.shape[1]}x{values.shape[0]}){below}"
+            f"{tracker}map{score}<br>{chosen.label or 'chosen'} ({values.shape[1]}x{values.shape[0]}){below}"
         )
         self._main_image.setImage(values, levels=levels)
         self._colour_bar.setLevels(levels)
