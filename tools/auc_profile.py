@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Where a tracker loses success AUC: localisation, scale, aspect or drift.
 
-    python tools/auc_profile.py SEQ... --tracker siamfc[=WEIGHTS] --tracker cv-nano [--json OUT]
+    python tools/auc_profile.py SEQ... --tracker siamfc --tracker distilled:siamfc=W.pt --tracker cv-nano
+
+A tracker is ``[LABEL:]NAME[=WEIGHTS]``; the label tells two weights of one tracker apart.
 
 Tracks every sequence as ``siamtrack eval`` does (one pass from the first box) and
 splits each frame's shortfall ``1 - IoU`` into four parts that add up exactly:
@@ -67,6 +69,13 @@ def profile(predicted: np.ndarray, groundtruth: np.ndarray) -> dict[str, float]:
     return out
 
 
+def parse_spec(spec: str) -> tuple[str, tuple[str, str | None]]:
+    """``[LABEL:]NAME[=WEIGHTS]`` -> ``(label, (name, weights))``; the label defaults to the spec."""
+    label, _, rest = spec.rpartition(":") if ":" in spec.split("=", 1)[0] else ("", "", spec)
+    name, _, weights = rest.partition("=")
+    return (label or spec), (name, weights or None)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sequences", nargs="+", metavar="SEQ")
@@ -75,9 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     sequences = load_sequences(args.sequences)
-    specs = dict(spec.split("=", 1) if "=" in spec else (spec, None) for spec in args.tracker)
-    report = evaluate(sequences, list(specs), lambda name: create_tracker(
-        name, weights=specs[name], device=args.device))
+    specs = dict(parse_spec(spec) for spec in args.tracker)
+    report = evaluate(sequences, list(specs), lambda label: create_tracker(
+        specs[label][0], weights=specs[label][1], device=args.device))
     rows = {}
     for name in specs:
         per_frame = {key: [] for key in ("iou", "drift", "localisation", "scale", "aspect")}

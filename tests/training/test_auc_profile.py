@@ -49,3 +49,9 @@ def test_mixed_errors_still_add_up_to_one():
     p = auc_profile.profile(pred, gt)
     total = p["iou"] + p["drift"] + p["localisation"] + p["scale"] + p["aspect"]
     assert total == pytest.approx(1.0) and p["frames"] == 50
+
+
+def test_tracker_specs_name_label_and_weights():
+    assert auc_profile.parse_spec("siamfc") == ("siamfc", ("siamfc", None))
+    assert auc_profile.parse_spec("siamfc=w.pt") == ("siamfc=w.pt", ("siamfc", "w.pt"))
+    assert auc_profile.parse_spec("new:siamfc=/a/w.pt") == ("new", ("siamfc", "/a/w.pt"))
