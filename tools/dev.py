@@ -58,9 +58,9 @@ def demo_box() -> str:
 
 
 def qt_problem(python: Path) -> str | None:
-    """One line naming the system packages Qt still needs for a window, or None (app/qt_check.py)."""
+    """One line naming the system packages Qt still needs for a window, or None (app/model/qt_check.py)."""
     probe = subprocess.run(
-        [str(python), "-m", "app.qt_check"], cwd=ROOT, capture_output=True, text=True
+        [str(python), "-m", "app.model.qt_check"], cwd=ROOT, capture_output=True, text=True
     )
     return probe.stdout.strip() or None if probe.returncode == 1 else None
 

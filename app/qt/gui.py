@@ -92,9 +92,9 @@ def cmd_gui(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.main_window import MainWindow
-    from app.session import TrackerSettings
-    from app.settings import AppSettings, load_settings
+    from app.model.session import TrackerSettings
+    from app.model.settings import AppSettings, load_settings
+    from app.qt.main_window import MainWindow
     from resources import DEMO_VIDEO
 
     if args.track and args.box is None:
@@ -117,7 +117,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
         # Without a display Qt aborts; an unattended run (CI, scripts) only needs pixels.
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     if QApplication.instance() is None:
-        from app.qt_check import problem
+        from app.model.qt_check import problem
 
         # Qt aborts the process when its xcb plugin lacks a system library: say which
         # packages to install instead (an unattended run goes on offscreen).
@@ -246,4 +246,4 @@ def main(argv: Sequence[str] | None = None, prog: str = "siamtrack gui") -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(prog="python -m app.gui"))
+    sys.exit(main(prog="python -m app.qt.gui"))

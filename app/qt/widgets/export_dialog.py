@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.files import follow_umask
+from app.model.files import follow_umask
 from trackers.formats import FIELDS, FORMATS, dropped_fields, export_got10k_dataset, write_trajectory
 from trackers.sources import FrameSource
 from trackers.trajectory import Trajectory
