@@ -34,8 +34,9 @@ from app.model.journal import discard, find_recoverable, read_info
 from app.model.session import ChangeEvent, TrackerSettings
 from app.model.settings import AppSettings, load_settings, save_settings
 from app.qt.annotator import Annotator
+from app.qt.dataset_export import DatasetExport
 from app.qt.tracking_worker import TrackerFactory, TrackerInfo, TrackingController
-from app.qt.widgets.export_dialog import DatasetExport, ExportDialog, finetune_instructions
+from app.qt.widgets.export_dialog import ExportDialog, finetune_instructions
 from app.qt.widgets.finetune_dialog import FinetuneDialog
 from app.qt.widgets.frame_view import FrameView
 from app.qt.widgets.help_dialog import HelpDialog
