@@ -2,6 +2,6 @@
 
 import sys
 
-from app.gui import main
+from app.qt.gui import main
 
 sys.exit(main(prog="python -m app"))

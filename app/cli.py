@@ -258,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_tracker_options(effort)
 
-    from app.gui import add_gui_parser
+    from app.gui_options import add_gui_parser
     from trackers.formats.convert import add_convert_parser
     from trackers.toolkits.trax_server import add_trax_parser
 
@@ -581,8 +581,8 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 def cmd_track_objects(args: argparse.Namespace) -> int:
-    """``track`` with several ``--box``: one decode per frame, MOT 1.1 out (see app.track_objects)."""
-    from app.track_objects import check_boxes, mot_lines
+    """``track`` with several ``--box``: one decode per frame, MOT 1.1 out (see app.model.track_objects)."""
+    from app.model.track_objects import check_boxes, mot_lines
     from trackers.batch import make_trackers
     from trackers.prefetch import Prefetcher
     from trackers.run import FrameSizeError, track_frames_multi
@@ -714,7 +714,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_effort(args: argparse.Namespace) -> int:
-    from app.effort import format_effort_table, measure_effort
+    from app.model.effort import format_effort_table, measure_effort
     from trackers.evaluation import load_sequences
 
     if not 0.0 < args.iou <= 1.0:
@@ -744,7 +744,7 @@ def cmd_effort(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from app.bench import DEFAULT_SIZE, format_bench_table, run_bench
+    from app.model.bench import DEFAULT_SIZE, format_bench_table, run_bench
 
     box = None
     if args.box is not None:
@@ -777,7 +777,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    from app.gui import cmd_gui as gui
+    # The CLI's one door into the Qt app, opened only here (pyproject.toml's contracts allow it).
+    from app.qt.gui import cmd_gui as gui
 
     return gui(args)
 
@@ -789,15 +790,15 @@ def cmd_trax(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from app.project_training import is_project_file
+    from app.model.project_training import is_project_file
     from trackers.formats.convert import cmd_convert as convert
 
     _check_inputs(args.input, getattr(args, "video", None), args.output)
     if not is_project_file(args.input):
         return convert(args)
     # A siamtrack project: every object's trajectory, and its video for the frames (VOT) and the sizes.
-    from app.project import load_project
-    from app.project_tracks import session_tracks
+    from app.model.project import load_project
+    from app.model.project_tracks import session_tracks
 
     if args.from_format is not None:
         raise CliError(f"{args.input} is a siamtrack project; leave out --from")
@@ -815,7 +816,7 @@ def cmd_train(argv: list[str]) -> int:
     beside it", so each project becomes, in a temporary folder, a link to its video and
     that text file (every box the trajectory holds, NaN elsewhere), named after the project.
     """
-    from app.project_training import is_project_file
+    from app.model.project_training import is_project_file
     from training.__main__ import main as train_main
 
     if not any(is_project_file(arg) for arg in argv):
@@ -838,7 +839,7 @@ def _project_as_data(project: Path, folder: Path) -> Path:
     ``trackers.evaluation.load_sequences`` reads."""
     import numpy as np
 
-    from app.project_training import sequences_from_project
+    from app.model.project_training import sequences_from_project
     from trackers.formats.otb import box_line
     from trackers.types import Box
 

@@ -1,71 +1,145 @@
-"""The core never imports Qt: trackers/, training/ and the CLI must run headless and in CI."""
+"""The import layers: Qt stays in app/qt/; trackers/, training/, app/model/ and the CLI run headless.
+
+The layers are import-linter contracts in pyproject.toml ([tool.importlinter]); ``tools/dev.py
+test`` runs ``lint-imports`` before pytest, and these tests run the same contracts, check that
+they catch a crossing, and import everything the contracts call Qt-free to see no Qt get loaded.
+"""
 
 from __future__ import annotations
 
-import ast
+import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
 ROOT = Path(__file__).resolve().parents[1]
-CORE = ["trackers", "training"]
-# The app's model layer is Qt-free too: the GUI and `siamtrack effort` share it.
-QT_FREE_APP = [
-    "__init__", "cli", "session", "session_runner", "project", "journal", "frame_cache", "effort", "bench",
-    "project_training", "track_objects", "project_tracks",
-]
-QT_FREE_FILES = [ROOT / "app" / f"{name}.py" for name in QT_FREE_APP if (ROOT / "app" / f"{name}.py").exists()]
-FORBIDDEN = ("PySide6", "PyQt5", "PyQt6", "shiboken6", "pyqtgraph", "qtpy")
+QT = ("PySide6", "shiboken6", "pyqtgraph", "PyQt5", "PyQt6", "qtpy")
+LINT = "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())"
 
 
-def imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
+def importlinter_config() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
 
 
-def core_files() -> list[Path]:
-    files = [p for pkg in CORE for p in (ROOT / pkg).rglob("*.py")]
-    return files + QT_FREE_FILES
+def importlinter_section() -> str:
+    """pyproject.toml's [tool.importlinter] tables, as text."""
+    kept, keep = [], False
+    for line in (ROOT / "pyproject.toml").read_text(encoding="utf-8").splitlines():
+        if line.startswith("["):
+            keep = line in ("[tool.importlinter]", "[[tool.importlinter.contracts]]")
+        if keep:
+            kept.append(line)
+    return "\n".join(kept) + "\n"
 
 
-def test_core_sources_do_not_import_qt():
-    files = core_files()
-    assert len(files) > 10  # the check must look at something
-    offenders = []
-    for path in files:
-        for name in imported_modules(path):
-            top = name.split(".")[0]
-            # app's Qt modules are off limits to the core too
-            # app.gui imports Qt only inside cmd_gui, so the CLI can offer `gui` without loading Qt
-            allowed_app = {"app", "app.gui"} | {f"app.{n}" for n in QT_FREE_APP}
-            if top in FORBIDDEN or (top == "app" and name not in allowed_app):
-                offenders.append(f"{path.relative_to(ROOT)} imports {name}")
-    assert offenders == []
+def contract(kind: str) -> dict:
+    (found,) = [c for c in importlinter_config()["contracts"] if c["type"] == kind]
+    return found
 
 
-def test_detector_sees_a_qt_import(tmp_path):
-    bad = tmp_path / "bad.py"
-    bad.write_text("from PySide6.QtCore import QObject\nimport os\n")
-    assert "PySide6.QtCore" in imported_modules(bad)
+def lint_imports(root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(root))
+    return subprocess.run(
+        [sys.executable, "-c", LINT, "--no-cache", *args],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_the_contracts_name_the_layers():
+    forbidden = contract("forbidden")
+    assert {"trackers", "training", "app.model", "app.cli"} <= set(forbidden["source_modules"])
+    assert {"PySide6", "pyqtgraph", "app.qt"} <= set(forbidden["forbidden_modules"])
+    assert contract("layers")["layers"] == ["app.qt", "app.model", "training", "trackers"]
+
+
+def test_lint_imports_keeps_the_contracts():
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_the_contracts_catch_a_qt_import_and_an_upward_import(tmp_path):
+    """The same contracts on a small tree with one crossing of each kind: both break."""
+    files = {
+        "app/__init__.py": "",
+        "app/cli.py": "def gui():\n    from app.qt import gui\n",
+        "app/gui_options.py": "",
+        "app/model/__init__.py": "",
+        "app/model/session.py": "from PySide6.QtCore import QObject\n",
+        "app/qt/__init__.py": "",
+        "app/qt/gui.py": "",
+        "training/__init__.py": "",
+        "trackers/__init__.py": "",
+        "trackers/run.py": "from app.model import session\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    (tmp_path / "pyproject.toml").write_text(importlinter_section())
+    result = lint_imports(tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "0 kept, 2 broken" in result.stdout
+    assert "app.model.session -> PySide6" in result.stdout
+    assert "trackers.run -> app.model" in result.stdout
+
+
+def qt_free_modules() -> list[str]:
+    """Every module the forbidden contract covers, found on disk (not listed by hand)."""
+    modules = []
+    for source in contract("forbidden")["source_modules"]:
+        path = ROOT.joinpath(*source.split("."))
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
+        assert files and files[0].exists(), source
+        modules += [
+            ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            for p in files
+            if p.name != "__main__.py"
+        ]
+    return modules
 
 
 def test_importing_the_whole_core_loads_no_qt():
-    modules = sorted(
-        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-        for p in core_files()
-        if p.name != "__main__.py"
-    )
+    """lint-imports reads the source; this imports it, lazy imports of a module's body aside."""
+    modules = qt_free_modules()
+    assert len(modules) > 10 and "app.model.settings" in modules and "app.model.document" in modules
     code = (
         "import importlib, sys\n"
         f"for m in {modules!r}: importlib.import_module(m)\n"
-        f"bad = [m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r}]\n"
+        f"bad = [m for m in sys.modules if m.split('.')[0] in {QT!r} or m.startswith('app.qt')]\n"
         "print(bad); sys.exit(1 if bad else 0)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def load_dev():
+    spec = importlib.util.spec_from_file_location("dev_script", ROOT / "tools" / "dev.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("lint_status", [0, 1])
+def test_dev_test_runs_lint_imports_before_pytest(monkeypatch, lint_status):
+    """`tools/dev.py test` (what .ci/run calls): broken contracts stop it before pytest starts."""
+    dev = load_dev()
+    commands: list[list[str]] = []
+
+    def fake_run(cmd, **kwargs):
+        commands.append(cmd)
+        status = lint_status if "importlinter" in " ".join(cmd) else 0
+        assert kwargs["env"]["PYTHONPATH"].split(os.pathsep)[0] == str(dev.ROOT)  # this checkout's code
+        return subprocess.CompletedProcess(cmd, status)
+
+    monkeypatch.setattr(dev, "setup", lambda extras: Path("/venv/bin/python"))
+    monkeypatch.setattr(dev.subprocess, "run", fake_run)
+    monkeypatch.setenv("PYTHONPATH", str(dev.ROOT))
+    assert dev.main(["test", "-q"]) == lint_status
+    assert "importlinter" in " ".join(commands[0])
+    assert [c[1:3] for c in commands[1:]] == ([["-m", "pytest"]] if lint_status == 0 else [])

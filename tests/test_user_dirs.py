@@ -21,9 +21,9 @@ def test_every_folder_asks_without_an_author(monkeypatch, tmp_path):
 
     for kind in ("config", "data", "cache", "state"):
         monkeypatch.setattr(platformdirs, f"user_{kind}_dir", fake(kind))
-    from app.frame_cache import default_cache_dir as frame_cache_dir
-    from app.journal import user_data_dir
-    from app.settings import settings_path
+    from app.model.frame_cache import default_cache_dir as frame_cache_dir
+    from app.model.journal import user_data_dir
+    from app.model.settings import settings_path
     from training.crop_cache import default_cache_dir as crop_cache_dir
 
     assert settings_path() == tmp_path / "config" / "gui.json"

@@ -2,7 +2,8 @@
 """Set up the project in .venv and run it, or its tests. Needs nothing but Python 3.10+.
 
     python3 tools/dev.py run     # set up, then open the app on the bundled demo clip
-    python3 tools/dev.py test    # set up with the test extras, then run the whole suite
+    python3 tools/dev.py test    # set up with the test extras, check the import layers
+                                 # (lint-imports), then run the whole suite
 
 torch is installed first and pinned to 2.13.0: an unpinned resolve would pull several
 GB of CUDA wheels. Set-up is skipped when pyproject.toml has not changed since the
@@ -58,9 +59,9 @@ def demo_box() -> str:
 
 
 def qt_problem(python: Path) -> str | None:
-    """One line naming the system packages Qt still needs for a window, or None (app/qt_check.py)."""
+    """One line naming the system packages Qt still needs for a window, or None (app/model/qt_check.py)."""
     probe = subprocess.run(
-        [str(python), "-m", "app.qt_check"], cwd=ROOT, capture_output=True, text=True
+        [str(python), "-m", "app.model.qt_check"], cwd=ROOT, capture_output=True, text=True
     )
     return probe.stdout.strip() or None if probe.returncode == 1 else None
 
@@ -105,6 +106,13 @@ def _main(argv: list[str]) -> int:
         return 0
     python = setup("test")
     env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+    # The import layers first (pyproject.toml's [tool.importlinter]): no Qt below app.qt.
+    lint_imports = "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())"
+    path = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))  # this checkout, not another
+    lint = subprocess.run([str(python), "-c", lint_imports], cwd=ROOT, env=dict(env, PYTHONPATH=path))
+    if lint.returncode != 0:
+        print("lint-imports: an import crosses the layers (see above)", file=sys.stderr)
+        return lint.returncode
     result = subprocess.run([str(python), "-m", "pytest", *argv[1:]], cwd=ROOT, env=env)
     if result.returncode == 5:
         print("pytest collected no tests: that is a failure", file=sys.stderr)

@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.finetune_worker import FinetuneJob, FinetuneWorker  # noqa: E402
-from app.project import content_hash, load_project, save_project  # noqa: E402
-from app.project_training import initial_weights, split_session  # noqa: E402
-from app.session import AnnotationSession  # noqa: E402
+from app.model.project import content_hash, load_project, save_project  # noqa: E402
+from app.model.project_training import initial_weights, split_session  # noqa: E402
+from app.model.session import AnnotationSession  # noqa: E402
+from app.qt.finetune_worker import FinetuneJob, FinetuneWorker  # noqa: E402
 from trackers.evaluation import load_sequences  # noqa: E402
 from trackers.sources import open_source  # noqa: E402
 from trackers.trajectory import Entry, Origin, Trajectory  # noqa: E402
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[object] = []
     worker.finished.connect(lambda _id, result: results.append(result))
     worker.failed.connect(lambda _id, message: results.append(message))
-    from app.finetune_worker import _Envelope
+    from app.qt.finetune_worker import _Envelope
 
     start = time.perf_counter()
     worker.run(_Envelope(1, job, threading.Event()))

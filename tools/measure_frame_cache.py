@@ -37,7 +37,7 @@ def make_4k_clip(path: Path, frames: int) -> Path:
 
 
 def measure(video: Path, seeks: int) -> dict:
-    from app.frame_cache import FrameCache, cache_usage
+    from app.model.frame_cache import FrameCache, cache_usage
     from trackers.sources import open_source
 
     with tempfile.TemporaryDirectory() as tmp, open_source(video) as source:

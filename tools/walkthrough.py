@@ -38,9 +38,9 @@ SCREEN = (1600, 1000)
 
 class Walkthrough:
     def __init__(self, video: Path, out: Path, tracker: str) -> None:
-        from app.main_window import MainWindow
-        from app.settings import AppSettings
-        from app.session import TrackerSettings
+        from app.model.session import TrackerSettings
+        from app.model.settings import AppSettings
+        from app.qt.main_window import MainWindow
         from trackers.evaluation import read_groundtruth
 
         self.video, self.out = video, out

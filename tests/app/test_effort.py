@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from app.effort import measure_effort, simulate_interpolation, simulate_tracker
-from app.session import TrackerSettings
+from app.model.effort import measure_effort, simulate_interpolation, simulate_tracker
+from app.model.session import TrackerSettings
 from trackers.evaluation import Sequence
 
 W, H = 10, 10

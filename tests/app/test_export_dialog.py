@@ -8,7 +8,7 @@ from trackers.types import Box
 
 
 def test_every_format_updates_the_loss_text_and_writes(qtbot, tmp_path):
-    from app.widgets.export_dialog import ExportDialog
+    from app.qt.widgets.export_dialog import ExportDialog
 
     trajectory = Trajectory(
         (Entry(Box(1, 2, 30, 20), Origin.KEYFRAME), Entry(Box(2, 2, 30, 20), Origin.TRACKED, 0.5), None),

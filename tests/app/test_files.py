@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from app import files
-from app.files import follow_umask, writable_folder
-from app.widgets.document import VideoDocument
+from app.model import files
+from app.model.document import VideoDocument
+from app.model.files import follow_umask, writable_folder
 from trackers.formats.common import write_text_atomic
 from trackers.types import Box
 

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from app import finetune_worker
-from app.finetune_worker import FinetuneController, FinetuneJob, FinetuneProgress, FinetuneResult
-from app.main_window import MainWindow
-from app.project import save_project
-from app.project_training import initial_weights, split_session
-from app.settings import AppSettings
-from app.widgets import finetune_dialog as finetune_dialog_module
+from app.model.project import save_project
+from app.model.project_training import initial_weights, split_session
+from app.model.settings import AppSettings
+from app.qt import finetune_worker
+from app.qt.finetune_worker import FinetuneController, FinetuneJob, FinetuneProgress, FinetuneResult
+from app.qt.main_window import MainWindow
+from app.qt.widgets import finetune_dialog as finetune_dialog_module
 from trackers.trajectory import Entry, Origin
 
 from .conftest import write_clip

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.frame_cache import INDEX_NAME, PACK_NAME, FrameCache
+from app.model.frame_cache import INDEX_NAME, PACK_NAME, FrameCache
 from resources.demo_clip import render_sequence
 from trackers.sources import open_source
 

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from app.frame_cache import FrameCache, cache_entries, cache_usage, clear_cache
+from app.model.frame_cache import FrameCache, cache_entries, cache_usage, clear_cache
 
 from .test_frame_cache import FRAMES, clip, source  # noqa: F401 - fixtures
 

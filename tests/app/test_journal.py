@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.journal import (
+from app.model.journal import (
     Journal,
     JournalError,
     discard,
@@ -22,7 +22,7 @@ from app.journal import (
     replay,
     restore,
 )
-from app.session import AnnotationSession, TrackerSettings
+from app.model.session import AnnotationSession, TrackerSettings
 from trackers.trajectory import Origin
 from trackers.types import Box, TrackResult
 
@@ -108,8 +108,8 @@ def test_a_cut_last_line_is_ignored(tmp_path):
 CHILD = """
 import sys, time
 from pathlib import Path
-from app.journal import Journal, journal_path
-from app.session import AnnotationSession
+from app.model.journal import Journal, journal_path
+from app.model.session import AnnotationSession
 from trackers.types import Box
 
 session = AnnotationSession(Path("/videos/clip.mp4"), {n}, (64, 48), "cafe")

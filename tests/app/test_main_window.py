@@ -13,12 +13,12 @@ from PySide6.QtCore import QMimeData, QPoint, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent, QImage
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app.gui import build_parser, cmd_gui
-from app.journal import _OPEN_HERE, Journal, find_recoverable, journal_path
-from app.main_window import MainWindow
-from app.settings import AppSettings
-from app.tracking_worker import TrackerInfo
-from app.widgets.tracker_panel import SETTLE_MS
+from app.model.journal import _OPEN_HERE, Journal, find_recoverable, journal_path
+from app.model.settings import AppSettings
+from app.qt.gui import build_parser, cmd_gui
+from app.qt.main_window import MainWindow
+from app.qt.tracking_worker import TrackerInfo
+from app.qt.widgets.tracker_panel import SETTLE_MS
 from trackers.trajectory import Origin
 from trackers.types import Box, Frame, ScoreMap, TrackResult
 
@@ -144,7 +144,7 @@ def test_keyboard_shortcuts_track_undo_and_redo(qtbot, open_window):
 
 
 def test_every_action_has_a_shortcut_listed_in_the_help(qtbot, open_window):
-    from app.widgets.help_dialog import HelpDialog
+    from app.qt.widgets.help_dialog import HelpDialog
 
     window = open_window()
     groups = window.shortcut_groups()
@@ -432,7 +432,7 @@ def test_drop_a_file_to_open_it(qtbot, open_window, synthetic_clip):
 
 
 def test_export_a_format_and_a_training_set(qtbot, open_window, tmp_path):
-    from app.widgets.export_dialog import ExportDialog
+    from app.qt.widgets.export_dialog import ExportDialog
     from trackers.formats import read_trajectory
 
     window = open_window()
@@ -597,8 +597,8 @@ def test_the_empty_window_says_what_to_do_and_disables_what_cannot_work(qtbot, s
 
 def test_clear_the_frame_cache_keeps_the_open_video(qtbot, open_window):
     """Issue 17 item 14: a "clear cache" action, and the cap comes from the settings."""
-    from app.frame_cache import cache_entries, default_cache_dir
-    from app.widgets.document import VideoDocument
+    from app.model.document import VideoDocument
+    from app.model.frame_cache import cache_entries, default_cache_dir
 
     window = open_window()
     assert VideoDocument.cache_limit_bytes == AppSettings().cache_limit_mb * 1024**2

@@ -9,7 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
-from app.session import AnnotatedObject
+from app.model.session import AnnotatedObject
 from trackers.trajectory import Origin
 from trackers.types import Box
 
@@ -91,8 +91,8 @@ def test_a_second_object_tracked_together_and_corrected_alone(qtbot, open_window
 def test_cmd_gui_with_two_boxes_tracks_both_objects(qtbot, synthetic_clip, tmp_path, monkeypatch):
     from PySide6.QtGui import QImage
 
-    from app.gui import build_parser, cmd_gui
-    from app.main_window import MainWindow
+    from app.qt.gui import build_parser, cmd_gui
+    from app.qt.main_window import MainWindow
 
     clip, boxes = synthetic_clip
     box = boxes[0]
@@ -148,7 +148,7 @@ def test_export_all_objects_and_read_them_back(qtbot, open_window, tmp_path):  #
 
 
 def test_an_object_with_its_own_tracker_keeps_it(qtbot, open_window):  # noqa: F811
-    from app.session import TrackerSettings
+    from app.model.session import TrackerSettings
 
     window = open_window()
     session = window.document.session

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from app.journal import Journal, find_recoverable, journal_path, replay, restore
-from app.project import load_project, save_project
-from app.session import AnnotationSession, ChangeEvent, TrackerSettings
+from app.model.journal import Journal, find_recoverable, journal_path, replay, restore
+from app.model.project import load_project, save_project
+from app.model.session import AnnotationSession, ChangeEvent, TrackerSettings
 from trackers.trajectory import Entry, Origin
 from trackers.types import Box, TrackResult
 
@@ -122,7 +122,7 @@ def test_correcting_one_object_leaves_the_others_alone():
 def test_three_objects_survive_save_and_reopen(tmp_path):
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"not really a video, but hashable" * 10)
-    from app.project import content_hash
+    from app.model.project import content_hash
 
     s = AnnotationSession(video, N, (64, 48), content_hash(video))
     three_objects(s)
@@ -144,7 +144,7 @@ def test_three_objects_survive_save_and_reopen(tmp_path):
 def test_an_old_single_object_project_opens_as_one_object(tmp_path):
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"x" * 100)
-    from app.project import content_hash
+    from app.model.project import content_hash
 
     old = {
         "format": "siamtrack-project",
@@ -210,8 +210,8 @@ def test_the_journal_restores_every_object_and_object_changes(tmp_path):
 CHILD = """
 import sys, time
 from pathlib import Path
-from app.journal import Journal, journal_path
-from app.session import AnnotationSession
+from app.model.journal import Journal, journal_path
+from app.model.session import AnnotationSession
 from trackers.types import Box
 
 session = AnnotationSession(Path("/videos/clip.mp4"), {n}, (64, 48), "cafe")

@@ -8,9 +8,14 @@ import numpy as np
 import pytest
 
 from app.cli import main as cli_main
-from app.project import content_hash, save_project
-from app.project_training import object_sequences, other_objects_before, sequences_from_project, split_session
-from app.session import AnnotationSession
+from app.model.project import content_hash, save_project
+from app.model.project_training import (
+    object_sequences,
+    other_objects_before,
+    sequences_from_project,
+    split_session,
+)
+from app.model.session import AnnotationSession
 from trackers.types import Box
 
 from .conftest import write_clip

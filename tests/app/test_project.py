@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.project import ProjectError, content_hash, load_project, save_project
-from app.session import AnnotationSession, TrackerSettings
+from app.model.project import ProjectError, content_hash, load_project, save_project
+from app.model.session import AnnotationSession, TrackerSettings
 from trackers.trajectory import Entry, Origin, Trajectory
 from trackers.types import Box
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.project_tracks import objects_from_tracks, session_tracks
-from app.session import AnnotationSession
+from app.model.project_tracks import objects_from_tracks, session_tracks
+from app.model.session import AnnotationSession
 from trackers.types import Box
 
 N = 12
@@ -63,7 +63,7 @@ def test_convert_carries_every_object_of_a_project(tmp_path):
     import cv2
 
     from app.cli import main
-    from app.project import content_hash, save_project
+    from app.model.project import content_hash, save_project
 
     video = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, SIZE)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from app.cli import main as cli_main
-from app.project import content_hash, save_project
-from app.project_training import (
+from app.model.project import content_hash, save_project
+from app.model.project_training import (
     Cancelled,
     ProjectTrainingError,
     annotation_sequence,
@@ -21,7 +21,7 @@ from app.project_training import (
     sequences_from_project,
     split_session,
 )
-from app.session import AnnotationSession
+from app.model.session import AnnotationSession
 from trackers.trajectory import Entry, Origin, Trajectory
 from trackers.types import Box
 

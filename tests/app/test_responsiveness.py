@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QTimer
 
-from app import session_runner
-from app.main_window import MainWindow
-from app.session import AnnotationSession, RunRequest, TrackerSettings
-from app.settings import AppSettings
+from app.model import session_runner
+from app.model.session import AnnotationSession, RunRequest, TrackerSettings
+from app.model.settings import AppSettings
+from app.qt.main_window import MainWindow
 from resources import DEMO_VIDEO
 from trackers.registry import create_tracker
 from trackers.run import track_frames

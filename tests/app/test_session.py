@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.session import AnnotationSession, ChangeEvent, TrackerSettings
+from app.model.session import AnnotationSession, ChangeEvent, TrackerSettings
 from trackers.trajectory import Entry, Origin, Trajectory
 from trackers.types import Box, TrackResult
 

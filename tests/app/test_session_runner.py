@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from app import session_runner
-from app.session import AnnotationSession, TrackerSettings
-from app.session_runner import run_bidirectional, run_request
+from app.model import session_runner
+from app.model.session import AnnotationSession, TrackerSettings
+from app.model.session_runner import run_bidirectional, run_request
 from resources.demo_clip import render_sequence
 from trackers.registry import create_tracker
 from trackers.sources import open_source
@@ -196,7 +196,7 @@ def test_bidirectional_run_fuses_by_score(source, clip):
 
 
 def test_a_group_of_runs_shares_each_frame_and_keeps_each_object_in_bounds(source, clip):
-    from app.session_runner import run_group
+    from app.model.session_runner import run_group
 
     s = session_for(clip[0])
     s.set_keyframe(2, BOX)
@@ -223,7 +223,7 @@ def test_a_group_of_runs_shares_each_frame_and_keeps_each_object_in_bounds(sourc
 
 
 def test_a_group_with_a_shared_siamfc_network_matches_its_one_object_runs(source, clip):
-    from app.session_runner import run_group
+    from app.model.session_runner import run_group
 
     settings = TrackerSettings(tracker="siamfc-3s", device="cpu")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app import qt_check
+from app.model import qt_check
 
 ROOT = Path(__file__).resolve().parents[2]
 

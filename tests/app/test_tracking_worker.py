@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from app import session_runner
-from app.session import RunRequest
-from app.tracking_worker import TrackerInfo, TrackingController
+from app.model import session_runner
+from app.model.session import RunRequest
+from app.qt.tracking_worker import TrackerInfo, TrackingController
 from trackers.sources import open_source
 from trackers.types import Box, Frame, TrackResult
 
@@ -219,7 +219,7 @@ def test_a_notice_sent_before_the_end_of_its_run_is_never_dropped(qtbot):
     """The worker's "went on on the CPU" line travels in the mailbox with the frames. Sent as
     a signal of its own it raced the run's end: under load the end could be delivered first,
     the run was over, and the notice was dropped as belonging to no current run."""
-    from app.tracking_worker import _End, _Notice
+    from app.qt.tracking_worker import _End, _Notice
 
     ctrl = TrackingController()
     events: list[tuple[str, str]] = []

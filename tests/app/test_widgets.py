@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
-from app.session import TrackerSettings
-from app.settings import AppSettings, load_settings, save_settings
-from app.widgets.frame_view import ORIGIN_COLOURS, FrameView
-from app.widgets.help_dialog import HelpDialog
-from app.widgets.score_map_view import REMEMBERED_FRAMES, ScoreMapView, peak
-from app.widgets.timeline import DEFAULT_THRESHOLD, ConfidencePlot, Transport, format_time, spans
-from app.widgets.tracker_panel import TrackerPanel
+from app.model.session import TrackerSettings
+from app.model.settings import AppSettings, load_settings, save_settings
+from app.qt.widgets.frame_view import ORIGIN_COLOURS, FrameView
+from app.qt.widgets.help_dialog import HelpDialog
+from app.qt.widgets.score_map_view import REMEMBERED_FRAMES, ScoreMapView, peak
+from app.qt.widgets.timeline import DEFAULT_THRESHOLD, ConfidencePlot, Transport, format_time, spans
+from app.qt.widgets.tracker_panel import TrackerPanel
 from trackers.registry import TRACKERS
 from trackers.trajectory import Entry, Origin
 from trackers.types import Box, ScoreMap
@@ -208,7 +208,7 @@ def test_tracker_panel_offers_every_registered_tracker(qtbot):
 
 
 def test_the_gui_tracker_choices_leave_out_test_doubles(capsys):
-    from app.gui import build_parser
+    from app.qt.gui import build_parser
 
     assert "identity" not in build_parser().format_help()
     assert build_parser().parse_args(["--tracker", "identity"]).tracker == "identity"  # scripts and tests
@@ -218,7 +218,7 @@ def test_the_shortcut_list_shows_keys_first_and_recent_files_by_name(qtbot):
     """Issue 17 item 16: full paths of recent files pushed the Keys column out of view."""
     from PySide6.QtGui import QAction, QKeySequence
 
-    from app.widgets.help_dialog import shortcut_rows
+    from app.qt.widgets.help_dialog import shortcut_rows
 
     recent = QAction("&1 /very/long/path/to/some/folder/clip.siamtrack.json")
     recent.setShortcut(QKeySequence("Ctrl+1"))
@@ -322,7 +322,7 @@ def test_confidence_is_in_0_1_and_comparable_across_trackers():
 def test_score_map_dock_names_the_raw_score_and_forgets_maps_of_other_boxes(qtbot):
     """Issue 17 item 10: the title showed the map's peak (5.56e-05) beside a score of 5.88,
     and kept an undone run's map."""
-    from app.widgets.score_map_view import ScoreMapView
+    from app.qt.widgets.score_map_view import ScoreMapView
 
     widget = ScoreMapView()
     qtbot.addWidget(widget)
@@ -338,7 +338,7 @@ def test_score_map_dock_names_the_raw_score_and_forgets_maps_of_other_boxes(qtbo
 
 def test_handles_shrink_on_a_small_box_and_the_edge_ones_hide(qtbot, view):
     """Issue 17 item 9: eight large diamonds hid a 30 px box's outline."""
-    from app.widgets.frame_view import HANDLE_RADIUS
+    from app.qt.widgets.frame_view import HANDLE_RADIUS
 
     view.resize(400, 300)
     view.fit()
@@ -355,7 +355,7 @@ def test_handles_shrink_on_a_small_box_and_the_edge_ones_hide(qtbot, view):
 
 def test_score_map_dock_fits_five_long_labelled_anchor_maps(qtbot):
     """Issue 17 item 11: with SiamRPN the colour bar and the fifth anchor map were cut off."""
-    from app.widgets.score_map_view import ScoreMapView, split_labels
+    from app.qt.widgets.score_map_view import ScoreMapView, split_labels
 
     assert split_labels(["anchor ratio h/w 0.33", "anchor ratio h/w 0.5"]) == ("anchor ratio h/w", ["0.33", "0.5"])
     assert split_labels(["scale 0.95", "scale 1.05"]) == ("scale", ["0.95", "1.05"])

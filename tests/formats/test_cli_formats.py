@@ -166,8 +166,8 @@ def test_the_readme_table_names_every_format():
 
 def test_a_project_becomes_a_vot_workspace_sequence_in_one_command(tmp_path, capsys):
     """Issue 18.8: ``siamtrack convert clip.siamtrack.json sequences/clip --to vot``."""
-    from app.project import content_hash, save_project
-    from app.session import AnnotationSession
+    from app.model.project import content_hash, save_project
+    from app.model.session import AnnotationSession
     from trackers.formats import vot
     from trackers.trajectory import Entry, Origin, Trajectory
     from trackers.types import Box

@@ -158,8 +158,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture
 def window_factory(qtbot, synthetic_clip) -> Iterator:  # noqa: F811
     """``make(factory=None, prompts=False, open_clip=True)``: a shown MainWindow; closed after the test."""
-    from app.main_window import MainWindow
-    from app.settings import AppSettings
+    from app.model.settings import AppSettings
+    from app.qt.main_window import MainWindow
 
     windows = []
 

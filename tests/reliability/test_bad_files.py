@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.cli import main
-from app.journal import JournalError, find_recoverable, journal_dir, read_info, replay, restore
-from app.project import ProjectError, load_project, save_project, session_from_dict, session_to_dict
-from app.session import AnnotationSession
+from app.model.journal import JournalError, find_recoverable, journal_dir, read_info, replay, restore
+from app.model.project import ProjectError, load_project, save_project, session_from_dict, session_to_dict
+from app.model.session import AnnotationSession
 from trackers.evaluation import read_groundtruth
 from trackers.formats import FORMATS, read_trajectory
 from trackers.formats.common import FormatError
@@ -74,7 +74,7 @@ def test_a_project_for_another_video_is_refused(tmp_path, synthetic_clip, ledger
 
 
 def content_hash_of(path: Path) -> str:
-    from app.project import content_hash
+    from app.model.project import content_hash
 
     return content_hash(path)
 
@@ -123,7 +123,7 @@ def test_damaged_journals_never_stop_the_app_from_starting(window_factory, monke
         read_info(path)  # only sound ones are offered
     asked: list[Path] = []
     monkeypatch.setattr(
-        "app.main_window.ask_restore", lambda parent, info: asked.append(info.path) or "later"
+        "app.qt.main_window.ask_restore", lambda parent, info: asked.append(info.path) or "later"
     )
     window = window_factory(prompts=True, open_clip=False)
     window.offer_restore()  # what start-up does

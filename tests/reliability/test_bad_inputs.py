@@ -359,7 +359,7 @@ def test_eval_plot_on_a_full_disk_keeps_the_earlier_png(tmp_path, clip, capsys, 
 def test_gui_screenshot_on_a_full_disk_keeps_the_earlier_png(tmp_path, qtbot, monkeypatch):
     from PySide6.QtWidgets import QLabel
 
-    from app.gui import _save_screenshot
+    from app.qt.gui import _save_screenshot
 
     widget = QLabel("siamtrack")
     qtbot.addWidget(widget)
@@ -462,7 +462,7 @@ def test_non_finite_weights_are_refused_naming_file_and_tensor(tmp_path, clip, c
 
 
 def test_stale_frame_cache_temporaries_are_removed_at_start(tmp_path, clip):
-    import app.frame_cache as frame_cache
+    import app.model.frame_cache as frame_cache
     from trackers.sources import open_source
 
     root = tmp_path / "cache"
@@ -657,7 +657,7 @@ def test_fifos_as_input_are_refused_not_waited_on(tmp_path, clip):
 
 def test_bench_caps_the_generated_clip_and_streams_it(tmp_path, capsys):
     refused(capsys, ["bench", "--tracker", "identity", "--frames", "100000000"], "SOURCE")
-    from app.bench import generate_clip
+    from app.model.bench import generate_clip
     from resources.demo_clip import iter_sequence, render_sequence
 
     frames, boxes = render_sequence(n_frames=4, size=(64, 48))
@@ -812,7 +812,7 @@ def test_training_options_out_of_range_are_one_line(option, tmp_path, capsys):
 
 
 def _project(tmp_path: Path, clip: Path, frame_count: int, boxes: int = 1, bom: bool = False) -> Path:
-    from app.project import content_hash
+    from app.model.project import content_hash
 
     frames = [{"index": i, "box": [10, 10, 20, 20], "origin": "keyframe"} for i in range(boxes)]
     data = {
@@ -832,7 +832,7 @@ def _project(tmp_path: Path, clip: Path, frame_count: int, boxes: int = 1, bom: 
 
 
 def test_a_project_for_more_frames_than_its_video_is_refused_by_train(tmp_path, clip, capsys):
-    from app.project import load_project
+    from app.model.project import load_project
 
     good = _project(tmp_path, clip, CLIP_FRAMES)
     load_project(good)  # the layout is right: only the counts below are wrong
@@ -848,7 +848,7 @@ def test_files_nested_200000_deep_are_one_line(tmp_path, clip, capsys):
     coco = tmp_path / "deep.json"
     coco.write_text('{"images": ' + deep + "}")
     refused(capsys, ["convert", coco, tmp_path / "o.txt", "--from", "coco", "--to", "otb"])
-    from app.project import ProjectError, load_project
+    from app.model.project import ProjectError, load_project
 
     with pytest.raises(ProjectError, match="nested too deeply"):
         load_project(project)
@@ -878,7 +878,7 @@ def test_effort_policy_values_out_of_range_are_refused(option, clip, capsys):
 
 
 def test_a_project_with_a_byte_order_mark_is_read(tmp_path, clip, capsys, restore_threads):
-    from app.project import load_project
+    from app.model.project import load_project
 
     project = _project(tmp_path, clip, CLIP_FRAMES, boxes=CLIP_FRAMES, bom=True)
     session = load_project(project)
@@ -889,8 +889,8 @@ def test_a_project_with_a_byte_order_mark_is_read(tmp_path, clip, capsys, restor
 
 
 def test_a_project_held_by_another_instance_is_not_overwritten(tmp_path, clip):
-    from app import project_lock
-    from app.project import load_project, save_project
+    from app.model import project_lock
+    from app.model.project import load_project, save_project
 
     project = _project(tmp_path, clip, CLIP_FRAMES)
     before = project.read_bytes()
@@ -898,7 +898,7 @@ def test_a_project_held_by_another_instance_is_not_overwritten(tmp_path, clip):
         [
             sys.executable,
             "-c",
-            "import sys, time; from app import project_lock; "
+            "import sys, time; from app.model import project_lock; "
             f"project_lock.acquire({str(project)!r}); print('held', flush=True); sys.stdin.read()",
         ],
         env=_env(),
@@ -914,7 +914,7 @@ def test_a_project_held_by_another_instance_is_not_overwritten(tmp_path, clip):
             save_project(session, project)
         judged("clean" if project.read_bytes() == before else "replaced")
         # the app's second instance: the project opens, says who holds it, and refuses to save
-        from app.widgets.document import VideoDocument
+        from app.model.document import VideoDocument
 
         document = VideoDocument.open(project)
         try:

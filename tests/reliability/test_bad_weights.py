@@ -158,7 +158,7 @@ def test_damaged_checkpoints_only_ever_give_weights_errors(good, seed, mode, tmp
 
 
 def test_the_app_says_why_and_keeps_running(bad_weights, window_factory, qtbot, tmp_path, ledger):
-    from app.session import TrackerSettings
+    from app.model.session import TrackerSettings
     from trackers.types import Box
 
     window = window_factory(prompts=True, tracker="siamfc-3s")

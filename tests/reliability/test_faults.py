@@ -25,9 +25,9 @@ import pytest
 import torch
 
 from app.cli import main
-from app.journal import Journal, journal_path, restore
-from app.session import AnnotationSession, TrackerSettings
-from app.tracking_worker import TrackingController
+from app.model.journal import Journal, journal_path, restore
+from app.model.session import AnnotationSession, TrackerSettings
+from app.qt.tracking_worker import TrackingController
 from trackers.formats import FORMATS, write_trajectory
 from trackers.registry import TRACKERS
 from trackers.trajectory import Origin
@@ -142,7 +142,7 @@ def test_a_tracker_raising_in_the_cli_keeps_the_frames_before(
 def test_cuda_oom_in_the_worker_goes_on_on_the_cpu_from_the_frame_reached(
     device, qtbot, synthetic_clip, ledger
 ):
-    from app.session import RunRequest
+    from app.model.session import RunRequest
 
     factory = GpuFactory()
     controller = TrackingController(factory)
@@ -164,7 +164,7 @@ def test_cuda_oom_in_the_worker_goes_on_on_the_cpu_from_the_frame_reached(
 
 
 def test_cuda_oom_while_loading_builds_on_the_cpu(qtbot, synthetic_clip, ledger):
-    from app.session import RunRequest
+    from app.model.session import RunRequest
 
     factory = GpuFactory(oom_on_build=True)
     controller = TrackingController(factory)
@@ -340,7 +340,7 @@ def test_the_window_reports_a_failed_export(window_factory, tmp_path, monkeypatc
         def write(self) -> None:
             write_trajectory(self.trajectory, self.path, self.format)
 
-    monkeypatch.setattr("app.main_window.ExportDialog", Accepting)
+    monkeypatch.setattr("app.qt.main_window.ExportDialog", Accepting)
     window = window_factory(prompts=True)
     window.set_keyframe(0, Box(20, 30, 40, 30))
     enospc(monkeypatch)

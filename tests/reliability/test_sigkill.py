@@ -17,8 +17,8 @@ import subprocess
 import sys
 import time
 
-from app.journal import discard, find_recoverable, read_info, restore
-from app.project import entry_to_json
+from app.model.journal import discard, find_recoverable, read_info, restore
+from app.model.project import entry_to_json
 
 from .conftest import ROOT
 
@@ -28,9 +28,9 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 from pathlib import Path
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
-from app.main_window import MainWindow
-from app.project import entry_to_json
-from app.settings import AppSettings
+from app.qt.main_window import MainWindow
+from app.model.project import entry_to_json
+from app.model.settings import AppSettings
 from trackers.types import Box
 
 app = QApplication([])

@@ -226,7 +226,7 @@ def test_a_project_keyframe_outside_the_frame_fails_its_run_with_a_dialog(
     window_factory, qtbot, tmp_path, ledger
 ):
     """Projects may hold any finite box; a run from one wholly outside the frame is refused, kindly."""
-    from app.project import save_project
+    from app.model.project import save_project
 
     window = window_factory(prompts=True)
     session = window.document.session
@@ -250,7 +250,7 @@ def test_a_project_keyframe_outside_the_frame_fails_its_run_with_a_dialog(
 
 def test_the_frame_view_never_hands_out_a_box_that_is_no_box(qtbot, ledger):
     """A box dragged (nearly) off the frame clips to nothing: no edit, the shown box goes back."""
-    from app.widgets.frame_view import FrameView
+    from app.qt.widgets.frame_view import FrameView
 
     view = FrameView()
     qtbot.addWidget(view)
@@ -266,7 +266,7 @@ def test_the_frame_view_never_hands_out_a_box_that_is_no_box(qtbot, ledger):
 
 
 def test_gui_box_outside_the_frame_is_one_line(qtbot, synthetic_clip, capsys, ledger):
-    from app.gui import build_parser, cmd_gui
+    from app.qt.gui import build_parser, cmd_gui
 
     ledger.tried()
     args = build_parser().parse_args(

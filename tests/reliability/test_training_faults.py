@@ -1,7 +1,7 @@
 """Training: bad resume and init files are one line; a stop or a full disk keeps the last checkpoint.
 
 Training runs outside the window (the app shows the command, see
-app.widgets.export_dialog.finetune_instructions), so "closing during training" is a
+app.qt.widgets.export_dialog.finetune_instructions), so "closing during training" is a
 SIGTERM to ``siamtrack train``: it stops after the step in progress, saves, and exits
 with no thread left behind.
 """

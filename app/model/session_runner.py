@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from app.session import AnnotationSession, RunRequest, TrackerSettings
+from app.model.session import AnnotationSession, RunRequest, TrackerSettings
 from trackers.protocol import Tracker
 from trackers.registry import create_tracker
 from trackers.run import CancelToken, track_frames, track_frames_multi

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.session import TrackerSettings
+from app.model.session import TrackerSettings
 from trackers.registry import TEST_DOUBLES, TRACKERS
 
 DEVICES = ("auto", "cpu", "cuda")

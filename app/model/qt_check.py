@@ -7,7 +7,7 @@ finds the plugin of the installed PySide6, asks the dynamic loader (``ldd``) whi
 its libraries do not resolve, and names the Debian/Ubuntu packages that hold them,
 so the caller can say so in one line and fall back to the offscreen platform.
 
-``python -m app.qt_check`` prints that line (nothing when all is there) and exits 1
+``python -m app.model.qt_check`` prints that line (nothing when all is there) and exits 1
 when something is missing; ``tools/dev.py`` uses it.
 """
 

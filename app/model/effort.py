@@ -1,7 +1,7 @@
 """``siamtrack effort``: how many human corrections a correct trajectory costs.
 
 A simulated careful annotator works on a sequence with ground truth through the
-app's own session (``app.session``: keyframes, bounded re-track, rejoin, absent
+app's own session (``app.model.session``: keyframes, bounded re-track, rejoin, absent
 marking), not a copy of it:
 
 1. The first frame with a visible target gets its ground-truth box as a keyframe
@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from app.session import AnnotationSession, TrackerSettings
-from app.session_runner import run_bidirectional, run_request
+from app.model.session import AnnotationSession, TrackerSettings
+from app.model.session_runner import run_bidirectional, run_request
 from trackers.evaluation import Sequence as GroundTruthSequence
 from trackers.evaluation import first_valid_frame
 from trackers.geometry import iou

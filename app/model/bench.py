@@ -265,7 +265,7 @@ def run_bench(
                 plural = f", {objects} objects" if objects > 1 else ""
                 progress(f"bench {name} on {source.name} ({frames} frames{plural})")
             command = [
-                sys.executable, "-m", "app.bench", "--worker", name, str(source), box,
+                sys.executable, "-m", "app.model.bench", "--worker", name, str(source), box,
                 str(frames), device, str(weights or ""), str(model_dir or ""),
                 json.dumps(config or {}), str(threads or 0), str(objects),
             ]

@@ -1,8 +1,8 @@
 """MainWindow: assembles the widgets and actions and wires them to the session and the worker.
 
-No tracking logic lives here: the session (:mod:`app.session`) decides what a run
-covers and what it may overwrite, the controller (:mod:`app.tracking_worker`)
-runs it off the GUI thread, the annotator (:mod:`app.widgets.annotator`) turns
+No tracking logic lives here: the session (:mod:`app.model.session`) decides what a run
+covers and what it may overwrite, the controller (:mod:`app.qt.tracking_worker`)
+runs it off the GUI thread, the annotator (:mod:`app.qt.annotator`) turns
 commands into edits and runs, and the widgets draw. What is left is wiring, and
 one rule of display: results stream in per frame but the window repaints on a
 timer, showing only the latest state, so a fast tracker never builds a backlog
@@ -28,22 +28,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.frame_cache import cache_usage, clear_cache, default_cache_dir
-from app.journal import discard, find_recoverable, read_info
-from app.session import ChangeEvent, TrackerSettings
-from app.settings import AppSettings, load_settings, save_settings
-from app.tracking_worker import TrackerFactory, TrackerInfo, TrackingController
-from app.widgets.annotator import Annotator
-from app.widgets.document import VideoDocument
-from app.widgets.export_dialog import DatasetExport, ExportDialog, finetune_instructions
-from app.widgets.finetune_dialog import FinetuneDialog
-from app.widgets.frame_view import FrameView
-from app.widgets.help_dialog import HelpDialog
-from app.widgets.object_list import ObjectLanes, ObjectList
-from app.widgets.restore_dialog import ask_restore
-from app.widgets.score_map_view import ScoreMapView
-from app.widgets.timeline import ConfidencePlot, Transport, format_time
-from app.widgets.tracker_panel import TrackerPanel
+from app.model.document import VideoDocument
+from app.model.frame_cache import cache_usage, clear_cache, default_cache_dir
+from app.model.journal import discard, find_recoverable, read_info
+from app.model.session import ChangeEvent, TrackerSettings
+from app.model.settings import AppSettings, load_settings, save_settings
+from app.qt.annotator import Annotator
+from app.qt.dataset_export import DatasetExport
+from app.qt.tracking_worker import TrackerFactory, TrackerInfo, TrackingController
+from app.qt.widgets.export_dialog import ExportDialog, finetune_instructions
+from app.qt.widgets.finetune_dialog import FinetuneDialog
+from app.qt.widgets.frame_view import FrameView
+from app.qt.widgets.help_dialog import HelpDialog
+from app.qt.widgets.object_list import ObjectLanes, ObjectList
+from app.qt.widgets.restore_dialog import ask_restore
+from app.qt.widgets.score_map_view import ScoreMapView
+from app.qt.widgets.timeline import ConfidencePlot, Transport, format_time
+from app.qt.widgets.tracker_panel import TrackerPanel
 from trackers.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from trackers.trajectory import Origin
 from trackers.types import Box, TrackResult
@@ -845,7 +846,7 @@ class MainWindow(QMainWindow):
     def export_objects(self, path: Path, format: str) -> None:
         """Every object, with its id and label, to ``path`` as ``format`` (``trackers.formats``'
         several-object writer); OSError or ValueError on failure."""
-        from app.project_tracks import session_tracks
+        from app.model.project_tracks import session_tracks
         from trackers.formats import write_tracks  # type: ignore[attr-defined]
 
         assert self.document is not None

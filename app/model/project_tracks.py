@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from app.session import AnnotatedObject, AnnotationSession, default_colour
+from app.model.session import AnnotatedObject, AnnotationSession, default_colour
 
 
 def session_tracks(session: AnnotationSession) -> list[Any]:

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from app.project import PROJECT_SUFFIX, load_project
-from app.session import AnnotationSession
+from app.model.project import PROJECT_SUFFIX, load_project
+from app.model.session import AnnotationSession
 from trackers.evaluation import Sequence, evaluate, first_valid_frame
 from trackers.protocol import Tracker
 from trackers.run import CancelToken
@@ -171,7 +171,7 @@ def sequences_from_project(path: str | Path) -> list[Sequence]:
     """The annotation a project file holds: one Sequence per object, named after the project
     (``<stem>#<object id>`` when it holds several objects).
 
-    The project's video must be found (see ``app.project.load_project``); a project
+    The project's video must be found (see ``app.model.project.load_project``); a project
     without a single box is an error. ProjectTrainingError, one line, on any problem.
     """
     path = Path(path)

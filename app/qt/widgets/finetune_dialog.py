@@ -1,7 +1,7 @@
 """FinetuneDialog: fine-tune SiamFC on this project's annotations, and see whether it helped.
 
-The dialog splits the annotation by time (:mod:`app.project_training`), runs the job in
-the background (:mod:`app.finetune_worker`), and shows the loss as it falls and the
+The dialog splits the annotation by time (:mod:`app.model.project_training`), runs the job in
+the background (:mod:`app.qt.finetune_worker`), and shows the loss as it falls and the
 success AUC on the held-out frames before and after. "Use these weights" hands the new
 file to the tracker panel whether the score went up or down; the labels say which.
 """
@@ -30,15 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.finetune_worker import (
-    DEFAULT_EPOCHS,
-    DEFAULT_PAIRS_PER_EPOCH,
-    FinetuneController,
-    FinetuneJob,
-    FinetuneProgress,
-    FinetuneResult,
-)
-from app.project_training import (
+from app.model.project_training import (
     MIN_ANNOTATED,
     SIAMFC_FAMILY,
     ProjectTrainingError,
@@ -50,9 +42,17 @@ from app.project_training import (
     output_path,
     split_sequence,
 )
-from app.session import AnnotationSession, TrackerSettings
+from app.model.session import AnnotationSession, TrackerSettings
+from app.qt.finetune_worker import (
+    DEFAULT_EPOCHS,
+    DEFAULT_PAIRS_PER_EPOCH,
+    FinetuneController,
+    FinetuneJob,
+    FinetuneProgress,
+    FinetuneResult,
+)
+from app.qt.widgets.export_dialog import finetune_instructions
 from trackers.trajectory import Origin
-from app.widgets.export_dialog import finetune_instructions
 
 PHASE_TEXT = {
     "before": "Measuring the current weights on the held-out frames…",

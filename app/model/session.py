@@ -9,7 +9,7 @@ step, whatever objects it touches, and tells the listeners which frames of which
 object changed (:class:`ChangeEvent`), which is how the GUI repaints and how the
 journal autosaves. Adding, deleting and relabelling objects are undo steps too.
 
-Tracking runs happen elsewhere (a worker thread, or :mod:`app.session_runner`);
+Tracking runs happen elsewhere (a worker thread, or :mod:`app.model.session_runner`);
 the session plans them (:meth:`AnnotationSession.begin_run`) and takes their
 results frame by frame (:meth:`AnnotationSession.accept`). Rules a run obeys:
 

@@ -46,7 +46,7 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
-from app.project import content_hash
+from app.model.project import content_hash
 from trackers.formats.common import write_text_atomic
 from trackers.sources import FrameSource, ImageFolderSource
 from trackers.types import Frame

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from app import project_lock
-from app.files import follow_umask, writable_folder
-from app.frame_cache import FrameCache
-from app.journal import Journal, JournalError, discard, journal_path, read_info, restore
-from app.project import PROJECT_SUFFIX, content_hash, load_project, save_project
-from app.session import AnnotationSession
+from app.model import project_lock
+from app.model.files import follow_umask, writable_folder
+from app.model.frame_cache import FrameCache
+from app.model.journal import Journal, JournalError, discard, journal_path, read_info, restore
+from app.model.project import PROJECT_SUFFIX, content_hash, load_project, save_project
+from app.model.session import AnnotationSession
 from trackers.sources import FrameSource, frame_count_note, open_source
 from trackers.types import Frame
 
@@ -111,7 +111,7 @@ class VideoDocument:
 
     def _lock_project(self) -> None:
         """Hold the project's lock while it is open here; if another siamtrack holds it, say who
-        (saving there is then refused, see app.project_lock)."""
+        (saving there is then refused, see app.model.project_lock)."""
         if self.project_path is None:
             return
         try:

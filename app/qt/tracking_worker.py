@@ -51,8 +51,8 @@ from typing import Any, Protocol
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QThread, QTimer, Signal, Slot
 
 # The same frame order as the Qt-free runner: backward runs over a video decode
-# forward in bounded chunks (see app.session_runner).
-from app.session_runner import request_frames
+# forward in bounded chunks (see app.model.session_runner).
+from app.model.session_runner import request_frames
 from trackers.protocol import Tracker
 from trackers.run import is_out_of_memory, track_frames
 from trackers.sources import FrameSource, open_source
@@ -87,7 +87,7 @@ def _lower_priority() -> None:
 
 
 class RunRequestLike(Protocol):
-    """What the worker reads of ``app.session.RunRequest`` (kept structural so the
+    """What the worker reads of ``app.model.session.RunRequest`` (kept structural so the
     worker does not depend on the session module)."""
 
     run_id: int

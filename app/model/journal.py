@@ -2,7 +2,7 @@
 
 A journal is a JSON-lines file under ``<user data dir>/journal/``. Its first line is
 a header with a full snapshot of the session (the project's dict form, see
-:mod:`app.project`); every later line holds the entries an edit left on the frames
+:mod:`app.model.project`); every later line holds the entries an edit left on the frames
 of the object it changed (``"object"``: its id), or, when the object list itself
 changed (an object added, deleted, relabelled...), a new full snapshot (``"type":
 "objects"``; such changes are rare, so they need no diff form). Replaying is
@@ -33,8 +33,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
-from app.project import entry_from_json, entry_to_json, session_from_dict, session_to_dict
-from app.session import AnnotatedObject, AnnotationSession, ChangeEvent
+from app.model.project import entry_from_json, entry_to_json, session_from_dict, session_to_dict
+from app.model.session import AnnotatedObject, AnnotationSession, ChangeEvent
 from trackers.trajectory import Entry, Trajectory
 from trackers.user_dirs import user_dir
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from app.journal import JournalInfo
+from app.model.journal import JournalInfo
 
 Answer = Literal["restore", "discard", "later"]
 

@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from app.session import AnnotatedObject, AnnotationSession, TrackerSettings, default_colour
+from app.model.session import AnnotatedObject, AnnotationSession, TrackerSettings, default_colour
 from trackers.formats.common import MAX_FRAMES, write_text_atomic
 from trackers.sources import IMAGE_SUFFIXES, frame_sort_key
 from trackers.trajectory import DEFAULT_LABEL, Entry, Origin, Trajectory
@@ -337,11 +337,11 @@ def _project_text(data: dict[str, Any]) -> str:
 
 def save_project(session: AnnotationSession, path: Path) -> None:
     """Write the project atomically: a crash leaves the old file or the new one, never half of one."""
-    from app import project_lock
+    from app.model import project_lock
 
     path = Path(path)
     # Another siamtrack editing this project must not have its save overwritten: it is
-    # refused here, naming the holder (app.project_lock).
+    # refused here, naming the holder (app.model.project_lock).
     held = project_lock.is_held(path)
     project_lock.acquire(path)
     try:

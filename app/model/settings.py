@@ -33,7 +33,7 @@ class AppSettings:
     trail: bool = False
     last_dir: str = ""
     cache_limit_mb: int = 2048
-    """Disk the frame cache may use, all videos together (app/frame_cache.py); 0 = no cache."""
+    """Disk the frame cache may use, all videos together (app/model/frame_cache.py); 0 = no cache."""
     geometry: str = ""
     window_state: str = ""
 

@@ -1,8 +1,8 @@
 """Fine-tuning on a project's own annotations, off the GUI thread.
 
-The same worker-object pattern as :mod:`app.tracking_worker`: a :class:`FinetuneWorker`
+The same worker-object pattern as :mod:`app.qt.tracking_worker`: a :class:`FinetuneWorker`
 lives in a QThread owned by a :class:`FinetuneController`; the work itself is Qt-free
-(:mod:`app.project_training` and ``training.siamfc_train.train_siamfc``).
+(:mod:`app.model.project_training` and ``training.siamfc_train.train_siamfc``).
 
 One job is three steps, each polling the job's cancel event:
 
@@ -31,7 +31,7 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QThread, Signal, Slot
 
-from app.project_training import Cancelled, Split, heldout_auc
+from app.model.project_training import Cancelled, Split, heldout_auc
 from trackers.evaluation import Sequence
 
 MAX_RATE = 10.0

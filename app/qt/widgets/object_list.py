@@ -1,7 +1,7 @@
 """The objects of the open video: a list to add, select, relabel, recolour, hide, delete and
 jump through them, and a compact lane per object under the confidence plot.
 
-Both only show the session (``app.session``) and send commands to it; the session owns
+Both only show the session (``app.model.session``) and send commands to it; the session owns
 the objects, their order and the selection, and every change is one undo step there.
 """
 
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.session import AnnotationSession, ChangeEvent, TrackerSettings
+from app.model.session import AnnotationSession, ChangeEvent, TrackerSettings
 
 LANE_HEIGHT = 7
 

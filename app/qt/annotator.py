@@ -19,9 +19,9 @@ from dataclasses import dataclass, field, replace
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.session import RunRequest, TrackerSettings
-from app.tracking_worker import RunGroup, TrackingController
-from app.widgets.document import VideoDocument
+from app.model.document import VideoDocument
+from app.model.session import RunRequest, TrackerSettings
+from app.qt.tracking_worker import RunGroup, TrackingController
 from trackers.confidence import confidence
 from trackers.trajectory import Entry, Origin
 from trackers.types import Box, TrackResult
