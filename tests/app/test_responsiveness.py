@@ -19,7 +19,7 @@ from PySide6.QtCore import QTimer
 from app.model import session_runner
 from app.model.session import AnnotationSession, RunRequest, TrackerSettings
 from app.model.settings import AppSettings
-from app.qt.main_window import MainWindow
+from app.qt.main_window import REPAINT_MS, MainWindow
 from resources import DEMO_VIDEO
 from trackers.registry import create_tracker
 from trackers.run import track_frames
@@ -270,12 +270,17 @@ def test_a_late_gui_drops_display_updates_but_no_frame(qtbot, long_clip, monkeyp
     # every frame's box is in the trajectory, in spite of the late GUI
     assert tracked(window) == list(range(1, count))
     assert all(window.document.session.trajectory[i].box == Box(150, 80, 60, 50) for i in range(count))
-    # the display showed a few of them: repaints and progress far fewer than frames
-    assert len(frames) < count / 4, f"{len(frames)} repaints for {count} frames"
-    assert len(progress) < count / 4, f"{len(progress)} progress updates for {count} frames"
+    # the display showed a few of them: at most one repaint per repaint tick (REPAINT_MS), far
+    # fewer than frames when the worker is fast. On a loaded machine the worker slows down and
+    # ticks pass between frames, so the bound is the ticks the run took.
+    run_seconds = progress[-1][0] - progress[0][0] if len(progress) > 1 else 0.0
+    ticks = run_seconds / (REPAINT_MS / 1000.0) + 10
+    assert len(frames) <= max(count / 4, ticks), f"{len(frames)} repaints for {count} frames, {ticks:.0f} ticks"
     # the backlog the block left was taken in a few slices, not replayed frame by frame
     behind = blocked["worker_at"] - blocked["done_before"]
     assert behind > 50, "the tracker did not get ahead of the blocked GUI: nothing was tested"
+    # one progress update per slice the GUI took: the backlog's frames shared a few of them
+    assert len(progress) <= count - behind + 10, f"{len(progress)} progress updates for {count} frames"
     catching_up = [done for t, done in progress if t >= blocked["until"] and done <= blocked["worker_at"]]
     assert len(catching_up) <= max(5, behind // 10), (
         f"{len(catching_up)} progress updates to catch up on {behind} frames"

@@ -1,5 +1,10 @@
 """SIGKILL in the middle of editing: on restart, every edit older than one second comes back.
 
+The child prints every state its trajectory passes through (after each command and at each
+change a tracking run makes), so the journal's state can be found among them wherever the kill
+lands, also in the middle of a run (on a loaded machine runs are slow and that is where it
+lands most).
+
 tests/app/test_journal.py::test_sigkill_loses_nothing_older_than_a_second proves it for a
 bare session and its journal, killed 1.5 s after the last edit. This one runs the real
 window in a child (offscreen) that keeps editing through the window's own commands
@@ -42,6 +47,18 @@ session = window.document.session
 def state():
     return [None if e is None else entry_to_json(e) for e in session.trajectory.entries]
 
+last = [None]
+
+def report(*_args):
+    # every state the window passes through, also those in the middle of a tracking run:
+    # a kill can land there, and the journal may hold one of them
+    now = state()
+    if now != last[0]:
+        last[0] = now
+        print(json.dumps({"i": -1, "t": time.time(), "state": now}), flush=True)
+
+window.annotator.changed.connect(report)
+
 def settle(seconds):
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -77,7 +94,7 @@ while True:
     else:
         window.annotator.delete(frame)
     settle(0.02)
-    print(json.dumps({"i": i, "t": time.time(), "state": state()}), flush=True)
+    report()
     i += 1
 """
 
