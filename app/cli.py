@@ -89,7 +89,9 @@ def _parse_box(text: str):  # -> Box, imported lazily to keep --help fast
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if not box.is_valid():
-        raise argparse.ArgumentTypeError(f"the box needs a positive width and height and finite values: {text}")
+        raise argparse.ArgumentTypeError(
+            f"the box needs a positive width and height and finite values: {text}"
+        )
     return box
 
 
@@ -199,11 +201,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="0-based X,Y,W,H on the start frame; repeat it for several objects (then --out is MOT 1.1 text)",
     )
     track.add_argument("--start-frame", type=_non_negative, default=0, help="0-based frame to start on")
-    track.add_argument("--frames", type=_positive, default=None, help="track at most N frames (start included)")
-    track.add_argument("--tracker", default="siamfc", type=_tracker_name, metavar="NAME", help=f"one of {', '.join(names)}")
     track.add_argument(
-        "--out", required=True, type=Path,
-        help="output file: one x,y,w,h line per frame; with several --box, MOT 1.1 frame,id,x,y,w,h,conf,-1,-1,-1",
+        "--frames", type=_positive, default=None, help="track at most N frames (start included)"
+    )
+    track.add_argument(
+        "--tracker", default="siamfc", type=_tracker_name, metavar="NAME", help=f"one of {', '.join(names)}"
+    )
+    track.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="output file: one x,y,w,h line per frame; "
+        "with several --box, MOT 1.1 frame,id,x,y,w,h,conf,-1,-1,-1",
     )
     track.add_argument(
         "--to", dest="to_format", metavar="FORMAT", type=_format_name,
@@ -223,7 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tracker_options(evaluate)
 
     bench = sub.add_parser("bench", help="end-to-end speed per tracker, decode included, split by stage")
-    bench.add_argument("source", nargs="?", type=Path, help="video or folder (default: a generated 1280x720 clip)")
+    bench.add_argument(
+        "source", nargs="?", type=Path, help="video or folder (default: a generated 1280x720 clip)"
+    )
     bench.add_argument(
         "--tracker", action="append", dest="trackers", type=_tracker_name, metavar="NAME",
         help="repeatable; default: siamfc-3s, siamfc, siamrpn, dsiam, cv-csrt, cv-nano",
@@ -267,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_gui_parser(sub)
 
     # `train` is parsed by the training module itself, so both entry points agree.
-    sub.add_parser("train", help="train or fine-tune a tracker (see `siamtrack train --help`)", add_help=False)
+    sub.add_parser(
+        "train", help="train or fine-tune a tracker (see `siamtrack train --help`)", add_help=False
+    )
     return parser
 
 
@@ -447,7 +460,9 @@ def cmd_track(args: argparse.Namespace) -> int:
         if note:
             print(f"siamtrack: note: {note}", file=sys.stderr)
         if args.start_frame >= total:
-            raise CliError(f"--start-frame {args.start_frame} is past the end: {args.source} has {total} frames")
+            raise CliError(
+                f"--start-frame {args.start_frame} is past the end: {args.source} has {total} frames"
+            )
         stop = total if args.frames is None else min(total, args.start_frame + args.frames)
         width, height = source[args.start_frame].shape[1], source[args.start_frame].shape[0]
         args.box = _fit_box(args.box, width, height)
@@ -873,7 +888,15 @@ def _link(target: Path, link: Path) -> None:
         os.link(target, link)  # same drive only; the error says so otherwise
 
 
-COMMANDS = {"track": cmd_track, "eval": cmd_eval, "convert": cmd_convert, "effort": cmd_effort, "trax": cmd_trax, "bench": cmd_bench, "gui": cmd_gui}
+COMMANDS = {
+    "track": cmd_track,
+    "eval": cmd_eval,
+    "convert": cmd_convert,
+    "effort": cmd_effort,
+    "trax": cmd_trax,
+    "bench": cmd_bench,
+    "gui": cmd_gui,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -50,7 +50,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--frame", type=_frame, default=0, help="frame of --box (default 0)")
     parser.add_argument("--track", action="store_true", help="track forward from the --box keyframe")
     parser.add_argument(
-        "--tracker", choices=sorted(TRACKERS), metavar="NAME", help=f"one of {', '.join(names)} (default: siamfc)"
+        "--tracker",
+        choices=sorted(TRACKERS),
+        metavar="NAME",
+        help=f"one of {', '.join(names)} (default: siamfc)",
     )
     parser.add_argument("--weights", type=Path, help="checkpoint file (default: the bundled weights)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto")

@@ -125,21 +125,28 @@ def load_dev():
     return module
 
 
-@pytest.mark.parametrize("lint_status", [0, 1])
-def test_dev_test_runs_lint_imports_before_pytest(monkeypatch, lint_status):
-    """`tools/dev.py test` (what .ci/run calls): broken contracts stop it before pytest starts."""
+@pytest.mark.parametrize("lint_status, ruff_status", [(0, 0), (1, 0), (0, 1)])
+def test_dev_test_runs_lint_imports_and_ruff_before_pytest(monkeypatch, lint_status, ruff_status):
+    """`tools/dev.py test` (what .ci/run calls): broken contracts or lint rules stop it before pytest."""
     dev = load_dev()
     commands: list[list[str]] = []
 
     def fake_run(cmd, **kwargs):
         commands.append(cmd)
-        status = lint_status if "importlinter" in " ".join(cmd) else 0
+        joined = " ".join(cmd)
+        status = lint_status if "importlinter" in joined else ruff_status if "ruff" in joined else 0
         assert kwargs["env"]["PYTHONPATH"].split(os.pathsep)[0] == str(dev.ROOT)  # this checkout's code
         return subprocess.CompletedProcess(cmd, status)
 
     monkeypatch.setattr(dev, "setup", lambda extras: Path("/venv/bin/python"))
     monkeypatch.setattr(dev.subprocess, "run", fake_run)
     monkeypatch.setenv("PYTHONPATH", str(dev.ROOT))
-    assert dev.main(["test", "-q"]) == lint_status
+    assert dev.main(["test", "-q"]) == (lint_status or ruff_status)
     assert "importlinter" in " ".join(commands[0])
-    assert [c[1:3] for c in commands[1:]] == ([["-m", "pytest"]] if lint_status == 0 else [])
+    ran = [c[1:3] for c in commands[1:]]
+    if lint_status:
+        assert ran == []
+    elif ruff_status:
+        assert ran == [["-m", "ruff"]]
+    else:
+        assert ran == [["-m", "ruff"], ["-m", "pytest"]]

@@ -54,7 +54,9 @@ def fit_logistic(scores: np.ndarray, hits: np.ndarray, iterations: int = 50) -> 
     return float(a), float(b)
 
 
-def collect(tracker_name: str, sequences: list, frames: int, weights: Path | None) -> tuple[np.ndarray, np.ndarray]:
+def collect(
+    tracker_name: str, sequences: list, frames: int, weights: Path | None
+) -> tuple[np.ndarray, np.ndarray]:
     from trackers.evaluation import iou
     from trackers.registry import create_tracker
     from trackers.run import track_frames
@@ -91,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracker", action="append", help=f"default: {' '.join(SIAMESE)}")
     parser.add_argument("--weights", type=Path, help="checkpoint (default: the bundled weights)")
     parser.add_argument("--frames", type=int, default=100, help="frames per sequence (default 100)")
-    parser.add_argument("--data", type=Path, default=DATA, help="OTB-layout sequences (default ../shared/data/sequences)")
+    parser.add_argument(
+        "--data", type=Path, default=DATA, help="OTB-layout sequences (default ../shared/data/sequences)"
+    )
     parser.add_argument("--sequences", type=int, default=10, help="at most this many training sequences")
     args = parser.parse_args(argv)
 

@@ -3,7 +3,8 @@
 
     python3 tools/dev.py run     # set up, then open the app on the bundled demo clip
     python3 tools/dev.py test    # set up with the test extras, check the import layers
-                                 # (lint-imports), then run the whole suite
+                                 # (lint-imports) and the lint rules (ruff), then run the
+                                 # whole suite
 
 torch is installed first and pinned to 2.13.0: an unpinned resolve would pull several
 GB of CUDA wheels. Set-up is skipped when pyproject.toml has not changed since the
@@ -113,6 +114,12 @@ def _main(argv: list[str]) -> int:
     if lint.returncode != 0:
         print("lint-imports: an import crosses the layers (see above)", file=sys.stderr)
         return lint.returncode
+    # The project's own lint rules (pyproject.toml's [tool.ruff]) over the whole tree.
+    ruff = subprocess.run([str(python), "-m", "ruff", "check", "."], cwd=ROOT, env=env)
+    if ruff.returncode != 0:
+        print("ruff: the code breaks the project's lint rules (see above; `ruff check --fix .`)",
+              file=sys.stderr)
+        return ruff.returncode
     result = subprocess.run([str(python), "-m", "pytest", *argv[1:]], cwd=ROOT, env=env)
     if result.returncode == 5:
         print("pytest collected no tests: that is a failure", file=sys.stderr)

@@ -26,7 +26,9 @@ import numpy as np
 def make_4k_clip(path: Path, frames: int) -> Path:
     """A moving textured 3840x2160 clip (mp4v): content like a real video, not a flat colour."""
     rng = np.random.default_rng(0)
-    base = cv2.resize(rng.integers(0, 255, (270, 480, 3), dtype=np.uint8), (3840, 2160), interpolation=cv2.INTER_CUBIC)
+    base = cv2.resize(
+        rng.integers(0, 255, (270, 480, 3), dtype=np.uint8), (3840, 2160), interpolation=cv2.INTER_CUBIC
+    )
     noise = rng.integers(0, 24, (2160, 3840, 3), dtype=np.uint8)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (3840, 2160))
     for i in range(frames):

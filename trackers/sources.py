@@ -104,7 +104,7 @@ class FrameSource(ABC):
     def iter_from(self, start: int = 0, stop: int | None = None) -> Iterator[Frame]:
         """Frames ``start`` up to (excluding) ``stop``, or to the end, decoded in order."""
 
-    def _release(self) -> None:
+    def _release(self) -> None:  # noqa: B027 - optional: a source without decoders frees nothing
         """Free decoders; called once by ``close``."""
 
     # --- shared behaviour ---------------------------------------------------------------

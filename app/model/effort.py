@@ -89,7 +89,9 @@ def _absent_span(groundtruth: np.ndarray, start: int) -> int:
     return end
 
 
-def _first_failure(session: AnnotationSession, groundtruth: np.ndarray, start: int, threshold: float) -> int | None:
+def _first_failure(
+    session: AnnotationSession, groundtruth: np.ndarray, start: int, threshold: float
+) -> int | None:
     trajectory = session.trajectory
     for index in range(start, len(groundtruth)):
         if not frame_passes(trajectory[index], _gt_box(groundtruth[index]), threshold):
@@ -149,7 +151,11 @@ def simulate_tracker(
         if session.trajectory[fix] is not None and session.trajectory[fix].box is not None:
             began = time.perf_counter()
             keyframes_after = [k for k in session.trajectory.keyframes() if k > fix]
-            if mode == "bidirectional" and keyframes_after and session.trajectory[keyframes_after[0]].box is not None:
+            if (
+                mode == "bidirectional"
+                and keyframes_after
+                and session.trajectory[keyframes_after[0]].box is not None
+            ):
                 run_bidirectional(session, fix, keyframes_after[0], frames, settings, make_tracker)
             else:
                 run_request(session, session.begin_run(fix, +1, settings), frames, make_tracker)
@@ -290,11 +296,15 @@ def _finite_or_none(value: float) -> float | None:
 def format_effort_table(report: EffortReport) -> str:
     header = f"{'method':<16} {'sequence':<28} {'corr':>5} {'frames':>6} {'per100':>7} {'mIoU':>6} {'sec':>7}"
     lines = [header, "-" * len(header)]
-    methods: list[tuple[str, dict[str, Effort]]] = [*report.trackers.items(), ("interpolation", report.interpolation)]
+    methods: list[tuple[str, dict[str, Effort]]] = [
+        *report.trackers.items(),
+        ("interpolation", report.interpolation),
+    ]
     for name, per_seq in methods:
         for seq, e in per_seq.items():
             lines.append(
-                f"{name:<16} {seq:<28} {e.corrections:>5} {e.frames:>6} {e.per100:>7.2f} {e.mean_iou:>6.3f} {e.seconds:>7.1f}"
+                f"{name:<16} {seq:<28} {e.corrections:>5} {e.frames:>6} {e.per100:>7.2f} "
+                f"{e.mean_iou:>6.3f} {e.seconds:>7.1f}"
             )
         total = report.per100(None if name == "interpolation" else name)
         lines.append(f"{name:<16} {'total':<28} {'':>5} {'':>6} {total:>7.2f}")

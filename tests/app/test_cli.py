@@ -109,7 +109,18 @@ def test_corrupt_weights_are_one_line(clip, tmp_path, capsys):
     path, boxes = clip
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x00" * 100)
-    rc = main(["track", str(path), "--box", box_arg(boxes[0]), "--weights", str(bad), "--out", str(tmp_path / "o.txt")])
+    rc = main(
+        [
+            "track",
+            str(path),
+            "--box",
+            box_arg(boxes[0]),
+            "--weights",
+            str(bad),
+            "--out",
+            str(tmp_path / "o.txt"),
+        ]
+    )
     assert rc == 2
     err = capsys.readouterr().err
     assert "bad.pt" in err and "Traceback" not in err
@@ -117,8 +128,20 @@ def test_corrupt_weights_are_one_line(clip, tmp_path, capsys):
 
 def test_console_script_error_has_no_traceback(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "track", str(tmp_path / "none.mp4"), "--box", "1,1,5,5", "--out", "x"],
-        cwd=ROOT, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "track",
+            str(tmp_path / "none.mp4"),
+            "--box",
+            "1,1,5,5",
+            "--out",
+            "x",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -160,7 +183,9 @@ def test_untrained_siamfc_is_flagged_in_eval_output(clip, tmp_path, capsys, monk
     path, boxes = clip
     path.with_suffix(".txt").write_text("".join(f"{b.x + 1:g},{b.y + 1:g},{b.w:g},{b.h:g}\n" for b in boxes))
     out_json = tmp_path / "r.json"
-    assert main(["eval", str(path), "--tracker", "siamfc-3s", "--device", "cpu", "--json", str(out_json)]) == 0
+    assert (
+        main(["eval", str(path), "--tracker", "siamfc-3s", "--device", "cpu", "--json", str(out_json)]) == 0
+    )
     captured = capsys.readouterr()
     assert "RANDOM" in captured.out and "RANDOM" in captured.err
     assert json.loads(out_json.read_text())["trackers"]["siamfc-3s"]["untrained"] is True
@@ -190,7 +215,9 @@ def test_eval_reads_a_got10k_export(clip, tmp_path, capsys):
     from trackers.trajectory import Origin, Trajectory
 
     path, boxes = clip
-    trajectory = Trajectory.from_boxes(np.stack([b.as_array() for b in boxes]), Origin.KEYFRAME, frame_size=(160, 120))
+    trajectory = Trajectory.from_boxes(
+        np.stack([b.as_array() for b in boxes]), Origin.KEYFRAME, frame_size=(160, 120)
+    )
     folder = export_got10k_dataset(trajectory, path, tmp_path / "dataset", "clip")
     assert main(["eval", str(folder.parent), "--tracker", "identity"]) == 0
     assert "clip" in capsys.readouterr().out

@@ -71,7 +71,9 @@ def test_interpolation_corrections_are_counted_by_hand():
 def test_effort_cli_table_and_json(tmp_path, capsys):
     folder = make_clip(tmp_path)
     gt = groundtruth()
-    lines = ["NaN,NaN,NaN,NaN" if np.isnan(r).any() else f"{r[0] + 1:g},{r[1] + 1:g},{r[2]:g},{r[3]:g}" for r in gt]
+    lines = [
+        "NaN,NaN,NaN,NaN" if np.isnan(r).any() else f"{r[0] + 1:g},{r[1] + 1:g},{r[2]:g},{r[3]:g}" for r in gt
+    ]
     (folder / "groundtruth_rect.txt").write_text("\n".join(lines) + "\n")
     out = tmp_path / "effort.json"
     assert main(["effort", str(folder), "--tracker", "identity", "--json", str(out)]) == 0

@@ -51,7 +51,9 @@ def test_a_saved_project_follows_the_umask(tmp_path, synthetic_clip, umask_022):
     assert mode(saved) == 0o644
 
 
-def test_exports_are_suggested_beside_the_project_not_a_read_only_data_folder(tmp_path, synthetic_clip, monkeypatch):
+def test_exports_are_suggested_beside_the_project_not_a_read_only_data_folder(
+    tmp_path, synthetic_clip, monkeypatch
+):
     video_folder = synthetic_clip[0].parent
     real_access = os.access
     monkeypatch.setattr(files.os, "access", lambda p, m: Path(p) != video_folder and real_access(p, m))

@@ -43,7 +43,11 @@ def project(tmp_path_factory: pytest.TempPathFactory):
     # the dialog trains on what a person gave (keyframes): make most frames ones
     trajectory = session.trajectory
     session.apply(
-        {i: Entry(e.box, Origin.KEYFRAME) for i, e in trajectory.annotated() if e.origin is Origin.TRACKED and i % 5 != 4}
+        {
+            i: Entry(e.box, Origin.KEYFRAME)
+            for i, e in trajectory.annotated()
+            if e.origin is Origin.TRACKED and i % 5 != 4
+        }
     )
     path = folder / "clip.siamtrack.json"
     save_project(session, path)
@@ -292,7 +296,9 @@ def test_dialog_trains_only_on_what_the_user_gave_and_says_how_many(qtbot, windo
     dialog.reject()
 
 
-def test_dialog_shows_auc_before_at_once_a_time_estimate_and_sane_loss_axes(qtbot, window, project, monkeypatch):
+def test_dialog_shows_auc_before_at_once_a_time_estimate_and_sane_loss_axes(
+    qtbot, window, project, monkeypatch
+):
     """Issue 17 item 15: "AUC before" showed "..." until the end; the loss axes were nonsense."""
     path, _session = project
     w = window()

@@ -22,7 +22,7 @@ def fake_entry(root, name: str, size: int, age: float):
     return folder
 
 
-def frame_bytes(tmp_path, source) -> int:
+def frame_bytes(tmp_path, source) -> int:  # noqa: F811 - the fixture of that name
     """What one frame of the clip takes in a pack."""
     cache = FrameCache(source, disk_dir=tmp_path / "probe")
     cache.start_indexing()

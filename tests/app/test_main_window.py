@@ -621,7 +621,9 @@ def test_save_as_adds_the_project_to_open_recent(qtbot, open_window, tmp_path):
     assert "mine.siamtrack.json" in window.recent_actions[0].text()
 
 
-def test_opening_a_video_that_has_a_project_offers_it(qtbot, open_window, tmp_path, synthetic_clip, monkeypatch):
+def test_opening_a_video_that_has_a_project_offers_it(
+    qtbot, open_window, tmp_path, synthetic_clip, monkeypatch
+):
     """Issue 17 item 12: it used to give an empty annotation with no hint."""
     window = open_window()
     window.set_keyframe(0, Box(20, 30, 40, 30))

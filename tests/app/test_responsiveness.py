@@ -275,7 +275,9 @@ def test_a_late_gui_drops_display_updates_but_no_frame(qtbot, long_clip, monkeyp
     # ticks pass between frames, so the bound is the ticks the run took.
     run_seconds = progress[-1][0] - progress[0][0] if len(progress) > 1 else 0.0
     ticks = run_seconds / (REPAINT_MS / 1000.0) + 10
-    assert len(frames) <= max(count / 4, ticks), f"{len(frames)} repaints for {count} frames, {ticks:.0f} ticks"
+    assert len(frames) <= max(count / 4, ticks), (
+        f"{len(frames)} repaints for {count} frames, {ticks:.0f} ticks"
+    )
     # the backlog the block left was taken in a few slices, not replayed frame by frame
     behind = blocked["worker_at"] - blocked["done_before"]
     assert behind > 50, "the tracker did not get ahead of the blocked GUI: nothing was tested"

@@ -310,7 +310,7 @@ def test_confidence_is_in_0_1_and_comparable_across_trackers():
     from trackers.confidence import CALIBRATION, confidence, is_calibrated
 
     assert {"siamfc", "siamrpn"} <= set(CALIBRATION)
-    for name, (a, b) in CALIBRATION.items():
+    for name, (a, _b) in CALIBRATION.items():
         assert a > 0, f"{name}: a higher raw score must mean a higher confidence"
         values = [confidence(name, x) for x in (-1e6, -5.0, 0.0, 0.5, 1.0, 5.0, 10.0, 1e6)]
         assert all(0.0 <= v <= 1.0 for v in values)
@@ -357,7 +357,10 @@ def test_score_map_dock_fits_five_long_labelled_anchor_maps(qtbot):
     """Issue 17 item 11: with SiamRPN the colour bar and the fifth anchor map were cut off."""
     from app.qt.widgets.score_map_view import ScoreMapView, split_labels
 
-    assert split_labels(["anchor ratio h/w 0.33", "anchor ratio h/w 0.5"]) == ("anchor ratio h/w", ["0.33", "0.5"])
+    assert split_labels(["anchor ratio h/w 0.33", "anchor ratio h/w 0.5"]) == (
+        "anchor ratio h/w",
+        ["0.33", "0.5"],
+    )
     assert split_labels(["scale 0.95", "scale 1.05"]) == ("scale", ["0.95", "1.05"])
     assert split_labels(["a b", "c d"]) == ("", ["a b", "c d"])
     widget = ScoreMapView()

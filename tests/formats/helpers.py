@@ -7,7 +7,6 @@ import math
 from trackers.trajectory import Entry, Trajectory
 from trackers.types import Box
 
-
 ROUNDED_FORMATS = {"mot": 0.0101, "cvat": 0.0101}
 """Formats that round pixel coordinates (to 0.01 px), with the tolerance a round trip needs."""
 

@@ -59,8 +59,10 @@ def test_pixel_coordinates_are_rounded_to_a_hundredth(tmp_path):
     from trackers.trajectory import Entry, Origin, Trajectory
     from trackers.types import Box
 
-    trajectory = Trajectory((Entry(Box(632.1741662612833, 10.004999, 20.123456, 30.0), Origin.TRACKED, 0.75),),
-                            frame_size=(640, 360))
+    trajectory = Trajectory(
+        (Entry(Box(632.1741662612833, 10.004999, 20.123456, 30.0), Origin.TRACKED, 0.75),),
+        frame_size=(640, 360),
+    )
     FORMATS["mot"].write(trajectory, tmp_path / "gt.txt")
     assert (tmp_path / "gt.txt").read_text().startswith("1,1,633.17,11,20.12,30,0.75,")
     FORMATS["cvat"].write(trajectory, tmp_path / "a.xml")

@@ -20,7 +20,18 @@ def sequence():
 
 
 def test_registry_holds_the_promised_names():
-    for name in ("siamfc", "siamfc-3s", "siamrpn", "dsiam", "dsiamm", "cv-mil", "cv-kcf", "cv-csrt", "cv-nano", "cv-vit"):
+    for name in (
+        "siamfc",
+        "siamfc-3s",
+        "siamrpn",
+        "dsiam",
+        "dsiamm",
+        "cv-mil",
+        "cv-kcf",
+        "cv-csrt",
+        "cv-nano",
+        "cv-vit",
+    ):
         assert name in TRACKERS
 
 

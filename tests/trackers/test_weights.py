@@ -45,13 +45,17 @@ def test_round_trip_keeps_tensors_and_metadata(tmp_path):
 
 
 def test_half_precision_checkpoint_loads_as_float(tmp_path):
-    path = save_checkpoint(tmp_path / "w.pt", make_net().state_dict(), architecture=ARCHITECTURE, config={}, half=True)
+    path = save_checkpoint(
+        tmp_path / "w.pt", make_net().state_dict(), architecture=ARCHITECTURE, config={}, half=True
+    )
     state, _ = load_checkpoint(path, ARCHITECTURE)
     assert state["embedding.conv1.0.weight"].dtype == torch.float32
 
 
 def test_other_architecture_is_refused(tmp_path):
-    path = save_checkpoint(tmp_path / "w.pt", {"a": torch.zeros(1)}, architecture="siamrpn-alexnet", config={})
+    path = save_checkpoint(
+        tmp_path / "w.pt", {"a": torch.zeros(1)}, architecture="siamrpn-alexnet", config={}
+    )
     with pytest.raises(WeightsError, match="siamrpn-alexnet"):
         load_checkpoint(path, ARCHITECTURE)
 

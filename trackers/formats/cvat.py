@@ -39,7 +39,6 @@ from trackers.formats.common import (
     XmlNode,
     check_frames,
     fit_to_video,
-    format_number,
     format_pixel,
     parse_flag,
     parse_int,

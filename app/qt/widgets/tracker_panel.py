@@ -165,7 +165,9 @@ class TrackerPanel(QWidget):
     def set_settings(self, settings: TrackerSettings) -> None:
         index = self.tracker_box.findData(settings.tracker)
         if index < 0 and settings.tracker in TRACKERS:  # a test double asked for by name (tests, scripts)
-            self.tracker_box.addItem(f"{settings.tracker}  ({TRACKER_NOTES.get(settings.tracker, '')})", settings.tracker)
+            self.tracker_box.addItem(
+                f"{settings.tracker}  ({TRACKER_NOTES.get(settings.tracker, '')})", settings.tracker
+            )
             index = self.tracker_box.count() - 1
         if index >= 0:
             self.tracker_box.setCurrentIndex(index)
