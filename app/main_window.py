@@ -64,6 +64,12 @@ EMPTY_HINT = (
 )
 DRAW_HINT = "Drag a box around the object on this frame, then press T (Track forward)."
 TRAIL_FRAMES = 60
+MENU_TITLES = {
+    "File": "&File", "Edit": "&Edit", "Navigate": "&Navigate",
+    # not Alt+T: that is "Track all objects", and a menu's Alt key that is also an
+    # action's shortcut makes Qt run neither ("Ambiguous shortcut overload")
+    "Track": "Trac&k", "View": "&View", "Tools": "T&ools", "Help": "&Help",
+}
 NUDGE_BIG = 10
 VIDEO_FILTER = "Videos and projects ({});;All files (*)".format(
     " ".join(f"*{s}" for s in sorted(VIDEO_SUFFIXES)) + " *.siamtrack.json"
@@ -188,10 +194,7 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         bar = self.menuBar()
-        self._menus = {
-            name: bar.addMenu(f"&{name}")
-            for name in ("File", "Edit", "Navigate", "Track", "View", "Tools", "Help")
-        }
+        self._menus = {name: bar.addMenu(title) for name, title in MENU_TITLES.items()}
         self._groups: dict[str, list[QAction]] = {}
         a = self._action
         a("File", "Open video or project…", "Ctrl+O", self.open_dialog)
@@ -342,6 +345,8 @@ class MainWindow(QMainWindow):
         self.object_list.settings_source = self.panel.settings
         self.object_list.frame_requested.connect(self.go_to)
         self.object_list.new_object_requested.connect(n.new_object)
+        # a text field keeps letters and arrows: after Enter they navigate and track again
+        self.object_list.editing_done.connect(lambda: self.view.setFocus(Qt.FocusReason.OtherFocusReason))
         self.lanes.frame_requested.connect(self.go_to)
         self.lanes.object_requested.connect(n.select_object)
         self.view.object_clicked.connect(n.select_object)

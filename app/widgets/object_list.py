@@ -42,6 +42,8 @@ class ObjectList(QWidget):
 
     frame_requested = Signal(int)
     new_object_requested = Signal()
+    editing_done = Signal()
+    """Enter in the label or name field: the keys are the window's again (T, N, arrows)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -89,6 +91,8 @@ class ObjectList(QWidget):
         self.label_box.lineEdit().returnPressed.connect(self._relabel)
         self.label_box.activated.connect(lambda _: self._relabel())
         self.name_edit.editingFinished.connect(lambda: self._update(name=self.name_edit.text().strip()))
+        self.label_box.lineEdit().returnPressed.connect(self.editing_done)
+        self.name_edit.returnPressed.connect(self.editing_done)
         self.first_button.clicked.connect(lambda: self._jump(first=True))
         self.last_button.clicked.connect(lambda: self._jump(first=False))
         self.colour_dialog: Callable[[QColor], QColor] = lambda c: QColorDialog.getColor(
