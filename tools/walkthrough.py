@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Drive the real siamtrack window under X with real mouse and keyboard events, and
-screenshot every step: open, draw, track, jump to a suggestion, correct, undo, save,
-reopen, export.
+screenshot every step: open, draw, track, jump to a suggestion, correct, undo; then a
+second object (Ctrl+N, draw, label, track all with Alt+T, jump, correct one object and
+check the other's trajectory is unchanged box for box, undo it in one step); save,
+reopen (both objects, ids, labels, boxes), export.
 
     python tools/walkthrough.py [VIDEO] [--out out/walkthrough] [--tracker siamfc]
 
@@ -312,6 +314,10 @@ class Walkthrough:
         w = self.window
         session = w.document.session
         first_id = session.selected_id
+        if w.plot.threshold is not None and abs(w.plot.threshold - 0.5) > 0.02:
+            # the threshold back to 0.5 with the mouse: the new object's doubtful frames only
+            self.drag(self.plot_point(40, w.plot.threshold), self.plot_point(40, 0.5))
+            assert w.plot.threshold is not None and abs(w.plot.threshold - 0.5) < 0.02, w.plot.threshold
         self.key("Home")
         self.key("ctrl+n")
         assert len(session.objects) == 2, f"Ctrl+N made no object: {len(session.objects)}"
