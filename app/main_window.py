@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -348,6 +348,9 @@ class MainWindow(QMainWindow):
         # a text field keeps letters and arrows: after Enter they navigate and track again
         self.object_list.editing_done.connect(lambda: self.view.setFocus(Qt.FocusReason.OtherFocusReason))
         self.lanes.frame_requested.connect(self.go_to)
+        self.lanes.frame_x = self._plot_x
+        self.plot.getViewBox().sigRangeChanged.connect(lambda *_: self.lanes.update())
+        self.plot.getViewBox().sigResized.connect(lambda *_: self.lanes.update())
         self.lanes.object_requested.connect(n.select_object)
         self.view.object_clicked.connect(n.select_object)
         self.controller.tracker_ready.connect(self._on_tracker_ready)
@@ -769,6 +772,11 @@ class MainWindow(QMainWindow):
             if shown and entry is not None and entry.box is not None:
                 others.append((obj.id, entry.box, obj.colour))
         self.view.set_others(others)
+
+    def _plot_x(self, frame: float) -> float:
+        """The x of ``frame`` on the confidence plot, in the lanes' coordinates (they lie under it)."""
+        scene = self.plot.getViewBox().mapViewToScene(QPointF(frame, 0.0))
+        return self.lanes.mapFromGlobal(self.plot.mapToGlobal(self.plot.mapFromScene(scene))).x()
 
     def _show_lanes(self) -> None:
         document = self.document

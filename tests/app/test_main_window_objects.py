@@ -6,7 +6,7 @@ select by clicking a box, the lanes, the object list, undo, and save and reopen.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor
 
 from app.session import AnnotatedObject
@@ -235,3 +235,19 @@ def test_enter_in_the_label_or_name_field_gives_the_keys_back_to_the_window(qtbo
     obj = window.document.session.object()
     assert (obj.label, obj.name) == ("car", "red")
     assert len(tracked) == 2
+
+
+def test_a_lane_tick_sits_under_its_frame_on_the_plot_and_a_click_there_goes_to_it(qtbot, open_window):  # noqa: F811
+    """The lanes spanned the whole width while the plot's frames start after its y axis:
+    a tick was frames away from its point on the plot, and a click went to the wrong frame."""
+    window = open_window()
+    window.set_keyframe(0, Box(20, 30, 30, 30))
+    window.annotator.new_object()
+    window.repaint_now()
+    plot, lanes = window.plot, window.lanes
+    for frame in (3, 15, 27):
+        scene = plot.getViewBox().mapViewToScene(QPointF(frame, 0.5))
+        x = lanes.mapFromGlobal(plot.mapToGlobal(plot.mapFromScene(scene))).x()
+        qtbot.mouseClick(lanes, Qt.MouseButton.LeftButton, pos=QPoint(x, 3))
+        assert window.index == frame
+        assert abs(lanes._x(frame) - x) <= 1  # where its tick is drawn
