@@ -256,8 +256,9 @@ class Walkthrough:
         self.wait_until(lambda: w.document is not None, 60, "the project to reopen")
         self.finish(typing)
         reopened = self.objects()
-        assert reopened == saved, f"the reopened project differs: {[o[:2] for o in reopened]} vs {[o[:2] for o in saved]}"
-        self.shot("reopened", f"{project.name} reopened with both objects: {[o[:2] for o in reopened]}, every box")
+        names = [o[:2] for o in reopened]
+        assert reopened == saved, f"the reopened project differs: {names} vs {[o[:2] for o in saved]}"
+        self.shot("reopened", f"{project.name} reopened with both objects: {names}, every box")
 
         # export: Ctrl+E, the dialog suggests the project's folder; Enter saves
         exported = self.out / f"{self.video.stem}_otb.txt"

@@ -208,7 +208,7 @@ def test_alt_t_tracks_all_objects_and_no_menu_takes_an_action_key(qtbot, open_wi
     assert "Alt+T" in action_keys and "Alt+T" not in menu_keys
     assert not menu_keys & action_keys, menu_keys & action_keys
     calls = []
-    monkeypatch.setattr(window.annotator, "track_all", lambda index, direction: calls.append((index, direction)))
+    monkeypatch.setattr(window.annotator, "track_all", lambda *args: calls.append(args))
     window.activateWindow()
     qtbot.keyClick(window, Qt.Key.Key_T, Qt.KeyboardModifier.AltModifier)
     assert calls == [(window.index, 1)]
@@ -223,7 +223,8 @@ def test_enter_in_the_label_or_name_field_gives_the_keys_back_to_the_window(qtbo
     qtbot.waitUntil(lambda: window.isActiveWindow(), timeout=2000)
     tracked = []
     monkeypatch.setattr(window.annotator, "track", lambda index, direction: tracked.append(index) or True)
-    for field, typed in ((window.object_list.label_box.lineEdit(), "car"), (window.object_list.name_edit, "red")):
+    objects = window.object_list
+    for field, typed in ((objects.label_box.lineEdit(), "car"), (objects.name_edit, "red")):
         field.setFocus()
         qtbot.waitUntil(field.hasFocus, timeout=2000)
         field.selectAll()
