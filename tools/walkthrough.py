@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Drive the real siamtrack window under X with real mouse and keyboard events, and
-screenshot every step: open, draw, track, jump to a suggestion, correct, undo, save,
-reopen, export.
+screenshot every step: open, draw, track, jump to a suggestion, correct, undo; then a
+second object (Ctrl+N, draw, label, track all with Alt+T, jump, correct one object and
+check the other's trajectory is unchanged box for box, undo it in one step); save,
+reopen (both objects, ids, labels, boxes), export.
 
     python tools/walkthrough.py [VIDEO] [--out out/walkthrough] [--tracker siamfc]
 
@@ -235,9 +237,12 @@ class Walkthrough:
         self.key("ctrl+shift+z")
         assert w.document.session.trajectory == before
 
+        self.second_object()
+
         # save: Ctrl+S opens Save As for a new project
         project = self.out / f"{self.video.stem}.siamtrack.json"
         project.unlink(missing_ok=True)
+        saved = self.objects()
         typing = self.typed(["ctrl+s"], str(project))
         self.wait_until(lambda: project.is_file(), 60, "the project to be saved")
         self.finish(typing)
@@ -250,8 +255,10 @@ class Walkthrough:
         typing = self.typed(["ctrl+o"], str(project))
         self.wait_until(lambda: w.document is not None, 60, "the project to reopen")
         self.finish(typing)
-        assert w.document.session.trajectory == before, "the reopened project differs"
-        self.shot("reopened", f"{project.name} reopened with every box")
+        reopened = self.objects()
+        names = [o[:2] for o in reopened]
+        assert reopened == saved, f"the reopened project differs: {names} vs {[o[:2] for o in saved]}"
+        self.shot("reopened", f"{project.name} reopened with both objects: {names}, every box")
 
         # export: Ctrl+E, the dialog suggests the project's folder; Enter saves
         exported = self.out / f"{self.video.stem}_otb.txt"
@@ -271,6 +278,140 @@ class Walkthrough:
         self.shot("exported", f"exported {exported.name} ({oct(exported.stat().st_mode & 0o777)})")
         w.close()
         self.pump(0.5)
+
+    # --- a second object ---------------------------------------------------------------
+    def objects(self) -> list[tuple[int, str, str, object]]:
+        """Every object as ``(id, label, colour, trajectory)``: what a save must keep."""
+        session = self.window.document.session
+        return [(o.id, o.label, o.colour, o.trajectory) for o in session.objects]
+
+    def trajectory_of(self, object_id: int):
+        return self.window.document.session.object(object_id).trajectory
+
+    def click(self, point: tuple[int, int]) -> None:
+        self.finish(self.xdotool("mousemove", *point, "sleep", 0.2, "click", 1))
+        self.pump(0.4)
+
+    def widget_point(self, widget) -> tuple[int, int]:
+        point = widget.mapToGlobal(widget.rect().center())
+        return point.x(), point.y()
+
+    def second_box(self, first):
+        """The second object's box on frame 0: on car10 the sculptures on the lawn right of
+        the road (textured, in view for a while), elsewhere a box like the first one's,
+        mirrored to the other half of the frame."""
+        from trackers.types import Box
+
+        if self.video.stem == "UAV123_10fps_car10":
+            return Box(965, 237, 85, 53)
+        width, _ = self.window.document.session.frame_size
+        return Box(width - first.x - first.w, first.y, first.w, first.h)
+
+    def second_object(self) -> None:
+        """Ctrl+N, draw, relabel, track all (Alt+T), jump, correct ONE object; the other's
+        trajectory must not change by a single box, and one Ctrl+Z must take the correction back."""
+        import numpy as np
+
+        w = self.window
+        session = w.document.session
+        first_id = session.selected_id
+        if w.plot.threshold is not None and abs(w.plot.threshold - 0.5) > 0.02:
+            # the threshold back to 0.5 with the mouse: the new object's doubtful frames only
+            self.drag(self.plot_point(40, w.plot.threshold), self.plot_point(40, 0.5))
+            assert w.plot.threshold is not None and abs(w.plot.threshold - 0.5) < 0.02, w.plot.threshold
+        self.key("Home")
+        self.key("ctrl+n")
+        assert len(session.objects) == 2, f"Ctrl+N made no object: {len(session.objects)}"
+        second_id = session.selected_id
+        assert second_id != first_id, "the new object is not selected"
+        self.shot("new_object", f"Ctrl+N: object {second_id} is selected and empty; the hint says "
+                                f"to draw its box; object {first_id}'s box stays dashed")
+        assert "Drag a box" in w.view.hint_text(), w.view.hint_text()
+
+        box = self.second_box(session.object(first_id).trajectory[0].box)
+        self.drag(self.screen_point(box.x, box.y), self.screen_point(box.x + box.w, box.y + box.h))
+        entry = self.trajectory_of(second_id)[0]
+        assert entry is not None and entry.box is not None, "no keyframe drawn for the second object"
+        assert [o for o, *_ in w.view.others()] == [first_id], w.view.others()
+
+        # its label: type it into the Objects dock's label box, Enter
+        label_edit = w.object_list.label_box.lineEdit()
+        self.click(self.widget_point(label_edit))
+        script = "xdotool key ctrl+a; xdotool type --delay 15 sculpture; sleep 0.3; xdotool key Return"
+        self.finish(subprocess.Popen(["sh", "-c", script]))
+        self.pump(0.4)
+        assert session.object(second_id).label == "sculpture", session.object(second_id).label
+        self.shot("second_drawn", f"object {second_id} drawn with the mouse ({entry.box}) and "
+                                  f"labelled 'sculpture' in the Objects dock")
+
+        # track all: Alt+T, from frame 0, both objects in one run
+        self.ended.clear()
+        self.key("alt+t")
+        self.wait_until(lambda: bool(self.ended), 900, "the run of both objects to end")
+        for object_id in (first_id, second_id):
+            tracked = sum(1 for _ in self.trajectory_of(object_id).annotated())
+            assert tracked > 10, f"object {object_id} has {tracked} boxes after Alt+T"
+        self.shot("tracked_all", f"Alt+T tracked both objects ({self.ended[-1]})")
+
+        # jump: Home, then Shift+Right (N frames on)
+        self.key("Home", "shift+Right")
+        index = w.index
+        assert index == w.transport.big_step, f"Home, Shift+Right went to frame {index}"
+        shown = [o for o, *_ in w.view.others()]
+        assert shown == [first_id], f"object {first_id}'s box is not drawn on frame {index}: {shown}"
+        self.shot("both_objects", f"frame {index}: both boxes, object {second_id} selected")
+
+        # select the first object with a click inside its dashed box
+        car = self.trajectory_of(first_id)[index].box
+        self.click(self.screen_point(car.x + car.w / 2, car.y + car.h / 2))
+        assert session.selected_id == first_id, "a click inside the dashed box did not select its object"
+
+        # correct the first object's box with the mouse; the second's trajectory must not move
+        other_before = self.trajectory_of(second_id)
+        boxes_before = other_before.to_arrays().boxes.copy()
+        mine_before = self.trajectory_of(first_id)
+        shown_box = w.view.shown_box()
+        assert shown_box is not None and shown_box == car, (shown_box, car)
+        target = self.truth_box(index) if self.truth is not None else None
+        from trackers.geometry import iou
+        from trackers.types import Box
+
+        if target is None or iou(target, shown_box) > 0.9:
+            target = Box(shown_box.x + 8, shown_box.y + 5, shown_box.w, shown_box.h)
+        self.ended.clear()
+        self.drag(
+            self.screen_point(shown_box.x + shown_box.w / 2, shown_box.y + shown_box.h / 2),
+            self.screen_point(target.x + target.w / 2, target.y + target.h / 2),
+        )
+        fixed = self.trajectory_of(first_id)[index]
+        assert fixed.origin.value == "keyframe", "the drag made no keyframe"
+        self.wait_until(lambda: bool(self.ended), 300, "the re-track to end")
+        mine_after = self.trajectory_of(first_id)
+        assert mine_after != mine_before, "the correction changed nothing"
+        assert self.trajectory_of(second_id) == other_before, "correcting one object changed the other"
+        assert np.array_equal(self.trajectory_of(second_id).to_arrays().boxes, boxes_before, equal_nan=True)
+        changed = sum(1 for i in range(mine_after.frame_count) if mine_after[i] != mine_before[i])
+        self.go_to_by_click(index)
+        self.shot("corrected_one", f"object {first_id} corrected on frame {index} ({changed} frames changed, "
+                                   f"re-track {self.ended[-1]}); object {second_id}'s "
+                                   f"{sum(1 for _ in other_before.annotated())} boxes unchanged")
+
+        # one Ctrl+Z takes back the correction and its re-track, and only them
+        undo_text = w.undo_action.text()
+        assert undo_text == f"Undo correction at frame {index}", undo_text
+        self.key("ctrl+z")
+        assert self.trajectory_of(first_id) == mine_before, "one Ctrl+Z did not take the correction back"
+        assert self.trajectory_of(second_id) == other_before, "undo changed the other object"
+        self.shot("undone_one", f"one Ctrl+Z: object {first_id} as before the correction, "
+                                f"object {second_id} untouched; {w.redo_action.text()!r}")
+        self.key("ctrl+shift+z")
+        assert self.trajectory_of(first_id) == mine_after, "redo did not bring the correction back"
+        assert self.trajectory_of(second_id) == other_before
+
+    def go_to_by_click(self, index: int) -> None:
+        """The view followed the re-track: a click on the timeline goes back to ``index``."""
+        self.click(self.plot_point(index, 0.5))
+        assert self.window.index == index, f"the timeline click went to {self.window.index}, not {index}"
 
 
 def main(argv: list[str] | None = None) -> int:

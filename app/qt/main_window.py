@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -65,6 +65,12 @@ EMPTY_HINT = (
 )
 DRAW_HINT = "Drag a box around the object on this frame, then press T (Track forward)."
 TRAIL_FRAMES = 60
+MENU_TITLES = {
+    "File": "&File", "Edit": "&Edit", "Navigate": "&Navigate",
+    # not Alt+T: that is "Track all objects", and a menu's Alt key that is also an
+    # action's shortcut makes Qt run neither ("Ambiguous shortcut overload")
+    "Track": "Trac&k", "View": "&View", "Tools": "T&ools", "Help": "&Help",
+}
 NUDGE_BIG = 10
 VIDEO_FILTER = "Videos and projects ({});;All files (*)".format(
     " ".join(f"*{s}" for s in sorted(VIDEO_SUFFIXES)) + " *.siamtrack.json"
@@ -189,10 +195,7 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         bar = self.menuBar()
-        self._menus = {
-            name: bar.addMenu(f"&{name}")
-            for name in ("File", "Edit", "Navigate", "Track", "View", "Tools", "Help")
-        }
+        self._menus = {name: bar.addMenu(title) for name, title in MENU_TITLES.items()}
         self._groups: dict[str, list[QAction]] = {}
         a = self._action
         a("File", "Open video or project…", "Ctrl+O", self.open_dialog)
@@ -343,7 +346,12 @@ class MainWindow(QMainWindow):
         self.object_list.settings_source = self.panel.settings
         self.object_list.frame_requested.connect(self.go_to)
         self.object_list.new_object_requested.connect(n.new_object)
+        # a text field keeps letters and arrows: after Enter they navigate and track again
+        self.object_list.editing_done.connect(lambda: self.view.setFocus(Qt.FocusReason.OtherFocusReason))
         self.lanes.frame_requested.connect(self.go_to)
+        self.lanes.frame_x = self._plot_x
+        self.plot.getViewBox().sigRangeChanged.connect(lambda *_: self.lanes.update())
+        self.plot.getViewBox().sigResized.connect(lambda *_: self.lanes.update())
         self.lanes.object_requested.connect(n.select_object)
         self.view.object_clicked.connect(n.select_object)
         self.controller.tracker_ready.connect(self._on_tracker_ready)
@@ -765,6 +773,11 @@ class MainWindow(QMainWindow):
             if shown and entry is not None and entry.box is not None:
                 others.append((obj.id, entry.box, obj.colour))
         self.view.set_others(others)
+
+    def _plot_x(self, frame: float) -> float:
+        """The x of ``frame`` on the confidence plot, in the lanes' coordinates (they lie under it)."""
+        scene = self.plot.getViewBox().mapViewToScene(QPointF(frame, 0.0))
+        return self.lanes.mapFromGlobal(self.plot.mapToGlobal(self.plot.mapFromScene(scene))).x()
 
     def _show_lanes(self) -> None:
         document = self.document

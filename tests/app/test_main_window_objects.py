@@ -6,7 +6,7 @@ select by clicking a box, the lanes, the object list, undo, and save and reopen.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor
 
 from app.model.session import AnnotatedObject
@@ -188,3 +188,67 @@ def test_n_visits_the_suggestions_of_every_object_and_selects_their_object(qtbot
     assert window.index == 7 and session.selected_id == 1
     lanes = {lane[0]: lane[3] for lane in window.lanes.lanes()}
     assert lanes == {1: [7], b: [4]}
+
+
+def test_alt_t_tracks_all_objects_and_no_menu_takes_an_action_key(qtbot, open_window, monkeypatch):  # noqa: F811
+    """Alt+T was the "&Track" (and "&Tools") menu's key as well: Qt then runs neither
+    ("Ambiguous shortcut overload"), and the walkthrough's Alt+T tracked nothing."""
+    from PySide6.QtGui import QKeySequence
+
+    window = open_window()
+    menu_keys = {
+        QKeySequence.mnemonic(menu.title()).toString()
+        for menu in (action.menu() for action in window.menuBar().actions())
+        if menu is not None
+    }
+    action_keys = {
+        sequence.toString() for action in window.findChildren(type(window.undo_action))
+        for sequence in action.shortcuts()
+    }
+    assert "Alt+T" in action_keys and "Alt+T" not in menu_keys
+    assert not menu_keys & action_keys, menu_keys & action_keys
+    calls = []
+    monkeypatch.setattr(window.annotator, "track_all", lambda *args: calls.append(args))
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_T, Qt.KeyboardModifier.AltModifier)
+    assert calls == [(window.index, 1)]
+
+
+def test_enter_in_the_label_or_name_field_gives_the_keys_back_to_the_window(qtbot, open_window, monkeypatch):  # noqa: F811
+    """After relabelling in the Objects dock, T must track and arrows step frames; the field
+    kept the focus and took them as text (the walkthrough's Home, Shift+Right went nowhere)."""
+    window = open_window()
+    window.set_keyframe(0, Box(20, 30, 30, 30))
+    window.activateWindow()
+    qtbot.waitUntil(lambda: window.isActiveWindow(), timeout=2000)
+    tracked = []
+    monkeypatch.setattr(window.annotator, "track", lambda index, direction: tracked.append(index) or True)
+    objects = window.object_list
+    for field, typed in ((objects.label_box.lineEdit(), "car"), (objects.name_edit, "red")):
+        field.setFocus()
+        qtbot.waitUntil(field.hasFocus, timeout=2000)
+        field.selectAll()
+        qtbot.keyClicks(field, typed)
+        qtbot.keyClick(field, Qt.Key.Key_Return)
+        assert not field.hasFocus() and window.view.hasFocus()
+        qtbot.keyClick(window.view, Qt.Key.Key_T)
+        assert tracked[-1] == 0 and field.text() == typed
+    obj = window.document.session.object()
+    assert (obj.label, obj.name) == ("car", "red")
+    assert len(tracked) == 2
+
+
+def test_a_lane_tick_sits_under_its_frame_on_the_plot_and_a_click_there_goes_to_it(qtbot, open_window):  # noqa: F811
+    """The lanes spanned the whole width while the plot's frames start after its y axis:
+    a tick was frames away from its point on the plot, and a click went to the wrong frame."""
+    window = open_window()
+    window.set_keyframe(0, Box(20, 30, 30, 30))
+    window.annotator.new_object()
+    window.repaint_now()
+    plot, lanes = window.plot, window.lanes
+    for frame in (3, 15, 27):
+        scene = plot.getViewBox().mapViewToScene(QPointF(frame, 0.5))
+        x = lanes.mapFromGlobal(plot.mapToGlobal(plot.mapFromScene(scene))).x()
+        qtbot.mouseClick(lanes, Qt.MouseButton.LeftButton, pos=QPoint(x, 3))
+        assert window.index == frame
+        assert abs(lanes._x(frame) - x) <= 1  # where its tick is drawn

@@ -378,3 +378,19 @@ def test_score_map_dock_fits_five_long_labelled_anchor_maps(qtbot):
     assert "per anchor ratio h/w" in widget.title
     assert widget.minimumSizeHint().width() <= 440
     assert widget._plot.minimumSizeHint().width() <= 440 and widget._tiles_canvas.sizeHint().width() <= 440
+
+
+def test_the_threshold_label_stays_inside_the_plot_near_the_top(qtbot):
+    """A threshold dragged up to 0.998 drew its label above the line, half outside the plot."""
+    plot = ConfidencePlot()
+    qtbot.addWidget(plot)
+    plot.resize(900, 200)
+    plot.set_data(np.linspace(0.9, 1.0, 50), [0], np.zeros(50, dtype=bool))
+    plot.show()
+    qtbot.waitExposed(plot)
+    view = plot.getViewBox().sceneBoundingRect()
+    for value in (0.5, 0.95, 0.998, 1.0):
+        plot.set_threshold(value)
+        qtbot.wait(10)
+        label = plot._threshold.label.sceneBoundingRect()
+        assert view.top() <= label.top() and label.bottom() <= view.bottom(), (value, label, view)

@@ -42,6 +42,8 @@ class ObjectList(QWidget):
 
     frame_requested = Signal(int)
     new_object_requested = Signal()
+    editing_done = Signal()
+    """Enter in the label or name field: the keys are the window's again (T, N, arrows)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -89,6 +91,8 @@ class ObjectList(QWidget):
         self.label_box.lineEdit().returnPressed.connect(self._relabel)
         self.label_box.activated.connect(lambda _: self._relabel())
         self.name_edit.editingFinished.connect(lambda: self._update(name=self.name_edit.text().strip()))
+        self.label_box.lineEdit().returnPressed.connect(self.editing_done)
+        self.name_edit.returnPressed.connect(self.editing_done)
         self.first_button.clicked.connect(lambda: self._jump(first=True))
         self.last_button.clicked.connect(lambda: self._jump(first=False))
         self.colour_dialog: Callable[[QColor], QColor] = lambda c: QColorDialog.getColor(
@@ -185,6 +189,9 @@ class ObjectLanes(QWidget):
         self._lanes: list[tuple[int, str, list[tuple[int, int]], list[int]]] = []
         self._selected: int | None = None
         self._frames = 1
+        self.frame_x: Callable[[float], float] | None = None
+        """Where a frame is, in this widget's x: set to the plot's, so that a lane's tick sits
+        under that frame's point on the confidence plot (default: the full width)."""
         self.setMinimumHeight(LANE_HEIGHT)
 
     def set_lanes(
@@ -206,18 +213,18 @@ class ObjectLanes(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor("#202020"))
-        scale = self.width() / self._frames
         for row, (object_id, colour, absent, suggested) in enumerate(self._lanes):
             top = 1 + row * LANE_HEIGHT
             for start, stop in absent:
+                left = self._x(start)
                 painter.fillRect(
-                    QRectF(start * scale, top, max(1.0, (stop - start) * scale), LANE_HEIGHT - 2),
+                    QRectF(left, top, max(1.0, self._x(stop) - left), LANE_HEIGHT - 2),
                     QColor("#707070"),
                 )
             painter.setPen(QColor(colour))
             for frame in suggested:
-                x = frame * scale
-                painter.drawLine(int(x), top, int(x), top + LANE_HEIGHT - 2)
+                x = round(self._x(frame))
+                painter.drawLine(x, top, x, top + LANE_HEIGHT - 2)
             if object_id == self._selected:
                 painter.setPen(QColor("#ffffff"))
                 painter.drawRect(QRectF(0, top - 1, self.width() - 1, LANE_HEIGHT))
@@ -227,4 +234,9 @@ class ObjectLanes(QWidget):
         row = int((event.position().y() - 1) // LANE_HEIGHT)
         if 0 <= row < len(self._lanes):
             self.object_requested.emit(self._lanes[row][0])
-        self.frame_requested.emit(int(event.position().x() / max(1, self.width()) * self._frames))
+        first, last = self._x(0), self._x(self._frames)
+        frame = (event.position().x() - first) / max(1e-9, last - first) * self._frames
+        self.frame_requested.emit(int(min(max(round(frame), 0), self._frames - 1)))
+
+    def _x(self, frame: float) -> float:
+        return self.frame_x(frame) if self.frame_x is not None else frame * self.width() / self._frames

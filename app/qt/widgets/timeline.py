@@ -217,6 +217,7 @@ class ConfidencePlot(pg.PlotWidget):
         self._threshold.hide()
         self.addItem(self._threshold, ignoreBounds=True)
         self._threshold.sigPositionChangeFinished.connect(self._on_threshold_dragged)
+        self._threshold.sigPositionChanged.connect(lambda *_: self._place_threshold_label())
         self.scene().sigMouseClicked.connect(self._on_click)
         self._count = 0
         self._scores: NDArray[np.float64] = np.zeros(0)
@@ -280,6 +281,14 @@ class ConfidencePlot(pg.PlotWidget):
         self._threshold.setValue(value)
         self._threshold.show()
         self.threshold_changed.emit(float(value))
+
+    def _place_threshold_label(self) -> None:
+        """Above the line, or under it near the top (from 0.9): the room above 1.0 holds no
+        label once the line is there, and a label above 0.99 was cut in half."""
+        label = self._threshold.label
+        below = self._threshold.value() > 0.9
+        label.anchors = [(0, 0), (0, 0)] if below else [(0, 1), (0, 1)]
+        label.updatePosition()
 
     def _on_threshold_dragged(self) -> None:
         self.threshold_changed.emit(float(self._threshold.value()))
