@@ -46,7 +46,9 @@ class Walkthrough:
         from trackers.evaluation import read_groundtruth
 
         self.video, self.out = video, out
-        self.truth = read_groundtruth(video.with_suffix(".txt")) if video.with_suffix(".txt").is_file() else None
+        self.truth = (
+            read_groundtruth(video.with_suffix(".txt")) if video.with_suffix(".txt").is_file() else None
+        )
         self.app = QApplication.instance() or QApplication([sys.argv[0]])
         self.window = MainWindow(AppSettings(tracker=tracker), prompts=True, persist_settings=False)
         self.window.panel.set_settings(TrackerSettings(tracker=tracker, device="cpu"))
@@ -110,7 +112,8 @@ class Walkthrough:
         for a, b in zip(legs, legs[1:]):
             for i in range(1, steps + 1):
                 t = i / steps
-                args += ["mousemove", round(a[0] + (b[0] - a[0]) * t), round(a[1] + (b[1] - a[1]) * t), "sleep", 0.04]
+                x, y = round(a[0] + (b[0] - a[0]) * t), round(a[1] + (b[1] - a[1]) * t)
+                args += ["mousemove", x, y, "sleep", 0.04]
         args += ["sleep", 0.1, "mouseup", 1]
         self.finish(self.xdotool(*args))
         self.pump(0.3)
@@ -216,7 +219,8 @@ class Walkthrough:
                 self.screen_point(shown.x + shown.w / 2, shown.y + shown.h / 2),
                 self.screen_point(target.x + target.w / 2, target.y + target.h / 2),
             )
-            assert w.document.session.trajectory[index].origin.value == "keyframe", "the drag made no keyframe"
+            made = w.document.session.trajectory[index].origin.value
+            assert made == "keyframe", "the drag made no keyframe"
             self.wait_until(lambda: bool(self.ended), 300, "the re-track to end")
             # the view followed the re-track: a click on the timeline goes back to the fix
             self.finish(self.xdotool("mousemove", *self.plot_point(index, 0.5), "click", 1))
@@ -432,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     xvfb = None
     if not os.environ.get("DISPLAY"):
         display = ":97"
-        xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"])
+        screen = f"{SCREEN[0]}x{SCREEN[1]}x24"
+        xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", screen, "-nolisten", "tcp"])
         os.environ["DISPLAY"] = display
         time.sleep(1.5)
     os.environ["QT_QPA_PLATFORM"] = "xcb"
