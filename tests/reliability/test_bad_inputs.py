@@ -303,7 +303,7 @@ def test_sigterm_during_eval_keeps_the_finished_sequences(tmp_path, clip):
     started = tmp_path / "started"
     script = (
         "import sys, os, signal; from pathlib import Path\n"
-        "import trackers.evaluation as e\n"
+        "import trackers.evaluation.run as e\n"
         "real = e._run_sequence\n"
         "def once(*a, **k):\n"
         "    result = real(*a, **k)\n"
