@@ -759,7 +759,7 @@ def cmd_effort(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from app.model.bench import DEFAULT_SIZE, format_bench_table, run_bench
+    from trackers.evaluation.bench import DEFAULT_SIZE, format_bench_table, run_bench
 
     box = None
     if args.box is not None:

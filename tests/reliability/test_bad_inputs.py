@@ -657,8 +657,8 @@ def test_fifos_as_input_are_refused_not_waited_on(tmp_path, clip):
 
 def test_bench_caps_the_generated_clip_and_streams_it(tmp_path, capsys):
     refused(capsys, ["bench", "--tracker", "identity", "--frames", "100000000"], "SOURCE")
-    from app.model.bench import generate_clip
     from resources.demo_clip import iter_sequence, render_sequence
+    from trackers.evaluation.bench import generate_clip
 
     frames, boxes = render_sequence(n_frames=4, size=(64, 48))
     streamed = list(iter_sequence(n_frames=4, size=(64, 48)))
