@@ -428,11 +428,11 @@ def _untrained_warning(name: str) -> str:
 def _fit_box(box, width: int, height: int):  # -> Box
     """``box`` clipped to a ``width x height`` frame as the app clips a drawn box, with a note
     when that changed it; a CliError when nothing of it is inside."""
-    from trackers.geometry import iou
+    from trackers.evaluation.metrics import box_iou
     from trackers.types import Box
 
     clipped = box.clipped(width, height)
-    if iou(box, Box(0, 0, width, height)) <= 0.0 or not clipped.is_valid():
+    if box_iou(box, Box(0, 0, width, height)) <= 0.0 or not clipped.is_valid():
         raise CliError(f"--box {box} lies wholly outside the {width}x{height} frame")
     if clipped != box:
         print(
@@ -680,7 +680,7 @@ def _first_interrupt_cancels(cancel: threading.Event) -> Iterator[None]:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from trackers import evaluation
-    from trackers.plots import plot_path
+    from trackers.evaluation.plots import plot_path
 
     names = args.trackers or ["siamfc"]
     _check_outputs(args.json, plot_path(args.plot) if args.plot else None)
@@ -715,7 +715,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         _write_atomically(args.json, json.dumps(report.to_json(), indent=2) + "\n")
         _say(f"wrote {args.json}")
     if args.plot:
-        from trackers.plots import write_plot
+        from trackers.evaluation.plots import write_plot
 
         wrote = write_plot(report, args.plot)
         _say(f"wrote {wrote}")
@@ -759,7 +759,7 @@ def cmd_effort(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from app.model.bench import DEFAULT_SIZE, format_bench_table, run_bench
+    from trackers.evaluation.bench import DEFAULT_SIZE, format_bench_table, run_bench
 
     box = None
     if args.box is not None:

@@ -208,10 +208,10 @@ class Walkthrough:
         shown = w.view.shown_box()
         target = self.truth_box(index) if self.truth is not None else None
         if shown is not None:
-            from trackers.geometry import iou
+            from trackers.evaluation.metrics import box_iou
             from trackers.types import Box
 
-            if target is None or iou(target, shown) > 0.9:
+            if target is None or box_iou(target, shown) > 0.9:
                 # the box is right already: a visible correction all the same
                 target = Box(shown.x + 8, shown.y + 5, shown.w, shown.h)
             self.ended.clear()

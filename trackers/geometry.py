@@ -68,17 +68,6 @@ def crop_square(
     )
 
 
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes (continuous areas, no +1)."""
-    ax0, ay0, ax1, ay1 = a.corners()
-    bx0, by0, bx1, by1 = b.corners()
-    iw = max(0.0, min(ax1, bx1) - max(ax0, bx0))
-    ih = max(0.0, min(ay1, by1) - max(ay0, by0))
-    inter = iw * ih
-    union = a.w * a.h + b.w * b.h - inter
-    return inter / union if union > 0 else 0.0
-
-
 def clamp_box(box: Box, width: int, height: int, min_size: float = 1.0) -> Box:
     """Keep a tracked box usable: its size at least ``min_size`` and at most the frame, and
     its centre inside the frame, so a target that leaves the frame stays at the border."""

@@ -1,6 +1,6 @@
 """Multi-object ground truth as one evaluation sequence per object (``eval``, ``effort``, ``train``).
 
-Each object of a multi-object annotation becomes a :class:`~trackers.evaluation.Sequence`
+Each object of a multi-object annotation becomes a :class:`~trackers.types.AnnotatedSequence`
 named ``<sequence>#<id>`` over the same frames, with NaN rows where that object is absent
 or not annotated, so every existing score (success AUC, precision, corrections per 100
 frames) is computed per object. Layouts read:
@@ -25,6 +25,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from trackers.formats.common import split_fields
+from trackers.types import AnnotatedSequence
 
 MOT_GROUNDTRUTH = Path("gt") / "gt.txt"
 
@@ -92,14 +93,14 @@ def _mot_without_ignored(annotation: Path, folder: Path) -> Path:
     return out
 
 
-def object_sequences(path: Path) -> list:  # list[trackers.evaluation.Sequence]
+def object_sequences(path: Path) -> list[AnnotatedSequence]:
     """One sequence per object of the multi-object annotation at ``path``; [] when there is none.
 
     ValueError (one line) when the annotation is malformed.
     """
     import tempfile
 
-    from trackers.evaluation import Sequence, first_valid_frame
+    from trackers.evaluation.metrics import first_valid_frame
     from trackers.formats import coco, cvat, mot
     from trackers.formats.common import FormatError
     from trackers.sources import open_source
@@ -131,5 +132,5 @@ def object_sequences(path: Path) -> list:  # list[trackers.evaluation.Sequence]
             rows = trajectory.to_arrays().boxes
             if first_valid_frame(rows) is None:
                 continue
-            sequences.append(Sequence(f"{name}#{object_id}", frames, rows))
+            sequences.append(AnnotatedSequence(f"{name}#{object_id}", frames, rows))
     return sequences

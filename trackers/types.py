@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -138,3 +139,18 @@ def as_frame(image: NDArray) -> Frame:
         image = image.view()
         image.flags.writeable = False
     return image
+
+
+@dataclass(frozen=True)
+class AnnotatedSequence:
+    """One annotated sequence: a frame source and its 0-based ground truth.
+
+    Evaluation and training read it (``trackers.evaluation.datasets`` finds them); the
+    formats that hold ground truth (``trackers.formats.got10k``) build it, so it lives
+    here, below both, and neither imports the other to name it.
+    """
+
+    name: str
+    source: Path
+    groundtruth: np.ndarray
+    """N x 4 float, 0-based x, y, w, h; NaN rows where the target is absent."""

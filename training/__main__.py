@@ -13,12 +13,12 @@ import math
 import signal
 import sys
 import threading
-from collections.abc import Sequence as SequenceOf
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from trackers.evaluation import Sequence, load_sequences
+from trackers.evaluation import AnnotatedSequence, load_sequences
 from trackers.protocol import TrackerError
 from training.checkpoints import resume_path
 from training.config import AMP_CHOICES
@@ -163,8 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def choose_split(
-    sequences: list[Sequence], val: list[str] | None
-) -> tuple[list[Sequence], list[Sequence]]:
+    sequences: list[AnnotatedSequence], val: list[str] | None
+) -> tuple[list[AnnotatedSequence], list[AnnotatedSequence]]:
     if val is None:
         return default_split(sequences)
     if not val:
@@ -172,7 +172,7 @@ def choose_split(
     return split_by_names(sequences, val)
 
 
-def main(argv: SequenceOf[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def say(text: str) -> None:

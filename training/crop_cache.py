@@ -28,8 +28,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from collections.abc import Sequence as SequenceOf
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from trackers.evaluation import Sequence
+from trackers.evaluation import AnnotatedSequence
 from trackers.geometry import crop_square
 from trackers.siamfc.config import SiamFCConfig
 from trackers.sources import open_source
@@ -110,7 +109,7 @@ def _source_fingerprint(path: Path) -> dict[str, Any]:
     return entry
 
 
-def _cache_key(sequence: Sequence, config: SiamFCConfig) -> str:
+def _cache_key(sequence: AnnotatedSequence, config: SiamFCConfig) -> str:
     description = {
         "version": CACHE_VERSION,
         "source": _source_fingerprint(Path(sequence.source)),
@@ -159,7 +158,7 @@ def cache_entry(final: Path) -> Iterator[Path]:
 
 
 def _build_entry(
-    sequence: Sequence,
+    sequence: AnnotatedSequence,
     final: Path,
     config: SiamFCConfig,
     cancel: Any,
@@ -216,7 +215,7 @@ def _build_entry(
 
 
 def build_crop_cache(
-    sequences: SequenceOf[Sequence],
+    sequences: Sequence[AnnotatedSequence],
     cache_dir: str | Path | None = None,
     *,
     config: SiamFCConfig | None = None,

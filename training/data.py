@@ -10,8 +10,7 @@ both centred on the target; the class of the object plays no part. The crops com
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from collections.abc import Sequence as SequenceOf
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import torch
 from numpy.typing import NDArray
 from torch.utils.data import Dataset
 
-from trackers.evaluation import Sequence
+from trackers.evaluation import AnnotatedSequence
 from trackers.siamfc.config import SiamFCConfig
 from training.augmentation import Augmentation, colour_jitter, grayscale, resample, to_tensor
 from training.crop_cache import CachedSequence, Progress, build_crop_cache, center_slice, crop_extents
@@ -48,7 +47,7 @@ class PairDataset(Dataset):
 
     def __init__(
         self,
-        sequences: SequenceOf[Sequence],
+        sequences: Sequence[AnnotatedSequence],
         *,
         pairs_per_epoch: int,
         cache_dir: str | Path | None = None,
@@ -190,7 +189,7 @@ class PairDataset(Dataset):
 
 
 def stack_items(
-    items: SequenceOf[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    items: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A batch from ``(exemplar, search, box)`` items: three stacked tensors."""
     exemplars, searches, boxes = zip(*items)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence as SequenceOf
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,7 @@ class Teacher:
                 array.flush()
 
     def maps(self, exemplars: torch.Tensor, searches: torch.Tensor, *, epoch: int,
-             indices: SequenceOf[int]) -> torch.Tensor:
+             indices: Sequence[int]) -> torch.Tensor:
         """``N x 5 x 16 x 16`` float32 for the pairs ``indices`` of ``epoch``.
 
         Images are ``N x 3 x H x W``, RGB 0..255, as the loop draws them."""

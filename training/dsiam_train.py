@@ -39,7 +39,7 @@ so that the learning rate does not depend on the clip length.
 
 from __future__ import annotations
 
-from collections.abc import Sequence as SequenceOf
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ from trackers.config import config_to_dict
 from trackers.dsiam.config import PRESETS, DSiamConfig
 from trackers.dsiam.network import ARCHITECTURE, DSiamNet, load_weights
 from trackers.dsiam.transforms import background_weights
-from trackers.evaluation import Sequence
+from trackers.evaluation import AnnotatedSequence
 from trackers.siamfc.network import ARCHITECTURE as SIAMFC_ARCHITECTURE
 from trackers.siamfc.network import init_weights
 from trackers.weights import WeightsError
@@ -92,7 +92,7 @@ class ClipDataset(PairDataset):
 
     def __init__(
         self,
-        sequences: SequenceOf[Sequence],
+        sequences: Sequence[AnnotatedSequence],
         *,
         clips_per_epoch: int,
         clip_length: int = DEFAULT_CLIP_LENGTH,
@@ -324,7 +324,7 @@ class DSiamTask(Task):
 
     def pairs(
         self,
-        sequences: SequenceOf[Sequence],
+        sequences: Sequence[AnnotatedSequence],
         *,
         pairs_per_epoch: int,
         cache_dir: str | Path | None,
@@ -428,8 +428,8 @@ def default_init() -> Path:
 
 
 def train_dsiam(
-    train_seqs: SequenceOf[Sequence],
-    val_seqs: SequenceOf[Sequence],
+    train_seqs: Sequence[AnnotatedSequence],
+    val_seqs: Sequence[AnnotatedSequence],
     out: str | Path,
     *,
     preset: str = "dsiamm",

@@ -25,15 +25,14 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
-from collections.abc import Sequence as SequenceOf
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from trackers.evaluation import Sequence
+from trackers.evaluation import AnnotatedSequence
 from trackers.output import output_target
 from trackers.protocol import TrackerError
 from trackers.run import CancelToken
@@ -73,8 +72,8 @@ class Trainer:
     def __init__(
         self,
         task: Task,
-        train_seqs: SequenceOf[Sequence],
-        val_seqs: SequenceOf[Sequence],
+        train_seqs: Sequence[AnnotatedSequence],
+        val_seqs: Sequence[AnnotatedSequence],
         out: str | Path,
         config: TrainConfig,
         *,
@@ -480,8 +479,8 @@ class Trainer:
 
 def train(
     task: Task,
-    train_seqs: SequenceOf[Sequence],
-    val_seqs: SequenceOf[Sequence],
+    train_seqs: Sequence[AnnotatedSequence],
+    val_seqs: Sequence[AnnotatedSequence],
     out: str | Path,
     *,
     progress: Progress | None = None,

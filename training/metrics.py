@@ -10,31 +10,31 @@ with the weights it ends with, and stores both success AUCs. Only the first
 
 from __future__ import annotations
 
-from collections.abc import Sequence as SequenceOf
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from trackers.evaluation import Sequence, evaluate, first_valid_frame
+from trackers.evaluation import AnnotatedSequence, evaluate, first_valid_frame
 from trackers.registry import create_tracker
 from trackers.run import CancelToken
 
 
-def truncated(sequence: Sequence, max_frames: int | None) -> Sequence:
+def truncated(sequence: AnnotatedSequence, max_frames: int | None) -> AnnotatedSequence:
     """The sequence with its ground truth cut ``max_frames`` rows after its first box
     (evaluation starts at that box and stops at the last row; a held-out tail starts late)."""
     gt = np.asarray(sequence.groundtruth)
     start = first_valid_frame(gt)
     if max_frames is None or start is None or len(gt) <= start + max_frames:
         return sequence
-    return Sequence(sequence.name, sequence.source, gt[: start + max_frames])
+    return AnnotatedSequence(sequence.name, sequence.source, gt[: start + max_frames])
 
 
 def success_auc(
     tracker: str,
     weights: str | Path,
-    sequences: SequenceOf[Sequence],
+    sequences: Sequence[AnnotatedSequence],
     *,
     device: str = "cpu",
     max_frames: int | None = 150,

@@ -31,8 +31,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from trackers.evaluation import Sequence
-from trackers.geometry import iou
+from trackers.evaluation import AnnotatedSequence
+from trackers.evaluation.metrics import box_iou
 from trackers.sources import open_source
 from trackers.types import Box
 
@@ -103,7 +103,7 @@ def pick_boxes(frame: NDArray[np.uint8], count: int, rng: np.random.Generator, c
             if bw >= w - 2 or bh >= h - 2:
                 continue
             box = Box(float(rng.uniform(1, w - bw - 1)), float(rng.uniform(1, h - bh - 1)), bw, bh)
-            if any(iou(box, other) > 0.1 for other in chosen):
+            if any(box_iou(box, other) > 0.1 for other in chosen):
                 continue
             score = _objectness(magnitude, box)
             if score > best_score:
@@ -160,7 +160,7 @@ def label_stretch(
     if len(forward) < 2:
         return []
     backward = _track(make, bgr[: len(forward)][::-1], forward[-1], settings.min_score)
-    if len(backward) < len(forward) or iou(backward[-1], start) < settings.min_iou:
+    if len(backward) < len(forward) or box_iou(backward[-1], start) < settings.min_iou:
         return []
     return forward
 
@@ -217,14 +217,14 @@ def pseudo_sequences(
     model_dir: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
     cancel: Any = None,
-) -> tuple[list[Sequence], dict[str, Any]]:
+) -> tuple[list[AnnotatedSequence], dict[str, Any]]:
     """Teacher-labelled training sequences from ``clips``, and a summary for the provenance."""
     from training.crop_cache import default_cache_dir
 
     settings = settings or PseudoLabelSettings()
     root = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / "pseudo-labels"
     root.mkdir(parents=True, exist_ok=True)
-    sequences: list[Sequence] = []
+    sequences: list[AnnotatedSequence] = []
     summary = {"clips": 0, "stretches_tried": 0, "stretches_kept": 0, "frames_labelled": 0}
     clips = list(clips)
     for number, clip in enumerate(clips, start=1):
@@ -247,7 +247,7 @@ def pseudo_sequences(
 
 
 def _as_sequences(clip: Path, data: dict[str, Any], settings: PseudoLabelSettings,
-                  summary: dict[str, Any]) -> list[Sequence]:
+                  summary: dict[str, Any]) -> list[AnnotatedSequence]:
     frames = int(data["frames"])
     stretches = data["stretches"]
     grids = {}
@@ -265,6 +265,6 @@ def _as_sequences(clip: Path, data: dict[str, Any], settings: PseudoLabelSetting
             if 0 <= int(index) < frames:
                 grid[int(index)] = (x, y, w, h)
     return [
-        Sequence(f"teacher-{clip.stem}-o{slot}p{phase}", clip, grid)
+        AnnotatedSequence(f"teacher-{clip.stem}-o{slot}p{phase}", clip, grid)
         for (slot, phase), grid in sorted(grids.items())
     ]

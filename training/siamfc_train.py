@@ -13,7 +13,7 @@ optional distillation term of ``--teacher nano`` (``distill_loss``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence as SequenceOf
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from trackers.config import config_to_dict
-from trackers.evaluation import Sequence
+from trackers.evaluation import AnnotatedSequence
 from trackers.siamfc.config import PRESETS, SiamFCConfig
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
 
@@ -85,8 +85,8 @@ class SiamFCTask(Task):
 
 
 def train_siamfc(
-    train_seqs: SequenceOf[Sequence],
-    val_seqs: SequenceOf[Sequence],
+    train_seqs: Sequence[AnnotatedSequence],
+    val_seqs: Sequence[AnnotatedSequence],
     out: str | Path,
     **options: Any,
 ) -> TrainResult:

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable
-from collections.abc import Sequence as SequenceOf
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ import torch
 from torch import nn
 
 from trackers.config import config_to_dict
-from trackers.evaluation import Sequence
+from trackers.evaluation import AnnotatedSequence
 from trackers.siamfc.network import ARCHITECTURE as SIAMFC_ARCHITECTURE
 from trackers.siamrpn.anchors import anchor_grid
 from trackers.siamrpn.config import PRESETS, SiamRPNConfig
@@ -269,7 +268,11 @@ class SiamRPNTask(Task):
 
 
 def _pairwise_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """IoU of matching rows of two ``(..., 4)`` arrays of ``cx, cy, w, h`` boxes."""
+    """IoU of matching rows of two ``(..., 4)`` arrays of ``cx, cy, w, h`` boxes.
+
+    ``trackers.evaluation.metrics.iou``'s rule (continuous areas, zero union gives 0) as a
+    torch op on the training device; the clamp only keeps a zero union finite (inter is 0 then).
+    """
     x0 = torch.maximum(a[..., 0] - a[..., 2] / 2, b[..., 0] - b[..., 2] / 2)
     y0 = torch.maximum(a[..., 1] - a[..., 3] / 2, b[..., 1] - b[..., 3] / 2)
     x1 = torch.minimum(a[..., 0] + a[..., 2] / 2, b[..., 0] + b[..., 2] / 2)
@@ -280,8 +283,8 @@ def _pairwise_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def train_siamrpn(
-    train_seqs: SequenceOf[Sequence],
-    val_seqs: SequenceOf[Sequence],
+    train_seqs: Sequence[AnnotatedSequence],
+    val_seqs: Sequence[AnnotatedSequence],
     out: str | Path,
     *,
     freeze_layers: int = 3,

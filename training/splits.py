@@ -11,13 +11,12 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Iterable
-from collections.abc import Sequence as SequenceOf
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from trackers.evaluation import Sequence
+from trackers.evaluation import AnnotatedSequence
 
 _SEGMENT = re.compile(r"[-_]\d+$")
 
@@ -34,16 +33,16 @@ def flight_key(name: str) -> str:
     return _SEGMENT.sub("", name)
 
 
-def _group(sequences: SequenceOf[Sequence]) -> dict[str, list[Sequence]]:
-    groups: dict[str, list[Sequence]] = {}
+def _group(sequences: Sequence[AnnotatedSequence]) -> dict[str, list[AnnotatedSequence]]:
+    groups: dict[str, list[AnnotatedSequence]] = {}
     for sequence in sequences:
         groups.setdefault(flight_key(sequence.name), []).append(sequence)
     return groups
 
 
 def split_by_names(
-    sequences: SequenceOf[Sequence], names: Iterable[str]
-) -> tuple[list[Sequence], list[Sequence]]:
+    sequences: Sequence[AnnotatedSequence], names: Iterable[str]
+) -> tuple[list[AnnotatedSequence], list[AnnotatedSequence]]:
     """Train and validation lists, validation chosen by name or name prefix.
 
     Each value selects the sequence of exactly that name if there is one, otherwise
@@ -70,8 +69,8 @@ def split_by_names(
 
 
 def default_split(
-    sequences: SequenceOf[Sequence], fraction: float = 0.15
-) -> tuple[list[Sequence], list[Sequence]]:
+    sequences: Sequence[AnnotatedSequence], fraction: float = 0.15
+) -> tuple[list[AnnotatedSequence], list[AnnotatedSequence]]:
     """Hold out whole groups, about ``fraction`` of the sequences, chosen by a hash of their names.
 
     Deterministic and independent of the order or the other sequences given: a group
@@ -100,8 +99,8 @@ def default_split(
 class Split:
     """A sequence cut by time: ``train`` holds the frames before ``cut``, ``heldout`` the rest."""
 
-    train: Sequence
-    heldout: Sequence
+    train: AnnotatedSequence
+    heldout: AnnotatedSequence
     cut: int
     """First frame of the held-out part (its first annotated frame)."""
     train_frames: int
@@ -116,7 +115,7 @@ class Split:
 
 
 def split_tail(
-    sequence: Sequence, fraction: float = 0.2, *, min_heldout: int = 10, min_annotated: int = 20
+    sequence: AnnotatedSequence, fraction: float = 0.2, *, min_heldout: int = 10, min_annotated: int = 20
 ) -> Split:
     """Hold out the last ``fraction`` (at least ``min_heldout``) of the frames with a box.
 
@@ -142,8 +141,8 @@ def split_tail(
     heldout = gt.copy()
     heldout[:cut] = np.nan
     return Split(
-        train=Sequence(f"{sequence.name}-train", sequence.source, train),
-        heldout=Sequence(f"{sequence.name}-heldout", sequence.source, heldout),
+        train=AnnotatedSequence(f"{sequence.name}-train", sequence.source, train),
+        heldout=AnnotatedSequence(f"{sequence.name}-heldout", sequence.source, heldout),
         cut=cut,
         train_frames=count - held,
         heldout_frames=held,

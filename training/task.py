@@ -8,15 +8,14 @@ One module per tracker implements it: ``siamfc_train``, ``siamrpn_train``, ``dsi
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
-from collections.abc import Sequence as SequenceOf
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from trackers.evaluation import Sequence
+from trackers.evaluation import AnnotatedSequence
 from trackers.run import CancelToken
 from trackers.weights import load_checkpoint
 from training.augmentation import Augmentation
@@ -49,7 +48,7 @@ class Task(ABC):
 
     def pairs(
         self,
-        sequences: SequenceOf[Sequence],
+        sequences: Sequence[AnnotatedSequence],
         *,
         pairs_per_epoch: int,
         cache_dir: str | Path | None,
@@ -144,7 +143,7 @@ def frozen(modules: Iterable[nn.Module]) -> None:
 
 def task_pairs(
     task: Task,
-    sequences: SequenceOf[Sequence],
+    sequences: Sequence[AnnotatedSequence],
     pairs_per_epoch: int,
     cache_dir: str | Path | None,
     max_gap: int,

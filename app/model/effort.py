@@ -34,9 +34,8 @@ import numpy as np
 
 from app.model.session import AnnotationSession, TrackerSettings
 from app.model.session_runner import run_bidirectional, run_request
-from trackers.evaluation import Sequence as GroundTruthSequence
-from trackers.evaluation import first_valid_frame
-from trackers.geometry import iou
+from trackers.evaluation import AnnotatedSequence, first_valid_frame
+from trackers.evaluation.metrics import box_iou
 from trackers.protocol import Tracker
 from trackers.registry import create_tracker
 from trackers.trajectory import Entry, Origin
@@ -78,7 +77,7 @@ def frame_passes(entry: Entry | None, truth: Box | None, threshold: float) -> bo
     """Does what the trajectory says about a frame agree with the ground truth?"""
     if truth is None:
         return entry is not None and entry.box is None
-    return entry is not None and entry.box is not None and iou(entry.box, truth) >= threshold
+    return entry is not None and entry.box is not None and box_iou(entry.box, truth) >= threshold
 
 
 def _absent_span(groundtruth: np.ndarray, start: int) -> int:
@@ -107,12 +106,12 @@ def _mean_iou(session: AnnotationSession, groundtruth: np.ndarray) -> float:
         if truth is None:
             continue
         entry = trajectory[index]
-        values.append(iou(entry.box, truth) if entry is not None and entry.box is not None else 0.0)
+        values.append(box_iou(entry.box, truth) if entry is not None and entry.box is not None else 0.0)
     return float(np.mean(values)) if values else math.nan
 
 
 def _new_session(
-    sequence: GroundTruthSequence,
+    sequence: AnnotatedSequence,
     frame_size: tuple[int, int],
     settings: TrackerSettings,
     policy: Mapping[str, Any] | None = None,
@@ -125,7 +124,7 @@ def _new_session(
 
 
 def simulate_tracker(
-    sequence: GroundTruthSequence,
+    sequence: AnnotatedSequence,
     frames: Any,
     frame_size: tuple[int, int],
     settings: TrackerSettings,
@@ -205,7 +204,7 @@ def _interpolate_around(session: AnnotationSession, index: int) -> None:
 
 
 def simulate_interpolation(
-    sequence: GroundTruthSequence, frame_size: tuple[int, int], threshold: float = 0.5
+    sequence: AnnotatedSequence, frame_size: tuple[int, int], threshold: float = 0.5
 ) -> Effort:
     """The baseline annotator: keyframes and linear interpolation, no tracker."""
     gt = np.asarray(sequence.groundtruth, dtype=np.float64)
@@ -317,7 +316,7 @@ def format_effort_table(report: EffortReport) -> str:
     return "\n".join(lines)
 
 
-def _fit_to_source(sequence: GroundTruthSequence, source: Any, notes: list[str]) -> GroundTruthSequence:
+def _fit_to_source(sequence: AnnotatedSequence, source: Any, notes: list[str]) -> AnnotatedSequence:
     """The sequence cut to the frames that both its video and its ground truth have, saying so
     (as ``siamtrack track`` says when a damaged video decodes fewer frames than it claims)."""
     from dataclasses import replace
@@ -343,7 +342,7 @@ def _fit_to_source(sequence: GroundTruthSequence, source: Any, notes: list[str])
 
 
 def measure_effort(
-    sequences: Sequence[GroundTruthSequence],
+    sequences: Sequence[AnnotatedSequence],
     tracker_names: Sequence[str],
     *,
     threshold: float = 0.5,

@@ -3,13 +3,13 @@
 "Fine-tune on this project's trajectories" needs three things the GUI and the CLI
 share, and nothing of Qt:
 
-* the user's annotation as a :class:`~trackers.evaluation.Sequence`: the video as the
+* the user's annotation as a :class:`~trackers.evaluation.AnnotatedSequence`: the video as the
   source, one 0-based row per frame with the box the trajectory holds there (keyframes,
   accepted tracked boxes, interpolated and imported ones), NaN where the target is
   absent or nobody has said anything yet;
 * a split **by time**: the last ~20 % of the annotated frames (at least
   :data:`MIN_HELDOUT`) are held out, the frames before them train. Each part is a
-  Sequence of the whole video's length with NaN rows outside its own range, so no frame
+  AnnotatedSequence of the whole video's length with NaN rows outside its own range, so no frame
   is on both sides (:class:`Split`);
 * :func:`heldout_auc`: a tracker run from the held-out part's first box over its frames,
   scored with ``trackers.evaluation`` (got10k's success AUC), before and after training.
@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 
 from app.model.project import PROJECT_SUFFIX, load_project
 from app.model.session import AnnotationSession
-from trackers.evaluation import Sequence, evaluate, first_valid_frame
+from trackers.evaluation import AnnotatedSequence, evaluate, first_valid_frame
 from trackers.protocol import Tracker
 from trackers.run import CancelToken
 from trackers.trajectory import Origin, Trajectory
@@ -106,9 +106,9 @@ def annotation_sequence(
     session: AnnotationSession,
     name: str | None = None,
     origins: frozenset[Origin] | set[Origin] = DEFAULT_ORIGINS,
-) -> Sequence:
-    """The session's annotation as a Sequence over its video (one row per frame of the video)."""
-    return Sequence(
+) -> AnnotatedSequence:
+    """The session's annotation as an AnnotatedSequence over its video (one row per frame of the video)."""
+    return AnnotatedSequence(
         name or video_name(session.video), Path(session.video), annotation_boxes(session.trajectory, origins)
     )
 
@@ -134,8 +134,8 @@ def object_sequences(
     session: AnnotationSession,
     name: str | None = None,
     origins: frozenset[Origin] | set[Origin] = DEFAULT_ORIGINS,
-) -> list[Sequence]:
-    """Every object's annotation as a Sequence over the video, objects without a box left out.
+) -> list[AnnotatedSequence]:
+    """Every object's annotation as an AnnotatedSequence over the video, objects without a box left out.
 
     With one object the sequence is named ``name`` (as :func:`annotation_sequence`), with
     several ``name#<object id>``: each object's trajectory is training material of its own.
@@ -147,11 +147,13 @@ def object_sequences(
         boxes = annotation_boxes(obj.trajectory, origins)
         if first_valid_frame(boxes) is None:
             continue
-        found.append(Sequence(f"{base}#{obj.id}" if several else base, Path(session.video), boxes))
+        found.append(AnnotatedSequence(f"{base}#{obj.id}" if several else base, Path(session.video), boxes))
     return found
 
 
-def other_objects_before(session: AnnotationSession, cut: int, name: str | None = None) -> list[Sequence]:
+def other_objects_before(
+    session: AnnotationSession, cut: int, name: str | None = None
+) -> list[AnnotatedSequence]:
     """The objects other than the selected one, cut to the frames before ``cut``: extra training
     material for a fine-tune whose held-out part (the selected object's frames from ``cut``
     on) must stay unseen, also as pixels of the same frames."""
@@ -163,12 +165,12 @@ def other_objects_before(session: AnnotationSession, cut: int, name: str | None 
         boxes = annotation_boxes(obj.trajectory)
         boxes[cut:] = np.nan
         if first_valid_frame(boxes) is not None:
-            extra.append(Sequence(f"{base}#{obj.id}", Path(session.video), boxes))
+            extra.append(AnnotatedSequence(f"{base}#{obj.id}", Path(session.video), boxes))
     return extra
 
 
-def sequences_from_project(path: str | Path) -> list[Sequence]:
-    """The annotation a project file holds: one Sequence per object, named after the project
+def sequences_from_project(path: str | Path) -> list[AnnotatedSequence]:
+    """The annotation a project file holds: one AnnotatedSequence per object, named after the project
     (``<stem>#<object id>`` when it holds several objects).
 
     The project's video must be found (see ``app.model.project.load_project``); a project
@@ -190,7 +192,7 @@ def sequences_from_project(path: str | Path) -> list[Sequence]:
 
 
 def split_sequence(
-    sequence: Sequence,
+    sequence: AnnotatedSequence,
     fraction: float = HELDOUT_FRACTION,
     *,
     min_heldout: int = MIN_HELDOUT,
@@ -232,7 +234,7 @@ def initial_weights(tracker: str, weights: str | Path | None) -> Path | None:
 def heldout_auc(
     tracker_name: str,
     weights_path: str | Path | None,
-    heldout: Sequence,
+    heldout: AnnotatedSequence,
     device: str = "auto",
     cancel: CancelToken | None = None,
     *,
@@ -251,7 +253,7 @@ def heldout_auc(
     if len(rows) == 0:
         raise ProjectTrainingError(f"{heldout.name} has no box to score against")
     # Stop at the last box: tracking the unannotated rest would score nothing.
-    trimmed = Sequence(heldout.name, heldout.source, gt[: int(rows[-1]) + 1])
+    trimmed = AnnotatedSequence(heldout.name, heldout.source, gt[: int(rows[-1]) + 1])
     if make_tracker is None:
         from trackers.registry import create_tracker
 

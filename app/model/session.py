@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from trackers.geometry import iou
+from trackers.evaluation.metrics import box_iou
 from trackers.trajectory import DEFAULT_LABEL, Entry, Origin, Trajectory
 from trackers.types import Box, TrackResult
 
@@ -813,7 +813,7 @@ class AnnotationSession:
                 and old.origin is Origin.TRACKED
                 and old.box is not None
                 and index not in run.before
-                and iou(old.box, result.box) >= self.rejoin_iou
+                and box_iou(old.box, result.box) >= self.rejoin_iou
             ):
                 run.streak += 1
             else:

@@ -30,11 +30,11 @@ def mot_lines(frame: int, results: Sequence[TrackResult | None]) -> list[str]:
 
 def check_boxes(boxes: Sequence[Box], width: int, height: int) -> str | None:
     """The problem with the first box outside the frame, or None."""
-    from trackers.geometry import iou
+    from trackers.evaluation.metrics import box_iou
 
     frame_box = Box(0, 0, width, height)
     for k, box in enumerate(boxes):
-        if iou(box, frame_box) <= 0.0:
+        if box_iou(box, frame_box) <= 0.0:
             which = f" (object {k + 1})" if len(boxes) > 1 else ""
             return f"--box {box}{which} lies wholly outside the {width}x{height} frame"
     return None

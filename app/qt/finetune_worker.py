@@ -32,7 +32,7 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QThread, Signal, Slot
 
 from app.model.project_training import Cancelled, Split, heldout_auc
-from trackers.evaluation import Sequence
+from trackers.evaluation import AnnotatedSequence
 
 MAX_RATE = 10.0
 """Progress signals a second, at most."""
@@ -67,7 +67,7 @@ class FinetuneJob:
     cache_dir: Path | None = None
     model_dir: Path | None = None
     seed: int = 0
-    extra_train: tuple[Sequence, ...] = ()
+    extra_train: tuple[AnnotatedSequence, ...] = ()
     """The other objects' annotation before the cut (``project_training.other_objects_before``)."""
 
 

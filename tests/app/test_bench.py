@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from app.cli import main
-from app.model.bench import STAGES, run_bench
+from trackers.evaluation.bench import STAGES, run_bench
 from trackers.prefetch import Prefetcher
 
 
@@ -85,7 +85,7 @@ def test_bench_objects_shares_the_frames_and_batches_siamfc(tmp_path, capsys):
 
 
 def test_spread_boxes_stay_inside_the_frame():
-    from app.model.bench import spread_boxes
+    from trackers.evaluation.bench import spread_boxes
     from trackers.types import Box
 
     boxes = spread_boxes(Box(1000, 600, 200, 100), 10, (1280, 720))

@@ -245,7 +245,7 @@ def test_eval_first_ctrl_c_reports_what_finished(clip, tmp_path, capsys, monkeyp
     import shutil
     import signal
 
-    from trackers import evaluation
+    from trackers.evaluation import run as evaluation
 
     path, boxes = clip
     lines = "".join(f"{b.x + 1:g},{b.y + 1:g},{b.w:g},{b.h:g}\n" for b in boxes)

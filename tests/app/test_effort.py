@@ -12,7 +12,7 @@ import pytest
 from app.cli import main
 from app.model.effort import measure_effort, simulate_interpolation, simulate_tracker
 from app.model.session import TrackerSettings
-from trackers.evaluation import Sequence
+from trackers.evaluation import AnnotatedSequence
 
 W, H = 10, 10
 A, B, C = (0, 0), (40, 0), (40, 40)  # three far-apart places: any two boxes there are disjoint
@@ -46,7 +46,7 @@ def make_clip(tmp_path: Path) -> Path:
 def test_tracker_corrections_are_counted_by_hand(tmp_path):
     from trackers.sources import open_source
 
-    seq = Sequence("jumps", make_clip(tmp_path), groundtruth())
+    seq = AnnotatedSequence("jumps", make_clip(tmp_path), groundtruth())
     with open_source(seq.source) as frames:
         effort = simulate_tracker(seq, frames, (80, 80), TrackerSettings(tracker="identity"))
     # identity keeps the first box: fixes at 5 (to B) and 10 (to C), one for the absent
@@ -58,7 +58,7 @@ def test_tracker_corrections_are_counted_by_hand(tmp_path):
 
 
 def test_interpolation_corrections_are_counted_by_hand():
-    seq = Sequence("jumps", Path("unused"), groundtruth())
+    seq = AnnotatedSequence("jumps", Path("unused"), groundtruth())
     effort = simulate_interpolation(seq, (80, 80))
     # The jump to B costs keyframes 5, then 1, 2, 3, 4 (each new keyframe re-interpolates
     # the frames before it, which drift off A); the jump to C costs 10, 6, 7, 8, 9; the
@@ -88,7 +88,7 @@ def test_effort_cli_table_and_json(tmp_path, capsys):
 
 def test_bidirectional_mode_runs(tmp_path):
     folder = make_clip(tmp_path)
-    seq = Sequence("jumps", folder, groundtruth())
+    seq = AnnotatedSequence("jumps", folder, groundtruth())
     report = measure_effort([seq], ["identity"], mode="bidirectional")
     assert report.trackers["identity"]["jumps"].corrections >= 3
     with pytest.raises(ValueError):
@@ -97,7 +97,7 @@ def test_bidirectional_mode_runs(tmp_path):
 
 def test_policy_reaches_the_app_session(tmp_path):
     folder = make_clip(tmp_path)
-    seq = Sequence("jumps", folder, groundtruth())
+    seq = AnnotatedSequence("jumps", folder, groundtruth())
     off = measure_effort([seq], ["identity"], policy={"rejoin_iou": 0.8, "rejoin_frames": 10**9})
     assert off.trackers["identity"]["jumps"].corrections == 3
     with pytest.raises(TypeError, match="retrack_everything"):

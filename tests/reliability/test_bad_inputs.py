@@ -303,7 +303,7 @@ def test_sigterm_during_eval_keeps_the_finished_sequences(tmp_path, clip):
     started = tmp_path / "started"
     script = (
         "import sys, os, signal; from pathlib import Path\n"
-        "import trackers.evaluation as e\n"
+        "import trackers.evaluation.run as e\n"
         "real = e._run_sequence\n"
         "def once(*a, **k):\n"
         "    result = real(*a, **k)\n"
@@ -657,8 +657,8 @@ def test_fifos_as_input_are_refused_not_waited_on(tmp_path, clip):
 
 def test_bench_caps_the_generated_clip_and_streams_it(tmp_path, capsys):
     refused(capsys, ["bench", "--tracker", "identity", "--frames", "100000000"], "SOURCE")
-    from app.model.bench import generate_clip
     from resources.demo_clip import iter_sequence, render_sequence
+    from trackers.evaluation.bench import generate_clip
 
     frames, boxes = render_sequence(n_frames=4, size=(64, 48))
     streamed = list(iter_sequence(n_frames=4, size=(64, 48)))

@@ -16,8 +16,8 @@ import pytest
 from trackers.evaluation import (
     PRECISION_THRESHOLDS,
     SUCCESS_THRESHOLDS,
+    AnnotatedSequence,
     EvalReport,
-    Sequence,
     auc,
     center_error,
     evaluate,
@@ -30,7 +30,7 @@ from trackers.evaluation import (
     sequence_curves,
     success_curve,
 )
-from trackers.plots import write_plot
+from trackers.evaluation.plots import write_plot
 from trackers.protocol import Tracker
 from trackers.registry import create_tracker
 from trackers.types import Box, Frame, TrackResult
@@ -358,7 +358,7 @@ class ExplodingTracker:
         raise RuntimeError("boom\non two lines")
 
 
-def make_two(tmp_path: Path) -> list[Sequence]:
+def make_two(tmp_path: Path) -> list[AnnotatedSequence]:
     return load_sequences(
         [make_otb(tmp_path, "one", TINY_GT), make_otb(tmp_path, "two", TINY_GT[:2])]
     )
@@ -476,3 +476,13 @@ def test_csrt_on_a_real_sequence() -> None:
     assert seq["frames"] == len(sequences[0].groundtruth)
     assert 0.0 <= seq["auc"] <= 1.0 and 0.0 <= seq["precision"] <= 1.0
     assert seq["fps"] > 0
+
+
+def test_no_import_cycle_between_evaluation_and_formats():
+    """The annotated-sequence class lives in trackers.types, so the formats that build one
+    (got10k) need nothing of trackers.evaluation, which reads them (issue 19, item 2)."""
+    grimp = pytest.importorskip("grimp")
+    graph = grimp.build_graph("trackers")
+    for module in ("trackers.evaluation.datasets", "trackers.evaluation.run"):
+        assert graph.find_shortest_chain(importer="trackers.formats.got10k", imported=module) is None
+    assert graph.find_shortest_chain(importer="trackers.types", imported="trackers.evaluation") is None

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trackers.geometry import clamp_box, crop_square, iou
+from trackers.evaluation.metrics import box_iou
+from trackers.geometry import clamp_box, crop_square
 from trackers.types import Box, as_frame
 
 coords = st.floats(min_value=-1e4, max_value=1e4, allow_nan=False, allow_infinity=False)
@@ -63,9 +64,9 @@ def test_clipped_and_clamped():
 
 def test_iou():
     a = Box(0, 0, 10, 10)
-    assert iou(a, a) == 1.0
-    assert iou(a, Box(10, 0, 10, 10)) == 0.0  # touching edges share no pixel
-    assert iou(a, Box(5, 0, 10, 10)) == pytest.approx(50 / 150)
+    assert box_iou(a, a) == 1.0
+    assert box_iou(a, Box(10, 0, 10, 10)) == 0.0  # touching edges share no pixel
+    assert box_iou(a, Box(5, 0, 10, 10)) == pytest.approx(50 / 150)
 
 
 def test_crop_square_is_exact_at_unit_scale():
@@ -90,3 +91,13 @@ def test_as_frame_checks_and_freezes():
         as_frame(np.zeros((4, 5), np.uint8))
     with pytest.raises(ValueError):
         as_frame(np.zeros((4, 5, 3), np.float32))
+
+
+def test_box_iou_follows_the_metric_rule():
+    """One IoU: the scalar one is the metric's on one row; zero union and NaN give 0."""
+    from trackers.evaluation.metrics import iou
+
+    a, b = Box(0.3, 1.7, 10.1, 7.9), Box(2.2, 0.4, 9.3, 8.8)
+    assert box_iou(a, b) == float(iou(a.as_array(), b.as_array())[0])
+    assert box_iou(Box(5, 5, 0, 0), Box(5, 5, 0, 0)) == 0.0
+    assert box_iou(Box(float("nan"), 0, 10, 10), Box(0, 0, 10, 10)) == 0.0

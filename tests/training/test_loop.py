@@ -280,14 +280,14 @@ def test_cli_val_tail_needs_enough_boxes(tmp_path, capsys):
 def test_metric_frames_count_from_the_first_box():
     import numpy as np
 
-    from trackers.evaluation import Sequence
+    from trackers.evaluation import AnnotatedSequence
     from training.metrics import truncated
 
     gt = np.full((50, 4), np.nan)
     gt[30:] = [1, 2, 3, 4]
-    cut = truncated(Sequence("tail", Path("x"), gt), 10)
+    cut = truncated(AnnotatedSequence("tail", Path("x"), gt), 10)
     assert len(cut.groundtruth) == 40 and np.isfinite(cut.groundtruth[30:]).all()
-    assert truncated(Sequence("tail", Path("x"), gt), 100).groundtruth is gt
+    assert truncated(AnnotatedSequence("tail", Path("x"), gt), 100).groundtruth is gt
 
 
 def test_a_misspelt_option_is_refused_not_defaulted(tmp_path, data):

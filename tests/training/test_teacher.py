@@ -235,7 +235,7 @@ def _moving_clip(path, frames=24):
 
 
 def test_teacher_labels_keep_only_consistent_stretches(tmp_path):
-    from trackers.geometry import iou
+    from trackers.evaluation.metrics import box_iou
     from trackers.types import Box
     from training.pseudo_labels import PseudoLabelSettings, label_stretch, pseudo_sequences
     from training.pseudo_labels import _nano as nano_factory
@@ -250,7 +250,7 @@ def test_teacher_labels_keep_only_consistent_stretches(tmp_path):
     start = Box(*truth[0])
     boxes = label_stretch(nano_factory(None), frames[:12], start, settings)
     assert len(boxes) == 12
-    assert all(iou(box, Box(*t)) > 0.6 for box, t in zip(boxes, truth[:12]))
+    assert all(box_iou(box, Box(*t)) > 0.6 for box, t in zip(boxes, truth[:12]))
     # the layout: sequences named per object slot and phase, NaN outside their stretches
     layout = PseudoLabelSettings(stretch=8, phases=3)
     sequences, summary = pseudo_sequences([clip], tmp_path / "cache", layout)

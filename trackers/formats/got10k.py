@@ -38,10 +38,9 @@ from trackers.formats.common import (
 )
 from trackers.formats.otb import box_line, read_folder_boxes
 from trackers.trajectory import DEFAULT_LABEL, Entry, Trajectory
-from trackers.types import Box
+from trackers.types import AnnotatedSequence, Box
 
 if TYPE_CHECKING:
-    from trackers.evaluation import Sequence
     from trackers.sources import FrameSource
 
 GROUNDTRUTH = "groundtruth.txt"
@@ -187,14 +186,11 @@ def is_got10k_folder(path: Path) -> bool:
     return path.is_dir() and (path / GROUNDTRUTH).is_file() and (path / frame_name(0)).is_file()
 
 
-def read_got10k_sequence(folder: Path) -> Sequence:
-    """A GOT-10k sequence folder as an evaluation/training ``Sequence`` (0-based, NaN = absent)."""
-    # Imported here: trackers.evaluation may come to import this module to find GOT folders.
-    from trackers.evaluation import Sequence
-
+def read_got10k_sequence(folder: Path) -> AnnotatedSequence:
+    """A GOT-10k sequence folder as an evaluation/training ``AnnotatedSequence`` (0-based, NaN = absent)."""
     folder = Path(folder)
     trajectory = read(folder)
-    return Sequence(folder.name, folder, trajectory.to_arrays().boxes)
+    return AnnotatedSequence(folder.name, folder, trajectory.to_arrays().boxes)
 
 
 def export_got10k_dataset(

@@ -62,7 +62,11 @@ def decode(anchors: torch.Tensor, deltas: torch.Tensor, clip: float = DELTA_CLIP
 
 
 def box_iou(boxes: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
-    """IoU of each ``cx, cy, w, h`` box with one box (continuous areas, as geometry.iou)."""
+    """IoU of each ``cx, cy, w, h`` box with one box, as a tensor op over every anchor.
+
+    The rule is ``trackers.evaluation.metrics.iou``'s (continuous areas, zero union gives 0);
+    it stays a torch op because anchors are labelled in batches on the training device.
+    """
     box = box.to(boxes.dtype)
     x0 = torch.maximum(boxes[..., 0] - boxes[..., 2] / 2, box[0] - box[2] / 2)
     y0 = torch.maximum(boxes[..., 1] - boxes[..., 3] / 2, box[1] - box[3] / 2)

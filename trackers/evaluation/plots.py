@@ -16,12 +16,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from trackers.evaluation import (
-    PRECISION_AT,
-    PRECISION_THRESHOLDS,
-    SUCCESS_THRESHOLDS,
-    EvalReport,
-)
+from trackers.evaluation.metrics import PRECISION_AT, PRECISION_THRESHOLDS, SUCCESS_THRESHOLDS
+from trackers.evaluation.report import EvalReport
 
 PANEL_W, PANEL_H = 640, 520
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 78, 24, 48, 62

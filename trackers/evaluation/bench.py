@@ -1,5 +1,8 @@
 """``siamtrack bench``: end-to-end speed per tracker, decode included, split by stage.
 
+App-free and Qt-free (the CLI formats and prints what it returns), so it sits with the
+evaluation it measures the trackers for (speed where the rest measures accuracy).
+
 Each tracker runs in a fresh child process, so its peak memory is its own and one
 tracker's warm caches do not flatter the next. Inside the child, frames are decoded
 by a prefetching thread (as ``siamtrack track`` does), the tracker's own stopwatch
@@ -265,7 +268,7 @@ def run_bench(
                 plural = f", {objects} objects" if objects > 1 else ""
                 progress(f"bench {name} on {source.name} ({frames} frames{plural})")
             command = [
-                sys.executable, "-m", "app.model.bench", "--worker", name, str(source), box,
+                sys.executable, "-m", "trackers.evaluation.bench", "--worker", name, str(source), box,
                 str(frames), device, str(weights or ""), str(model_dir or ""),
                 json.dumps(config or {}), str(threads or 0), str(objects),
             ]
