@@ -377,10 +377,10 @@ class Walkthrough:
         shown_box = w.view.shown_box()
         assert shown_box is not None and shown_box == car, (shown_box, car)
         target = self.truth_box(index) if self.truth is not None else None
-        from trackers.geometry import iou
+        from trackers.evaluation.metrics import box_iou
         from trackers.types import Box
 
-        if target is None or iou(target, shown_box) > 0.9:
+        if target is None or box_iou(target, shown_box) > 0.9:
             target = Box(shown_box.x + 8, shown_box.y + 5, shown_box.w, shown_box.h)
         self.ended.clear()
         self.drag(
