@@ -13,13 +13,12 @@ from trackers.geometry import crop_square, exemplar_extent
 from trackers.inference import (
     Embedding,
     FrameCrops,
-    autocast,
     crop_batch,
     fold_batchnorm,
 )
 from trackers.siamese import SiameseTracker
 from trackers.siamfc.config import PRESETS, SiamFCConfig
-from trackers.siamfc.network import ARCHITECTURE, AlexNetEmbedding, SiamFCNet, init_weights
+from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
 from trackers.siamfc.search import (
     choose_scale,
     damped_scale,
@@ -34,14 +33,10 @@ from trackers.types import Box, Frame, ScoreMap, TrackResult
 from trackers.weights import load_into
 
 
-def fast_embedding(net: SiamFCNet, device: torch.device, dtype: torch.dtype | None) -> Embedding | None:
-    """SiamFC's embedding as :class:`Embedding` runs it, or None for a network whose
-    ``embed`` is not the plain AlexNet (a test double), which then runs as it is."""
-    embedding = getattr(net, "embedding", None)
-    if type(net).embed is not SiamFCNet.embed or type(embedding) is not AlexNetEmbedding:
-        return None
+def fast_embedding(net: SiamFCNet, device: torch.device, dtype: torch.dtype | None) -> Embedding:
+    """SiamFC's embedding as :class:`Embedding` runs it."""
     # AlexNetEmbedding.forward is conv5(conv4(conv3(conv2(conv1(x))))): its blocks in order
-    return Embedding(list(embedding.named_children()), device, dtype)
+    return Embedding(list(net.embedding.named_children()), device, dtype)
 
 
 def default_weights_path() -> Path:
@@ -65,12 +60,15 @@ class SiamFCTracker(SiameseTracker):
         *,
         name: str = "siamfc",
         untrained: bool = False,
+        embedding: Embedding | None = None,
     ) -> None:
+        """``embedding``: what computes phi (anything with :class:`Embedding`'s call,
+        ``precision`` and ``calibrate``); None is the fast one built from ``net``."""
         # The tracker's network is for inference only: batch norm is folded into the convs
         # in place, so its state_dict is no longer a training checkpoint's.
         net = fold_batchnorm(net.to(device).eval())
         super().__init__(config, net, device, name=name, untrained=untrained)
-        self._use_embedding(fast_embedding(self.net, device, self._dtype))
+        self._use_embedding(embedding or fast_embedding(self.net, device, self._dtype))
         self._scale_factors = np.asarray(config.scale_factors(), dtype=np.float64)
         self._window = hann_window(config.upsampled_size)
         self._exemplar_features: torch.Tensor | None = None
@@ -194,11 +192,8 @@ class SiamFCTracker(SiameseTracker):
 
     def _embed(self, images: torch.Tensor) -> torch.Tensor:
         """phi of a batch of crops, fp32 out, in the configured precision."""
-        if self._embedding is not None:
-            return self._embedding(images)
-        # a network with its own embed (a test double): run it as it is
-        with autocast(self.device, self._dtype):
-            return self.net.embed(images.float().contiguous(memory_format=torch.channels_last)).float()
+        assert self._embedding is not None
+        return self._embedding(images)
 
     def _search_images(
         self, frame: Frame, extents: np.ndarray, crops: FrameCrops | None = None
