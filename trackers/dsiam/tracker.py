@@ -22,7 +22,6 @@ from trackers.geometry import exemplar_extent
 from trackers.inference import (
     Embedding,
     FrameCrops,
-    autocast,
     fold_batchnorm,
 )
 from trackers.siamese import SiameseTracker
@@ -63,16 +62,19 @@ class DSiamTracker(SiameseTracker):
         *,
         name: str = "dsiam",
         untrained: bool = False,
+        embedding: Embedding | None = None,
     ) -> None:
+        """``embedding``: what computes the conv4/conv5 features (anything with
+        :class:`Embedding`'s ``features``, ``precision`` and ``calibrate``); None is the
+        fast one built from ``net``."""
         if net.layers != config.layers:
             raise ValueError(f"the network uses {net.layers}, the config asks for {config.layers}")
         super().__init__(config, net.to(device).eval(), device, name=name, untrained=untrained)
         fold_batchnorm(self.net.siamfc.embedding)
-        if type(self.net).features is DSiamNet.features:
-            # DSiamNet.features runs conv1..conv4, then conv5 on top: the blocks in order
-            self._use_embedding(
-                Embedding(list(self.net.siamfc.embedding.named_children()), device, self._dtype)
-            )
+        # DSiamNet.features runs conv1..conv4, then conv5 on top: the blocks in order
+        self._use_embedding(
+            embedding or Embedding(list(self.net.siamfc.embedding.named_children()), device, self._dtype)
+        )
         self._search = config.search_config()
         self._scale_factors = np.asarray(self._search.scale_factors(), dtype=np.float64)
         self._window = hann_window(self._search.upsampled_size)
@@ -118,11 +120,8 @@ class DSiamTracker(SiameseTracker):
         """conv4/conv5 features of a batch of crops (N x 3 x H x W on the device, uint8 or
         float, from ``FrameCrops``); the embedding may run in reduced precision, everything
         after it (eq. 2-9) gets fp32."""
-        if self._embedding is not None:
-            return self._embedding.features(images, self.net.layers)
-        with autocast(self.device, self._dtype):
-            features = self.net.features(images.float().contiguous(memory_format=torch.channels_last))
-        return {layer: value.float() for layer, value in features.items()}
+        assert self._embedding is not None
+        return self._embedding.features(images, self.net.layers)
 
     @torch.inference_mode()
     def init(self, frame: Frame, box: Box) -> None:
