@@ -22,6 +22,7 @@ from trackers.dsiam.transforms import (
     regularisation,
     solve_transform,
 )
+from trackers.inference import Embedding
 from trackers.protocol import Tracker, TrackerError
 from trackers.siamfc.config import PRESETS as SIAMFC_PRESETS
 from trackers.siamfc.network import SiamFCNet, init_weights
@@ -283,6 +284,24 @@ class NormalisedNet(DSiamNet):
         return {k: F.normalize(v, dim=1) for k, v in super().features(images).items()}
 
 
+class NormalisedEmbedding:
+    """NormalisedNet's features with the tracker's embedding interface (``features``,
+    ``precision``, ``calibrate``): the fast embedding's, unit-length at every location."""
+
+    def __init__(self, net: DSiamNet) -> None:
+        self.inner = Embedding(list(net.siamfc.embedding.named_children()), CPU, None)
+
+    @property
+    def precision(self) -> str:
+        return self.inner.precision
+
+    def calibrate(self, images: torch.Tensor) -> None:
+        self.inner.calibrate(images)
+
+    def features(self, images: torch.Tensor, layers) -> Features:
+        return {k: F.normalize(v, dim=1) for k, v in self.inner.features(images, layers).items()}
+
+
 def test_still_target_stays_put_with_transforms_learned_then_lost_target_stays_finite():
     rng = np.random.default_rng(0)
     small = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
@@ -292,7 +311,7 @@ def test_still_target_stays_put_with_transforms_learned_then_lost_target_stays_f
     cfg = PRESETS["dsiamm"]
     net = NormalisedNet.from_config(cfg)
     init_weights(net.siamfc, seed=0)
-    tracker = DSiamTracker(cfg, net, CPU, name="dsiamm")
+    tracker = DSiamTracker(cfg, net, CPU, name="dsiamm", embedding=NormalisedEmbedding(net))
     box = Box(100, 40, 30, 24)
     tracker.init(frame, box)
     for _ in range(2):

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from trackers.siamfc.config import PRESETS, SiamFCConfig
 from trackers.siamfc.network import AlexNetEmbedding, SiamFCNet, cross_correlation, init_weights
 from trackers.siamfc.search import damped_scale
-from trackers.siamfc.tracker import SiamFCTracker
+from trackers.siamfc.tracker import SiamFCTracker, fast_embedding
 from trackers.types import Box
 
 
@@ -23,6 +23,24 @@ class NormalisedNet(SiamFCNet):
         return F.normalize(super().embed(image), dim=1)
 
 
+class NormalisedEmbedding:
+    """NormalisedNet's phi with the tracker's embedding interface (call, ``precision``,
+    ``calibrate``): the fast embedding's features made unit-length at every location."""
+
+    def __init__(self, net: SiamFCNet) -> None:
+        self.inner = fast_embedding(net, torch.device("cpu"), None)
+
+    @property
+    def precision(self) -> str:
+        return self.inner.precision
+
+    def calibrate(self, images: torch.Tensor) -> None:
+        self.inner.calibrate(images)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.inner(images), dim=1)
+
+
 def make_tracker(preset: str = "siamfc", **overrides) -> SiamFCTracker:
     torch.manual_seed(0)
     net = NormalisedNet()
@@ -32,7 +50,7 @@ def make_tracker(preset: str = "siamfc", **overrides) -> SiamFCTracker:
         from dataclasses import replace
 
         cfg = replace(cfg, **overrides)
-    return SiamFCTracker(cfg, net, torch.device("cpu"), name=preset)
+    return SiamFCTracker(cfg, net, torch.device("cpu"), name=preset, embedding=NormalisedEmbedding(net))
 
 
 def textured(rng: np.random.Generator, h: int, w: int) -> np.ndarray:

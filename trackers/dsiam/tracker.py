@@ -15,20 +15,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from trackers.config import config_from_mapping, config_to_dict
 from trackers.dsiam.config import PRESETS, DSiamConfig
 from trackers.dsiam.network import DSiamNet, Features, load_weights
 from trackers.dsiam.transforms import background_weights
-from trackers.geometry import exemplar_extent, frame_mean_colour
+from trackers.geometry import exemplar_extent
 from trackers.inference import (
     Embedding,
     FrameCrops,
-    autocast,
     fold_batchnorm,
-    precision_name,
-    resolve_precision,
 )
-from trackers.protocol import TrackerError
+from trackers.siamese import SiameseTracker
 from trackers.siamfc.network import init_weights
 from trackers.siamfc.search import (
     choose_scale,
@@ -40,9 +36,7 @@ from trackers.siamfc.search import (
     windowed_peak,
 )
 from trackers.siamfc.tracker import default_weights_path as siamfc_weights_path
-from trackers.timing import Stopwatch
 from trackers.types import Box, Frame, ScoreMap, TrackResult
-from trackers.weights import choose_device, load_or_random
 
 
 def default_weights_path() -> Path:
@@ -54,7 +48,12 @@ def default_weights_path() -> Path:
     return path if path.is_file() else siamfc_weights_path()
 
 
-class DSiamTracker:
+class DSiamTracker(SiameseTracker):
+    family = "DSiam"
+    presets = PRESETS
+    config_class = DSiamConfig
+    default_preset = "dsiam"
+
     def __init__(
         self,
         config: DSiamConfig,
@@ -63,22 +62,18 @@ class DSiamTracker:
         *,
         name: str = "dsiam",
         untrained: bool = False,
+        embedding: Embedding | None = None,
     ) -> None:
+        """``embedding``: what computes the conv4/conv5 features (anything with
+        :class:`Embedding`'s ``features``, ``precision`` and ``calibrate``); None is the
+        fast one built from ``net``."""
         if net.layers != config.layers:
             raise ValueError(f"the network uses {net.layers}, the config asks for {config.layers}")
-        self.name = name
-        self.config = config
-        self.device = device
-        self.untrained = untrained
-        self.net = net.to(device).eval()
+        super().__init__(config, net.to(device).eval(), device, name=name, untrained=untrained)
         fold_batchnorm(self.net.siamfc.embedding)
-        self._dtype = resolve_precision(config.precision, device)
-        self._embedding: Embedding | None = None
-        if type(self.net).features is DSiamNet.features:
-            # DSiamNet.features runs conv1..conv4, then conv5 on top: the blocks in order
-            self._embedding = Embedding(list(self.net.siamfc.embedding.named_children()), device, self._dtype)
-        self.precision = (
-            self._embedding.precision if self._embedding is not None else precision_name(self._dtype)
+        # DSiamNet.features runs conv1..conv4, then conv5 on top: the blocks in order
+        self._use_embedding(
+            embedding or Embedding(list(self.net.siamfc.embedding.named_children()), device, self._dtype)
         )
         self._search = config.search_config()
         self._scale_factors = np.asarray(self._search.scale_factors(), dtype=np.float64)
@@ -88,74 +83,50 @@ class DSiamTracker:
         background = background_weights(config.search_size, config.background_sigma, config.background_taper)
         self._background = torch.from_numpy(background).to(device)[None, None]
         self._first: Features | None = None
-        self.stopwatch = Stopwatch()
-        # None: crop on the device when it is a GPU (FrameCrops); tests force True on a CPU
-        self.crop_on_device: bool | None = None
         self._v: dict[str, torch.Tensor] | None = None
         self._w: dict[str, torch.Tensor] | None = None
 
     # ----------------------------------------------------------------- building
     @classmethod
-    def create(
-        cls,
-        preset: str = "dsiam",
-        *,
-        weights: str | Path | None = None,
-        device: str = "auto",
-        config: Mapping[str, Any] | None = None,
-    ) -> DSiamTracker:
-        """``weights``: a ``dsiam-alexnet`` checkpoint, or a ``siamfc-alexnet`` one (fusion
-        maps and λ at their initial values, section 3.6); None is the bundled SiamFC weights."""
-        if preset not in PRESETS:
-            raise TrackerError(f"unknown DSiam preset {preset!r}; known: {', '.join(PRESETS)}")
-        cfg = config_from_mapping(DSiamConfig, config, base=PRESETS[preset])
-        torch_device = choose_device(device)
-        net = DSiamNet.from_config(cfg)
-        untrained = load_or_random(
-            net,
-            weights=weights,
-            default_path=default_weights_path(),
-            name=preset,
-            init=lambda module: init_weights(module.siamfc),
-            load=load_weights,
-        )
-        if not untrained:
-            # A value the user typed wins over one a DSiam checkpoint carries.
-            explicit = {
-                key: float(value)
-                for key, value in (config or {}).items()
-                if key in ("lambda_v", "lambda_w", "v_rate", "w_rate")
-            }
-            net.set_hyperparameters(**explicit)
-        return cls(cfg, net, torch_device, name=preset, untrained=untrained)
+    def default_weights(cls) -> Path:
+        """None as ``weights`` is the bundled DSiam weights, else SiamFC's; a ``siamfc-alexnet``
+        checkpoint leaves fusion maps and λ at their initial values (section 3.6)."""
+        return default_weights_path()
 
-    def config_dict(self) -> dict[str, Any]:
-        return config_to_dict(self.config)
+    @classmethod
+    def build_net(cls, config: DSiamConfig) -> DSiamNet:
+        return DSiamNet.from_config(config)
+
+    @classmethod
+    def init_net(cls, net: torch.nn.Module) -> None:
+        init_weights(net.siamfc)
+
+    @classmethod
+    def load_net(cls, net: torch.nn.Module, path: Path) -> None:
+        load_weights(net, path)
+
+    @classmethod
+    def loaded(cls, net: torch.nn.Module, config: Mapping[str, Any] | None) -> None:
+        # A value the user typed wins over one a DSiam checkpoint carries.
+        explicit = {
+            key: float(value)
+            for key, value in (config or {}).items()
+            if key in ("lambda_v", "lambda_w", "v_rate", "w_rate")
+        }
+        net.set_hyperparameters(**explicit)
 
     # ----------------------------------------------------------------- tracking
     def _features(self, images: torch.Tensor) -> Features:
         """conv4/conv5 features of a batch of crops (N x 3 x H x W on the device, uint8 or
         float, from ``FrameCrops``); the embedding may run in reduced precision, everything
         after it (eq. 2-9) gets fp32."""
-        if self._embedding is not None:
-            return self._embedding.features(images, self.net.layers)
-        with autocast(self.device, self._dtype):
-            features = self.net.features(images.float().contiguous(memory_format=torch.channels_last))
-        return {layer: value.float() for layer, value in features.items()}
-
-    def _crops(self, frame: FrameCrops, extents: np.ndarray | float, size: int) -> torch.Tensor:
-        return frame.squares(*self._center, extents, size, self._fill)
+        assert self._embedding is not None
+        return self._embedding.features(images, self.net.layers)
 
     @torch.inference_mode()
     def init(self, frame: Frame, box: Box) -> None:
-        if not box.is_valid():
-            raise ValueError(
-                f"the initial box must have a positive size and finite values, got {box}"
-            )
+        self._start(frame, box)
         cfg = self.config
-        self._frame_size = (frame.shape[1], frame.shape[0])
-        self._center = np.array(box.center(), dtype=np.float64)
-        self._target_size = np.array([box.w, box.h], dtype=np.float64)
 
         # template O_1 "slightly larger than b_1 and centered at b_1" (section 3.6): SiamFC's
         # context region (SiamFC eq. 7), and the search region 255/127 times larger
@@ -163,33 +134,28 @@ class DSiamTracker:
         self._search_extent = self._exemplar_extent * cfg.search_size / cfg.exemplar_size
         self._min_size = 0.1 * self._target_size
         self._max_size = np.array(self._frame_size, dtype=np.float64)
-        self._fill = frame_mean_colour(frame)
 
-        crops = FrameCrops(frame, self.device, self.crop_on_device)
-        if self._embedding is not None and self._embedding.precision == "int8":
-            # int8 activation ranges from this video's first search regions
-            extents = self._search_extent * self._scale_factors
-            self._embedding.calibrate(self._crops(crops, extents, cfg.search_size))
+        crops = self._frame_crops(frame)
+        self._calibrate(lambda: self._crop(crops, self._search_extent * self._scale_factors, cfg.search_size))
 
         # F^4_1 and F^5_1 (section 3.6), kept for the whole track: eq. 2 always transforms
         # the first template, never a later one
-        self._first = self._features(self._crops(crops, self._exemplar_extent, cfg.exemplar_size))
+        self._first = self._features(self._crop(crops, self._exemplar_extent, cfg.exemplar_size))
         # "Before tracking, we turn off the transformations V_0 and W_0" (section 3.6)
         self._v = None
         self._w = None
 
     @torch.inference_mode()
     def update(self, frame: Frame) -> TrackResult:
-        if self._first is None:
-            raise RuntimeError("update() before init()")
+        self._require_init(self._first)
         cfg = self.config
         search = self._search
         self.stopwatch.start()
 
         # Z_{t,s}, s = 1..3, centred at b_{t-1}, one batch (section 3.6)
         extents = self._search_extent * self._scale_factors
-        crops = FrameCrops(frame, self.device, self.crop_on_device)  # one upload on a GPU
-        search_regions = self._crops(crops, extents, cfg.search_size)
+        crops = self._frame_crops(frame)  # one upload on a GPU
+        search_regions = self._crop(crops, extents, cfg.search_size)
         self.stopwatch.lap("crop")
         features = self._features(search_regions)
 
@@ -227,9 +193,7 @@ class DSiamTracker:
         self._exemplar_extent *= scale
         self._search_extent *= scale
 
-        # a target leaving the frame stays at its border instead of running away
-        width, height = self._frame_size
-        self._center = np.clip(self._center, [0.0, 0.0], [float(width), float(height)])
+        self._keep_center_in_frame()
 
         self.stopwatch.lap("post")
         if tracked:
@@ -257,10 +221,10 @@ class DSiamTracker:
         G_t with a Gaussian weight map", then V_t (eq. 6) and W_t (eq. 8)."""
         cfg = self.config
         # O_t: the template region around b_t, as O_1 was cut around b_1
-        target = self._crops(crops, self._exemplar_extent, cfg.exemplar_size)
+        target = self._crop(crops, self._exemplar_extent, cfg.exemplar_size)
         # G_t: "centering at the target location and with the same size of searching region"
         # (section 3.2), i.e. the search region of the scale just chosen
-        g = self._crops(crops, search_extent, cfg.search_size).float()
+        g = self._crop(crops, search_extent, cfg.search_size).float()
         g_bar = g * self._background
         target_features = self._features(target)
         pair = self._features(torch.cat([g, g_bar]))

@@ -4,27 +4,21 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from trackers.config import config_from_mapping, config_to_dict
-from trackers.geometry import crop_square, exemplar_extent, frame_mean_colour
+from trackers.geometry import crop_square, exemplar_extent
 from trackers.inference import (
     Embedding,
     FrameCrops,
-    autocast,
     crop_batch,
     fold_batchnorm,
-    precision_name,
-    resolve_precision,
 )
-from trackers.protocol import TrackerError
+from trackers.siamese import SiameseTracker
 from trackers.siamfc.config import PRESETS, SiamFCConfig
-from trackers.siamfc.network import ARCHITECTURE, AlexNetEmbedding, SiamFCNet, init_weights
+from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
 from trackers.siamfc.search import (
     choose_scale,
     damped_scale,
@@ -36,17 +30,13 @@ from trackers.siamfc.search import (
 )
 from trackers.timing import Stopwatch
 from trackers.types import Box, Frame, ScoreMap, TrackResult
-from trackers.weights import choose_device, load_into, load_or_random
+from trackers.weights import load_into
 
 
-def fast_embedding(net: SiamFCNet, device: torch.device, dtype: torch.dtype | None) -> Embedding | None:
-    """SiamFC's embedding as :class:`Embedding` runs it, or None for a network whose
-    ``embed`` is not the plain AlexNet (a test double), which then runs as it is."""
-    embedding = getattr(net, "embedding", None)
-    if type(net).embed is not SiamFCNet.embed or type(embedding) is not AlexNetEmbedding:
-        return None
+def fast_embedding(net: SiamFCNet, device: torch.device, dtype: torch.dtype | None) -> Embedding:
+    """SiamFC's embedding as :class:`Embedding` runs it."""
     # AlexNetEmbedding.forward is conv5(conv4(conv3(conv2(conv1(x))))): its blocks in order
-    return Embedding(list(embedding.named_children()), device, dtype)
+    return Embedding(list(net.embedding.named_children()), device, dtype)
 
 
 def default_weights_path() -> Path:
@@ -56,7 +46,12 @@ def default_weights_path() -> Path:
     return WEIGHTS_DIR / "siamfc.pt"
 
 
-class SiamFCTracker:
+class SiamFCTracker(SiameseTracker):
+    family = "SiamFC"
+    presets = PRESETS
+    config_class = SiamFCConfig
+    default_preset = "siamfc"
+
     def __init__(
         self,
         config: SiamFCConfig,
@@ -65,61 +60,41 @@ class SiamFCTracker:
         *,
         name: str = "siamfc",
         untrained: bool = False,
+        embedding: Embedding | None = None,
     ) -> None:
-        self.name = name
-        self.config = config
-        self.device = device
-        self.untrained = untrained
+        """``embedding``: what computes phi (anything with :class:`Embedding`'s call,
+        ``precision`` and ``calibrate``); None is the fast one built from ``net``."""
         # The tracker's network is for inference only: batch norm is folded into the convs
         # in place, so its state_dict is no longer a training checkpoint's.
-        self.net = fold_batchnorm(net.to(device).eval())
-        self._dtype = resolve_precision(config.precision, device)
-        self._embedding = fast_embedding(self.net, device, self._dtype)
-        self.precision = (
-            self._embedding.precision if self._embedding is not None else precision_name(self._dtype)
-        )
+        net = fold_batchnorm(net.to(device).eval())
+        super().__init__(config, net, device, name=name, untrained=untrained)
+        self._use_embedding(embedding or fast_embedding(self.net, device, self._dtype))
         self._scale_factors = np.asarray(config.scale_factors(), dtype=np.float64)
         self._window = hann_window(config.upsampled_size)
         self._exemplar_features: torch.Tensor | None = None
-        self.stopwatch = Stopwatch()
-        # None: crop on the device when it is a GPU (FrameCrops); tests force True on a CPU
-        self.crop_on_device: bool | None = None
 
     # ----------------------------------------------------------------- building
     @classmethod
-    def create(
-        cls,
-        preset: str = "siamfc",
-        *,
-        weights: str | Path | None = None,
-        device: str = "auto",
-        config: Mapping[str, Any] | None = None,
-    ) -> SiamFCTracker:
-        if preset not in PRESETS:
-            raise TrackerError(f"unknown SiamFC preset {preset!r}")
-        cfg = config_from_mapping(SiamFCConfig, config, base=PRESETS[preset])
-        torch_device = choose_device(device)
-        net = SiamFCNet(score_scale=cfg.score_scale)
-        untrained = load_or_random(
-            net,
-            weights=weights,
-            default_path=default_weights_path(),
-            name=preset,
-            init=init_weights,
-            load=lambda module, path: load_into(module, path, ARCHITECTURE, "SiamFC"),
-        )
-        return cls(cfg, net, torch_device, name=preset, untrained=untrained)
+    def default_weights(cls) -> Path:
+        return default_weights_path()
 
-    def config_dict(self) -> dict[str, Any]:
-        return config_to_dict(self.config)
+    @classmethod
+    def build_net(cls, config: SiamFCConfig) -> SiamFCNet:
+        return SiamFCNet(score_scale=config.score_scale)
+
+    @classmethod
+    def init_net(cls, net: torch.nn.Module) -> None:
+        init_weights(net)
+
+    @classmethod
+    def load_net(cls, net: torch.nn.Module, path: Path) -> None:
+        load_into(net, path, ARCHITECTURE, "SiamFC")
 
     # ----------------------------------------------------------------- tracking
     @torch.inference_mode()
     def init(self, frame: Frame, box: Box) -> None:
         self.prepare(frame, box)
-        if self._embedding is not None and self._embedding.precision == "int8":
-            # int8 activation ranges from this video's first search regions
-            self._embedding.calibrate(self.first_search_images(frame))
+        self._calibrate(lambda: self.first_search_images(frame))
         self.learn_exemplar(frame)
 
     # The phases of init and update, for ``trackers.batch``: several trackers that share
@@ -138,12 +113,8 @@ class SiamFCTracker:
     @torch.inference_mode()
     def prepare(self, frame: Frame, box: Box) -> None:
         """The part of init that needs no network: sizes, centre, mean colour."""
-        if not box.is_valid():
-            raise ValueError(f"the initial box must have a positive size and finite values, got {box}")
+        self._start(frame, box)
         cfg = self.config
-        self._frame_size = (frame.shape[1], frame.shape[0])
-        self._center = np.array(box.center(), dtype=np.float64)
-        self._target_size = np.array([box.w, box.h], dtype=np.float64)
 
         # exemplar and search region sizes (eq. 7): s(w+2p) x s(h+2p) = A, p = (w+h)/4
         self._exemplar_extent = exemplar_extent(box.w, box.h, cfg.context)
@@ -151,15 +122,8 @@ class SiamFCTracker:
         self._min_size = 0.1 * self._target_size
         self._max_size = np.array(self._frame_size, dtype=np.float64)
 
-        # mean colour, used to pad crops that leave the frame (section 2.2, Fig. 2)
-        self._fill = frame_mean_colour(frame)
-
     def first_search_images(self, frame: Frame) -> torch.Tensor:
         return self._search_images(frame, self._search_extent * self._scale_factors)
-
-    @property
-    def embedding(self) -> Embedding | None:
-        return self._embedding
 
     @torch.inference_mode()
     def learn_exemplar(self, frame: Frame) -> None:
@@ -179,8 +143,7 @@ class SiamFCTracker:
     @torch.inference_mode()
     def search(self, frame: Frame, crops: FrameCrops | None = None) -> tuple[np.ndarray, torch.Tensor]:
         """Every scale's search region, one batch (sections 2.1, 2.2)."""
-        if self._exemplar_features is None:
-            raise RuntimeError("update() before init()")
+        self._require_init(self._exemplar_features)
         extents = self._search_extent * self._scale_factors
         return extents, self._search_images(frame, extents, crops)
 
@@ -215,9 +178,7 @@ class SiamFCTracker:
         self._exemplar_extent *= scale
         self._search_extent *= scale
 
-        # a target leaving the frame stays at its border instead of running away
-        width, height = self._frame_size
-        self._center = np.clip(self._center, [0.0, 0.0], [float(width), float(height)])
+        self._keep_center_in_frame()
 
         box = Box.from_center(*self._center, *self._target_size)
         result = TrackResult(
@@ -231,19 +192,15 @@ class SiamFCTracker:
 
     def _embed(self, images: torch.Tensor) -> torch.Tensor:
         """phi of a batch of crops, fp32 out, in the configured precision."""
-        if self._embedding is not None:
-            return self._embedding(images)
-        # a network with its own embed (a test double): run it as it is
-        with autocast(self.device, self._dtype):
-            return self.net.embed(images.float().contiguous(memory_format=torch.channels_last)).float()
+        assert self._embedding is not None
+        return self._embedding(images)
 
     def _search_images(
         self, frame: Frame, extents: np.ndarray, crops: FrameCrops | None = None
     ) -> torch.Tensor:
         """Every scale's search region as one batch on the network's device (on a GPU the
         frame is uploaded once and all scales are cut there, see ``FrameCrops``)."""
-        crops = crops or FrameCrops(frame, self.device, self.crop_on_device)
-        return crops.squares(*self._center, extents, self.config.search_size, self._fill)
+        return self._crop(crops or self._frame_crops(frame), extents, self.config.search_size)
 
     def _score_maps(
         self,

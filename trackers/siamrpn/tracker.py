@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from trackers.config import config_from_mapping, config_to_dict
-from trackers.geometry import clamp_box, crop_square, exemplar_extent, frame_mean_colour
-from trackers.inference import Embedding, FrameCrops, crop_batch, precision_name, resolve_precision
-from trackers.protocol import TrackerError
+from trackers.geometry import clamp_box, crop_square, exemplar_extent
+from trackers.inference import Embedding, FrameCrops, crop_batch
+from trackers.siamese import SiameseTracker
 from trackers.siamfc.search import to_tensor
 from trackers.siamrpn.anchors import anchor_grid, center_mask, cosine_window
 from trackers.siamrpn.config import PRESETS, SiamRPNConfig
@@ -30,7 +27,7 @@ from trackers.siamrpn.network import ARCHITECTURE, AlexNetBackbone, RPNKernels, 
 from trackers.siamrpn.targets import decode
 from trackers.timing import Stopwatch
 from trackers.types import Box, Frame, ScoreMap, TrackResult
-from trackers.weights import choose_device, load_into, load_or_random
+from trackers.weights import load_into
 
 
 def default_weights_path() -> Path:
@@ -81,7 +78,12 @@ def shape_penalty(w: NDArray | float, h: NDArray | float, last_w: float, last_h:
     return np.exp(-k * (ratio_change * scale_change - 1.0))
 
 
-class SiamRPNTracker:
+class SiamRPNTracker(SiameseTracker):
+    family = "SiamRPN"
+    presets = PRESETS
+    config_class = SiamRPNConfig
+    default_preset = "siamrpn"
+
     def __init__(
         self,
         config: SiamRPNConfig,
@@ -93,23 +95,15 @@ class SiamRPNTracker:
     ) -> None:
         if net.anchor_count != config.anchor_count:
             raise ValueError(f"network has {net.anchor_count} anchors, config {config.anchor_count}")
-        self.name = name
-        self.config = config
-        self.device = device
-        self.untrained = untrained
-        self.net = net.to(device).eval()
-        self._dtype = resolve_precision(config.precision, device)
-        self._embedding = fast_backbone(self.net, device, self._dtype)
+        super().__init__(config, net.to(device).eval(), device, name=name, untrained=untrained)
+        self._use_embedding(fast_backbone(self.net, device, self._dtype))
         if self._embedding is not None:
             # The backbone module keeps its weights (checkpoints, training) and its hooks;
             # only how it computes changes: folded batch norm, bf16 or int8 (inference.py).
             self.net.backbone.forward = self._embedding
             self.net.backbone_dtype = None
-            self.precision = self._embedding.precision
-        else:
-            self.precision = precision_name(self._dtype)
-            if hasattr(self.net, "backbone_dtype"):
-                self.net.backbone_dtype = self._dtype
+        elif hasattr(self.net, "backbone_dtype"):
+            self.net.backbone_dtype = self._dtype
         s = config.score_size
         # (k, S, S, 4) anchors in search-image pixels; decoding happens on the CPU in float64.
         self._anchors = torch.from_numpy(anchor_grid(config))
@@ -118,37 +112,23 @@ class SiamRPNTracker:
         # Section 4.3, first strategy: anchors outside the centre g x g cells are discarded.
         self._keep = np.broadcast_to(center_mask(s, config.center_size), (config.anchor_count, s, s))
         self._kernels: RPNKernels | None = None
-        self.stopwatch = Stopwatch()
-        # None: crop on the device when it is a GPU (FrameCrops); tests force True on a CPU
-        self.crop_on_device: bool | None = None
 
     # ----------------------------------------------------------------- building
     @classmethod
-    def create(
-        cls,
-        preset: str = "siamrpn",
-        *,
-        weights: str | Path | None = None,
-        device: str = "auto",
-        config: Mapping[str, Any] | None = None,
-    ) -> SiamRPNTracker:
-        if preset not in PRESETS:
-            raise TrackerError(f"unknown SiamRPN preset {preset!r}")
-        cfg = config_from_mapping(SiamRPNConfig, config, base=PRESETS[preset])
-        torch_device = choose_device(device)
-        net = SiamRPNNet(anchor_count=cfg.anchor_count)
-        untrained = load_or_random(
-            net,
-            weights=weights,
-            default_path=default_weights_path(),
-            name=preset,
-            init=init_weights,
-            load=lambda module, path: load_into(module, path, ARCHITECTURE, "SiamRPN"),
-        )
-        return cls(cfg, net, torch_device, name=preset, untrained=untrained)
+    def default_weights(cls) -> Path:
+        return default_weights_path()
 
-    def config_dict(self) -> dict[str, Any]:
-        return config_to_dict(self.config)
+    @classmethod
+    def build_net(cls, config: SiamRPNConfig) -> SiamRPNNet:
+        return SiamRPNNet(anchor_count=config.anchor_count)
+
+    @classmethod
+    def init_net(cls, net: torch.nn.Module) -> None:
+        init_weights(net)
+
+    @classmethod
+    def load_net(cls, net: torch.nn.Module, path: Path) -> None:
+        load_into(net, path, ARCHITECTURE, "SiamRPN")
 
     # ----------------------------------------------------------------- tracking
     def _to_tensor(self, crop: np.ndarray) -> torch.Tensor:
@@ -162,8 +142,7 @@ class SiamRPNTracker:
         size = self.config.search_size
         if self._embedding is None:  # a test double's backbone: float input, as before
             return self._to_tensor(crop_square(frame, *self._center, extent, size, self._fill))
-        crops = crops or FrameCrops(frame, self.device, self.crop_on_device)
-        return crops.squares(*self._center, extent, size, self._fill)
+        return self._crop(crops or self._frame_crops(frame), extent, size)
 
     def _search_extent(self) -> float:
         # Eq. 15 square around the current target, doubled (section 5.1: the detection
@@ -176,9 +155,7 @@ class SiamRPNTracker:
     @torch.inference_mode()
     def init(self, frame: Frame, box: Box) -> None:
         self.prepare(frame, box)
-        if self._embedding is not None and self._embedding.precision == "int8":
-            # int8 activation ranges from this video's first detection patch
-            self._embedding.calibrate(self.first_search_images(frame))
+        self._calibrate(lambda: self.first_search_images(frame))
         self.learn_exemplar(frame)
 
     # The phases of init and update, for ``trackers.batch`` (as SiamFC's): trackers that
@@ -196,26 +173,15 @@ class SiamRPNTracker:
             return None  # a test double's network: no backbone of its own to batch
         return ("siamrpn", id(self.net), id(self._embedding))
 
-    @property
-    def embedding(self) -> Embedding | None:
-        return self._embedding
-
     def first_search_images(self, frame: Frame) -> torch.Tensor:
         return self._search_region(frame, self._search_extent())
 
     @torch.inference_mode()
     def prepare(self, frame: Frame, box: Box) -> None:
         """The part of init that needs no network."""
-        if not box.is_valid():
-            raise ValueError(f"the initial box must have a positive size and finite values, got {box}")
-        cfg = self.config
-        self._frame_size = (frame.shape[1], frame.shape[0])
-        self._center = np.array(box.center(), dtype=np.float64)
-        self._target_size = np.array([box.w, box.h], dtype=np.float64)
+        self._start(frame, box)
         # Released code keeps the size >= 10 px; a smaller initial box is not inflated.
-        self._min_size = min(cfg.min_size, box.w, box.h)
-        # Crops that leave the frame are padded with the frame's mean colour (as SiamFC).
-        self._fill = frame_mean_colour(frame)
+        self._min_size = min(self.config.min_size, box.w, box.h)
         self._box = box
 
     @torch.inference_mode()
@@ -244,8 +210,7 @@ class SiamRPNTracker:
     @torch.inference_mode()
     def search(self, frame: Frame, crops: FrameCrops | None = None) -> tuple[float, torch.Tensor]:
         """The detection patch around the last position (section 5.1), a batch of one."""
-        if self._kernels is None:
-            raise RuntimeError("update() before init()")
+        self._require_init(self._kernels)
         search_extent = self._search_extent()
         return search_extent, self._search_region(frame, search_extent, crops)
 

@@ -1,0 +1,153 @@
+"""What the Siamese trackers (SiamFC, SiamRPN, DSiam) share, as pysot's ``SiameseTracker``
+holds ``get_subwindow``: creation from a preset, weights and a device; the fast embedding;
+the init preamble; the update-before-init guard; the stopwatch; the device crop.
+
+Each subclass keeps what its paper makes it (scale search, RPN proposals, transforms) and
+says how to build, initialise and load its network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch
+
+from trackers.config import config_from_mapping, config_to_dict
+from trackers.geometry import frame_mean_colour
+from trackers.inference import Embedding, FrameCrops, precision_name, resolve_precision
+from trackers.protocol import TrackerError
+from trackers.timing import Stopwatch
+from trackers.types import Box, Frame
+from trackers.weights import choose_device, load_or_random
+
+T = TypeVar("T", bound="SiameseTracker")
+
+
+class SiameseTracker:
+    """Base of the Siamese trackers; subclasses set the class attributes and the hooks."""
+
+    #: the family's name in messages ("SiamFC")
+    family: ClassVar[str]
+    #: preset name -> config
+    presets: ClassVar[Mapping[str, Any]]
+    #: the config dataclass
+    config_class: ClassVar[type]
+    #: the preset ``create`` builds when given none
+    default_preset: ClassVar[str]
+
+    def __init__(
+        self, config: Any, net: torch.nn.Module, device: torch.device, *, name: str, untrained: bool
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.device = device
+        self.untrained = untrained
+        self.net = net
+        self._dtype = resolve_precision(config.precision, device)
+        self._embedding: Embedding | None = None
+        self.precision = precision_name(self._dtype)
+        self.stopwatch = Stopwatch()
+        # None: crop on the device when it is a GPU (FrameCrops); tests force True on a CPU
+        self.crop_on_device: bool | None = None
+
+    def _use_embedding(self, embedding: Embedding | None) -> None:
+        """Run the network's embedding as ``embedding`` (folded, bf16 or int8) when given."""
+        self._embedding = embedding
+        if embedding is not None:
+            self.precision = embedding.precision
+
+    @property
+    def embedding(self) -> Embedding | None:
+        return self._embedding
+
+    # ----------------------------------------------------------------- building
+    @classmethod
+    def default_weights(cls) -> Path:
+        """Where the family's bundled weights are."""
+        raise NotImplementedError
+
+    @classmethod
+    def build_net(cls, config: Any) -> torch.nn.Module:
+        raise NotImplementedError
+
+    @classmethod
+    def init_net(cls, net: torch.nn.Module) -> None:
+        """Random weights, for a run without a checkpoint."""
+        raise NotImplementedError
+
+    @classmethod
+    def load_net(cls, net: torch.nn.Module, path: Path) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def loaded(cls, net: torch.nn.Module, config: Mapping[str, Any] | None) -> None:
+        """Called after weights were loaded from a checkpoint (not for random weights)."""
+
+    @classmethod
+    def create(
+        cls: type[T],
+        preset: str | None = None,
+        *,
+        weights: str | Path | None = None,
+        device: str = "auto",
+        config: Mapping[str, Any] | None = None,
+    ) -> T:
+        preset = cls.default_preset if preset is None else preset
+        if preset not in cls.presets:
+            raise TrackerError(f"unknown {cls.family} preset {preset!r}; known: {', '.join(cls.presets)}")
+        cfg = config_from_mapping(cls.config_class, config, base=cls.presets[preset])
+        torch_device = choose_device(device)
+        net = cls.build_net(cfg)
+        untrained = load_or_random(
+            net,
+            weights=weights,
+            default_path=cls.default_weights(),
+            name=preset,
+            init=cls.init_net,
+            load=cls.load_net,
+        )
+        if not untrained:
+            cls.loaded(net, config)
+        return cls(cfg, net, torch_device, name=preset, untrained=untrained)
+
+    def config_dict(self) -> dict[str, Any]:
+        return config_to_dict(self.config)
+
+    # ----------------------------------------------------------------- tracking
+    def _start(self, frame: Frame, box: Box) -> None:
+        """The init preamble: the box checked, the frame's size, the target's centre and
+        size, and the mean colour that pads crops leaving the frame (SiamFC section 2.2)."""
+        if not box.is_valid():
+            raise ValueError(f"the initial box must have a positive size and finite values, got {box}")
+        self._frame_size = (frame.shape[1], frame.shape[0])
+        self._center = np.array(box.center(), dtype=np.float64)
+        self._target_size = np.array([box.w, box.h], dtype=np.float64)
+        self._fill = frame_mean_colour(frame)
+
+    def _calibrate(self, search_images: Callable[[], torch.Tensor]) -> None:
+        """int8: activation ranges from this video's first search regions."""
+        if self._embedding is not None and self._embedding.precision == "int8":
+            self._embedding.calibrate(search_images())
+
+    @staticmethod
+    def _require_init(state: object) -> None:
+        """The update-before-init guard: ``state`` is what init learns (None before)."""
+        if state is None:
+            raise RuntimeError("update() before init()")
+
+    def _frame_crops(self, frame: Frame) -> FrameCrops:
+        """The frame to cut crops from (uploaded once on a GPU, see ``FrameCrops``)."""
+        return FrameCrops(frame, self.device, self.crop_on_device)
+
+    def _crop(self, crops: FrameCrops, extents: np.ndarray | float, size: int) -> torch.Tensor:
+        """Squares of side ``extents`` around the target's centre, resized to ``size``,
+        padded with the mean colour: a batch on the network's device."""
+        return crops.squares(*self._center, extents, size, self._fill)
+
+    def _keep_center_in_frame(self) -> None:
+        """A target leaving the frame stays at its border instead of running away."""
+        width, height = self._frame_size
+        self._center = np.clip(self._center, [0.0, 0.0], [float(width), float(height)])
