@@ -405,7 +405,7 @@ def test_save_reopen_and_journal_lifecycle(qtbot, open_window, tmp_path, synthet
     journal = journal_path(window.document.session.content_hash)
     assert journal.exists()
     project = tmp_path / "clip.siamtrack.json"
-    assert window._save_to(project)
+    assert window.documents.save_to(project)
     assert not window.windowTitle().endswith("*")
     window.close_document()
     assert not journal.exists()  # a clean close leaves nothing to recover
@@ -502,7 +502,7 @@ def test_work_left_by_a_crash_is_offered_and_restored(qtbot, open_window):
     assert window.document is not None
     assert window.document.session.trajectory[4].box == Box(20, 30, 40, 30)
     assert find_recoverable() == []
-    window._dirty = False  # no save prompt when the fixture closes it
+    window.documents.dirty = False  # no save prompt when the fixture closes it
 
 
 def test_cmd_gui_tracks_takes_a_screenshot_and_exits(qtbot, synthetic_clip, tmp_path):
@@ -616,9 +616,9 @@ def test_save_as_adds_the_project_to_open_recent(qtbot, open_window, tmp_path):
     """Issue 17 item 12."""
     window = open_window()
     window.set_keyframe(0, Box(20, 30, 40, 30))
-    assert window._save_to(tmp_path / "mine.siamtrack.json")
+    assert window.documents.save_to(tmp_path / "mine.siamtrack.json")
     assert window.settings.recent[0] == str((tmp_path / "mine.siamtrack.json").resolve())
-    assert "mine.siamtrack.json" in window.recent_actions[0].text()
+    assert "mine.siamtrack.json" in window.menu_actions.recent_actions[0].text()
 
 
 def test_opening_a_video_that_has_a_project_offers_it(
@@ -629,13 +629,13 @@ def test_opening_a_video_that_has_a_project_offers_it(
     window.set_keyframe(0, Box(20, 30, 40, 30))
     project = tmp_path / "elsewhere" / "work.siamtrack.json"
     project.parent.mkdir()
-    assert window._save_to(project)  # not beside the video: found through the recent list
+    assert window.documents.save_to(project)  # not beside the video: found through the recent list
     window.close_document()
     assert window.open_path(synthetic_clip[0])
     assert str(project) in window.statusBar().currentMessage()  # no prompts: a hint
     assert window.document.project_path is None
     window.prompts = True
-    window._dirty = False
+    window.documents.dirty = False
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Open)
     window.close_document()
     assert window.open_path(synthetic_clip[0])
