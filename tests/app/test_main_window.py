@@ -158,6 +158,65 @@ def test_every_action_has_a_shortcut_listed_in_the_help(qtbot, open_window):
     dialog.deleteLater()
 
 
+def test_the_menus_are_the_action_table_and_follow_its_enabling_rules(qtbot, open_window):
+    """app.qt.actions.ACTIONS is the one place the menus come from: every row sits in its
+    menu, in order, with its keys, and is enabled exactly when its rule says."""
+    from PySide6.QtGui import QAction
+
+    from app.qt.actions import ACTIONS, Enabled
+
+    window = open_window(delay=0.05)
+    for name, menu in window.menu_actions.menus.items():
+        rows = [spec for spec in ACTIONS if spec.menu == name]
+        shown = [a for a in menu.actions() if a.menu() is None][: len(rows)]
+        assert [a.text() for a in shown] == [spec.text for spec in rows]
+        assert [tuple(k.toString() for k in a.shortcuts()) for a in shown] == [spec.keys for spec in rows]
+    by_text = {a.text(): a for a in window.findChildren(QAction)}
+
+    def enabled() -> dict[Enabled, set[bool]]:
+        found: dict[Enabled, set[bool]] = {}
+        for spec in ACTIONS:
+            if spec.text not in ("Undo", "Redo"):  # their texts name the step
+                found.setdefault(spec.enabled, set()).add(by_text[spec.text].isEnabled())
+        return found
+
+    on, off = {True}, {False}
+    video = {Enabled.ALWAYS: on, Enabled.VIDEO: on, Enabled.IDLE: on, Enabled.RUNNING: off}
+    assert enabled() == video
+    assert not window.undo_action.isEnabled() and not window.redo_action.isEnabled()
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    assert window.undo_action.isEnabled() and window.undo_action.text().startswith("Undo ")
+    with qtbot.waitSignal(window.run_started, timeout=5_000):
+        window.track(+1)
+    assert enabled() == {**video, Enabled.IDLE: off, Enabled.RUNNING: on}
+    with qtbot.waitSignal(window.run_ended, timeout=5_000):
+        window.stop()
+    window.travel(window.annotator.undo)
+    assert window.redo_action.isEnabled()
+    window.close_document()
+    assert enabled() == {Enabled.ALWAYS: on, Enabled.VIDEO: off, Enabled.IDLE: off, Enabled.RUNNING: off}
+    assert not window.undo_action.isEnabled() and window.undo_action.text() == "Undo"
+
+
+def test_closing_unsaved_work_asks_first_and_cancel_keeps_it(qtbot, open_window, monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QFileDialog
+
+    window = open_window(prompts=True)
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    assert window.documents.dirty and window.windowTitle().endswith(" *")
+    answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save]
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[1]) or answers.pop(0))
+    project = tmp_path / "asked.siamtrack.json"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(project), ""))
+    assert not window.close_document()  # Cancel: the work stays open
+    assert window.document is not None and window.documents.dirty and not project.exists()
+    assert window.close_document()  # Save: no project file yet, so "save as" asks where
+    assert asked == ["Unsaved annotation", "Unsaved annotation"]
+    assert window.document is None and project.is_file() and not window.documents.dirty
+    assert window.windowTitle() == "siamtrack"
+
+
 def test_stop_keeps_the_frames_tracked_so_far(qtbot, open_window):
     window = open_window(delay=0.03)
     window.set_keyframe(0, Box(20, 30, 40, 30))
