@@ -50,6 +50,8 @@ class Enabled(Enum):
 
 @dataclass(frozen=True)
 class ActionSpec:
+    """One row of the table. Most actions act on the open video, so that is the default rule."""
+
     menu: str
     text: str
     keys: tuple[str, ...]
