@@ -257,7 +257,12 @@ def test_a_late_gui_drops_display_updates_but_no_frame(qtbot, long_clip, monkeyp
     def block_the_gui() -> None:
         blocked["at"] = time.perf_counter()
         blocked["done_before"] = len(tracked(window))
-        time.sleep(0.3)  # a slow paint, a dialog, a long computation on the GUI thread
+        # a slow paint, a dialog, a long computation on the GUI thread: held until the worker
+        # is 100 frames ahead, however loaded the machine (a fixed sleep left it 42 ahead
+        # at load 8, and then nothing was tested)
+        deadline = time.perf_counter() + 30.0
+        while made[-1].updates - blocked["done_before"] < 100 and time.perf_counter() < deadline:
+            time.sleep(0.005)
         blocked["until"] = time.perf_counter()
         blocked["worker_at"] = made[-1].updates  # frames the worker had tracked meanwhile
 
