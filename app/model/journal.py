@@ -172,6 +172,7 @@ class Journal:
             path.unlink(missing_ok=True)
             return
         stamp = time.strftime("%Y%m%d-%H%M%S")
+        # A rename aside of an existing file, not a write (no trackers.output.atomic_write).
         os.replace(path, path.with_name(f"{path.stem}.{stamp}.{os.getpid()}{JOURNAL_SUFFIX}"))
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -198,6 +199,10 @@ class Journal:
         if self._session is None or self._file is None:
             return
         with self._io, self._cond:
+            # Not trackers.output.atomic_write: the new journal must be locked (flock) before
+            # it is renamed over the live one, and stay open, locked, for the appends that
+            # follow. atomic_write closes its file, and a journal reopened after the rename
+            # would be unlocked for a moment: another siamtrack would take it for an orphan.
             tmp = self.path.with_name(self.path.name + ".tmp")
             new: IO[bytes] | None = None
             try:
