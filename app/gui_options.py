@@ -1,6 +1,6 @@
 """The options of ``siamtrack gui`` (and ``python -m app``), kept apart from the Qt app.
 
-app/cli.py builds its parser from here, so ``siamtrack --help`` and every other
+app/cli/ builds its parser from here, so ``siamtrack --help`` and every other
 command stay Qt-free; app/qt/gui.py runs the window with what was parsed.
 """
 
