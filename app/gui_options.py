@@ -72,7 +72,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
 
 
 def add_gui_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``gui`` to the ``siamtrack`` command line (see app/cli.py)."""
+    """Add ``gui`` to the ``siamtrack`` command line (see app/cli/gui.py)."""
     parser = subparsers.add_parser("gui", help="open the desktop annotation app")
     return configure_parser(parser)
 
