@@ -46,7 +46,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QThread, QTimer, Signal, Slot
 
@@ -56,7 +56,7 @@ from app.model.session_runner import request_frames
 from trackers.protocol import Tracker
 from trackers.run import is_out_of_memory, track_frames
 from trackers.sources import FrameSource, open_source
-from trackers.types import Box, Frame
+from trackers.types import Frame
 
 TrackerFactory = Callable[..., Tracker]
 
@@ -84,21 +84,6 @@ def _lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
     except OSError:
         pass
-
-
-class RunRequestLike(Protocol):
-    """What the worker reads of ``app.model.session.RunRequest`` (kept structural so the
-    worker does not depend on the session module)."""
-
-    run_id: int
-    tracker: str
-    weights: Path | None
-    device: str
-    start: int
-    box: Box
-    stop: int
-    direction: int
-    model_dir: Path | None
 
 
 @dataclass
@@ -148,7 +133,7 @@ class TrackerInfo:
 
 @dataclass(frozen=True)
 class _Job:
-    request: Any  # RunRequestLike; Any because Protocol attributes are not runtime-checkable
+    request: Any  # app.model.session.RunRequest or a RunGroup
     video: Path
     cancel: threading.Event
 
