@@ -50,11 +50,8 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QThread, QTimer, Signal, Slot
 
-# The same frame order as the Qt-free runner: backward runs over a video decode
-# forward in bounded chunks (see app.model.session_runner).
-from app.model.session_runner import request_frames
 from trackers.protocol import Tracker
-from trackers.run import is_out_of_memory, track_frames
+from trackers.run import is_out_of_memory, run_frames, track_frames
 from trackers.sources import FrameSource, open_source
 from trackers.types import Frame
 
@@ -222,30 +219,9 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-class _Remember:
-    """An iterator of frames that remembers the last one it gave (the frame a step tracked)."""
-
-    def __init__(self, frames: Iterator[Frame]) -> None:
-        self._frames = frames
-        self.last: Frame | None = None
-
-    def __iter__(self) -> _Remember:
-        return self
-
-    def __next__(self) -> Frame:
-        self.last = next(self._frames)
-        return self.last
-
-    def close(self) -> None:
-        close = getattr(self._frames, "close", None)
-        if close is not None:
-            close()
-
-
-def _with_frames(steps: Iterator[Any], frames: _Remember) -> Iterator[tuple[Any, Frame | None]]:
-    # track_frames reads one frame and yields its step before reading the next
-    for step in steps:
-        yield step, frames.last
+def _frames_for(source: FrameSource, request: Any, cancel: threading.Event) -> Iterator[Frame]:
+    # the same frame order as every run (trackers.run): backward over a video in chunks
+    return run_frames(source, request.start, request.stop, request.direction, cancel)
 
 
 class TrackingWorker(QObject):
@@ -352,23 +328,23 @@ class TrackingWorker(QObject):
         longest = group.longest
         total = abs(longest.stop - longest.start)
         done = 0
-        frames: _Remember | None = None
+        frames: Iterator[Frame] | None = None
         try:
             trackers = self._group_trackers(group, run_id)
             self.tracker_ready.emit(self._info(group.requests[0], trackers[0]))
-            frames = _Remember(request_frames(self._source_for(job.video), longest, job.cancel))
+            frames = _frames_for(self._source_for(job.video), longest, job.cancel)
             steps = track_frames_multi(
                 trackers, frames, [r.box for r in group.requests], job.cancel,
                 lengths=[abs(r.stop - r.start) for r in group.requests],
                 keep_going=lambda k: k not in group.stopped,
             )
-            for step, frame in _with_frames(steps, frames):
+            for step in steps:
                 index = longest.start + longest.direction * step.index
                 done = step.index + 1
                 pairs = zip(group.requests, step.results)
                 results = tuple((r.run_id, result) for r, result in pairs if result is not None)
                 self.mailbox.wait_for_room(job.cancel)
-                self._post(_Frame(run_id, index, results, done, total, frame))
+                self._post(_Frame(run_id, index, results, done, total, step.frame))
         except Exception as exc:  # noqa: BLE001 - as for one run: a message, frames kept
             self._tracker, self._tracker_key = None, None
             self._post(_End(run_id, True, _one_line(exc)))
@@ -391,7 +367,7 @@ class TrackingWorker(QObject):
             return
         total = abs(request.stop - request.start)
         done = 0
-        frames: _Remember | None = None
+        frames: Iterator[Frame] | None = None
 
         def fallback(exc: BaseException) -> Tracker:
             index = request.start + request.direction * done
@@ -403,14 +379,14 @@ class TrackingWorker(QObject):
         try:
             tracker = self._tracker_for(request, run_id)
             self.tracker_ready.emit(self._info(request, tracker))
-            frames = _Remember(request_frames(self._source_for(job.video), request, job.cancel))
+            frames = _frames_for(self._source_for(job.video), request, job.cancel)
             on_oom = None if request.device == "cpu" else fallback
             steps = track_frames(tracker, frames, request.box, job.cancel, fallback=on_oom)
-            for step, frame in _with_frames(steps, frames):
+            for step in steps:
                 index = request.start + request.direction * step.index
                 done = step.index + 1
                 self.mailbox.wait_for_room(job.cancel)
-                self._post(_Frame(run_id, index, step.result, done, total, frame))
+                self._post(_Frame(run_id, index, step.result, done, total, step.frame))
         except Exception as exc:  # noqa: BLE001 - a tracker's exception becomes a message, frames kept
             # A tracker that raised may be in any state: build a fresh one next time.
             self._tracker, self._tracker_key = None, None

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.model import session_runner
+import trackers.run
 from app.model.session import AnnotationSession, TrackerSettings
 from app.model.session_runner import run_bidirectional, run_request
 from resources.demo_clip import render_sequence
@@ -97,7 +97,7 @@ def test_forward_identity_run_fills_to_the_end(source, clip):
 @pytest.mark.parametrize("chunk_frames", [1000, 3])
 def test_backward_run_sees_the_right_frames(source, clip, monkeypatch, chunk_frames):
     # A tiny chunk makes the backward reader of a video go through several chunks.
-    monkeypatch.setattr(session_runner, "BACKWARD_CHUNK_BYTES", chunk_frames * SIZE[0] * SIZE[1] * 3)
+    monkeypatch.setattr(trackers.run, "BACKWARD_CHUNK_BYTES", chunk_frames * SIZE[0] * SIZE[1] * 3)
     s = session_for(clip[0])
     s.set_keyframe(2, BOX)
     s.set_keyframe(17, BOX)

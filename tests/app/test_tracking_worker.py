@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from app.model import session_runner
+import trackers.run
 from app.model.session import RunRequest
 from app.qt.tracking_worker import TrackerInfo, TrackingController
 from trackers.sources import open_source
@@ -95,7 +95,7 @@ def test_a_run_streams_every_frame_then_finishes(qtbot, controller, synthetic_cl
 def test_a_backward_run_sees_the_frames_in_reverse_order(qtbot, controller, synthetic_clip, monkeypatch):
     video, _ = synthetic_clip
     # A tiny read-ahead block, so the run crosses several blocks.
-    monkeypatch.setattr(session_runner, "BACKWARD_CHUNK_BYTES", 1)
+    monkeypatch.setattr(trackers.run, "BACKWARD_CHUNK_BYTES", 1)
     got = collect(controller)
     with qtbot.waitSignal(controller.run_finished, timeout=10_000):
         controller.start(request(1, 25, 2, -1, tracker="slow"), video)
