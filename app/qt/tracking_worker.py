@@ -1,22 +1,17 @@
 """Tracking off the GUI thread: a worker object in a QThread, owned by a controller.
 
-The design follows the Qt docs' worker-object pattern (``moveToThread``) and
-Orange3's ``concurrent`` module: the work is the Qt-free loop
-:func:`trackers.run.track_frames`; this module only carries its results across
-the thread boundary.
+The thread, the run ids, cancel, the stale-result filter and shutdown are the common
+job pattern of :mod:`app.qt.jobs`; the work is the Qt-free loop
+:func:`trackers.run.track_frames`. What this module adds:
 
-* **Cancel** is a ``threading.Event`` per run, set by a direct call from the GUI
-  thread. A queued "cancel" signal would arrive only after the run's loop had
-  returned, because that loop blocks the worker thread's event loop; the event
-  is polled by ``track_frames`` between frames, so a run stops within one frame.
-* **Stale results**: every run has an id. The controller forwards only the
-  signals of the current run, so results of a superseded run that are still in
-  the event queue are dropped (napari's layer slicer does the same).
+* **A run's id is the session's run id**, so the results the controller forwards are
+  those of the session's current run. Cancel is polled by ``track_frames`` between
+  frames, so a run stops within one frame.
 * **The tracker is built in the worker thread**: loading weights and moving them
   to the GPU is slow, and the GUI must never block on it. The last tracker is
   kept for the next run with the same settings.
-* **Shutdown** = cancel + ``quit()`` + ``wait()``, then the results that were
-  already queued are delivered, so closing the window keeps every tracked frame.
+* **Shutdown** delivers the results that were already mailed, so closing the window
+  keeps every tracked frame.
 * **Results are mailed, not queued one signal each**: the worker appends every result
   to a mailbox and wakes the GUI thread only when the mailbox was empty. The GUI thread
   takes the whole backlog at once and hands it on in slices of at most
@@ -48,8 +43,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
+from app.qt.jobs import Job, JobController
 from trackers.protocol import Tracker
 from trackers.run import is_out_of_memory, run_frames, track_frames
 from trackers.sources import FrameSource, open_source
@@ -126,13 +122,6 @@ class TrackerInfo:
     device: str
     """The device it runs on, e.g. ``cuda`` when ``auto`` was asked for; ``-`` for the OpenCV peers."""
     untrained: bool
-
-
-@dataclass(frozen=True)
-class _Job:
-    request: Any  # app.model.session.RunRequest or a RunGroup
-    video: Path
-    cancel: threading.Event
 
 
 @dataclass(slots=True)
@@ -320,10 +309,9 @@ class TrackingWorker(QObject):
                 trackers.append(self._build(request, request.device))
         return trackers
 
-    def _run_group(self, job: _Job) -> None:
+    def _run_group(self, group: RunGroup, video: Path, cancel: threading.Event) -> None:
         from trackers.run import track_frames_multi
 
-        group: RunGroup = job.request
         run_id = group.run_id
         longest = group.longest
         total = abs(longest.stop - longest.start)
@@ -332,9 +320,9 @@ class TrackingWorker(QObject):
         try:
             trackers = self._group_trackers(group, run_id)
             self.tracker_ready.emit(self._info(group.requests[0], trackers[0]))
-            frames = _frames_for(self._source_for(job.video), longest, job.cancel)
+            frames = _frames_for(self._source_for(video), longest, cancel)
             steps = track_frames_multi(
-                trackers, frames, [r.box for r in group.requests], job.cancel,
+                trackers, frames, [r.box for r in group.requests], cancel,
                 lengths=[abs(r.stop - r.start) for r in group.requests],
                 keep_going=lambda k: k not in group.stopped,
             )
@@ -343,7 +331,7 @@ class TrackingWorker(QObject):
                 done = step.index + 1
                 pairs = zip(group.requests, step.results)
                 results = tuple((r.run_id, result) for r, result in pairs if result is not None)
-                self.mailbox.wait_for_room(job.cancel)
+                self.mailbox.wait_for_room(cancel)
                 self._post(_Frame(run_id, index, results, done, total, step.frame))
         except Exception as exc:  # noqa: BLE001 - as for one run: a message, frames kept
             self._tracker, self._tracker_key = None, None
@@ -356,11 +344,11 @@ class TrackingWorker(QObject):
         self._post(_End(run_id, False, "completed" if done >= total else "cancelled"))
 
     @Slot(object)
-    def run(self, job: _Job) -> None:
-        if isinstance(job.request, RunGroup) and not job.cancel.is_set():
-            self._run_group(job)
+    def run(self, job: Job) -> None:
+        request, video = job.payload
+        if isinstance(request, RunGroup) and not job.cancel.is_set():
+            self._run_group(request, video, job.cancel)
             return
-        request = job.request
         run_id = request.run_id
         if job.cancel.is_set():  # cancelled while it waited in the queue
             self._post(_End(run_id, False, "cancelled"))
@@ -379,7 +367,7 @@ class TrackingWorker(QObject):
         try:
             tracker = self._tracker_for(request, run_id)
             self.tracker_ready.emit(self._info(request, tracker))
-            frames = _frames_for(self._source_for(job.video), request, job.cancel)
+            frames = _frames_for(self._source_for(video), request, job.cancel)
             on_oom = None if request.device == "cpu" else fallback
             steps = track_frames(tracker, frames, request.box, job.cancel, fallback=on_oom)
             for step in steps:
@@ -409,7 +397,7 @@ class TrackingWorker(QObject):
             self._source = None
 
 
-class TrackingController(QObject):
+class TrackingController(JobController):
     """Owned by the GUI thread: starts, cancels and shuts down runs on one worker thread.
 
     Its signals repeat the worker's, for the current run only.
@@ -423,29 +411,18 @@ class TrackingController(QObject):
     probe_failed = Signal(str)
     notice = Signal(int, str)
 
-    _start_run = Signal(object)
     _start_probe = Signal(object)
+    _worker: TrackingWorker
+    what = "tracking"
 
     def __init__(self, make_tracker: TrackerFactory | None = None, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._thread = QThread()
-        self._thread.setObjectName("siamtrack-tracking")
-        self._worker = TrackingWorker(make_tracker)
-        self._worker.moveToThread(self._thread)
-        # finished is emitted in the worker thread after its event loop has stopped:
-        # a direct connection frees the model and decoder there, then the worker is deleted.
-        self._thread.finished.connect(self._worker.release, Qt.ConnectionType.DirectConnection)
-        self._thread.finished.connect(self._worker.deleteLater)
+        super().__init__(TrackingWorker(make_tracker), "siamtrack-tracking", parent)
         # first thing in the new thread, before it builds a tracker or starts compute threads
         self._thread.started.connect(_lower_priority, Qt.ConnectionType.DirectConnection)
-        self._start_run.connect(self._worker.run)
         self._start_probe.connect(self._worker.probe)
         self._worker.mail.connect(self._wake)
         self._worker.tracker_ready.connect(self.tracker_ready)
         self._worker.probe_failed.connect(self.probe_failed)
-        self._current: int | None = None
-        self._cancel: threading.Event | None = None
-        self._shut_down = False
         self._backlog: deque[_Item] = deque()
         """Taken from the mailbox, not yet handed on (only while a delivery is cut short)."""
         self._delivered_at = 0.0
@@ -457,31 +434,14 @@ class TrackingController(QObject):
         newest at least), e.g. the viewer's frame cache: the frame the window shows next
         was decoded by the worker already, so the GUI thread need not decode it again."""
 
-    # --- state ----------------------------------------------------------------------
     @property
     def current_run_id(self) -> int | None:
         """The run whose results are forwarded; None when no run is going."""
-        return self._current
+        return self.current_job_id
 
-    @property
-    def running(self) -> bool:
-        return self._current is not None
-
-    @property
-    def worker_thread(self) -> QThread:
-        """The tracking thread, for tests and diagnostics."""
-        return self._thread
-
-    # --- commands -------------------------------------------------------------------
     def start(self, request: Any, video: Path) -> None:
         """Start ``request`` on ``video``; a run still going is cancelled and its results dropped."""
-        if self._shut_down:
-            raise RuntimeError("the tracking controller has been shut down")
-        self.cancel()
-        self._cancel = threading.Event()
-        self._current = request.run_id
-        self._ensure_thread()
-        self._start_run.emit(_Job(request, Path(video), self._cancel))
+        self.submit((request, Path(video)), job_id=request.run_id)
 
     def probe(self, request: Any) -> None:
         """Build the tracker for these settings in the background; answers with tracker_ready/probe_failed."""
@@ -490,31 +450,13 @@ class TrackingController(QObject):
         self._ensure_thread()
         self._start_probe.emit(request)
 
-    def cancel(self) -> None:
-        """Ask the current run to stop after the frame it is on; its run_finished follows."""
-        if self._cancel is not None:
-            self._cancel.set()
-
-    def shutdown(self) -> None:
-        """Cancel, quit and wait: no thread is left running. Results already sent are delivered."""
-        if self._shut_down:
-            return
-        self._shut_down = True
-        self.cancel()
-        self._thread.quit()
-        self._thread.wait()
-        # The worker's last results sit in the mailbox and its last signals in this
-        # thread's queue: deliver them now, so the frames tracked before the close reach
-        # the session.
-        QCoreApplication.sendPostedEvents(self, int(QEvent.Type.MetaCall.value))
+    def _after_shutdown(self) -> None:
+        # the worker's last results sit in the mailbox: the frames tracked before the
+        # close reach the session
         self._deliver(budget=None)
-        if self._current is not None:  # the run never got to report (e.g. shut down while queued)
-            run_id, self._current = self._current, None
-            self.run_finished.emit(run_id, "cancelled")
 
-    def _ensure_thread(self) -> None:
-        if not self._thread.isRunning():
-            self._thread.start()
+    def _never_reported(self, job_id: int) -> None:
+        self.run_finished.emit(job_id, "cancelled")
 
     # --- worker results, current run only ----------------------------------------------
     @Slot()
@@ -547,7 +489,7 @@ class TrackingController(QObject):
         while self._backlog:
             item = self._backlog.popleft()
             if isinstance(item, _Frame):
-                if item.run_id != self._current:
+                if not self.is_current(item.run_id):
                     continue
                 frame, item.frame = item.frame, None
                 if frame is not None and self.frame_sink is not None:
@@ -557,7 +499,7 @@ class TrackingController(QObject):
                 if frame is not None and deadline is not None and time.perf_counter() > deadline:
                     break
             elif isinstance(item, _Notice):
-                if item.run_id == self._current:
+                if self.is_current(item.run_id):
                     self.notice.emit(item.run_id, item.text)
             else:
                 if progress is not None:
@@ -570,13 +512,12 @@ class TrackingController(QObject):
             self._more.start(0)
 
     def _emit_progress(self, progress: tuple[int, int, int]) -> None:
-        if progress[0] == self._current:
+        if self.is_current(progress[0]):
             self.progress.emit(*progress)
 
     def _on_end(self, end: _End) -> None:
-        if end.run_id != self._current:
+        if not self.end(end.run_id):
             return
-        self._current = None
         if end.failed:
             self.run_failed.emit(end.run_id, end.text)
         else:
