@@ -46,6 +46,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from app.qt.jobs import Job, JobController
+from app.qt.mailbox import Item, Mailbox, RunEnd, RunFrame, RunNotice
 from trackers.protocol import Tracker
 from trackers.run import is_out_of_memory, run_frames, track_frames
 from trackers.sources import FrameSource, open_source
@@ -57,10 +58,6 @@ DELIVERY_BUDGET_S = 0.015
 """The longest the GUI thread spends handing results on before it serves its event loop again."""
 DELIVERY_INTERVAL_S = 0.020
 """The GUI thread takes results at most this often (so a run costs it at most 50 wake-ups a second)."""
-MAILBOX_LIMIT = 512
-"""Results waiting for the GUI thread before the worker waits for it."""
-FRAME_EVERY = 8
-"""Of the results waiting, every this-many-th keeps its decoded frame for the viewer."""
 WORKER_NICE = 5
 """How much lower than the GUI the tracking thread runs (Linux nice: at 5 it gets about a
 quarter of a core that the GUI thread also wants, and all of any core the GUI leaves idle)."""
@@ -124,75 +121,6 @@ class TrackerInfo:
     untrained: bool
 
 
-@dataclass(slots=True)
-class _Frame:
-    run_id: int
-    index: int
-    result: Any  # TrackResult
-    done: int
-    total: int
-    frame: Frame | None
-    """The decoded frame, for the viewer (see ``TrackingController.frame_sink``); dropped
-    from all but every ``FRAME_EVERY``-th waiting result, so a backlog holds few frames."""
-
-
-@dataclass(frozen=True, slots=True)
-class _End:
-    run_id: int
-    failed: bool
-    text: str  # the reason ("completed", "cancelled") or the failure's one-line message
-
-
-@dataclass(frozen=True, slots=True)
-class _Notice:
-    """A line for the user about the run (e.g. it went on on the CPU). It travels in the
-    mailbox, in order with the frames: sent as a signal of its own, it could arrive after
-    the run's end and be dropped as belonging to no current run."""
-
-    run_id: int
-    text: str
-
-
-_Item = _Frame | _Notice | _End
-
-
-class _Mailbox:
-    """What a run sends to the GUI thread, in order: its frames and notices, then its end.
-
-    ``post`` says whether the receiver must be woken: only when nothing was waiting,
-    so a backlog of any length costs the GUI thread one wake-up. A backlog holds at
-    most ``MAILBOX_LIMIT`` results (the worker waits, see ``wait_for_room``) and the
-    decoded frames of only every ``FRAME_EVERY``-th of them and of the newest.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._room = threading.Condition(self._lock)
-        self._items: list[_Item] = []
-
-    def post(self, item: _Item) -> bool:
-        with self._lock:
-            if self._items:
-                last = self._items[-1]
-                if isinstance(last, _Frame) and last.done % FRAME_EVERY:
-                    last.frame = None
-            self._items.append(item)
-            return len(self._items) == 1
-
-    def take(self) -> list[_Item]:
-        with self._lock:
-            items, self._items = self._items, []
-            self._room.notify_all()
-        return items
-
-    def wait_for_room(self, cancel: threading.Event) -> None:
-        """Block while the backlog is full (the GUI thread is late), until it drains or
-        the run is cancelled: memory stays bounded however long the GUI is away."""
-        with self._lock:
-            while len(self._items) >= MAILBOX_LIMIT and not cancel.is_set():
-                self._room.wait(0.05)
-
-
 def _tracker_key(request: Any) -> tuple[str, str, str, str]:
     return (request.tracker, str(request.weights), request.device, str(request.model_dir))
 
@@ -222,7 +150,7 @@ class TrackingWorker(QObject):
 
     def __init__(self, make_tracker: TrackerFactory | None = None) -> None:
         super().__init__()
-        self.mailbox = _Mailbox()
+        self.mailbox = Mailbox()
         """Frames and ends of runs (see the module notes); read by the controller."""
         self._make_tracker = make_tracker
         self._tracker: Tracker | None = None
@@ -264,7 +192,7 @@ class TrackingWorker(QObject):
         tracker = self._build(request, "cpu")
         message = f"{request.tracker} ran out of GPU memory {where}; tracking goes on on the CPU (slower)"
         if run_id is not None:
-            self._post(_Notice(run_id, message))
+            self._post(RunNotice(run_id, message))
         else:
             self.probe_failed.emit(message)
         return tracker
@@ -291,7 +219,7 @@ class TrackingWorker(QObject):
             return
         self.tracker_ready.emit(self._info(request, tracker))
 
-    def _post(self, item: _Item) -> None:
+    def _post(self, item: Item) -> None:
         if self.mailbox.post(item):
             self.mail.emit()
 
@@ -332,16 +260,16 @@ class TrackingWorker(QObject):
                 pairs = zip(group.requests, step.results)
                 results = tuple((r.run_id, result) for r, result in pairs if result is not None)
                 self.mailbox.wait_for_room(cancel)
-                self._post(_Frame(run_id, index, results, done, total, step.frame))
+                self._post(RunFrame(run_id, index, results, done, total, step.frame))
         except Exception as exc:  # noqa: BLE001 - as for one run: a message, frames kept
             self._tracker, self._tracker_key = None, None
-            self._post(_End(run_id, True, _one_line(exc)))
+            self._post(RunEnd(run_id, True, _one_line(exc)))
             return
         finally:
             close = getattr(frames, "close", None)
             if close is not None:
                 close()
-        self._post(_End(run_id, False, "completed" if done >= total else "cancelled"))
+        self._post(RunEnd(run_id, False, "completed" if done >= total else "cancelled"))
 
     @Slot(object)
     def run(self, job: Job) -> None:
@@ -351,7 +279,7 @@ class TrackingWorker(QObject):
             return
         run_id = request.run_id
         if job.cancel.is_set():  # cancelled while it waited in the queue
-            self._post(_End(run_id, False, "cancelled"))
+            self._post(RunEnd(run_id, False, "cancelled"))
             return
         total = abs(request.stop - request.start)
         done = 0
@@ -374,11 +302,11 @@ class TrackingWorker(QObject):
                 index = request.start + request.direction * step.index
                 done = step.index + 1
                 self.mailbox.wait_for_room(job.cancel)
-                self._post(_Frame(run_id, index, step.result, done, total, step.frame))
+                self._post(RunFrame(run_id, index, step.result, done, total, step.frame))
         except Exception as exc:  # noqa: BLE001 - a tracker's exception becomes a message, frames kept
             # A tracker that raised may be in any state: build a fresh one next time.
             self._tracker, self._tracker_key = None, None
-            self._post(_End(run_id, True, _one_line(exc)))
+            self._post(RunEnd(run_id, True, _one_line(exc)))
             return
         finally:
             # A stopped run leaves its frame stream half read: close it now, so its
@@ -386,7 +314,7 @@ class TrackingWorker(QObject):
             close = getattr(frames, "close", None)
             if close is not None:
                 close()
-        self._post(_End(run_id, False, "completed" if done >= total else "cancelled"))
+        self._post(RunEnd(run_id, False, "completed" if done >= total else "cancelled"))
 
     @Slot()
     def release(self) -> None:
@@ -423,7 +351,7 @@ class TrackingController(JobController):
         self._worker.mail.connect(self._wake)
         self._worker.tracker_ready.connect(self.tracker_ready)
         self._worker.probe_failed.connect(self.probe_failed)
-        self._backlog: deque[_Item] = deque()
+        self._backlog: deque[Item] = deque()
         """Taken from the mailbox, not yet handed on (only while a delivery is cut short)."""
         self._delivered_at = 0.0
         self._more = QTimer(self)
@@ -488,7 +416,7 @@ class TrackingController(JobController):
         progress: tuple[int, int, int] | None = None
         while self._backlog:
             item = self._backlog.popleft()
-            if isinstance(item, _Frame):
+            if isinstance(item, RunFrame):
                 if not self.is_current(item.run_id):
                     continue
                 frame, item.frame = item.frame, None
@@ -498,7 +426,7 @@ class TrackingController(JobController):
                 progress = (item.run_id, item.done, item.total)
                 if frame is not None and deadline is not None and time.perf_counter() > deadline:
                     break
-            elif isinstance(item, _Notice):
+            elif isinstance(item, RunNotice):
                 if self.is_current(item.run_id):
                     self.notice.emit(item.run_id, item.text)
             else:
@@ -515,7 +443,7 @@ class TrackingController(JobController):
         if self.is_current(progress[0]):
             self.progress.emit(*progress)
 
-    def _on_end(self, end: _End) -> None:
+    def _on_end(self, end: RunEnd) -> None:
         if not self.end(end.run_id):
             return
         if end.failed:

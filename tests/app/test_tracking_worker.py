@@ -219,16 +219,16 @@ def test_a_notice_sent_before_the_end_of_its_run_is_never_dropped(qtbot):
     """The worker's "went on on the CPU" line travels in the mailbox with the frames. Sent as
     a signal of its own it raced the run's end: under load the end could be delivered first,
     the run was over, and the notice was dropped as belonging to no current run."""
-    from app.qt.tracking_worker import _End, _Notice
+    from app.qt.mailbox import RunEnd, RunNotice
 
     ctrl = TrackingController()
     events: list[tuple[str, str]] = []
     ctrl.notice.connect(lambda run_id, text: events.append(("notice", text)))
     ctrl.run_finished.connect(lambda run_id, reason: events.append(("end", reason)))
     ctrl._current = 7
-    ctrl._worker.mailbox.post(_Notice(7, "ran out of GPU memory"))
-    ctrl._worker.mailbox.post(_End(7, False, "completed"))
-    ctrl._worker.mailbox.post(_Notice(7, "too late: the run is over"))
+    ctrl._worker.mailbox.post(RunNotice(7, "ran out of GPU memory"))
+    ctrl._worker.mailbox.post(RunEnd(7, False, "completed"))
+    ctrl._worker.mailbox.post(RunNotice(7, "too late: the run is over"))
     ctrl._deliver()
     assert events == [("notice", "ran out of GPU memory"), ("end", "completed")]
     ctrl.shutdown()
