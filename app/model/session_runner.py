@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from app.model.bidirectional import BidirectionalRun
 from app.model.session import AnnotationSession, RunRequest, TrackerSettings
 from trackers.protocol import Tracker
 from trackers.registry import create_tracker
@@ -83,6 +84,22 @@ def collect(
     return results
 
 
+def _collect_into(
+    run: BidirectionalRun,
+    request: RunRequest,
+    frames: Frames,
+    make_tracker: MakeTracker,
+    cancel: CancelToken | None,
+) -> str:
+    """Track one half of ``run`` into it; ``"completed"`` when it reached all its frames."""
+    tracker = _make(request, make_tracker)
+    done = 0
+    for step in track_frames(tracker, _frames_of(frames, request, cancel), request.box, cancel):
+        run.accept(request.run_id, request.start + request.direction * step.index, step.result)
+        done = step.index + 1
+    return "completed" if done >= len(request.indices) else "cancelled"
+
+
 def run_bidirectional(
     session: AnnotationSession,
     a: int,
@@ -94,14 +111,21 @@ def run_bidirectional(
 ) -> str:
     """Track forward from keyframe ``a`` and backward from keyframe ``b``; fuse per frame by score.
 
-    A cancelled run still fuses what both directions got so far (one undo step).
-    Returns ``"completed"`` or ``"cancelled"``.
+    The rule is :mod:`app.model.bidirectional`'s, as in the app: the backward half runs
+    only after a completed forward half, and what both got is fused (one undo step), also
+    after a cancel or an error (which then propagates). Returns why the last half ended:
+    ``"completed"`` or ``"cancelled"``.
     """
-    forward_request, backward_request = session.bidirectional_requests(a, b, settings)
-    forward = collect(forward_request, frames, make_tracker, cancel)
-    backward = {} if _cancelled(cancel) else collect(backward_request, frames, make_tracker, cancel)
-    session.fuse_bidirectional(forward, backward)
-    return "cancelled" if _cancelled(cancel) else "completed"
+    run = BidirectionalRun.between(session, a, b, settings)
+    request: RunRequest | None = run.forward
+    reason = "completed"
+    try:
+        while request is not None:
+            reason = _collect_into(run, request, frames, make_tracker, cancel)
+            request = run.next_after(request.run_id, reason)
+    finally:
+        run.fuse(session)
+    return reason
 
 
 def _request_key(request: RunRequest) -> tuple[str, str, str, str]:
