@@ -523,10 +523,10 @@ def test_closing_during_a_dataset_export_stops_it_and_leaves_no_partial_folder(
 
     monkeypatch.setattr(cv2, "imencode", slow_encode)
     job = window.export_dataset(tmp_path / "dataset")
-    qtbot.waitUntil(lambda: job._state[0] >= 2, timeout=5000)
+    qtbot.waitUntil(lambda: job.done[0] >= 2, timeout=5000)
     ledger.injected()
     window.close()
-    assert not job.running
+    assert not job.running and not job.worker_thread.isRunning()
     assert not (tmp_path / "dataset").exists() or list((tmp_path / "dataset").iterdir()) == []
     assert leftovers(tmp_path) == []
     qtbot.waitUntil(lambda: our_threads() == [], timeout=3000)
