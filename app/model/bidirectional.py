@@ -61,5 +61,8 @@ class BidirectionalRun:
         return None
 
     def fuse(self, session: AnnotationSession) -> None:
-        """Store what both halves got (see the module notes): one undo step."""
-        session.fuse_bidirectional(self.forward_results, self.backward_results)
+        """Store what both halves got (see the module notes): one undo step, on the object the
+        run was planned for, even if another object is selected by the time it ends."""
+        session.fuse_bidirectional(
+            self.forward_results, self.backward_results, object_id=self.forward.object_id
+        )

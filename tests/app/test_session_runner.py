@@ -249,6 +249,22 @@ def test_the_two_way_rule():
     assert s.trajectory[3].box == Box(2, 2, 5, 5) and s.trajectory[4].box == Box(3, 3, 5, 5)
 
 
+def test_a_two_way_run_lands_on_its_own_object_when_another_is_selected_meanwhile():
+    from app.model.bidirectional import BidirectionalRun
+
+    s = AnnotationSession(Path("clip.avi"), FRAMES, SIZE, "hash", settings=IDENTITY)
+    s.set_keyframe(2, BOX)
+    s.set_keyframe(9, Box(40, 10, 20, 16))
+    first = s.object(None).id
+    run = BidirectionalRun.between(s, 2, 9)
+    other = s.add_object(box=(0, Box(5, 5, 10, 10)))  # selects the new object
+    assert other != first and s.object(None).id == other
+    run.accept(run.forward.run_id, 3, TrackResult(Box(1, 1, 5, 5), 0.4))
+    run.fuse(s)
+    assert s.object(first).trajectory[3].box == Box(1, 1, 5, 5)
+    assert s.object(other).trajectory[3] is None or s.object(other).trajectory[3].box != Box(1, 1, 5, 5)
+
+
 # --------------------------------------------------------------------------- several objects
 
 
