@@ -1,23 +1,21 @@
-"""Fixtures for the app tests: a synthetic clip, private user folders, and no dangling threads."""
+"""Fixtures for the app tests: private user folders, no dangling threads, mouse drags.
+
+The synthetic clip (``synthetic_clip``) is in tests/conftest.py.
+"""
 
 from __future__ import annotations
 
 import os
 import traceback
 from collections.abc import Iterator
-from pathlib import Path
 
-import cv2
 import pytest
 
-from resources.demo_clip import render_sequence
-from trackers.types import Box
+# Re-exported for the app tests that import them from here; they live in tests/media.py.
+from tests.media import CLIP_FRAMES, write_clip  # noqa: F401
 
 # pytest-qt creates the QApplication later; without a display Qt must be offscreen.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-CLIP_FRAMES = 30
-CLIP_SIZE = (160, 120)
 
 
 @pytest.fixture(autouse=True)
@@ -64,26 +62,6 @@ def _dangling_qthreads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             thread.wait(5000)
     if dangling:
         pytest.fail(f"{len(dangling)} QThread(s) left running; started at:\n" + "\n".join(dangling))
-
-
-def write_clip(path: Path, n_frames: int = CLIP_FRAMES, size: tuple[int, int] = CLIP_SIZE) -> list[Box]:
-    """Render the demo generator's sequence into an MJPG AVI; returns the exact 0-based boxes."""
-    frames, boxes = render_sequence(n_frames=n_frames, size=size, seed=3)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, size)
-    assert writer.isOpened(), "this OpenCV cannot write MJPG"
-    try:
-        for frame in frames:
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
-    return boxes
-
-
-@pytest.fixture(scope="session")
-def synthetic_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Box]]:
-    """A 30-frame 160x120 MJPG clip of the demo generator, with its exact boxes."""
-    path = tmp_path_factory.mktemp("clip") / "clip.avi"
-    return path, write_clip(path)
 
 
 @pytest.fixture
