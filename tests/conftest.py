@@ -1,17 +1,44 @@
-"""Fixtures for every test: the shared synthetic clip.
+"""Fixtures and markers for every test: the shared synthetic clip, and the ``gui`` and ``gpu`` markers.
 
 The builders themselves (videos, clips with exact boxes, OTB folders) are plain
 functions in ``tests/media.py``.
+
+Markers (registered in pyproject.toml, ``--strict-markers``):
+
+* ``gui``: the test builds Qt widgets or a QApplication (in process or in a child). Every
+  test that uses pytest-qt's ``qtbot`` or ``qapp`` gets it here; others that start a window
+  say so themselves, and a test without it that creates a QApplication fails.
+  ``pytest -m "not gui"`` runs the rest, which need no Qt platform.
+* ``gpu``: the test needs CUDA; it is skipped, with the reason, where there is none.
+* ``slow``: ../shared/data or long runs; ``pytest -m "not slow"`` is the quick pass.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.media import write_clip
 from trackers.types import Box
+
+QT_FIXTURES = frozenset({"qtbot", "qapp"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:  # noqa: ARG001
+    for item in items:
+        if QT_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.gui)
+    if any(item.get_closest_marker("gpu") for item in items):
+        import torch  # only when a gpu test is collected: the rest need not load torch here
+
+        if not torch.cuda.is_available():
+            skip = pytest.mark.skip(reason="needs a CUDA GPU (none on this machine)")
+            for item in items:
+                if item.get_closest_marker("gpu"):
+                    item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +47,16 @@ def synthetic_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list
     path = tmp_path_factory.mktemp("clip") / "clip.avi"
     return path, write_clip(path)
 
+
+def _qt_application_exists() -> bool:
+    core = sys.modules.get("PySide6.QtCore")  # never imports Qt for a Qt-free test
+    return core is not None and core.QCoreApplication.instance() is not None
+
+
+@pytest.fixture(autouse=True)
+def _gui_marker_is_honest(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that creates the QApplication must be marked ``gui`` (checked while none exists)."""
+    existed = _qt_application_exists()
+    yield
+    if not existed and _qt_application_exists() and request.node.get_closest_marker("gui") is None:
+        pytest.fail(f"{request.node.nodeid} creates a QApplication: mark it gui", pytrace=False)

@@ -557,6 +557,7 @@ def judge_batch(cases: list[list], wanted: list[tuple[int | None, str | None]]) 
 # =========================================================================== 6. names not UTF-8
 
 
+@pytest.mark.gui  # the last command opens the window (in a child)
 def test_file_names_that_are_not_utf8_open_in_every_command(tmp_path, clip):
     folder = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9"))  # Latin-1 e-acute: not UTF-8
     folder.mkdir()

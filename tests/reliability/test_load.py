@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.media import write_video
 from trackers.types import Box, Frame, TrackResult
@@ -119,6 +120,7 @@ def write_mjpg(path: Path, frames: int, size: tuple[int, int] = (64, 48)) -> Pat
     return write_video(path, frame_stream(), size)
 
 
+@pytest.mark.slow  # writes and tracks 10,000 frames
 def test_a_10000_frame_video_is_tracked_in_bounded_memory(tmp_path, ledger):
     long = write_mjpg(tmp_path / "long.avi", 10_000)
     short = write_mjpg(tmp_path / "short.avi", 10)

@@ -41,7 +41,7 @@ def test_amp_choice():
         precision_for("int8", cpu)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on this machine)")
+@pytest.mark.gpu
 @pytest.mark.parametrize("tracker", ["siamfc", "siamrpn", "dsiam"])
 def test_each_task_trains_on_cuda_with_fp16(tmp_path, data, tracker):
     from training.dsiam_train import DSiamTask
