@@ -1,4 +1,7 @@
-"""Fixtures and markers for every test: the shared synthetic clip, and the ``gui`` and ``gpu`` markers.
+"""Fixtures and markers for every test.
+
+Fixtures: private user folders (settings, journals and caches never land in the real
+home), the dangling-QThread check, and the shared synthetic clip.
 
 The builders themselves (videos, clips with exact boxes, OTB folders) are plain
 functions in ``tests/media.py``.
@@ -16,6 +19,7 @@ Markers (registered in pyproject.toml, ``--strict-markers``):
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +43,52 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             for item in items:
                 if item.get_closest_marker("gpu"):
                     item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _private_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings, journals and recent files go to a temporary home, never the developer's."""
+    home = tmp_path_factory.mktemp("home")
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(name, str(home / name.lower()))
+
+
+@pytest.fixture(autouse=True)
+def _dangling_qthreads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail any test that leaves a QThread running (napari's conftest does the same).
+
+    A thread still running when its QThread is destroyed aborts the process, and one
+    left running makes later tests flaky; either way the code under test forgot to
+    shut something down. The failure names where the thread was started.
+    """
+    try:
+        from PySide6.QtCore import QThread
+    except ImportError:  # the Qt-free tests run without Qt
+        yield
+        return
+    started: list[tuple[QThread, str]] = []
+    original_start = QThread.start
+
+    def start_and_remember(self: QThread, *args: object) -> None:
+        where = "".join(traceback.format_stack(limit=6)[:-1])
+        started.append((self, where))
+        original_start(self, *args)
+
+    monkeypatch.setattr(QThread, "start", start_and_remember)
+    yield
+    dangling = []
+    for thread, where in started:
+        try:
+            running = thread.isRunning()
+        except RuntimeError:  # the C++ object is gone, so the thread was finished and deleted
+            continue
+        if running:
+            dangling.append(where)
+            # Stop it anyway so that it does not abort the rest of the session.
+            thread.quit()
+            thread.wait(5000)
+    if dangling:
+        pytest.fail(f"{len(dangling)} QThread(s) left running; started at:\n" + "\n".join(dangling))
 
 
 @pytest.fixture(scope="session")

@@ -29,12 +29,6 @@ def clip(tmp_path_factory):
     return path, decoded
 
 
-@pytest.fixture
-def source(clip):
-    with open_source(clip[0]) as src:
-        yield src
-
-
 def check(cache: FrameCache, reference, indices) -> None:
     for i in indices:
         frame = cache.get(i)

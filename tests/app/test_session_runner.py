@@ -13,7 +13,6 @@ from app.model.session import AnnotationSession, TrackerSettings
 from app.model.session_runner import run_bidirectional, run_request
 from tests.media import decoded_frames, write_clip
 from trackers.registry import create_tracker
-from trackers.sources import open_source
 from trackers.trajectory import Entry, Origin, Trajectory
 from trackers.types import Box, Frame, TrackResult
 
@@ -29,12 +28,6 @@ def clip(tmp_path_factory):
     decoded = decoded_frames(path)
     assert len(decoded) == FRAMES
     return path, decoded
-
-
-@pytest.fixture
-def source(clip):
-    with open_source(clip[0]) as src:
-        yield src
 
 
 IDENTITY = TrackerSettings(tracker="identity")

@@ -16,9 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# The app tests' fixtures: private user folders (journals never land in the real
-# home) and the dangling-QThread check. The synthetic clip is in tests/conftest.py.
-from tests.app.conftest import _dangling_qthreads, _private_user_dirs  # noqa: F401
+# Private user folders, the dangling-QThread check and the synthetic clip are in tests/conftest.py.
 from tests.media import write_video
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
