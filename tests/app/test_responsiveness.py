@@ -21,13 +21,12 @@ from app.model.session import AnnotationSession, RunRequest, TrackerSettings
 from app.model.settings import AppSettings
 from app.qt.main_window import REPAINT_MS, MainWindow
 from resources import DEMO_VIDEO
+from tests.media import write_clip
 from trackers.registry import create_tracker
 from trackers.run import track_frames
 from trackers.sources import FrameSource
 from trackers.trajectory import Origin
 from trackers.types import Box, Frame, ScoreMap, TrackResult
-
-from .conftest import write_clip
 
 STALL_BOUND_S = 0.050
 """The issue's bound: the GUI event loop never stalls longer than this."""

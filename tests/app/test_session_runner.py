@@ -5,16 +5,14 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 import trackers.run
 from app.model.session import AnnotationSession, TrackerSettings
 from app.model.session_runner import run_bidirectional, run_request
-from resources.demo_clip import render_sequence
+from tests.media import decoded_frames, write_clip
 from trackers.registry import create_tracker
-from trackers.sources import open_source
 from trackers.trajectory import Entry, Origin, Trajectory
 from trackers.types import Box, Frame, TrackResult
 
@@ -25,22 +23,11 @@ SIZE = (96, 64)
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     """An MJPG clip and what streaming decode gives for each of its frames."""
-    frames, _ = render_sequence(n_frames=FRAMES, size=SIZE, seed=3)
     path = tmp_path_factory.mktemp("clip") / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, SIZE)
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    with open_source(path) as source:
-        decoded = list(source.iter_from(0))
+    write_clip(path, FRAMES, SIZE, seed=3)
+    decoded = decoded_frames(path)
     assert len(decoded) == FRAMES
     return path, decoded
-
-
-@pytest.fixture
-def source(clip):
-    with open_source(clip[0]) as src:
-        yield src
 
 
 IDENTITY = TrackerSettings(tracker="identity")

@@ -54,7 +54,7 @@ def test_a_broken_project_is_one_line_naming_it(path, ledger):
 
 
 def test_a_project_for_another_video_is_refused(tmp_path, synthetic_clip, ledger):
-    from tests.app.conftest import write_clip
+    from tests.media import write_clip
 
     video, _ = synthetic_clip
     other = tmp_path / "other.avi"
