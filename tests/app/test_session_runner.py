@@ -13,6 +13,7 @@ from app.model.session import AnnotationSession, TrackerSettings
 from app.model.session_runner import run_bidirectional, run_request
 from tests.media import decoded_frames, write_clip
 from trackers.registry import create_tracker
+from trackers.sources import open_source
 from trackers.trajectory import Entry, Origin, Trajectory
 from trackers.types import Box, Frame, TrackResult
 
