@@ -17,7 +17,9 @@ import torch
 
 from trackers.config import config_from_mapping, config_to_dict
 from trackers.geometry import frame_mean_colour
-from trackers.inference import Embedding, FrameCrops, precision_name, resolve_precision
+from trackers.inference.crops import FrameCrops
+from trackers.inference.embedding import Embedding
+from trackers.inference.precision import precision_name, resolve_precision
 from trackers.protocol import TrackerError
 from trackers.timing import Stopwatch
 from trackers.types import Box, Frame

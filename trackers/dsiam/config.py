@@ -47,7 +47,7 @@ class DSiamConfig:
     scale_penalty: float = _SIAMFC_3S.scale_penalty
     window_influence: float = _SIAMFC_3S.window_influence
     score_scale: float = _SIAMFC_3S.score_scale
-    # Not from the paper: the arithmetic the embedding runs in (trackers/inference.py).
+    # Not from the paper: the arithmetic the embedding runs in (trackers/inference/).
     # Eq. 2-9 (FFT solves, correlation, fusion) always run in fp32.
     precision: str = "auto"
 

@@ -19,11 +19,9 @@ from trackers.dsiam.config import PRESETS, DSiamConfig
 from trackers.dsiam.network import DSiamNet, Features, load_weights
 from trackers.dsiam.transforms import background_weights
 from trackers.geometry import exemplar_extent
-from trackers.inference import (
-    Embedding,
-    FrameCrops,
-    fold_batchnorm,
-)
+from trackers.inference.batchnorm import fold_batchnorm
+from trackers.inference.crops import FrameCrops
+from trackers.inference.embedding import Embedding
 from trackers.siamese import SiameseTracker
 from trackers.siamfc.network import init_weights
 from trackers.siamfc.search import (

@@ -10,12 +10,9 @@ import numpy as np
 import torch
 
 from trackers.geometry import crop_square, exemplar_extent
-from trackers.inference import (
-    Embedding,
-    FrameCrops,
-    crop_batch,
-    fold_batchnorm,
-)
+from trackers.inference.batchnorm import fold_batchnorm
+from trackers.inference.crops import FrameCrops, crop_batch
+from trackers.inference.embedding import Embedding
 from trackers.siamese import SiameseTracker
 from trackers.siamfc.config import PRESETS, SiamFCConfig
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights

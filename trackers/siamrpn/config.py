@@ -65,7 +65,7 @@ class SiamRPNConfig:
     lr: float = 0.0
     # Smallest tracked side in frame pixels; released code clips the size to >= 10.
     min_size: float = 10.0
-    # Not from the paper: the arithmetic the backbone runs in (trackers/inference.py); the
+    # Not from the paper: the arithmetic the backbone runs in (trackers/inference/); the
     # RPN, its correlations and the decoding always run in fp32.
     precision: str = "auto"
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trackers.inference import autocast
+from trackers.inference.precision import autocast
 from trackers.siamfc.network import init_weights as _he_init
 
 ARCHITECTURE = "siamrpn-alexnet"
@@ -151,7 +151,7 @@ class SiamRPNNet(nn.Module):
         self.backbone = AlexNetBackbone()
         self.rpn = UpChannelRPN(anchor_count, AlexNetBackbone.channels)
         self.backbone_dtype: torch.dtype | None = None
-        """Reduced precision for the backbone at inference (trackers/inference.py); the RPN,
+        """Reduced precision for the backbone at inference (trackers/inference/); the RPN,
         its correlations and everything after stay fp32."""
         self.cached_layers = 0
         """Training only: how many backbone layers ``forward``'s inputs have been through

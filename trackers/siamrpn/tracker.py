@@ -18,7 +18,8 @@ import torch
 from numpy.typing import NDArray
 
 from trackers.geometry import clamp_box, crop_square, exemplar_extent
-from trackers.inference import Embedding, FrameCrops, crop_batch
+from trackers.inference.crops import FrameCrops, crop_batch
+from trackers.inference.embedding import Embedding
 from trackers.siamese import SiameseTracker
 from trackers.siamfc.search import to_tensor
 from trackers.siamrpn.anchors import anchor_grid, center_mask, cosine_window
@@ -99,7 +100,7 @@ class SiamRPNTracker(SiameseTracker):
         self._use_embedding(fast_backbone(self.net, device, self._dtype))
         if self._embedding is not None:
             # The backbone module keeps its weights (checkpoints, training) and its hooks;
-            # only how it computes changes: folded batch norm, bf16 or int8 (inference.py).
+            # only how it computes changes: folded batch norm, bf16 or int8 (trackers/inference/).
             self.net.backbone.forward = self._embedding
             self.net.backbone_dtype = None
         elif hasattr(self.net, "backbone_dtype"):
