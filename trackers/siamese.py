@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from trackers.config import config_from_mapping, config_to_dict
+from trackers.devices import choose_device
 from trackers.geometry import frame_mean_colour
 from trackers.inference.crops import FrameCrops
 from trackers.inference.embedding import Embedding
@@ -23,7 +24,7 @@ from trackers.inference.precision import precision_name, resolve_precision
 from trackers.protocol import TrackerError
 from trackers.timing import Stopwatch
 from trackers.types import Box, Frame
-from trackers.weights import choose_device, load_or_random
+from trackers.weights.loading import load_or_random
 
 T = TypeVar("T", bound="SiameseTracker")
 

@@ -56,7 +56,7 @@ from trackers.dsiam.transforms import background_weights
 from trackers.evaluation import AnnotatedSequence
 from trackers.siamfc.network import ARCHITECTURE as SIAMFC_ARCHITECTURE
 from trackers.siamfc.network import init_weights
-from trackers.weights import WeightsError
+from trackers.weights.checkpoint import WeightsError
 from training.augmentation import Augmentation, colour_jitter, grayscale, resample, to_tensor
 from training.config import TrainingError
 from training.data import PairDataset

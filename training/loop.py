@@ -32,11 +32,13 @@ from typing import Any
 
 import torch
 
+from trackers.devices import choose_device
 from trackers.evaluation import AnnotatedSequence
 from trackers.output import output_target
 from trackers.protocol import TrackerError
 from trackers.run import CancelToken
-from trackers.weights import atomic_torch_save, choose_device, load_checkpoint, save_checkpoint
+from trackers.weights.checkpoint import atomic_torch_save, save_checkpoint
+from trackers.weights.loading import load_checkpoint
 from training import distributed
 from training.augmentation import Augmentation
 from training.checkpoints import (

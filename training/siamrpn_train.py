@@ -39,7 +39,8 @@ from trackers.siamrpn.anchors import anchor_grid
 from trackers.siamrpn.config import PRESETS, SiamRPNConfig
 from trackers.siamrpn.network import ARCHITECTURE, SiamRPNNet, init_weights
 from trackers.siamrpn.targets import anchor_targets, encode, flatten_outputs, rpn_loss, smooth_l1
-from trackers.weights import WeightsError, load_checkpoint
+from trackers.weights.checkpoint import WeightsError
+from trackers.weights.loading import load_checkpoint
 from training.augmentation import Augmentation
 from training.config import TrainingError
 from training.loop import train

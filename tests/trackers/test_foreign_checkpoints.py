@@ -17,7 +17,9 @@ from torch import nn
 
 from trackers.protocol import TrackerError
 from trackers.siamrpn.network import ARCHITECTURE, SiamRPNNet
-from trackers.weights import WeightsError, load_checkpoint, load_into, map_dasiamrpn
+from trackers.weights.checkpoint import WeightsError
+from trackers.weights.foreign import map_dasiamrpn
+from trackers.weights.loading import load_checkpoint, load_into
 
 ANCHORS = 5
 

@@ -99,7 +99,7 @@ def _trained_siamfc() -> SiamFCNet:
     with non-trivial batch-norm statistics."""
     from trackers.siamfc.network import ARCHITECTURE
     from trackers.siamfc.tracker import default_weights_path
-    from trackers.weights import load_into
+    from trackers.weights.loading import load_into
 
     if not default_weights_path().is_file():
         return _seeded_siamfc()

@@ -39,7 +39,7 @@ from trackers.siamrpn.targets import (
 )
 from trackers.siamrpn.tracker import SiamRPNTracker, overall_scale, shape_penalty
 from trackers.types import Box
-from trackers.weights import WeightsError, save_checkpoint
+from trackers.weights.checkpoint import WeightsError, save_checkpoint
 
 CFG = SiamRPNConfig()
 

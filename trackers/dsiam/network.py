@@ -26,7 +26,8 @@ from trackers.dsiam.config import LAYERS, DSiamConfig
 from trackers.dsiam.transforms import apply_transform, regularisation, solve_transform
 from trackers.siamfc.network import ARCHITECTURE as SIAMFC_ARCHITECTURE
 from trackers.siamfc.network import SiamFCNet, cross_correlation
-from trackers.weights import WeightsError, load_into
+from trackers.weights.checkpoint import WeightsError
+from trackers.weights.loading import load_into
 
 ARCHITECTURE = "dsiam-alexnet"
 

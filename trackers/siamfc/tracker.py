@@ -27,7 +27,7 @@ from trackers.siamfc.search import (
 )
 from trackers.timing import Stopwatch
 from trackers.types import Box, Frame, ScoreMap, TrackResult
-from trackers.weights import load_into
+from trackers.weights.loading import load_into
 
 
 def fast_embedding(net: SiamFCNet, device: torch.device, dtype: torch.dtype | None) -> Embedding:

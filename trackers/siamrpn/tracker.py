@@ -28,7 +28,7 @@ from trackers.siamrpn.network import ARCHITECTURE, AlexNetBackbone, RPNKernels, 
 from trackers.siamrpn.targets import decode
 from trackers.timing import Stopwatch
 from trackers.types import Box, Frame, ScoreMap, TrackResult
-from trackers.weights import load_into
+from trackers.weights.loading import load_into
 
 
 def default_weights_path() -> Path:
