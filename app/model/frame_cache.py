@@ -47,7 +47,7 @@ import cv2
 import numpy as np
 
 from app.model.project import content_hash
-from trackers.formats.common import write_text_atomic
+from trackers.formats.writing import write_text_atomic
 from trackers.sources import FrameSource, ImageFolderSource
 from trackers.types import Frame
 from trackers.user_dirs import user_dir
