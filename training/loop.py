@@ -21,8 +21,6 @@ resumed run continues with the batch that would have come next.
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -34,7 +32,7 @@ import torch
 
 from trackers.devices import choose_device
 from trackers.evaluation import AnnotatedSequence
-from trackers.output import output_target
+from trackers.output import copy_file, output_target
 from trackers.protocol import TrackerError
 from trackers.run import CancelToken
 from trackers.weights.checkpoint import atomic_torch_save, save_checkpoint
@@ -406,7 +404,7 @@ class Trainer:
         stop = bool(cfg.patience) and counters.epochs_without_improvement() >= cfg.patience
         self.save(counters.epoch, finished=counters.epoch >= cfg.epochs or stop)
         if improved and self.main:
-            shutil.copyfile(self.out, self.best_file)
+            copy_file(self.out, self.best_file)
         if stop:
             self.report(phase="checkpoint", message=(
                 f"stopping early: no better validation loss for {cfg.patience} epochs; "
@@ -423,7 +421,7 @@ class Trainer:
         best_is_earlier = counters.best_epoch and counters.best_epoch != counters.epoch
         if self.main and self.best_file.is_file() and best_is_earlier:
             # The best epoch, not the last, is the result (early stopping's point).
-            os.replace(self.best_file, self.out)
+            copy_file(self.best_file, self.out)
         if self.main:
             self.measure("after", self.out)
             if "after" in counters.metrics:
