@@ -56,14 +56,15 @@ class SiameseTracker:
         # None: crop on the device when it is a GPU (FrameCrops); tests force True on a CPU
         self.crop_on_device: bool | None = None
 
-    def _use_embedding(self, embedding: Embedding | None) -> None:
-        """Run the network's embedding as ``embedding`` (folded, bf16 or int8) when given."""
+    def _use_embedding(self, embedding: Embedding) -> None:
+        """Run the network's embedding as ``embedding`` (folded, bf16 or int8; a test gives
+        a double with the same interface). Every subclass calls it once, in ``__init__``."""
         self._embedding = embedding
-        if embedding is not None:
-            self.precision = embedding.precision
+        self.precision = embedding.precision
 
     @property
-    def embedding(self) -> Embedding | None:
+    def embedding(self) -> Embedding:
+        assert self._embedding is not None, "a subclass sets its embedding in __init__"
         return self._embedding
 
     # ----------------------------------------------------------------- building
@@ -132,8 +133,8 @@ class SiameseTracker:
 
     def _calibrate(self, search_images: Callable[[], torch.Tensor]) -> None:
         """int8: activation ranges from this video's first search regions."""
-        if self._embedding is not None and self._embedding.precision == "int8":
-            self._embedding.calibrate(search_images())
+        if self.embedding.precision == "int8":
+            self.embedding.calibrate(search_images())
 
     @staticmethod
     def _require_init(state: object) -> None:
@@ -150,7 +151,12 @@ class SiameseTracker:
         padded with the mean colour: a batch on the network's device."""
         return crops.squares(*self._center, extents, size, self._fill)
 
-    def _keep_center_in_frame(self) -> None:
-        """A target leaving the frame stays at its border instead of running away."""
+    def _keep_in_frame(self, min_size: np.ndarray | float, max_size: np.ndarray | float) -> Box:
+        """The border clamp, one rule for every Siamese tracker: the target's size kept
+        within ``[min_size, max_size]`` per side and its centre inside the frame, so a
+        target leaving the frame stays at its border instead of running away. Returns the
+        box they make."""
         width, height = self._frame_size
+        self._target_size = np.clip(self._target_size, min_size, max_size)
         self._center = np.clip(self._center, [0.0, 0.0], [float(width), float(height)])
+        return Box.from_center(*self._center, *self._target_size)

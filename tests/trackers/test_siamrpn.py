@@ -16,6 +16,7 @@ from torch import nn
 
 from resources.demo_clip import render_sequence
 from trackers.geometry import exemplar_extent
+from trackers.inference.embedding import Embedding
 from trackers.protocol import Tracker, TrackerError
 from trackers.siamrpn.anchors import anchor_grid, anchor_shapes, cell_offsets, center_mask
 from trackers.siamrpn.config import PRESETS, SiamRPNConfig
@@ -307,6 +308,22 @@ def test_unknown_config_key_and_preset_are_errors():
 
 
 # ------------------------------------------------------------------ tracking (section 4)
+class CountingEmbedding:
+    """The tracker's embedding, calling ``count`` on every call (the embedding's interface:
+    call, ``precision``, ``calibrate``)."""
+
+    def __init__(self, inner, count) -> None:
+        self.inner, self.count = inner, count
+        self.precision = inner.precision
+
+    def calibrate(self, images: torch.Tensor) -> None:
+        self.inner.calibrate(images)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        self.count()
+        return self.inner(images)
+
+
 def test_template_branch_runs_once(untrained):
     calls = {"template_cls": 0, "template_reg": 0, "backbone": 0}
 
@@ -320,13 +337,14 @@ def test_template_branch_runs_once(untrained):
     handles = [
         getattr(net.rpn, n).register_forward_hook(counter(n)) for n in ("template_cls", "template_reg")
     ]
-    handles.append(net.backbone.register_forward_hook(counter("backbone")))
+    tracker = SiamRPNTracker(untrained.config, net, torch.device("cpu"),
+                             embedding=CountingEmbedding(untrained.embedding, counter("backbone")))
     try:
         frame = textured(np.random.default_rng(0), 120, 160)
-        untrained.init(frame, Box(60, 40, 30, 25))
+        tracker.init(frame, Box(60, 40, 30, 25))
         assert calls == {"template_cls": 1, "template_reg": 1, "backbone": 1}
         for _ in range(3):
-            untrained.update(frame)
+            tracker.update(frame)
         # the detection branch ran 3 more times, the template branch never again
         assert calls == {"template_cls": 1, "template_reg": 1, "backbone": 4}
     finally:
@@ -395,25 +413,42 @@ def test_init_rejects_bad_boxes(untrained):
 
 
 # ------------------------------------------------------------------ hand-built network
-class SimilarityNet(nn.Module):
-    """A test double with a known answer. A_cls: the foreground logit of every anchor is
-    the cosine similarity of unit-length features between the template and each search
-    window (largest, 1, exactly where the window equals the template). A_reg: constant
-    deltas that decode each anchor to a fixed size (search pixels) at its own centre."""
+class UnitEmbedding:
+    """The backbone's fast embedding with its features made unit-length at every location
+    (the embedding's interface: call, ``precision``, ``calibrate``)."""
 
-    def __init__(self, backbone: AlexNetBackbone, size: tuple[float, float]) -> None:
+    def __init__(self, backbone: AlexNetBackbone) -> None:
+        self.inner = Embedding(list(backbone.named_children()), torch.device("cpu"), None)
+        self.precision = self.inner.precision
+
+    def calibrate(self, images: torch.Tensor) -> None:
+        self.inner.calibrate(images)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.inner(images), dim=1)
+
+
+class SimilarityRPN(nn.Module):
+    """A test double of the RPN with a known answer, on :class:`UnitEmbedding`'s features.
+    The exemplar branch keeps the exemplar's features as they are. A_cls: the foreground
+    logit of every anchor is the cosine similarity of unit-length features between the
+    exemplar and each search window (largest, 1, exactly where the window equals the
+    exemplar). A_reg: constant deltas that decode each anchor to a fixed size (search
+    pixels) at its own centre."""
+
+    def __init__(self, size: tuple[float, float]) -> None:
         super().__init__()
-        self.backbone = backbone
         self.anchor_count = CFG.anchor_count
         shapes = torch.from_numpy(anchor_shapes(CFG.anchor_size, CFG.anchor_ratios))
         self.register_buffer("dwdh", torch.log(torch.tensor(size, dtype=torch.float64) / shapes))  # k x 2
 
-    def template(self, exemplar):
-        return F.normalize(self.backbone(exemplar), dim=1)
+    def kernels(self, exemplar_features):
+        return exemplar_features
 
-    def detect(self, kernels, search):
-        features = F.normalize(self.backbone(search), dim=1)
-        similarity = F.conv2d(features, kernels) / (kernels.shape[-1] * kernels.shape[-2])
+    def forward(self, exemplar_features, features):
+        similarity = F.conv2d(features, exemplar_features) / (
+            exemplar_features.shape[-1] * exemplar_features.shape[-2]
+        )
         k, s = self.anchor_count, similarity.shape[-1]
         a_cls = torch.zeros(1, 2 * k, s, s)
         # Odd channels: foreground (eq. 10). Random features are nearly parallel (cosine
@@ -425,11 +460,24 @@ class SimilarityNet(nn.Module):
         return a_cls, a_reg
 
 
+class SimilarityNet(nn.Module):
+    """A network double in SiamRPNNet's shape: a backbone and an RPN (:class:`SimilarityRPN`)."""
+
+    def __init__(self, backbone: AlexNetBackbone, size: tuple[float, float]) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.rpn = SimilarityRPN(size)
+
+    @property
+    def anchor_count(self) -> int:
+        return self.rpn.anchor_count
+
+
 def double_tracker(backbone, box: Box, cfg: SiamRPNConfig = CFG) -> SiamRPNTracker:
     # the box's size in search-image pixels: 127 / extent of eq. 15
     scale = cfg.exemplar_size / exemplar_extent(box.w, box.h, cfg.context)
     net = SimilarityNet(backbone, (box.w * scale, box.h * scale))
-    return SiamRPNTracker(cfg, net, torch.device("cpu"))  # type: ignore[arg-type]
+    return SiamRPNTracker(cfg, net, torch.device("cpu"), embedding=UnitEmbedding(backbone))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("box", [Box(100, 80, 40, 30), Box(37.5, 61.25, 23, 57)])
@@ -489,7 +537,7 @@ def test_size_is_smoothed_with_penalty_times_score_times_lr(backbone):
     box = Box(100, 80, 40, 30)
     frame = textured(np.random.default_rng(5), 240, 320)
     tracker = double_tracker(backbone, box, cfg)
-    tracker.net.dwdh += math.log(1.2)
+    tracker.net.rpn.dwdh += math.log(1.2)
     tracker.init(frame, box)
     result = tracker.update(frame)
     penalty = shape_penalty(48.0, 36.0, 40.0, 30.0, cfg.penalty_k)
@@ -499,7 +547,7 @@ def test_size_is_smoothed_with_penalty_times_score_times_lr(backbone):
     assert 40 < result.box.w < 48
     # The default rate 0 keeps the first box's size whatever the proposal says.
     still = double_tracker(backbone, box)
-    still.net.dwdh += math.log(1.2)
+    still.net.rpn.dwdh += math.log(1.2)
     still.init(frame, box)
     kept = still.update(frame).box
     assert (kept.w, kept.h) == pytest.approx((40.0, 30.0), abs=1e-9)
@@ -509,7 +557,7 @@ def test_config_with_other_center_size_and_no_window(backbone):
     cfg = replace(CFG, center_size=17, window_influence=0.0)
     box = Box(100, 80, 40, 30)
     tracker = double_tracker(backbone, box)
-    tracker = SiamRPNTracker(cfg, tracker.net, torch.device("cpu"))  # type: ignore[arg-type]
+    tracker = SiamRPNTracker(cfg, tracker.net, torch.device("cpu"), embedding=tracker.embedding)  # type: ignore[arg-type]
     frame = textured(np.random.default_rng(6), 240, 320)
     tracker.init(frame, box)
     np.testing.assert_allclose(tracker.update(frame).box.as_array(), box.as_array(), atol=1e-6)

@@ -118,8 +118,7 @@ class DSiamTracker(SiameseTracker):
         """conv4/conv5 features of a batch of crops (N x 3 x H x W on the device, uint8 or
         float, from ``FrameCrops``); the embedding may run in reduced precision, everything
         after it (eq. 2-9) gets fp32."""
-        assert self._embedding is not None
-        return self._embedding.features(images, self.net.layers)
+        return self.embedding.features(images, self.net.layers)
 
     @torch.inference_mode()
     def init(self, frame: Frame, box: Box) -> None:
@@ -187,11 +186,11 @@ class DSiamTracker(SiameseTracker):
 
         # scale update by linear interpolation, for damping (SiamFC section 4.1)
         scale = damped_scale(float(self._scale_factors[scale_id]), search.scale_lr)
-        self._target_size = np.clip(self._target_size * scale, self._min_size, self._max_size)
+        self._target_size = self._target_size * scale
         self._exemplar_extent *= scale
         self._search_extent *= scale
 
-        self._keep_center_in_frame()
+        box = self._keep_in_frame(self._min_size, self._max_size)
 
         self.stopwatch.lap("post")
         if tracked:
@@ -202,7 +201,6 @@ class DSiamTracker(SiameseTracker):
             self._v = None
             self._w = None
 
-        box = Box.from_center(*self._center, *self._target_size)
         result = TrackResult(
             box=box,
             score=peak if finite else 0.0,

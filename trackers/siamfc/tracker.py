@@ -171,13 +171,11 @@ class SiamFCTracker(SiameseTracker):
 
         # scale update by linear interpolation, for damping (section 4.1)
         scale = damped_scale(float(self._scale_factors[scale_id]), cfg.scale_lr)
-        self._target_size = np.clip(self._target_size * scale, self._min_size, self._max_size)
+        self._target_size = self._target_size * scale
         self._exemplar_extent *= scale
         self._search_extent *= scale
 
-        self._keep_center_in_frame()
-
-        box = Box.from_center(*self._center, *self._target_size)
+        box = self._keep_in_frame(self._min_size, self._max_size)
         result = TrackResult(
             box=box,
             score=peak_score if math.isfinite(peak_score) else 0.0,
@@ -189,8 +187,7 @@ class SiamFCTracker(SiameseTracker):
 
     def _embed(self, images: torch.Tensor) -> torch.Tensor:
         """phi of a batch of crops, fp32 out, in the configured precision."""
-        assert self._embedding is not None
-        return self._embedding(images)
+        return self.embedding(images)
 
     def _search_images(
         self, frame: Frame, extents: np.ndarray, crops: FrameCrops | None = None

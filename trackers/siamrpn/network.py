@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trackers.inference.precision import autocast
 from trackers.siamfc.network import init_weights as _he_init
 
 ARCHITECTURE = "siamrpn-alexnet"
@@ -150,9 +149,6 @@ class SiamRPNNet(nn.Module):
         super().__init__()
         self.backbone = AlexNetBackbone()
         self.rpn = UpChannelRPN(anchor_count, AlexNetBackbone.channels)
-        self.backbone_dtype: torch.dtype | None = None
-        """Reduced precision for the backbone at inference (trackers/inference/); the RPN,
-        its correlations and everything after stay fp32."""
         self.cached_layers = 0
         """Training only: how many backbone layers ``forward``'s inputs have been through
         (0: they are images)."""
@@ -162,9 +158,8 @@ class SiamRPNNet(nn.Module):
         return self.rpn.anchor_count
 
     def _features(self, image: torch.Tensor) -> torch.Tensor:
-        with autocast(image.device, self.backbone_dtype):
-            features = self.backbone(image)
-        return features.float()
+        # fp32 features, whatever precision the backbone ran in
+        return self.backbone(image).float()
 
     def template(self, exemplar: torch.Tensor) -> RPNKernels:
         return self.rpn.kernels(self._features(exemplar))
