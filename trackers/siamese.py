@@ -15,7 +15,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch
 
-from trackers.config import config_from_mapping, config_to_dict
+from trackers.config import config_from_mapping
 from trackers.devices import choose_device
 from trackers.geometry import frame_mean_colour
 from trackers.inference.crops import FrameCrops
@@ -116,9 +116,6 @@ class SiameseTracker:
         if not untrained:
             cls.loaded(net, config)
         return cls(cfg, net, torch_device, name=preset, untrained=untrained)
-
-    def config_dict(self) -> dict[str, Any]:
-        return config_to_dict(self.config)
 
     # ----------------------------------------------------------------- tracking
     def _start(self, frame: Frame, box: Box) -> None:

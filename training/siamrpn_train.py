@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,6 @@ import torch
 from torch import nn
 
 from trackers.config import config_to_dict
-from trackers.evaluation import AnnotatedSequence
 from trackers.siamfc.network import ARCHITECTURE as SIAMFC_ARCHITECTURE
 from trackers.siamrpn.anchors import anchor_grid
 from trackers.siamrpn.config import PRESETS, SiamRPNConfig
@@ -43,8 +42,6 @@ from trackers.weights.checkpoint import WeightsError
 from trackers.weights.loading import load_checkpoint
 from training.augmentation import Augmentation
 from training.config import TrainingError
-from training.loop import train
-from training.progress import TrainResult
 from training.task import Task, frozen
 
 BACKBONE_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
@@ -281,17 +278,3 @@ def _pairwise_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     inter = (x1 - x0).clamp(min=0) * (y1 - y0).clamp(min=0)
     union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
     return inter / union.clamp(min=1e-6)
-
-
-def train_siamrpn(
-    train_seqs: Sequence[AnnotatedSequence],
-    val_seqs: Sequence[AnnotatedSequence],
-    out: str | Path,
-    *,
-    freeze_layers: int = 3,
-    **options: Any,
-) -> TrainResult:
-    """Train (or fine-tune, with ``init=``: SiamRPN or SiamFC weights) SiamRPN.
-
-    Options as ``training.loop.train``."""
-    return train(SiamRPNTask(freeze_layers=freeze_layers), train_seqs, val_seqs, out, **options)
