@@ -101,7 +101,7 @@ class Trainer:
         overlap = sorted(set(self.train_names) & set(self.val_names))
         if overlap:
             raise TrainingError(f"sequences both in training and validation: {', '.join(overlap)}")
-        self.settings = self._settings()
+        self.settings = cfg.run_settings(self.dtype, self.context.world_size, self.task.settings())
         self.counters = Counters()
         self.resumed = False
         self.init = cfg.init
@@ -118,29 +118,6 @@ class Trainer:
 
     def _cache_progress(self, text: str) -> None:
         self.report(phase="cache", message=text)
-
-    def _settings(self) -> dict[str, Any]:
-        cfg = self.cfg
-        settings = {
-            "pairs_per_epoch": int(cfg.pairs_per_epoch),
-            "batch_size": int(cfg.batch_size),
-            "lr_start": float(cfg.lr_start),
-            "lr_end": float(cfg.lr_end),
-            "weight_decay": float(cfg.weight_decay),
-            "momentum": float(cfg.momentum),
-            "max_gap": int(cfg.max_gap),
-            "seed": int(cfg.seed),
-            "val_pairs": int(cfg.val_pairs),
-            "amp": str(self.dtype).replace("torch.", "") if self.dtype else "fp32",
-            "world_size": int(self.context.world_size),
-            "synthetic_ratio": float(cfg.extra_ratio),
-            "synthetic": cfg.extra_description,
-            **self.task.settings(),
-        }
-        if cfg.teacher is not None:
-            settings["teacher"] = str(cfg.teacher)
-            settings["teacher_weight"] = float(cfg.teacher_weight)
-        return settings
 
     # ---- data (decoding every source once, the first time only)
     def load_data(self) -> None:
