@@ -162,7 +162,7 @@ class SiamRPNTask(Task):
             channels = net.rpn.reg_adjust.weight.shape[0]
             net.rpn.reg_adjust.weight.copy_(0.1 * torch.eye(channels).reshape(channels, channels, 1, 1))
             net.rpn.reg_adjust.bias.zero_()
-            net.rpn.template_cls.weight.mul_(0.1)
+            net.rpn.exemplar_cls.weight.mul_(0.1)
         self._freeze(net)
         return net
 

@@ -1,7 +1,7 @@
 """The SiamRPN tracker: tracking as local one-shot detection (section 4), top to bottom.
 
-init: crop the template (eq. 15), run the template branch once and keep its output as
-the detection kernels (sections 4.1, 4.2, Fig. 3).
+init: crop the exemplar (eq. 15), run the exemplar branch once and keep its output (the
+paper's "detection kernels", sections 4.1, 4.2, Fig. 3).
 update: crop the detection patch, run the detection branch only, decode every anchor's
 proposal (eq. 12), keep the centre g x g cells, re-rank by score x shape penalty (eq.
 13, 14) mixed with a cosine window, take the best and smooth the size (section 4.3).
@@ -23,7 +23,7 @@ from trackers.inference.embedding import Embedding
 from trackers.siamese import SiameseTracker
 from trackers.siamrpn.anchors import anchor_grid, center_mask, cosine_window
 from trackers.siamrpn.config import PRESETS, SiamRPNConfig
-from trackers.siamrpn.network import ARCHITECTURE, RPNKernels, SiamRPNNet, init_weights
+from trackers.siamrpn.network import ARCHITECTURE, RPNExemplar, SiamRPNNet, init_weights
 from trackers.siamrpn.targets import decode
 from trackers.timing import Stopwatch
 from trackers.types import Box, Frame, ScoreMap, TrackResult
@@ -104,7 +104,7 @@ class SiamRPNTracker(SiameseTracker):
         self._window = np.broadcast_to(cosine_window(s), (config.anchor_count, s, s))
         # Section 4.3, first strategy: anchors outside the centre g x g cells are discarded.
         self._keep = np.broadcast_to(center_mask(s, config.center_size), (config.anchor_count, s, s))
-        self._kernels: RPNKernels | None = None
+        self._exemplar: RPNExemplar | None = None
 
     # ----------------------------------------------------------------- building
     @classmethod
@@ -145,12 +145,12 @@ class SiamRPNTracker(SiameseTracker):
 
     # The phases of init and update, for ``trackers.batch`` (as SiamFC's): trackers that
     # share one network (``spawn``) run their detection patches through the backbone as
-    # one batch; each then correlates with its own kernels.
+    # one batch; each then correlates with its own exemplar.
     def spawn(self) -> SiamRPNTracker:
         """A tracker for another object that shares this one's network (and int8 ranges)."""
         twin = copy.copy(self)
         twin.stopwatch = Stopwatch()
-        twin._kernels = None
+        twin._exemplar = None
         return twin
 
     def batch_key(self) -> object:
@@ -170,13 +170,13 @@ class SiamRPNTracker(SiameseTracker):
     @torch.inference_mode()
     def learn_exemplar(self, frame: Frame) -> None:
         cfg, box = self.config, self._box
-        # Template patch: A x A of eq. 15 resized to 127 (section 5.1).
+        # Exemplar (the paper's "template patch"): A x A of eq. 15 resized to 127 (section 5.1).
         extent = exemplar_extent(box.w, box.h, cfg.context)
         exemplar = crop_square(frame, *self._center, extent, cfg.exemplar_size, self._fill)
-        # One-shot detection (sections 4.1, 4.2): the template branch predicts the
-        # detection kernels once, here; update() never runs it again.
+        # One-shot detection (sections 4.1, 4.2): the exemplar branch runs once, here;
+        # update() never runs it again.
         # uint8: the embedding casts it once
-        self._kernels = self.net.rpn.kernels(self._embed(crop_batch(exemplar[None], self.device)))
+        self._exemplar = self.net.rpn.exemplar_branch(self._embed(crop_batch(exemplar[None], self.device)))
 
     @torch.inference_mode()
     def update(self, frame: Frame) -> TrackResult:
@@ -192,16 +192,16 @@ class SiamRPNTracker(SiameseTracker):
     @torch.inference_mode()
     def search(self, frame: Frame, crops: FrameCrops | None = None) -> tuple[float, torch.Tensor]:
         """The detection patch around the last position (section 5.1), a batch of one."""
-        self._require_init(self._kernels)
+        self._require_init(self._exemplar)
         search_extent = self._search_extent()
         return search_extent, self._search_region(frame, search_extent, crops)
 
     @torch.inference_mode()
     def finish(self, search_extent: float, features: torch.Tensor) -> TrackResult:
         """The rest of update, from the detection patch's backbone features on: the RPN
-        with this object's kernels (``net.detect`` without its backbone), then the box."""
-        assert self._kernels is not None
-        a_cls, a_reg = self.net.rpn(self._kernels, features)
+        with this object's exemplar (``net.detect`` without its backbone), then the box."""
+        assert self._exemplar is not None
+        a_cls, a_reg = self.net.rpn(self._exemplar, features)
         return self._decide(search_extent, a_cls, a_reg)
 
     def _decide(self, search_extent: float, a_cls: torch.Tensor, a_reg: torch.Tensor) -> TrackResult:

@@ -77,8 +77,8 @@ _DASIAMRPN_BACKBONE = {
     11: "conv4.0", 12: "conv4.1", 14: "conv5.0", 15: "conv5.1",
 }  # fmt: skip
 _DASIAMRPN_HEAD = {
-    "conv_cls1": "rpn.template_cls",
-    "conv_r1": "rpn.template_reg",
+    "conv_cls1": "rpn.exemplar_cls",
+    "conv_r1": "rpn.exemplar_reg",
     "conv_cls2": "rpn.search_cls",
     "conv_r2": "rpn.search_reg",
     "regress_adjust": "rpn.reg_adjust",
@@ -86,9 +86,9 @@ _DASIAMRPN_HEAD = {
 _DASIAMRPN_BN_EPS = 1e-5
 """nn.BatchNorm2d's default, which DaSiamRPN keeps; ours is 1e-6 (trackers/siamrpn/network.py)."""
 _OUR_BN_EPS = 1e-6
-_TEMPLATE_KERNEL_SIDE = 4
-"""Side of the RPN's template kernels for the 127 x 127 exemplar that DaSiamRPN and our
-config both use (backbone 6 x 6, then the 3 x 3 template conv)."""
+_EXEMPLAR_GROUP_SIDE = 4
+"""Side of the RPN's exemplar groups for the 127 x 127 exemplar that DaSiamRPN and our
+config both use (backbone 6 x 6, then the 3 x 3 exemplar conv)."""
 
 
 def _is_dasiamrpn(data: Mapping[str, Any]) -> bool:
@@ -129,10 +129,10 @@ def map_dasiamrpn(
       ``var + eps`` is unchanged;
     * ReLU before max-pool (ours) vs after (theirs): the two commute, nothing to do;
     * our RPN multiplies both correlations by ``1 / sqrt(C * 4 * 4)`` = 1/64, theirs does
-      not: the template convs (conv_cls1, conv_r1), whose output is one factor of the
+      not: the exemplar convs (conv_cls1, conv_r1), whose output is one factor of the
       bilinear correlation, are multiplied by 64. This holds for the 127 exemplar only;
-    * output channels are channel-major in theirs, anchor-major in ours: the kernel
-      groups of conv_cls1 / conv_r1 and both sides of regress_adjust are permuted.
+    * output channels are channel-major in theirs, anchor-major in ours: the groups of
+      C channels of conv_cls1 / conv_r1 and both sides of regress_adjust are permuted.
 
     SiamRPNBIG (twice the width, 512-channel RPN) does not fit our network and is refused.
     """
@@ -177,11 +177,11 @@ def map_dasiamrpn(
     k_cls = source["conv_cls1.weight"].shape[0] // channels
     k_reg = source["conv_r1.weight"].shape[0] // channels
     if k_cls % 2 or k_reg % 4 or k_cls // 2 != k_reg // 4:
-        raise WeightsError(f"{path}: conv_cls1 / conv_r1 shapes do not give 2k and 4k kernels of {channels}")
+        raise WeightsError(f"{path}: conv_cls1 / conv_r1 shapes do not give 2k and 4k groups of {channels}")
     anchors = k_cls // 2
-    scale = float(channels * _TEMPLATE_KERNEL_SIDE * _TEMPLATE_KERNEL_SIDE) ** 0.5
-    templates = (("conv_cls1", 2, "rpn.template_cls"), ("conv_r1", 4, "rpn.template_reg"))
-    for theirs, per_anchor, ours in templates:
+    scale = float(channels * _EXEMPLAR_GROUP_SIDE * _EXEMPLAR_GROUP_SIDE) ** 0.5
+    exemplar_convs = (("conv_cls1", 2, "rpn.exemplar_cls"), ("conv_r1", 4, "rpn.exemplar_reg"))
+    for theirs, per_anchor, ours in exemplar_convs:
         perm = _channel_major_to_anchor_major(anchors, per_anchor)
         weight = source[f"{theirs}.weight"].float()
         bias = source[f"{theirs}.bias"].float()
