@@ -62,7 +62,7 @@ class DSiamConfig:
     # How much of the transformed features enters eq. 2: (1 - r) f + r (T * f). Eq. 2 is
     # r = 1. The paper does not have r; the release does (vlr = 0.49, wlr = 0.29, "off-line
     # learnt" when jointly trained), and without joint training r = 1 would turn V into
-    # plain template replacement, which section 1 argues against. r = 1 gives eq. 2 exactly.
+    # plain exemplar replacement, which section 1 argues against. r = 1 gives eq. 2 exactly.
     v_rate: float = 0.49
     w_rate: float = 0.29
     # Eq. 7-8, Fig. 3: Ḡ is G times a Gaussian weight map. The paper gives no width. The

@@ -70,7 +70,7 @@ class FrameCrops:
     """Square crops of one frame, as batches on the network's device.
 
     On a GPU the frame is uploaded once, at the first crop, and every crop of that frame
-    (all scales of the search region, DSiam's template and background regions) is cut
+    (all scales of the search region, DSiam's exemplar and background regions) is cut
     there by :func:`crop_squares`: one upload per frame instead of one per crop (issue 7,
     GPU path). On a CPU, OpenCV's warpAffine (``trackers.geometry.crop_square``) is faster
     than grid_sample, and the crops stay uint8 for :class:`Embedding` to cast once.

@@ -161,7 +161,7 @@ class SiamFCTracker(SiameseTracker):
         scale_id = choose_scale(upsampled, cfg.scale_penalty)
 
         # cosine window added to the normalised score map (section 2.4)
-        row, col, response = windowed_peak(upsampled[scale_id], self._window, cfg.window_influence)
+        row, col, windowed = windowed_peak(upsampled[scale_id], self._window, cfg.window_influence)
         peak_score = float(upsampled[scale_id, row, col])
 
         # displacement: the peak's offset from the centre, times the stride (sections 2.1,
@@ -179,7 +179,7 @@ class SiamFCTracker(SiameseTracker):
         result = TrackResult(
             box=box,
             score=peak_score if math.isfinite(peak_score) else 0.0,
-            score_maps=self._score_maps(previous_center, extents, scores, response, scale_id),
+            score_maps=self._score_maps(previous_center, extents, scores, windowed, scale_id),
             untrained=self.untrained,
         )
         self.stopwatch.lap("post")
@@ -201,13 +201,13 @@ class SiamFCTracker(SiameseTracker):
         center: np.ndarray,
         extents: np.ndarray,
         scores: np.ndarray,
-        response: np.ndarray,
+        windowed: np.ndarray,
         scale_id: int,
     ) -> tuple[ScoreMap, ...]:
         """The chosen, windowed, up-sampled map first, then each scale's raw 17x17 map."""
         maps = [
             ScoreMap(
-                values=response,
+                values=windowed,
                 region=score_region(center, float(extents[scale_id]), self.config),
                 label=f"chosen scale {self._scale_factors[scale_id]:.4f}, windowed",
             )
