@@ -1,6 +1,6 @@
 """The options of ``siamtrack gui`` (and ``python -m app``), kept apart from the Qt app.
 
-app/cli.py builds its parser from here, so ``siamtrack --help`` and every other
+app/cli/ builds its parser from here, so ``siamtrack --help`` and every other
 command stay Qt-free; app/qt/gui.py runs the window with what was parsed.
 """
 
@@ -72,7 +72,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
 
 
 def add_gui_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``gui`` to the ``siamtrack`` command line (see app/cli.py)."""
+    """Add ``gui`` to the ``siamtrack`` command line (see app/cli/gui.py)."""
     parser = subparsers.add_parser("gui", help="open the desktop annotation app")
     return configure_parser(parser)
 

@@ -67,7 +67,8 @@ def test_the_contracts_catch_a_qt_import_and_an_upward_import(tmp_path):
     """The same contracts on a small tree with one crossing of each kind: both break."""
     files = {
         "app/__init__.py": "",
-        "app/cli.py": "def gui():\n    from app.qt import gui\n",
+        "app/cli/__init__.py": "",
+        "app/cli/gui.py": "def gui():\n    from app.qt import gui\n",
         "app/gui_options.py": "",
         "app/model/__init__.py": "",
         "app/model/session.py": "from PySide6.QtCore import QObject\n",

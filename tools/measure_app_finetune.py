@@ -76,10 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     results: list[object] = []
     worker.finished.connect(lambda _id, result: results.append(result))
     worker.failed.connect(lambda _id, message: results.append(message))
-    from app.qt.finetune_worker import _Envelope
+    from app.qt.jobs import Job
 
     start = time.perf_counter()
-    worker.run(_Envelope(1, job, threading.Event()))
+    worker.run(Job(1, job, threading.Event()))
     minutes = (time.perf_counter() - start) / 60
     (result,) = results
     if isinstance(result, str):

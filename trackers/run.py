@@ -13,6 +13,11 @@ It also holds the guarantees every caller relies on, whatever the tracker does:
   files, plots) ever sees a NaN;
 * with a ``fallback``, a tracker that runs out of GPU memory is replaced (by a
   CPU one, say) and the run goes on from the frame it reached.
+
+The frame order of a run lives here too (:func:`run_frames`): a run from ``start``
+towards ``stop`` in ``direction``, a backward run over a video decoded forwards in
+bounded chunks. Each step carries the frame it tracked, so a caller that also wants
+the pixels (the app's viewer) gets them from the step: a frame goes down once.
 """
 
 from __future__ import annotations
@@ -25,11 +30,67 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from trackers.protocol import Tracker
+from trackers.sources import VideoSource
 from trackers.types import Box, Frame, TrackResult
+
+BACKWARD_CHUNK_BYTES = 256 * 1024 * 1024
+"""Memory for the frames a backward run over a plain video decodes ahead (see _backward_video)."""
 
 
 class CancelToken(Protocol):
     def is_set(self) -> bool: ...
+
+
+class Frames(Protocol):
+    """A FrameSource, the app's FrameCache, a list: anything with frame-accurate ``frames[i]``."""
+
+    def __getitem__(self, index: int) -> Frame: ...
+
+
+def _cancelled(cancel: CancelToken | None) -> bool:
+    return cancel is not None and cancel.is_set()
+
+
+def _backward_video(source: VideoSource, indices: range, cancel: CancelToken | None) -> Iterator[Frame]:
+    """Frames of a backward range of a video, decoded forwards in chunks and handed out reversed.
+
+    ``source[i]`` on a video going backwards reopens the file and decodes from the
+    start for every frame; decoding a chunk at a time divides that cost by the
+    chunk's length while keeping memory bounded. (A cache of frames needs none of this.)
+    """
+    width, height = source.size
+    chunk = max(8, BACKWARD_CHUNK_BYTES // max(1, width * height * 3))
+    high = indices.start + 1  # exclusive, in forward terms
+    low_end = indices.stop + 1  # the lowest frame the run visits
+    while high > low_end:
+        low = max(low_end, high - chunk)
+        frames: list[Frame] = []
+        for frame in source.iter_from(low, high):
+            if _cancelled(cancel):
+                return
+            frames.append(frame)
+        yield from reversed(frames)
+        if len(frames) < high - low:
+            return  # the video ran out: nothing more to give
+        high = low
+
+
+def run_frames(
+    frames: Frames, start: int, stop: int, direction: int, cancel: CancelToken | None = None
+) -> Iterator[Frame]:
+    """The frames ``range(start, stop, direction)`` in the run's order.
+
+    Forward over a source, they stream (each frame decoded once, the same pixels as
+    ``frames[i]``); backward over a video, they are decoded forwards in chunks of
+    ``BACKWARD_CHUNK_BYTES``; anything else is indexed frame by frame. The iterator
+    may hold a decoder: close it (``close()``) when the run stops early.
+    """
+    indices = range(start, stop, direction)
+    if direction > 0 and hasattr(frames, "iter_from"):
+        return frames.iter_from(indices.start, indices.stop)  # type: ignore[attr-defined]
+    if direction < 0 and isinstance(frames, VideoSource):
+        return _backward_video(frames, indices, cancel)
+    return (frames[i] for i in indices)
 
 
 class FrameSizeError(ValueError):
@@ -53,11 +114,13 @@ says so to the user, and drops its own reference to the old tracker)."""
 
 @dataclass(frozen=True, slots=True)
 class RunStep:
-    """One frame of a run: its index from the start frame, the result, and the tracker's time."""
+    """One frame of a run: its index from the start frame, the result, the tracker's time,
+    and the frame itself (a consumer that keeps steps keeps their frames)."""
 
     index: int
     result: TrackResult
     seconds: float
+    frame: Frame
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -143,7 +206,7 @@ def track_frames(
         if index:
             result = _sane(result, last_box)
         last_frame, last_box = frame, result.box
-        yield RunStep(index=index, result=result, seconds=time.perf_counter() - start)
+        yield RunStep(index=index, result=result, seconds=time.perf_counter() - start, frame=frame)
 
 
 def _step(tracker: Tracker, frame: Frame, box: Box, index: int) -> TrackResult:
@@ -155,11 +218,13 @@ def _step(tracker: Tracker, frame: Frame, box: Box, index: int) -> TrackResult:
 
 @dataclass(frozen=True, slots=True)
 class MultiStep:
-    """One frame of a run of several objects: per object its result (None once it has stopped)."""
+    """One frame of a run of several objects: per object its result (None once it has stopped),
+    and the frame itself."""
 
     index: int
     results: tuple[TrackResult | None, ...]
     seconds: float
+    frame: Frame
 
 
 def track_frames_multi(
@@ -222,4 +287,4 @@ def track_frames_multi(
                 if result is not None:
                     results[k] = result = _sane(result, last[k])
                     last[k] = result.box
-        yield MultiStep(index=index, results=tuple(results), seconds=time.perf_counter() - start)
+        yield MultiStep(index=index, results=tuple(results), seconds=time.perf_counter() - start, frame=frame)

@@ -47,7 +47,7 @@ import cv2
 import numpy as np
 
 from app.model.project import content_hash
-from trackers.formats.writing import write_text_atomic
+from trackers.output import write_text
 from trackers.sources import FrameSource, ImageFolderSource
 from trackers.types import Frame
 from trackers.user_dirs import user_dir
@@ -360,6 +360,10 @@ class FrameCache:
 
     def _index(self, progress: Progress | None) -> None:
         assert self.dir is not None
+        # The pack is not written with trackers.output.atomic_write: get() reads its frames
+        # from the temporary file while indexing goes on, a stop() must leave it unrenamed
+        # (atomic_write renames whenever its block ends without an error), and its name
+        # carries our pid so that remove_stale_temporaries spares a live indexer's pack.
         tmp = self.dir / f"frames.{os.getpid()}.{uuid.uuid4().hex}.tmp"
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -403,7 +407,7 @@ class FrameCache:
                 "shape": list(self._shape or ()),
                 "offsets": [list(p) for p in self._offsets],
             }
-            write_text_atomic(self.dir / INDEX_NAME, json.dumps(index_data, separators=(",", ":")))
+            write_text(self.dir / INDEX_NAME, json.dumps(index_data, separators=(",", ":")))
             self.frame_count = count
             self._done.set()
             if progress is not None:

@@ -7,7 +7,8 @@ of the object it changed (``"object"``: its id), or, when the object list itself
 changed (an object added, deleted, relabelled...), a new full snapshot (``"type":
 "objects"``; such changes are rare, so they need no diff form). Replaying is
 therefore plain assignment: no tracker needs to run again, and applying a line
-twice does no harm.
+twice does no harm. The record format and its replay are in :mod:`app.model.journal_records`;
+this module writes journals and finds, replays and restores orphans.
 
 Lines are buffered and written by a background thread, flushed and fsynced at most
 every ``flush_interval`` seconds (0.5 s) and on close: the edit thread never waits
@@ -28,14 +29,23 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from app.model.project import entry_from_json, entry_to_json, session_from_dict, session_to_dict
-from app.model.session import AnnotatedObject, AnnotationSession, ChangeEvent
-from trackers.trajectory import Entry, Trajectory
+from app.model.journal_records import (
+    JOURNAL_VERSION,
+    READABLE_JOURNALS,
+    JournalError,
+    edit_record,
+    read_header,
+    read_records,
+    record_line,
+    replayed,
+    snapshot_video,
+)
+from app.model.project import session_from_dict, session_to_dict
+from app.model.session import AnnotationSession, ChangeEvent
 from trackers.user_dirs import user_dir
 
 try:
@@ -43,15 +53,26 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-JOURNAL_VERSION = 2
-"""2: edit records name their object, and "objects" records snapshot the object list."""
-READABLE_JOURNALS = (1, 2)
+__all__ = [
+    "APP_NAME",
+    "JOURNAL_SUFFIX",
+    "JOURNAL_VERSION",
+    "READABLE_JOURNALS",
+    "Journal",
+    "JournalError",
+    "JournalInfo",
+    "discard",
+    "find_recoverable",
+    "journal_dir",
+    "journal_path",
+    "read_info",
+    "replay",
+    "restore",
+    "user_data_dir",
+]
+
 JOURNAL_SUFFIX = ".jsonl"
 APP_NAME = "siamtrack"
-
-
-class JournalError(ValueError):
-    """A journal cannot be used; the message is one line for the user."""
 
 
 # --------------------------------------------------------------------------- locations
@@ -111,81 +132,6 @@ _OPEN_HERE: set[Path] = set()
 """Journals this process writes; the only liveness test where flock is missing."""
 
 
-# --------------------------------------------------------------------------- records
-
-
-def _edit_record(
-    kind: str, stamp: float, trajectory: Trajectory, frames: range | tuple[int, ...], object_id: int = 1
-) -> dict[str, Any]:
-    entries = [trajectory[i] for i in frames]
-    record: dict[str, Any] = {"type": "edit", "kind": kind, "t": stamp, "object": object_id}
-    if isinstance(frames, range) and len(frames) > 1 and all(e == entries[0] for e in entries):
-        # Marking a long stretch absent is one line, not one per frame.
-        record["range"] = [frames.start, frames.stop]
-        record["entry"] = None if entries[0] is None else entry_to_json(entries[0])
-    else:
-        record["frames"] = [[i, None if e is None else entry_to_json(e)] for i, e in zip(frames, entries)]
-    return record
-
-
-def _line(record: dict[str, Any]) -> bytes:
-    return (json.dumps(record, separators=(",", ":")) + "\n").encode("utf-8")
-
-
-def _records(path: Path) -> Iterator[dict[str, Any]]:
-    """The complete, parseable lines of a journal, in order; stops at the first damaged one."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise JournalError(f"Cannot read journal {path}: no such file") from None
-    except OSError as exc:
-        raise JournalError(f"Cannot read journal {path}: {exc.strerror}") from None
-    for raw in data.split(b"\n")[:-1]:  # the piece after the last newline is unfinished
-        try:
-            record = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return
-        if not isinstance(record, dict):
-            return
-        yield record
-
-
-def _header(path: Path) -> dict[str, Any]:
-    for record in _records(path):
-        if record.get("type") == "header" and record.get("version") in READABLE_JOURNALS:
-            return record
-        break
-    raise JournalError(f"Cannot read journal {path}: it has no valid header")
-
-
-def _frame_index(value: Any, frame_count: int, stop: bool = False) -> int:
-    """A frame index (or, with ``stop``, an exclusive end) of a record; ValueError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"a frame index must be a whole number, got {value!r}")
-    if not 0 <= value < frame_count + (1 if stop else 0):
-        raise ValueError(f"frame {value} is outside 0..{frame_count - 1}")
-    return value
-
-
-def _changes(record: dict[str, Any], frame_count: int) -> dict[int, Entry | None]:
-    """The entries an edit record sets; ValueError (or KeyError, TypeError) on a damaged one.
-
-    Indices are checked against ``frame_count`` before anything is built: a damaged
-    ``range`` of a billion frames must not become a billion-entry dict.
-    """
-
-    def entry(data: Any) -> Entry | None:
-        return None if data is None else entry_from_json(data)
-
-    if "range" in record:
-        start, stop = record["range"]
-        start = _frame_index(start, frame_count)
-        stop = _frame_index(stop, frame_count, stop=True)
-        value = entry(record["entry"])
-        return dict.fromkeys(range(start, stop), value)
-    return {_frame_index(i, frame_count): entry(data) for i, data in record["frames"]}
-
-
 # --------------------------------------------------------------------------- the writer
 
 
@@ -226,6 +172,7 @@ class Journal:
             path.unlink(missing_ok=True)
             return
         stamp = time.strftime("%Y%m%d-%H%M%S")
+        # A rename aside of an existing file, not a write (no trackers.output.atomic_write).
         os.replace(path, path.with_name(f"{path.stem}.{stamp}.{os.getpid()}{JOURNAL_SUFFIX}"))
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -252,6 +199,10 @@ class Journal:
         if self._session is None or self._file is None:
             return
         with self._io, self._cond:
+            # Not trackers.output.atomic_write: the new journal must be locked (flock) before
+            # it is renamed over the live one, and stay open, locked, for the appends that
+            # follow. atomic_write closes its file, and a journal reopened after the rename
+            # would be unlocked for a moment: another siamtrack would take it for an orphan.
             tmp = self.path.with_name(self.path.name + ".tmp")
             new: IO[bytes] | None = None
             try:
@@ -318,7 +269,7 @@ class Journal:
             if not _try_lock(f):
                 raise JournalError(f"{_holder(path)} is already editing this video (journal {path})")
             f.truncate(0)
-            f.write(_line(header))
+            f.write(record_line(header))
             f.flush()
             os.fsync(f.fileno())
         except BaseException:
@@ -367,7 +318,7 @@ class Journal:
             if not batch or self._file is None:
                 return
             try:
-                self._append(b"".join(_line(self._record(item)) for item in batch))
+                self._append(b"".join(record_line(self._record(item)) for item in batch))
                 self.error = None
             except OSError as exc:
                 self.error = f"Autosave to {self.path} failed: {exc.strerror}"
@@ -378,7 +329,7 @@ class Journal:
 
     def _record(self, item: tuple[Any, ...]) -> dict[str, Any]:
         if item[0] != "objects":
-            return _edit_record(*item)
+            return edit_record(*item)
         _, stamp, objects, labels = item
         assert self._session is not None
         snapshot = session_to_dict(self._session, objects=objects)
@@ -425,14 +376,6 @@ class JournalInfo:
     unsaved: bool
 
 
-def _snapshot_video(path: Path, header: dict[str, Any]) -> dict[str, Any]:
-    session = header.get("session")
-    video = session.get("video") if isinstance(session, dict) else None
-    if not isinstance(video, dict):
-        raise JournalError(f"Cannot read journal {path}: its snapshot names no video")
-    return video
-
-
 def read_info(path: Path) -> JournalInfo:
     """What a recovery dialog shows; JournalError (one line) for anything damaged.
 
@@ -440,9 +383,9 @@ def read_info(path: Path) -> JournalInfo:
     JournalError, never a TypeError that would stop the app from starting.
     """
     path = Path(path)
-    header = _header(path)
-    video = _snapshot_video(path, header)
-    edits = sum(1 for r in _records(path) if r.get("type") in ("edit", "objects"))
+    header = read_header(path)
+    video = snapshot_video(path, header)
+    edits = sum(1 for r in read_records(path) if r.get("type") in ("edit", "objects"))
     project = header.get("project")
     try:
         video_path = video.get("path", "")
@@ -488,51 +431,14 @@ def find_recoverable(data_dir: Path | None = None) -> list[Path]:
     return [p for _, p in sorted(found, key=lambda item: item[0], reverse=True)]
 
 
-def _replayed(path: Path, frame_count: int) -> tuple[list[AnnotatedObject], tuple[str, ...], int]:
-    """The snapshot with every complete record applied: the objects, the labels, and how many edits."""
-    header = _header(path)
-    try:
-        snapshot = session_from_dict(header["session"])
-    except (KeyError, ValueError) as exc:
-        raise JournalError(f"Cannot read journal {path}: bad snapshot ({exc})") from None
-    if snapshot.frame_count != frame_count:
-        raise JournalError(
-            f"Cannot replay journal {path}: it is for {snapshot.frame_count} frames, "
-            f"the session has {frame_count}"
-        )
-    objects = {o.id: o for o in snapshot.objects}
-    labels = snapshot.labels
-    count = 0
-    for record in _records(path):
-        kind = record.get("type")
-        try:
-            if kind == "edit":
-                object_id = record.get("object", next(iter(objects)))
-                obj = objects[object_id]
-                changes = _changes(record, frame_count)
-                objects[object_id] = replace(obj, trajectory=obj.trajectory.with_entries(changes))
-            elif kind == "objects":
-                state = session_from_dict(record["session"])
-                if state.frame_count != frame_count:
-                    raise ValueError("a snapshot for another frame count")
-                objects = {o.id: o for o in state.objects}
-                labels = state.labels
-            else:
-                continue
-        except (KeyError, TypeError, ValueError, IndexError, OverflowError, StopIteration):
-            break  # a damaged line: everything before it is still good
-        count += 1
-    return list(objects.values()), labels, count
-
-
 def replay(path: Path, session: AnnotationSession) -> int:
     """Bring ``session`` to the journal's last state (one undo step); return the edits replayed."""
     path = Path(path)
-    header = _header(path)
-    digest = _snapshot_video(path, header).get("content_hash")
+    header = read_header(path)
+    digest = snapshot_video(path, header).get("content_hash")
     if digest != session.content_hash:
         raise JournalError(f"Cannot replay journal {path}: it belongs to another video")
-    objects, labels, count = _replayed(path, session.frame_count)
+    objects, labels, count = replayed(path, session.frame_count)
     for label in labels:
         if label not in session.labels:
             session.add_label(label)
@@ -547,12 +453,12 @@ def restore(path: Path, video: Path | None = None) -> AnnotationSession:
     again should siamtrack crash before it is saved.
     """
     path = Path(path)
-    header = _header(path)
+    header = read_header(path)
     try:
         session = session_from_dict(header["session"], video)
     except (KeyError, ValueError) as exc:
         raise JournalError(f"Cannot read journal {path}: bad snapshot ({exc})") from None
-    objects, labels, _ = _replayed(path, session.frame_count)
+    objects, labels, _ = replayed(path, session.frame_count)
     restored = AnnotationSession(
         session.video,
         session.frame_count,

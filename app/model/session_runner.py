@@ -8,67 +8,25 @@ between frames, so cancelling costs at most one frame.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
+from app.model.bidirectional import BidirectionalRun
 from app.model.session import AnnotationSession, RunRequest, TrackerSettings
 from trackers.protocol import Tracker
 from trackers.registry import create_tracker
-from trackers.run import CancelToken, track_frames, track_frames_multi
-from trackers.sources import VideoSource
+from trackers.run import CancelToken, Frames, run_frames, track_frames, track_frames_multi
 from trackers.types import Frame, TrackResult
 
 MakeTracker = Callable[..., Tracker]
-
-BACKWARD_CHUNK_BYTES = 256 * 1024 * 1024
-"""Memory for the frames a backward run over a plain video decodes ahead (see _backward_video)."""
-
-
-class Frames(Protocol):
-    """A FrameSource or a FrameCache: anything with frame-accurate ``frames[i]``."""
-
-    def __getitem__(self, index: int) -> Frame: ...
 
 
 def _cancelled(cancel: CancelToken | None) -> bool:
     return cancel is not None and cancel.is_set()
 
 
-def _backward_video(source: VideoSource, indices: range, cancel: CancelToken | None) -> Iterator[Frame]:
-    """Frames of a backward range of a video, decoded forwards in chunks and handed out reversed.
-
-    ``source[i]`` on a video going backwards reopens the file and decodes from the
-    start for every frame; decoding a chunk at a time divides that cost by the
-    chunk's length while keeping memory bounded. (A FrameCache needs none of this.)
-    """
-    width, height = source.size
-    chunk = max(8, BACKWARD_CHUNK_BYTES // max(1, width * height * 3))
-    high = indices.start + 1  # exclusive, in forward terms
-    low_end = indices.stop + 1  # the lowest frame the run visits
-    while high > low_end:
-        low = max(low_end, high - chunk)
-        frames: list[Frame] = []
-        for frame in source.iter_from(low, high):
-            if _cancelled(cancel):
-                return
-            frames.append(frame)
-        yield from reversed(frames)
-        if len(frames) < high - low:
-            return  # the video ran out: nothing more to give
-        high = low
-
-
-def request_frames(frames: Frames, request: RunRequest, cancel: CancelToken | None = None) -> Iterator[Frame]:
-    """The frames of ``request.indices`` in the run's order.
-
-    Only ``start``, ``stop`` and ``direction`` are read, so any request-like object works.
-    """
-    indices = range(request.start, request.stop, request.direction)
-    if request.direction > 0 and hasattr(frames, "iter_from"):
-        # Streaming decodes each frame once; the same pixels as frames[i].
-        return frames.iter_from(indices.start, indices.stop)  # type: ignore[attr-defined]
-    if request.direction < 0 and isinstance(frames, VideoSource):
-        return _backward_video(frames, indices, cancel)
-    return (frames[i] for i in indices)
+def _frames_of(frames: Frames, request: RunRequest, cancel: CancelToken | None) -> Iterator[Frame]:
+    """The frames of ``request.indices`` in the run's order (:func:`trackers.run.run_frames`)."""
+    return run_frames(frames, request.start, request.stop, request.direction, cancel)
 
 
 def _make(request: RunRequest, make_tracker: MakeTracker) -> Tracker:
@@ -93,7 +51,7 @@ def run_request(
     """
     try:
         tracker = _make(request, make_tracker)
-        for step in track_frames(tracker, request_frames(frames, request, cancel), request.box, cancel):
+        for step in track_frames(tracker, _frames_of(frames, request, cancel), request.box, cancel):
             session.accept(request.run_id, request.start + request.direction * step.index, step.result)
             if session.run_should_stop(request.run_id):
                 break
@@ -120,10 +78,26 @@ def collect(
     """Track ``request`` without touching any session: frame index -> result, keyframe excluded."""
     tracker = _make(request, make_tracker)
     results: dict[int, TrackResult] = {}
-    for step in track_frames(tracker, request_frames(frames, request, cancel), request.box, cancel):
+    for step in track_frames(tracker, _frames_of(frames, request, cancel), request.box, cancel):
         if step.index:
             results[request.start + request.direction * step.index] = step.result
     return results
+
+
+def _collect_into(
+    run: BidirectionalRun,
+    request: RunRequest,
+    frames: Frames,
+    make_tracker: MakeTracker,
+    cancel: CancelToken | None,
+) -> str:
+    """Track one half of ``run`` into it; ``"completed"`` when it reached all its frames."""
+    tracker = _make(request, make_tracker)
+    done = 0
+    for step in track_frames(tracker, _frames_of(frames, request, cancel), request.box, cancel):
+        run.accept(request.run_id, request.start + request.direction * step.index, step.result)
+        done = step.index + 1
+    return "completed" if done >= len(request.indices) else "cancelled"
 
 
 def run_bidirectional(
@@ -137,14 +111,21 @@ def run_bidirectional(
 ) -> str:
     """Track forward from keyframe ``a`` and backward from keyframe ``b``; fuse per frame by score.
 
-    A cancelled run still fuses what both directions got so far (one undo step).
-    Returns ``"completed"`` or ``"cancelled"``.
+    The rule is :mod:`app.model.bidirectional`'s, as in the app: the backward half runs
+    only after a completed forward half, and what both got is fused (one undo step), also
+    after a cancel or an error (which then propagates). Returns why the last half ended:
+    ``"completed"`` or ``"cancelled"``.
     """
-    forward_request, backward_request = session.bidirectional_requests(a, b, settings)
-    forward = collect(forward_request, frames, make_tracker, cancel)
-    backward = {} if _cancelled(cancel) else collect(backward_request, frames, make_tracker, cancel)
-    session.fuse_bidirectional(forward, backward)
-    return "cancelled" if _cancelled(cancel) else "completed"
+    run = BidirectionalRun.between(session, a, b, settings)
+    request: RunRequest | None = run.forward
+    reason = "completed"
+    try:
+        while request is not None:
+            reason = _collect_into(run, request, frames, make_tracker, cancel)
+            request = run.next_after(request.run_id, reason)
+    finally:
+        run.fuse(session)
+    return reason
 
 
 def _request_key(request: RunRequest) -> tuple[str, str, str, str]:
@@ -196,7 +177,7 @@ def run_group(
         trackers = make_group_trackers(requests, make_tracker)
         steps = track_frames_multi(
             trackers,
-            request_frames(frames, longest, cancel),
+            _frames_of(frames, longest, cancel),
             [r.box for r in requests],
             cancel,
             lengths=lengths,

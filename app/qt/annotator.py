@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.model.bidirectional import BidirectionalRun
 from app.model.document import VideoDocument
-from app.model.session import RunRequest, TrackerSettings
+from app.model.session import TrackerSettings
 from app.qt.tracking_worker import RunGroup, TrackingController
 from trackers.confidence import confidence
 from trackers.trajectory import Entry, Origin
@@ -51,7 +52,7 @@ class Annotator(QObject):
         self._settings = settings
         self._retrack_enabled = retrack_enabled
         self._retrack_from: int | None = None
-        self._fusion: _Fusion | None = None
+        self._fusion: BidirectionalRun | None = None
         self._group: RunGroup | None = None
         self._run_started = 0.0
         self._run_trackers: dict[int, str] = {}
@@ -225,9 +226,9 @@ class Annotator(QObject):
             return False
         settings = self._settings()
         session.settings = settings
-        forward, backward = session.bidirectional_requests(a, b, settings)
+        self._fusion = run = BidirectionalRun.between(session, a, b, settings)
+        forward, backward = run.forward, run.backward
         self._run_trackers = {forward.run_id: forward.tracker, backward.run_id: backward.tracker}
-        self._fusion = _Fusion(forward.run_id, backward)
         self._run_started = time.perf_counter()
         self.controller.start(forward, document.path)
         self.run_started.emit(forward.run_id)
@@ -243,24 +244,24 @@ class Annotator(QObject):
 
     def _fusion_frame(self, run_id: int, index: int, result: TrackResult) -> bool:
         fusion = self._fusion
-        if fusion is None or run_id not in (fusion.forward_id, fusion.backward.run_id):
+        if fusion is None or not fusion.owns(run_id):
             return False
-        (fusion.forward if run_id == fusion.forward_id else fusion.backward_results)[index] = result
+        fusion.accept(run_id, index, result)
         return True
 
     def _fusion_finished(self, run_id: int, reason: str) -> bool:
-        """Start the backward half after the forward one; fuse when both are done (or stopped)."""
+        """The next half of a two-way run, or its fusion (the rule: app.model.bidirectional)."""
         fusion = self._fusion
-        if fusion is None or run_id not in (fusion.forward_id, fusion.backward.run_id):
+        if fusion is None or not fusion.owns(run_id):
             return False
         document = self.document
-        if run_id == fusion.forward_id and reason == "completed" and document is not None:
-            self.controller.start(fusion.backward, document.path)
+        following = fusion.next_after(run_id, reason)
+        if following is not None and document is not None:
+            self.controller.start(following, document.path)
             return True
         self._fusion = None
         if document is not None:
-            # what both halves got so far is kept, also after a stop or an error
-            document.session.fuse_bidirectional(fusion.forward, fusion.backward_results)
+            fusion.fuse(document.session)
         self.changed.emit()
         self.run_ended.emit(run_id, reason)
         return True
@@ -422,12 +423,3 @@ class Annotator(QObject):
         self.changed.emit()
         self.run_ended.emit(run_id, reason)
 
-
-@dataclass
-class _Fusion:
-    """A forward-then-backward run between two keyframes, collected for fusion by score."""
-
-    forward_id: int
-    backward: RunRequest
-    forward: dict[int, TrackResult] = field(default_factory=dict)
-    backward_results: dict[int, TrackResult] = field(default_factory=dict)

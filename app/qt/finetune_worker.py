@@ -1,8 +1,9 @@
 """Fine-tuning on a project's own annotations, off the GUI thread.
 
-The same worker-object pattern as :mod:`app.qt.tracking_worker`: a :class:`FinetuneWorker`
-lives in a QThread owned by a :class:`FinetuneController`; the work itself is Qt-free
-(:mod:`app.model.project_training` and ``training.siamfc_train.train_siamfc``).
+The job pattern of :mod:`app.qt.jobs` (thread, job id, cancel, stale filter, shutdown):
+a :class:`FinetuneWorker` lives in a QThread owned by a :class:`FinetuneController`;
+the work itself is Qt-free (:mod:`app.model.project_training` and
+``training.siamfc_train.train_siamfc``).
 
 One job is three steps, each polling the job's cancel event:
 
@@ -10,14 +11,12 @@ One job is three steps, each polling the job's cancel event:
 2. ``train_siamfc`` on the training frames, starting from the current weights;
 3. the AUC of the new weights on the same frames ("after").
 
-* **Cancel** sets a ``threading.Event`` directly from the GUI thread (a queued signal
-  would wait behind the job). Training polls it between steps and saves a checkpoint
+* **Cancel**: training polls the job's event between steps and saves a checkpoint
   before it returns, so a cancelled job keeps the weights it reached.
 * **Progress** is throttled to :data:`MAX_RATE` signals a second; the loss a signal
   carries is the mean over the steps since the previous one, so a plot of it is the
   loss curve, smoothed, not a sample of single noisy batches.
 * **Errors** become one line (``failed``); no traceback reaches the user.
-* **Stale signals**: every job has an id; the controller forwards only the current job's.
 """
 
 from __future__ import annotations
@@ -29,9 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from app.model.project_training import Cancelled, Split, heldout_auc
+from app.qt.jobs import Job, JobController
 from trackers.evaluation import AnnotatedSequence
 
 MAX_RATE = 10.0
@@ -121,13 +121,6 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-@dataclass(frozen=True)
-class _Envelope:
-    job_id: int
-    job: FinetuneJob
-    cancel: threading.Event
-
-
 class FinetuneWorker(QObject):
     """Lives in the fine-tuning thread; runs one job at a time."""
 
@@ -148,8 +141,8 @@ class FinetuneWorker(QObject):
             self.progress.emit(job_id, event)
 
     @Slot(object)
-    def run(self, envelope: _Envelope) -> None:
-        job_id, job, cancel = envelope.job_id, envelope.job, envelope.cancel
+    def run(self, envelope: Job) -> None:
+        job_id, job, cancel = envelope.job_id, envelope.payload, envelope.cancel
         result = FinetuneResult("cancelled", job.tracker)
         try:
             self._run(job_id, job, cancel, result)
@@ -244,7 +237,7 @@ def _drop_resume_state(out: Path) -> None:
         pass
 
 
-class FinetuneController(QObject):
+class FinetuneController(JobController):
     """Owned by the GUI thread: starts, cancels and shuts down fine-tunes on one worker thread.
 
     Its signals repeat the worker's for the current job, without the job id.
@@ -254,79 +247,37 @@ class FinetuneController(QObject):
     finished = Signal(object)  # FinetuneResult
     failed = Signal(str)
 
-    _start = Signal(object)
+    _worker: FinetuneWorker
+    what = "fine-tune"
 
     def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._thread = QThread()
-        self._thread.setObjectName("siamtrack-finetune")
-        self._worker = FinetuneWorker()
-        self._worker.moveToThread(self._thread)
-        self._thread.finished.connect(self._worker.deleteLater)
-        self._start.connect(self._worker.run)
+        super().__init__(FinetuneWorker(), "siamtrack-finetune", parent)
         self._worker.progress.connect(self._on_progress)
         self._worker.finished.connect(self._on_finished)
         self._worker.failed.connect(self._on_failed)
-        self._next_id = 1
-        self._current: int | None = None
         self._job: FinetuneJob | None = None
-        self._cancel: threading.Event | None = None
-        self._shut_down = False
-
-    @property
-    def running(self) -> bool:
-        return self._current is not None
-
-    @property
-    def worker_thread(self) -> QThread:
-        return self._thread
 
     def start(self, job: FinetuneJob) -> int:
         """Start ``job``; one still going is cancelled and its signals dropped. Returns the job id."""
-        if self._shut_down:
-            raise RuntimeError("the fine-tune controller has been shut down")
-        self.cancel()
-        job_id, self._next_id = self._next_id, self._next_id + 1
-        self._cancel = threading.Event()
-        self._current = job_id
+        job_id = self.submit(job)
         self._job = job
-        if not self._thread.isRunning():
-            self._thread.start()
-        self._start.emit(_Envelope(job_id, job, self._cancel))
         return job_id
 
-    def cancel(self) -> None:
-        """Ask the current job to stop at its next check (a training step, a frame)."""
-        if self._cancel is not None:
-            self._cancel.set()
-
-    def shutdown(self) -> None:
-        """Cancel, quit and wait: no thread is left running; the last signals are delivered."""
-        if self._shut_down:
-            return
-        self._shut_down = True
-        self.cancel()
-        self._thread.quit()
-        self._thread.wait()
-        QCoreApplication.sendPostedEvents(self, int(QEvent.Type.MetaCall.value))
-        if self._current is not None and self._job is not None:
-            # The job never got to run (shut down while it was queued).
-            self._current = None
+    def _never_reported(self, job_id: int) -> None:
+        if self._job is not None:
             self.finished.emit(FinetuneResult("cancelled", self._job.tracker))
 
     @Slot(int, object)
     def _on_progress(self, job_id: int, event: Any) -> None:
-        if job_id == self._current:
+        if self.is_current(job_id):
             self.progress.emit(event)
 
     @Slot(int, object)
     def _on_finished(self, job_id: int, result: Any) -> None:
-        if job_id == self._current:
-            self._current = None
+        if self.end(job_id):
             self.finished.emit(result)
 
     @Slot(int, str)
     def _on_failed(self, job_id: int, message: str) -> None:
-        if job_id == self._current:
-            self._current = None
+        if self.end(job_id):
             self.failed.emit(message)

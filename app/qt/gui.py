@@ -6,7 +6,7 @@
 scripts and CI (no prompts, no saved preferences in that mode).
 
 The options live in app/gui_options.py (Qt-free: ``siamtrack --help`` loads no Qt);
-app/cli.py imports this module only when ``gui`` is asked for.
+app/cli/gui.py imports this module only when ``gui`` is asked for.
 """
 
 from __future__ import annotations

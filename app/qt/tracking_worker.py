@@ -1,22 +1,17 @@
 """Tracking off the GUI thread: a worker object in a QThread, owned by a controller.
 
-The design follows the Qt docs' worker-object pattern (``moveToThread``) and
-Orange3's ``concurrent`` module: the work is the Qt-free loop
-:func:`trackers.run.track_frames`; this module only carries its results across
-the thread boundary.
+The thread, the run ids, cancel, the stale-result filter and shutdown are the common
+job pattern of :mod:`app.qt.jobs`; the work is the Qt-free loop
+:func:`trackers.run.track_frames`. What this module adds:
 
-* **Cancel** is a ``threading.Event`` per run, set by a direct call from the GUI
-  thread. A queued "cancel" signal would arrive only after the run's loop had
-  returned, because that loop blocks the worker thread's event loop; the event
-  is polled by ``track_frames`` between frames, so a run stops within one frame.
-* **Stale results**: every run has an id. The controller forwards only the
-  signals of the current run, so results of a superseded run that are still in
-  the event queue are dropped (napari's layer slicer does the same).
+* **A run's id is the session's run id**, so the results the controller forwards are
+  those of the session's current run. Cancel is polled by ``track_frames`` between
+  frames, so a run stops within one frame.
 * **The tracker is built in the worker thread**: loading weights and moving them
   to the GPU is slow, and the GUI must never block on it. The last tracker is
   kept for the next run with the same settings.
-* **Shutdown** = cancel + ``quit()`` + ``wait()``, then the results that were
-  already queued are delivered, so closing the window keeps every tracked frame.
+* **Shutdown** delivers the results that were already mailed, so closing the window
+  keeps every tracked frame.
 * **Results are mailed, not queued one signal each**: the worker appends every result
   to a mailbox and wakes the GUI thread only when the mailbox was empty. The GUI thread
   takes the whole backlog at once and hands it on in slices of at most
@@ -46,17 +41,16 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
-# The same frame order as the Qt-free runner: backward runs over a video decode
-# forward in bounded chunks (see app.model.session_runner).
-from app.model.session_runner import request_frames
+from app.qt.jobs import Job, JobController
+from app.qt.mailbox import Item, Mailbox, RunEnd, RunFrame, RunNotice
 from trackers.protocol import Tracker
-from trackers.run import is_out_of_memory, track_frames
+from trackers.run import is_out_of_memory, run_frames, track_frames
 from trackers.sources import FrameSource, open_source
-from trackers.types import Box, Frame
+from trackers.types import Frame
 
 TrackerFactory = Callable[..., Tracker]
 
@@ -64,10 +58,6 @@ DELIVERY_BUDGET_S = 0.015
 """The longest the GUI thread spends handing results on before it serves its event loop again."""
 DELIVERY_INTERVAL_S = 0.020
 """The GUI thread takes results at most this often (so a run costs it at most 50 wake-ups a second)."""
-MAILBOX_LIMIT = 512
-"""Results waiting for the GUI thread before the worker waits for it."""
-FRAME_EVERY = 8
-"""Of the results waiting, every this-many-th keeps its decoded frame for the viewer."""
 WORKER_NICE = 5
 """How much lower than the GUI the tracking thread runs (Linux nice: at 5 it gets about a
 quarter of a core that the GUI thread also wants, and all of any core the GUI leaves idle)."""
@@ -84,21 +74,6 @@ def _lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
     except OSError:
         pass
-
-
-class RunRequestLike(Protocol):
-    """What the worker reads of ``app.model.session.RunRequest`` (kept structural so the
-    worker does not depend on the session module)."""
-
-    run_id: int
-    tracker: str
-    weights: Path | None
-    device: str
-    start: int
-    box: Box
-    stop: int
-    direction: int
-    model_dir: Path | None
 
 
 @dataclass
@@ -146,82 +121,6 @@ class TrackerInfo:
     untrained: bool
 
 
-@dataclass(frozen=True)
-class _Job:
-    request: Any  # RunRequestLike; Any because Protocol attributes are not runtime-checkable
-    video: Path
-    cancel: threading.Event
-
-
-@dataclass(slots=True)
-class _Frame:
-    run_id: int
-    index: int
-    result: Any  # TrackResult
-    done: int
-    total: int
-    frame: Frame | None
-    """The decoded frame, for the viewer (see ``TrackingController.frame_sink``); dropped
-    from all but every ``FRAME_EVERY``-th waiting result, so a backlog holds few frames."""
-
-
-@dataclass(frozen=True, slots=True)
-class _End:
-    run_id: int
-    failed: bool
-    text: str  # the reason ("completed", "cancelled") or the failure's one-line message
-
-
-@dataclass(frozen=True, slots=True)
-class _Notice:
-    """A line for the user about the run (e.g. it went on on the CPU). It travels in the
-    mailbox, in order with the frames: sent as a signal of its own, it could arrive after
-    the run's end and be dropped as belonging to no current run."""
-
-    run_id: int
-    text: str
-
-
-_Item = _Frame | _Notice | _End
-
-
-class _Mailbox:
-    """What a run sends to the GUI thread, in order: its frames and notices, then its end.
-
-    ``post`` says whether the receiver must be woken: only when nothing was waiting,
-    so a backlog of any length costs the GUI thread one wake-up. A backlog holds at
-    most ``MAILBOX_LIMIT`` results (the worker waits, see ``wait_for_room``) and the
-    decoded frames of only every ``FRAME_EVERY``-th of them and of the newest.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._room = threading.Condition(self._lock)
-        self._items: list[_Item] = []
-
-    def post(self, item: _Item) -> bool:
-        with self._lock:
-            if self._items:
-                last = self._items[-1]
-                if isinstance(last, _Frame) and last.done % FRAME_EVERY:
-                    last.frame = None
-            self._items.append(item)
-            return len(self._items) == 1
-
-    def take(self) -> list[_Item]:
-        with self._lock:
-            items, self._items = self._items, []
-            self._room.notify_all()
-        return items
-
-    def wait_for_room(self, cancel: threading.Event) -> None:
-        """Block while the backlog is full (the GUI thread is late), until it drains or
-        the run is cancelled: memory stays bounded however long the GUI is away."""
-        with self._lock:
-            while len(self._items) >= MAILBOX_LIMIT and not cancel.is_set():
-                self._room.wait(0.05)
-
-
 def _tracker_key(request: Any) -> tuple[str, str, str, str]:
     return (request.tracker, str(request.weights), request.device, str(request.model_dir))
 
@@ -237,30 +136,9 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-class _Remember:
-    """An iterator of frames that remembers the last one it gave (the frame a step tracked)."""
-
-    def __init__(self, frames: Iterator[Frame]) -> None:
-        self._frames = frames
-        self.last: Frame | None = None
-
-    def __iter__(self) -> _Remember:
-        return self
-
-    def __next__(self) -> Frame:
-        self.last = next(self._frames)
-        return self.last
-
-    def close(self) -> None:
-        close = getattr(self._frames, "close", None)
-        if close is not None:
-            close()
-
-
-def _with_frames(steps: Iterator[Any], frames: _Remember) -> Iterator[tuple[Any, Frame | None]]:
-    # track_frames reads one frame and yields its step before reading the next
-    for step in steps:
-        yield step, frames.last
+def _frames_for(source: FrameSource, request: Any, cancel: threading.Event) -> Iterator[Frame]:
+    # the same frame order as every run (trackers.run): backward over a video in chunks
+    return run_frames(source, request.start, request.stop, request.direction, cancel)
 
 
 class TrackingWorker(QObject):
@@ -272,7 +150,7 @@ class TrackingWorker(QObject):
 
     def __init__(self, make_tracker: TrackerFactory | None = None) -> None:
         super().__init__()
-        self.mailbox = _Mailbox()
+        self.mailbox = Mailbox()
         """Frames and ends of runs (see the module notes); read by the controller."""
         self._make_tracker = make_tracker
         self._tracker: Tracker | None = None
@@ -314,7 +192,7 @@ class TrackingWorker(QObject):
         tracker = self._build(request, "cpu")
         message = f"{request.tracker} ran out of GPU memory {where}; tracking goes on on the CPU (slower)"
         if run_id is not None:
-            self._post(_Notice(run_id, message))
+            self._post(RunNotice(run_id, message))
         else:
             self.probe_failed.emit(message)
         return tracker
@@ -341,7 +219,7 @@ class TrackingWorker(QObject):
             return
         self.tracker_ready.emit(self._info(request, tracker))
 
-    def _post(self, item: _Item) -> None:
+    def _post(self, item: Item) -> None:
         if self.mailbox.post(item):
             self.mail.emit()
 
@@ -359,54 +237,53 @@ class TrackingWorker(QObject):
                 trackers.append(self._build(request, request.device))
         return trackers
 
-    def _run_group(self, job: _Job) -> None:
+    def _run_group(self, group: RunGroup, video: Path, cancel: threading.Event) -> None:
         from trackers.run import track_frames_multi
 
-        group: RunGroup = job.request
         run_id = group.run_id
         longest = group.longest
         total = abs(longest.stop - longest.start)
         done = 0
-        frames: _Remember | None = None
+        frames: Iterator[Frame] | None = None
         try:
             trackers = self._group_trackers(group, run_id)
             self.tracker_ready.emit(self._info(group.requests[0], trackers[0]))
-            frames = _Remember(request_frames(self._source_for(job.video), longest, job.cancel))
+            frames = _frames_for(self._source_for(video), longest, cancel)
             steps = track_frames_multi(
-                trackers, frames, [r.box for r in group.requests], job.cancel,
+                trackers, frames, [r.box for r in group.requests], cancel,
                 lengths=[abs(r.stop - r.start) for r in group.requests],
                 keep_going=lambda k: k not in group.stopped,
             )
-            for step, frame in _with_frames(steps, frames):
+            for step in steps:
                 index = longest.start + longest.direction * step.index
                 done = step.index + 1
                 pairs = zip(group.requests, step.results)
                 results = tuple((r.run_id, result) for r, result in pairs if result is not None)
-                self.mailbox.wait_for_room(job.cancel)
-                self._post(_Frame(run_id, index, results, done, total, frame))
+                self.mailbox.wait_for_room(cancel)
+                self._post(RunFrame(run_id, index, results, done, total, step.frame))
         except Exception as exc:  # noqa: BLE001 - as for one run: a message, frames kept
             self._tracker, self._tracker_key = None, None
-            self._post(_End(run_id, True, _one_line(exc)))
+            self._post(RunEnd(run_id, True, _one_line(exc)))
             return
         finally:
             close = getattr(frames, "close", None)
             if close is not None:
                 close()
-        self._post(_End(run_id, False, "completed" if done >= total else "cancelled"))
+        self._post(RunEnd(run_id, False, "completed" if done >= total else "cancelled"))
 
     @Slot(object)
-    def run(self, job: _Job) -> None:
-        if isinstance(job.request, RunGroup) and not job.cancel.is_set():
-            self._run_group(job)
+    def run(self, job: Job) -> None:
+        request, video = job.payload
+        if isinstance(request, RunGroup) and not job.cancel.is_set():
+            self._run_group(request, video, job.cancel)
             return
-        request = job.request
         run_id = request.run_id
         if job.cancel.is_set():  # cancelled while it waited in the queue
-            self._post(_End(run_id, False, "cancelled"))
+            self._post(RunEnd(run_id, False, "cancelled"))
             return
         total = abs(request.stop - request.start)
         done = 0
-        frames: _Remember | None = None
+        frames: Iterator[Frame] | None = None
 
         def fallback(exc: BaseException) -> Tracker:
             index = request.start + request.direction * done
@@ -418,18 +295,18 @@ class TrackingWorker(QObject):
         try:
             tracker = self._tracker_for(request, run_id)
             self.tracker_ready.emit(self._info(request, tracker))
-            frames = _Remember(request_frames(self._source_for(job.video), request, job.cancel))
+            frames = _frames_for(self._source_for(video), request, job.cancel)
             on_oom = None if request.device == "cpu" else fallback
             steps = track_frames(tracker, frames, request.box, job.cancel, fallback=on_oom)
-            for step, frame in _with_frames(steps, frames):
+            for step in steps:
                 index = request.start + request.direction * step.index
                 done = step.index + 1
                 self.mailbox.wait_for_room(job.cancel)
-                self._post(_Frame(run_id, index, step.result, done, total, frame))
+                self._post(RunFrame(run_id, index, step.result, done, total, step.frame))
         except Exception as exc:  # noqa: BLE001 - a tracker's exception becomes a message, frames kept
             # A tracker that raised may be in any state: build a fresh one next time.
             self._tracker, self._tracker_key = None, None
-            self._post(_End(run_id, True, _one_line(exc)))
+            self._post(RunEnd(run_id, True, _one_line(exc)))
             return
         finally:
             # A stopped run leaves its frame stream half read: close it now, so its
@@ -437,7 +314,7 @@ class TrackingWorker(QObject):
             close = getattr(frames, "close", None)
             if close is not None:
                 close()
-        self._post(_End(run_id, False, "completed" if done >= total else "cancelled"))
+        self._post(RunEnd(run_id, False, "completed" if done >= total else "cancelled"))
 
     @Slot()
     def release(self) -> None:
@@ -448,7 +325,7 @@ class TrackingWorker(QObject):
             self._source = None
 
 
-class TrackingController(QObject):
+class TrackingController(JobController):
     """Owned by the GUI thread: starts, cancels and shuts down runs on one worker thread.
 
     Its signals repeat the worker's, for the current run only.
@@ -462,30 +339,19 @@ class TrackingController(QObject):
     probe_failed = Signal(str)
     notice = Signal(int, str)
 
-    _start_run = Signal(object)
     _start_probe = Signal(object)
+    _worker: TrackingWorker
+    what = "tracking"
 
     def __init__(self, make_tracker: TrackerFactory | None = None, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._thread = QThread()
-        self._thread.setObjectName("siamtrack-tracking")
-        self._worker = TrackingWorker(make_tracker)
-        self._worker.moveToThread(self._thread)
-        # finished is emitted in the worker thread after its event loop has stopped:
-        # a direct connection frees the model and decoder there, then the worker is deleted.
-        self._thread.finished.connect(self._worker.release, Qt.ConnectionType.DirectConnection)
-        self._thread.finished.connect(self._worker.deleteLater)
+        super().__init__(TrackingWorker(make_tracker), "siamtrack-tracking", parent)
         # first thing in the new thread, before it builds a tracker or starts compute threads
         self._thread.started.connect(_lower_priority, Qt.ConnectionType.DirectConnection)
-        self._start_run.connect(self._worker.run)
         self._start_probe.connect(self._worker.probe)
         self._worker.mail.connect(self._wake)
         self._worker.tracker_ready.connect(self.tracker_ready)
         self._worker.probe_failed.connect(self.probe_failed)
-        self._current: int | None = None
-        self._cancel: threading.Event | None = None
-        self._shut_down = False
-        self._backlog: deque[_Item] = deque()
+        self._backlog: deque[Item] = deque()
         """Taken from the mailbox, not yet handed on (only while a delivery is cut short)."""
         self._delivered_at = 0.0
         self._more = QTimer(self)
@@ -496,31 +362,14 @@ class TrackingController(QObject):
         newest at least), e.g. the viewer's frame cache: the frame the window shows next
         was decoded by the worker already, so the GUI thread need not decode it again."""
 
-    # --- state ----------------------------------------------------------------------
     @property
     def current_run_id(self) -> int | None:
         """The run whose results are forwarded; None when no run is going."""
-        return self._current
+        return self.current_job_id
 
-    @property
-    def running(self) -> bool:
-        return self._current is not None
-
-    @property
-    def worker_thread(self) -> QThread:
-        """The tracking thread, for tests and diagnostics."""
-        return self._thread
-
-    # --- commands -------------------------------------------------------------------
     def start(self, request: Any, video: Path) -> None:
         """Start ``request`` on ``video``; a run still going is cancelled and its results dropped."""
-        if self._shut_down:
-            raise RuntimeError("the tracking controller has been shut down")
-        self.cancel()
-        self._cancel = threading.Event()
-        self._current = request.run_id
-        self._ensure_thread()
-        self._start_run.emit(_Job(request, Path(video), self._cancel))
+        self.submit((request, Path(video)), job_id=request.run_id)
 
     def probe(self, request: Any) -> None:
         """Build the tracker for these settings in the background; answers with tracker_ready/probe_failed."""
@@ -529,31 +378,13 @@ class TrackingController(QObject):
         self._ensure_thread()
         self._start_probe.emit(request)
 
-    def cancel(self) -> None:
-        """Ask the current run to stop after the frame it is on; its run_finished follows."""
-        if self._cancel is not None:
-            self._cancel.set()
-
-    def shutdown(self) -> None:
-        """Cancel, quit and wait: no thread is left running. Results already sent are delivered."""
-        if self._shut_down:
-            return
-        self._shut_down = True
-        self.cancel()
-        self._thread.quit()
-        self._thread.wait()
-        # The worker's last results sit in the mailbox and its last signals in this
-        # thread's queue: deliver them now, so the frames tracked before the close reach
-        # the session.
-        QCoreApplication.sendPostedEvents(self, int(QEvent.Type.MetaCall.value))
+    def _after_shutdown(self) -> None:
+        # the worker's last results sit in the mailbox: the frames tracked before the
+        # close reach the session
         self._deliver(budget=None)
-        if self._current is not None:  # the run never got to report (e.g. shut down while queued)
-            run_id, self._current = self._current, None
-            self.run_finished.emit(run_id, "cancelled")
 
-    def _ensure_thread(self) -> None:
-        if not self._thread.isRunning():
-            self._thread.start()
+    def _never_reported(self, job_id: int) -> None:
+        self.run_finished.emit(job_id, "cancelled")
 
     # --- worker results, current run only ----------------------------------------------
     @Slot()
@@ -585,8 +416,8 @@ class TrackingController(QObject):
         progress: tuple[int, int, int] | None = None
         while self._backlog:
             item = self._backlog.popleft()
-            if isinstance(item, _Frame):
-                if item.run_id != self._current:
+            if isinstance(item, RunFrame):
+                if not self.is_current(item.run_id):
                     continue
                 frame, item.frame = item.frame, None
                 if frame is not None and self.frame_sink is not None:
@@ -595,8 +426,8 @@ class TrackingController(QObject):
                 progress = (item.run_id, item.done, item.total)
                 if frame is not None and deadline is not None and time.perf_counter() > deadline:
                     break
-            elif isinstance(item, _Notice):
-                if item.run_id == self._current:
+            elif isinstance(item, RunNotice):
+                if self.is_current(item.run_id):
                     self.notice.emit(item.run_id, item.text)
             else:
                 if progress is not None:
@@ -609,13 +440,12 @@ class TrackingController(QObject):
             self._more.start(0)
 
     def _emit_progress(self, progress: tuple[int, int, int]) -> None:
-        if progress[0] == self._current:
+        if self.is_current(progress[0]):
             self.progress.emit(*progress)
 
-    def _on_end(self, end: _End) -> None:
-        if end.run_id != self._current:
+    def _on_end(self, end: RunEnd) -> None:
+        if not self.end(end.run_id):
             return
-        self._current = None
         if end.failed:
             self.run_failed.emit(end.run_id, end.text)
         else:

@@ -59,14 +59,11 @@ def test_bench_json_contract(tmp_path, capsys):
 
 
 def test_bench_needs_a_box_for_a_source_without_ground_truth(tmp_path):
-    import cv2
     import numpy as np
 
-    video = tmp_path / "v.avi"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 48))
-    for _ in range(3):
-        writer.write(np.zeros((48, 64, 3), np.uint8))
-    writer.release()
+    from tests.media import write_video
+
+    video = write_video(tmp_path / "v.avi", [np.zeros((48, 64, 3), np.uint8)] * 3)
     with pytest.raises(ValueError, match="--box"):
         run_bench(["identity"], video, None, 3, "cpu")
 

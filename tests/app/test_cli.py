@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from resources.demo_clip import render_sequence
+from tests.media import write_clip
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
 from trackers.weights.checkpoint import save_checkpoint
 
@@ -21,13 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     """A 12-frame MJPG clip with its exact 0-based boxes."""
-    frames, boxes = render_sequence(n_frames=12, size=(160, 120), seed=5)
     path = tmp_path_factory.mktemp("clip") / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (160, 120))
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    return path, boxes
+    return path, write_clip(path, n_frames=12, seed=5)
 
 
 def box_arg(box) -> str:

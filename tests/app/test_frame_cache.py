@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from app.model.frame_cache import INDEX_NAME, PACK_NAME, FrameCache
-from resources.demo_clip import render_sequence
+from tests.media import decoded_frames, write_clip
 from trackers.sources import open_source
 
 FRAMES = 40
@@ -22,22 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    frames, _ = render_sequence(n_frames=FRAMES, size=SIZE, seed=7)
     path = tmp_path_factory.mktemp("clip") / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, SIZE)
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    with open_source(path) as source:
-        decoded = list(source.iter_from(0))
+    write_clip(path, FRAMES, SIZE, seed=7)
+    decoded = decoded_frames(path)
     assert len(decoded) == FRAMES
     return path, decoded
-
-
-@pytest.fixture
-def source(clip):
-    with open_source(clip[0]) as src:
-        yield src
 
 
 def check(cache: FrameCache, reference, indices) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 
 from app.model.frame_cache import FrameCache, cache_entries, cache_usage, clear_cache
 
-from .test_frame_cache import FRAMES, clip, source  # noqa: F401 - fixtures
+from .test_frame_cache import FRAMES, clip  # noqa: F401 - fixture (source is in conftest.py)
 
 
 def fake_entry(root, name: str, size: int, age: float):

@@ -158,6 +158,65 @@ def test_every_action_has_a_shortcut_listed_in_the_help(qtbot, open_window):
     dialog.deleteLater()
 
 
+def test_the_menus_are_the_action_table_and_follow_its_enabling_rules(qtbot, open_window):
+    """app.qt.actions.ACTIONS is the one place the menus come from: every row sits in its
+    menu, in order, with its keys, and is enabled exactly when its rule says."""
+    from PySide6.QtGui import QAction
+
+    from app.qt.actions import ACTIONS, Enabled
+
+    window = open_window(delay=0.05)
+    for name, menu in window.menu_actions.menus.items():
+        rows = [spec for spec in ACTIONS if spec.menu == name]
+        shown = [a for a in menu.actions() if a.menu() is None][: len(rows)]
+        assert [a.text() for a in shown] == [spec.text for spec in rows]
+        assert [tuple(k.toString() for k in a.shortcuts()) for a in shown] == [spec.keys for spec in rows]
+    by_text = {a.text(): a for a in window.findChildren(QAction)}
+
+    def enabled() -> dict[Enabled, set[bool]]:
+        found: dict[Enabled, set[bool]] = {}
+        for spec in ACTIONS:
+            if spec.text not in ("Undo", "Redo"):  # their texts name the step
+                found.setdefault(spec.enabled, set()).add(by_text[spec.text].isEnabled())
+        return found
+
+    on, off = {True}, {False}
+    video = {Enabled.ALWAYS: on, Enabled.VIDEO: on, Enabled.IDLE: on, Enabled.RUNNING: off}
+    assert enabled() == video
+    assert not window.undo_action.isEnabled() and not window.redo_action.isEnabled()
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    assert window.undo_action.isEnabled() and window.undo_action.text().startswith("Undo ")
+    with qtbot.waitSignal(window.run_started, timeout=5_000):
+        window.track(+1)
+    assert enabled() == {**video, Enabled.IDLE: off, Enabled.RUNNING: on}
+    with qtbot.waitSignal(window.run_ended, timeout=5_000):
+        window.stop()
+    window.travel(window.annotator.undo)
+    assert window.redo_action.isEnabled()
+    window.close_document()
+    assert enabled() == {Enabled.ALWAYS: on, Enabled.VIDEO: off, Enabled.IDLE: off, Enabled.RUNNING: off}
+    assert not window.undo_action.isEnabled() and window.undo_action.text() == "Undo"
+
+
+def test_closing_unsaved_work_asks_first_and_cancel_keeps_it(qtbot, open_window, monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QFileDialog
+
+    window = open_window(prompts=True)
+    window.set_keyframe(0, Box(20, 30, 40, 30))
+    assert window.documents.dirty and window.windowTitle().endswith(" *")
+    answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save]
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[1]) or answers.pop(0))
+    project = tmp_path / "asked.siamtrack.json"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(project), ""))
+    assert not window.close_document()  # Cancel: the work stays open
+    assert window.document is not None and window.documents.dirty and not project.exists()
+    assert window.close_document()  # Save: no project file yet, so "save as" asks where
+    assert asked == ["Unsaved annotation", "Unsaved annotation"]
+    assert window.document is None and project.is_file() and not window.documents.dirty
+    assert window.windowTitle() == "siamtrack"
+
+
 def test_stop_keeps_the_frames_tracked_so_far(qtbot, open_window):
     window = open_window(delay=0.03)
     window.set_keyframe(0, Box(20, 30, 40, 30))
@@ -405,7 +464,7 @@ def test_save_reopen_and_journal_lifecycle(qtbot, open_window, tmp_path, synthet
     journal = journal_path(window.document.session.content_hash)
     assert journal.exists()
     project = tmp_path / "clip.siamtrack.json"
-    assert window._save_to(project)
+    assert window.documents.save_to(project)
     assert not window.windowTitle().endswith("*")
     window.close_document()
     assert not journal.exists()  # a clean close leaves nothing to recover
@@ -502,7 +561,7 @@ def test_work_left_by_a_crash_is_offered_and_restored(qtbot, open_window):
     assert window.document is not None
     assert window.document.session.trajectory[4].box == Box(20, 30, 40, 30)
     assert find_recoverable() == []
-    window._dirty = False  # no save prompt when the fixture closes it
+    window.documents.dirty = False  # no save prompt when the fixture closes it
 
 
 def test_cmd_gui_tracks_takes_a_screenshot_and_exits(qtbot, synthetic_clip, tmp_path):
@@ -616,9 +675,9 @@ def test_save_as_adds_the_project_to_open_recent(qtbot, open_window, tmp_path):
     """Issue 17 item 12."""
     window = open_window()
     window.set_keyframe(0, Box(20, 30, 40, 30))
-    assert window._save_to(tmp_path / "mine.siamtrack.json")
+    assert window.documents.save_to(tmp_path / "mine.siamtrack.json")
     assert window.settings.recent[0] == str((tmp_path / "mine.siamtrack.json").resolve())
-    assert "mine.siamtrack.json" in window.recent_actions[0].text()
+    assert "mine.siamtrack.json" in window.menu_actions.recent_actions[0].text()
 
 
 def test_opening_a_video_that_has_a_project_offers_it(
@@ -629,13 +688,13 @@ def test_opening_a_video_that_has_a_project_offers_it(
     window.set_keyframe(0, Box(20, 30, 40, 30))
     project = tmp_path / "elsewhere" / "work.siamtrack.json"
     project.parent.mkdir()
-    assert window._save_to(project)  # not beside the video: found through the recent list
+    assert window.documents.save_to(project)  # not beside the video: found through the recent list
     window.close_document()
     assert window.open_path(synthetic_clip[0])
     assert str(project) in window.statusBar().currentMessage()  # no prompts: a hint
     assert window.document.project_path is None
     window.prompts = True
-    window._dirty = False
+    window.documents.dirty = False
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Open)
     window.close_document()
     assert window.open_path(synthetic_clip[0])

@@ -81,7 +81,7 @@ def test_a_second_object_tracked_together_and_corrected_alone(qtbot, open_window
     # save and reopen: every object, exactly
     objects: tuple[AnnotatedObject, ...] = session.objects
     project = tmp_path / "two.siamtrack.json"
-    assert window._save_to(project)
+    assert window.documents.save_to(project)
     window.close_document()
     assert window.open_path(project)
     assert window.document.session.objects == objects

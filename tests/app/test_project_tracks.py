@@ -60,16 +60,11 @@ def test_every_format_writes_three_objects_and_reads_their_boxes_back(tmp_path):
 
 
 def test_convert_carries_every_object_of_a_project(tmp_path):
-    import cv2
-
     from app.cli import main
     from app.model.project import content_hash, save_project
+    from tests.media import write_video
 
-    video = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, SIZE)
-    for _ in range(N):
-        writer.write(np.zeros((SIZE[1], SIZE[0], 3), np.uint8))
-    writer.release()
+    video = write_video(tmp_path / "clip.avi", [np.zeros((SIZE[1], SIZE[0], 3), np.uint8)] * N, fps=10)
     s = three_objects(video, content_hash(video))
     project = tmp_path / "clip.siamtrack.json"
     save_project(s, project)

@@ -22,10 +22,9 @@ from app.model.project_training import (
     split_session,
 )
 from app.model.session import AnnotationSession
+from tests.media import write_clip
 from trackers.trajectory import Entry, Origin, Trajectory
 from trackers.types import Box
-
-from .conftest import write_clip
 
 FRAMES = 40
 SIZE = (160, 120)

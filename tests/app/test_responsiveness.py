@@ -21,13 +21,12 @@ from app.model.session import AnnotationSession, RunRequest, TrackerSettings
 from app.model.settings import AppSettings
 from app.qt.main_window import REPAINT_MS, MainWindow
 from resources import DEMO_VIDEO
+from tests.media import write_clip
 from trackers.registry import create_tracker
 from trackers.run import track_frames
 from trackers.sources import FrameSource
 from trackers.trajectory import Origin
 from trackers.types import Box, Frame, ScoreMap, TrackResult
-
-from .conftest import write_clip
 
 STALL_BOUND_S = 0.050
 """The issue's bound: the GUI event loop never stalls longer than this."""
@@ -257,7 +256,12 @@ def test_a_late_gui_drops_display_updates_but_no_frame(qtbot, long_clip, monkeyp
     def block_the_gui() -> None:
         blocked["at"] = time.perf_counter()
         blocked["done_before"] = len(tracked(window))
-        time.sleep(0.3)  # a slow paint, a dialog, a long computation on the GUI thread
+        # a slow paint, a dialog, a long computation on the GUI thread: held until the worker
+        # is 100 frames ahead, however loaded the machine (a fixed sleep left it 42 ahead
+        # at load 8, and then nothing was tested)
+        deadline = time.perf_counter() + 30.0
+        while made[-1].updates - blocked["done_before"] < 100 and time.perf_counter() < deadline:
+            time.sleep(0.005)
         blocked["until"] = time.perf_counter()
         blocked["worker_at"] = made[-1].updates  # frames the worker had tracked meanwhile
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
-from app.model import session_runner
+import trackers.run
 from app.model.session import AnnotationSession, TrackerSettings
 from app.model.session_runner import run_bidirectional, run_request
-from resources.demo_clip import render_sequence
+from tests.media import decoded_frames, write_clip
 from trackers.registry import create_tracker
-from trackers.sources import open_source
 from trackers.trajectory import Entry, Origin, Trajectory
 from trackers.types import Box, Frame, TrackResult
 
@@ -25,22 +23,11 @@ SIZE = (96, 64)
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     """An MJPG clip and what streaming decode gives for each of its frames."""
-    frames, _ = render_sequence(n_frames=FRAMES, size=SIZE, seed=3)
     path = tmp_path_factory.mktemp("clip") / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, SIZE)
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    with open_source(path) as source:
-        decoded = list(source.iter_from(0))
+    write_clip(path, FRAMES, SIZE, seed=3)
+    decoded = decoded_frames(path)
     assert len(decoded) == FRAMES
     return path, decoded
-
-
-@pytest.fixture
-def source(clip):
-    with open_source(clip[0]) as src:
-        yield src
 
 
 IDENTITY = TrackerSettings(tracker="identity")
@@ -97,7 +84,7 @@ def test_forward_identity_run_fills_to_the_end(source, clip):
 @pytest.mark.parametrize("chunk_frames", [1000, 3])
 def test_backward_run_sees_the_right_frames(source, clip, monkeypatch, chunk_frames):
     # A tiny chunk makes the backward reader of a video go through several chunks.
-    monkeypatch.setattr(session_runner, "BACKWARD_CHUNK_BYTES", chunk_frames * SIZE[0] * SIZE[1] * 3)
+    monkeypatch.setattr(trackers.run, "BACKWARD_CHUNK_BYTES", chunk_frames * SIZE[0] * SIZE[1] * 3)
     s = session_for(clip[0])
     s.set_keyframe(2, BOX)
     s.set_keyframe(17, BOX)
@@ -190,6 +177,79 @@ def test_bidirectional_run_fuses_by_score(source, clip):
     xs = [s.trajectory[i].box.x for i in range(5, 12)]
     assert xs == [11, 12, 13, 14, 53, 52, 51]
     assert s.undo() and all(s.trajectory[i] is None for i in range(5, 12))
+
+
+def test_a_failing_bidirectional_run_keeps_what_the_forward_half_got_as_the_app_does(source, clip):
+    """Issue 19.6: one rule for the app and the runner (app.model.bidirectional). The app fused
+    what both halves got after an error; the runner dropped it and went on to raise."""
+
+    def boom(update: int) -> None:
+        if update == 3:
+            raise RuntimeError("tracker exploded")
+
+    s = session_for(clip[0])
+    s.set_keyframe(4, BOX)
+    s.set_keyframe(12, Box(50, 10, 20, 16))
+    with pytest.raises(RuntimeError, match="exploded"):
+        run_bidirectional(s, 4, 12, source, make_tracker=factory(Recorder(on_update=boom)))
+    assert [i for i, e in s.trajectory.annotated() if e.origin is Origin.TRACKED] == [5, 6]
+    assert s.undo() and s.trajectory[5] is None  # one undo step
+
+
+def test_the_backward_half_runs_only_after_a_forward_half_that_reached_every_frame(clip):
+    """A forward half that ran out of frames (the video is shorter than the annotation) ends the
+    two-way run, as in the app: the backward half would have been given the wrong frames."""
+    s = AnnotationSession(clip[0], FRAMES + 10, SIZE, "hash", settings=IDENTITY)
+    s.set_keyframe(FRAMES - 4, BOX)
+    s.set_keyframe(FRAMES + 6, BOX)
+    made: list[Recorder] = []
+
+    def make(name, **kwargs):
+        made.append(Recorder())
+        return made[-1]
+
+    with open_source(clip[0]) as source:
+        assert run_bidirectional(s, FRAMES - 4, FRAMES + 6, source, make_tracker=make) == "cancelled"
+    assert len(made) == 1  # no backward half
+    tracked = [i for i, e in s.trajectory.annotated() if e.origin is Origin.TRACKED]
+    assert tracked == list(range(FRAMES - 3, FRAMES))
+
+
+def test_the_two_way_rule():
+    from app.model.bidirectional import BidirectionalRun
+
+    s = AnnotationSession(Path("clip.avi"), FRAMES, SIZE, "hash", settings=IDENTITY)
+    s.set_keyframe(2, BOX)
+    s.set_keyframe(9, Box(40, 10, 20, 16))
+    run = BidirectionalRun.between(s, 2, 9)
+    forward, backward = run.forward, run.backward
+    assert (forward.start, forward.direction, backward.start, backward.direction) == (2, 1, 9, -1)
+    assert run.owns(forward.run_id) and run.owns(backward.run_id) and not run.owns(backward.run_id + 1)
+    assert run.next_after(forward.run_id, "completed") is backward
+    for reason in ("cancelled", "failed"):
+        assert run.next_after(forward.run_id, reason) is None
+    assert run.next_after(backward.run_id, "completed") is None
+    run.accept(forward.run_id, 3, TrackResult(Box(1, 1, 5, 5), 0.4))
+    run.accept(backward.run_id, 3, TrackResult(Box(2, 2, 5, 5), 0.6))
+    run.accept(forward.run_id, 4, TrackResult(Box(3, 3, 5, 5), 0.5))
+    run.fuse(s)
+    assert s.trajectory[3].box == Box(2, 2, 5, 5) and s.trajectory[4].box == Box(3, 3, 5, 5)
+
+
+def test_a_two_way_run_lands_on_its_own_object_when_another_is_selected_meanwhile():
+    from app.model.bidirectional import BidirectionalRun
+
+    s = AnnotationSession(Path("clip.avi"), FRAMES, SIZE, "hash", settings=IDENTITY)
+    s.set_keyframe(2, BOX)
+    s.set_keyframe(9, Box(40, 10, 20, 16))
+    first = s.object(None).id
+    run = BidirectionalRun.between(s, 2, 9)
+    other = s.add_object(box=(0, Box(5, 5, 10, 10)))  # selects the new object
+    assert other != first and s.object(None).id == other
+    run.accept(run.forward.run_id, 3, TrackResult(Box(1, 1, 5, 5), 0.4))
+    run.fuse(s)
+    assert s.object(first).trajectory[3].box == Box(1, 1, 5, 5)
+    assert s.object(other).trajectory[3] is None or s.object(other).trajectory[3].box != Box(1, 1, 5, 5)
 
 
 # --------------------------------------------------------------------------- several objects

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
 from app.cli import main
-from resources.demo_clip import render_sequence
+from tests.media import write_clip
 from trackers.batch import make_trackers
 from trackers.evaluation import read_groundtruth
 from trackers.formats import mot
@@ -26,13 +25,8 @@ JOGGING = Path(__file__).resolve().parents[3] / "shared" / "data" / "sequences"
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    frames, boxes = render_sequence(n_frames=10, size=(160, 120), seed=5)
     path = tmp_path_factory.mktemp("clip") / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (160, 120))
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    return path, boxes
+    return path, write_clip(path, n_frames=10, seed=5)
 
 
 @pytest.fixture(scope="module")

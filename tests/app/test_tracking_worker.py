@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from app.model import session_runner
+import trackers.run
 from app.model.session import RunRequest
 from app.qt.tracking_worker import TrackerInfo, TrackingController
 from trackers.sources import open_source
@@ -95,7 +95,7 @@ def test_a_run_streams_every_frame_then_finishes(qtbot, controller, synthetic_cl
 def test_a_backward_run_sees_the_frames_in_reverse_order(qtbot, controller, synthetic_clip, monkeypatch):
     video, _ = synthetic_clip
     # A tiny read-ahead block, so the run crosses several blocks.
-    monkeypatch.setattr(session_runner, "BACKWARD_CHUNK_BYTES", 1)
+    monkeypatch.setattr(trackers.run, "BACKWARD_CHUNK_BYTES", 1)
     got = collect(controller)
     with qtbot.waitSignal(controller.run_finished, timeout=10_000):
         controller.start(request(1, 25, 2, -1, tracker="slow"), video)
@@ -219,16 +219,16 @@ def test_a_notice_sent_before_the_end_of_its_run_is_never_dropped(qtbot):
     """The worker's "went on on the CPU" line travels in the mailbox with the frames. Sent as
     a signal of its own it raced the run's end: under load the end could be delivered first,
     the run was over, and the notice was dropped as belonging to no current run."""
-    from app.qt.tracking_worker import _End, _Notice
+    from app.qt.mailbox import RunEnd, RunNotice
 
     ctrl = TrackingController()
     events: list[tuple[str, str]] = []
     ctrl.notice.connect(lambda run_id, text: events.append(("notice", text)))
     ctrl.run_finished.connect(lambda run_id, reason: events.append(("end", reason)))
     ctrl._current = 7
-    ctrl._worker.mailbox.post(_Notice(7, "ran out of GPU memory"))
-    ctrl._worker.mailbox.post(_End(7, False, "completed"))
-    ctrl._worker.mailbox.post(_Notice(7, "too late: the run is over"))
+    ctrl._worker.mailbox.post(RunNotice(7, "ran out of GPU memory"))
+    ctrl._worker.mailbox.post(RunEnd(7, False, "completed"))
+    ctrl._worker.mailbox.post(RunNotice(7, "too late: the run is over"))
     ctrl._deliver()
     assert events == [("notice", "ran out of GPU memory"), ("end", "completed")]
     ctrl.shutdown()

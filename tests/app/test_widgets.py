@@ -330,7 +330,8 @@ def test_score_map_dock_names_the_raw_score_and_forgets_maps_of_other_boxes(qtbo
     values[3, 4] = 5.56e-05
     box = Box(1, 2, 3, 4)
     widget.remember(7, (ScoreMap(values, box, "scale 1.00"),), score=5.88, box=box, tracker="siamfc")
-    widget.show_frame(7, box)
+    about = widget.about(7, box)
+    widget.show_maps(about.maps, about)  # as the main window shows a tracked frame
     assert "raw score 5.88" in widget.title and "siamfc" in widget.title and "5.56e-05" not in widget.title
     assert widget.maps_for(7, Box(9, 9, 3, 4)) == ()  # the frame now holds another run's box
     assert widget.about(7, box).score == 5.88
@@ -370,7 +371,8 @@ def test_score_map_dock_fits_five_long_labelled_anchor_maps(qtbot):
     chosen = ScoreMap(values, box, "foreground probability, max over anchors")
     anchors = tuple(ScoreMap(values, box, f"anchor ratio h/w {r}") for r in (0.33, 0.5, 1, 2, 3))
     widget.remember(3, (chosen, *anchors), score=0.801, box=box, tracker="siamrpn")
-    widget.show_frame(3, box)
+    about = widget.about(3, box)
+    widget.show_maps(about.maps, about)  # as the main window shows a tracked frame
     widget.resize(440, 500)
     widget.show()
     qtbot.waitExposed(widget)

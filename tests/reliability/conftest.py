@@ -13,13 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
-# The app tests' fixtures: private user folders (journals never land in the real
-# home), the dangling-QThread check, and the synthetic clip.
-from tests.app.conftest import _dangling_qthreads, _private_user_dirs, synthetic_clip, write_clip  # noqa: F401
+# Private user folders, the dangling-QThread check and the synthetic clip are in tests/conftest.py.
+from tests.media import write_video
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -109,28 +107,27 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # no
 # --------------------------------------------------------------------------- media
 
 
-def write_video(path: Path, frames: int, size: tuple[int, int] = (64, 48), fourcc: str = "MJPG") -> Path:
-    """A small clip: a bright square moving right over a dark background."""
+def write_square_clip(
+    path: Path, frames: int, size: tuple[int, int] = (64, 48), fourcc: str = "MJPG"
+) -> Path:
+    """A small clip: a bright 20 px square moving right over a dark background (wrapping at the edge)."""
     width, height = size
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 25.0, size)
-    assert writer.isOpened(), f"this OpenCV cannot write {fourcc}"
-    try:
-        for i in range(frames):
-            frame = np.full((height, width, 3), 40, np.uint8)
-            x = (5 + 2 * i) % max(1, width - 20)
-            frame[10:30, x : x + 20] = 200
-            writer.write(frame)
-    finally:
-        writer.release()
-    return path
+
+    def frame(i: int) -> np.ndarray:
+        image = np.full((height, width, 3), 40, np.uint8)
+        x = (5 + 2 * i) % max(1, width - 20)
+        image[10:30, x : x + 20] = 200
+        return image
+
+    return write_video(path, (frame(i) for i in range(frames)), size, fps=25.0, fourcc=fourcc)
 
 
 @pytest.fixture(scope="session")
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Good and damaged videos made once per session (see test_bad_videos for what each is)."""
     folder = tmp_path_factory.mktemp("media")
-    ok_avi = write_video(folder / "ok.avi", 20)
-    ok_mp4 = write_video(folder / "ok.mp4", 20, fourcc="mp4v")
+    ok_avi = write_square_clip(folder / "ok.avi", 20)
+    ok_mp4 = write_square_clip(folder / "ok.mp4", 20, fourcc="mp4v")
     avi = ok_avi.read_bytes()
     mp4 = ok_mp4.read_bytes()
     made = {"ok.avi": ok_avi, "ok.mp4": ok_mp4}
@@ -145,7 +142,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     put("unknown_codec.avi", avi.replace(b"MJPG", b"QQQQ"))  # a fourcc no decoder knows
     rng = np.random.default_rng(7)
     put("random_bytes.avi", rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
-    made["zero_frames.avi"] = write_video(folder / "zero_frames.avi", 0)
+    made["zero_frames.avi"] = write_square_clip(folder / "zero_frames.avi", 0)
     # Still decodable, but shorter than the header says.
     put("truncated_half.avi", avi[: len(avi) // 2])
     damaged = bytearray(avi)

@@ -54,7 +54,7 @@ def test_a_broken_project_is_one_line_naming_it(path, ledger):
 
 
 def test_a_project_for_another_video_is_refused(tmp_path, synthetic_clip, ledger):
-    from tests.app.conftest import write_clip
+    from tests.media import write_clip
 
     video, _ = synthetic_clip
     other = tmp_path / "other.avi"
@@ -123,7 +123,7 @@ def test_damaged_journals_never_stop_the_app_from_starting(window_factory, monke
         read_info(path)  # only sound ones are offered
     asked: list[Path] = []
     monkeypatch.setattr(
-        "app.qt.main_window.ask_restore", lambda parent, info: asked.append(info.path) or "later"
+        "app.qt.document_controller.ask_restore", lambda parent, info: asked.append(info.path) or "later"
     )
     window = window_factory(prompts=True, open_clip=False)
     window.offer_restore()  # what start-up does

@@ -29,7 +29,7 @@ import torch
 from app.cli import main
 from tests.training.conftest import make_otb
 
-from .conftest import ROOT, TALLY, write_video
+from .conftest import ROOT, TALLY, write_square_clip
 
 HANG_TIMEOUT = 120.0
 """Seconds a subprocess may take before it counts as a hang (generous: the machine is busy)."""
@@ -114,7 +114,7 @@ def _env() -> dict[str, str]:
 def clip(tmp_path_factory) -> Path:
     """A 20-frame 64x48 clip with its 1-based ground truth beside it (``clip.txt``)."""
     folder = tmp_path_factory.mktemp("clip")
-    video = write_video(folder / "clip.avi", CLIP_FRAMES, CLIP_SIZE)
+    video = write_square_clip(folder / "clip.avi", CLIP_FRAMES, CLIP_SIZE)
     lines = [f"{6 + 2 * i},{11},20,20" for i in range(CLIP_FRAMES)]
     (folder / "clip.txt").write_text("\n".join(lines) + "\n")
     return video
@@ -239,7 +239,7 @@ def test_a_checkpoint_through_a_symlink_keeps_the_link(tmp_path):
 
 def _slow_clip(folder: Path) -> Path:
     """Long enough that a signal lands mid-run, small enough to write fast: 400 frames."""
-    return write_video(folder / "long.avi", 400, (32, 24))
+    return write_square_clip(folder / "long.avi", 400, (32, 24))
 
 
 def _wait_for(path: Path, process: subprocess.Popen, timeout: float = HANG_TIMEOUT) -> bool:
@@ -558,6 +558,7 @@ def judge_batch(cases: list[list], wanted: list[tuple[int | None, str | None]]) 
 # =========================================================================== 6. names not UTF-8
 
 
+@pytest.mark.gui  # the last command opens the window (in a child)
 def test_file_names_that_are_not_utf8_open_in_every_command(tmp_path, clip):
     folder = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9"))  # Latin-1 e-acute: not UTF-8
     folder.mkdir()

@@ -288,7 +288,7 @@ def test_a_failed_project_save_keeps_the_earlier_file_and_the_work(
     window = window_factory(prompts=True)
     window.set_keyframe(0, Box(20, 30, 40, 30))
     project = tmp_path / "clip.siamtrack.json"
-    assert window._save_to(project)
+    assert window.documents.save_to(project)
     before = project.read_bytes()
     window.set_keyframe(5, Box(22, 30, 40, 30))
     with monkeypatch.context() as patch:
@@ -296,7 +296,7 @@ def test_a_failed_project_save_keeps_the_earlier_file_and_the_work(
         ledger.injected()
         assert not window.save()
     assert project.read_bytes() == before
-    assert "Cannot save" in (dialog_text(window) or "") and window._dirty
+    assert "Cannot save" in (dialog_text(window) or "") and window.documents.dirty
     assert leftovers(tmp_path) == []
     window._message_box.close()
     assert window.save()  # the disk is back: the same work saves
@@ -340,7 +340,7 @@ def test_the_window_reports_a_failed_export(window_factory, tmp_path, monkeypatc
         def write(self) -> None:
             write_trajectory(self.trajectory, self.path, self.format)
 
-    monkeypatch.setattr("app.qt.main_window.ExportDialog", Accepting)
+    monkeypatch.setattr("app.qt.exports.ExportDialog", Accepting)
     window = window_factory(prompts=True)
     window.set_keyframe(0, Box(20, 30, 40, 30))
     enospc(monkeypatch)
@@ -524,10 +524,10 @@ def test_closing_during_a_dataset_export_stops_it_and_leaves_no_partial_folder(
 
     monkeypatch.setattr(cv2, "imencode", slow_encode)
     job = window.export_dataset(tmp_path / "dataset")
-    qtbot.waitUntil(lambda: job._state[0] >= 2, timeout=5000)
+    qtbot.waitUntil(lambda: job.done[0] >= 2, timeout=5000)
     ledger.injected()
     window.close()
-    assert not job.running
+    assert not job.running and not job.worker_thread.isRunning()
     assert not (tmp_path / "dataset").exists() or list((tmp_path / "dataset").iterdir()) == []
     assert leftovers(tmp_path) == []
     qtbot.waitUntil(lambda: our_threads() == [], timeout=3000)

@@ -16,9 +16,10 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
+import pytest
 
+from tests.media import write_video
 from trackers.types import Box, Frame, TrackResult
 
 from .conftest import ROOT
@@ -107,16 +108,19 @@ def peak_rss_of_track(video: Path, out: Path) -> int:
 
 
 def write_mjpg(path: Path, frames: int, size: tuple[int, int] = (64, 48)) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, size)
-    frame = np.zeros((size[1], size[0], 3), np.uint8)
-    for i in range(frames):
-        frame[:] = i % 251
-        frame[10:20, i % 40 : i % 40 + 10] = 255
-        writer.write(frame)
-    writer.release()
-    return path
+    """A clip whose grey level and square change every frame, made as it is written (never held whole)."""
+
+    def frame_stream():
+        frame = np.zeros((size[1], size[0], 3), np.uint8)
+        for i in range(frames):
+            frame[:] = i % 251
+            frame[10:20, i % 40 : i % 40 + 10] = 255
+            yield frame
+
+    return write_video(path, frame_stream(), size)
 
 
+@pytest.mark.slow  # writes and tracks 10,000 frames
 def test_a_10000_frame_video_is_tracked_in_bounded_memory(tmp_path, ledger):
     long = write_mjpg(tmp_path / "long.avi", 10_000)
     short = write_mjpg(tmp_path / "short.avi", 10)

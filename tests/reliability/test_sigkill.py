@@ -22,10 +22,14 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from app.model.journal import discard, find_recoverable, read_info, restore
 from app.model.project import entry_to_json
 
 from .conftest import ROOT
+
+pytestmark = pytest.mark.gui  # the window runs in a child
 
 CHILD = r"""
 import json, os, sys, time

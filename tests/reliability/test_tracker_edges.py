@@ -234,7 +234,7 @@ def test_a_project_keyframe_outside_the_frame_fails_its_run_with_a_dialog(
         session.apply({index: Entry(box, Origin.KEYFRAME)})
     project = tmp_path / "odd.siamtrack.json"
     save_project(session, project)
-    window._dirty = False
+    window.documents.dirty = False
     assert window.open_path(project), window.last_error
     for index, words in ((0, "wholly outside"), (10, "positive size")):
         ledger.tried()

@@ -117,7 +117,7 @@ def test_an_update_copies_to_the_host_once(name, monkeypatch):
     assert counter.count == 3, f"{name}: {counter.count} host copies in 3 updates"
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on this machine)")
+@pytest.mark.gpu
 @pytest.mark.parametrize("name", TRACKERS)
 def test_cuda_tracks_like_the_cpu(name):
     assert _worst_gap(name, ("cpu", None), ("cuda", None)) < 1.0

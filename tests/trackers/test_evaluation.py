@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.media import write_video
 from trackers.evaluation import (
     PRECISION_THRESHOLDS,
     SUCCESS_THRESHOLDS,
@@ -227,13 +228,9 @@ def make_otb(root: Path, name: str, lines: list[str], frames: int | None = None)
 
 
 def make_video(path: Path, count: int, size: tuple[int, int] = (64, 48)) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, size)
-    assert writer.isOpened()
     rng = np.random.default_rng(1)
-    for _ in range(count):
-        writer.write(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
-    writer.release()
-    return path
+    frames = (rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8) for _ in range(count))
+    return write_video(path, frames, size, fps=10.0, fourcc="mp4v")
 
 
 def test_otb_folder_with_mixed_separators_nan_and_short_lines(tmp_path: Path) -> None:

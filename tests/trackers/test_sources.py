@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.media import write_video
 from trackers.sources import (
     CACHE_FRAMES,
     ImageFolderSource,
@@ -44,12 +45,8 @@ def _pattern(i: int) -> np.ndarray:
 
 
 def _write_video(path: Path, fourcc: str, n_frames: int) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 25.0, VIDEO_SIZE)
-    assert writer.isOpened(), f"no {fourcc} encoder"
-    for i in range(n_frames):
-        writer.write(_bgr(_pattern(i)))
-    writer.release()
-    return path
+    frames = (_bgr(_pattern(i)) for i in range(n_frames))
+    return write_video(path, frames, VIDEO_SIZE, fps=25.0, fourcc=fourcc)
 
 
 def _write_image(path: Path, image: np.ndarray) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import training.crop_cache as crop_cache
+from tests.media import block_frames, otb_line, write_video
 from tests.training.conftest import BACKGROUND, TARGET, make_otb
 from trackers.evaluation import load_sequences
 from training.augmentation import Augmentation
@@ -182,20 +183,9 @@ def test_a_source_shorter_than_its_ground_truth_caches_the_frames_it_has(tmp_pat
 
 
 def test_cache_builds_from_a_video(tmp_path):
-    import cv2
-
-    path = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (96, 72))
-    if not writer.isOpened():
-        pytest.skip("OpenCV cannot write an MJPG video here")
-    lines = []
-    for i in range(8):
-        image = np.full((72, 96, 3), BACKGROUND, dtype=np.uint8)
-        image[30:40, 20 + 2 * i : 34 + 2 * i] = TARGET
-        writer.write(image)
-        lines.append(f"{21 + 2 * i},31,14,10")
-    writer.release()
-    path.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+    frames = block_frames(8)  # 96x72, the block from (20, 30): the frames make_otb writes
+    path = write_video(tmp_path / "clip.avi", [image for image, _ in frames])
+    path.with_suffix(".txt").write_text("".join(otb_line(box) + "\n" for _, box in frames))
     ds = PairDataset(load_sequences(path), pairs_per_epoch=3, cache_dir=tmp_path / "cache",
                      augmentation=Augmentation.none())
     for i in range(3):

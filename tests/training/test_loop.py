@@ -42,7 +42,7 @@ def test_amp_choice():
         precision_for("int8", cpu)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on this machine)")
+@pytest.mark.gpu
 @pytest.mark.parametrize("tracker", ["siamfc", "siamrpn", "dsiam"])
 def test_each_task_trains_on_cuda_with_fp16(tmp_path, data, tracker):
     from training.dsiam_train import DSiamTask
@@ -231,19 +231,17 @@ def test_cli_refuses_synthetic_ratio_without_clips(tmp_path, capsys):
 
 
 def test_cli_mixes_synthetic_pairs(tmp_path):
-    import cv2
     import numpy as np
 
+    from tests.media import write_video
     from training.__main__ import main
 
     clips = tmp_path / "clips"
     clips.mkdir()
     rng = np.random.default_rng(0)
     for name in ("a.avi", "b.avi"):
-        writer = cv2.VideoWriter(str(clips / name), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
-        for _ in range(6):
-            writer.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
-        writer.release()
+        frames = [rng.integers(0, 255, (120, 160, 3), dtype=np.uint8) for _ in range(6)]
+        write_video(clips / name, frames, fps=10)
     data = make_otb(tmp_path / "data", "TrainSeq", frames=8)
     out = tmp_path / "mix.pt"
     code = main([str(data), "--out", str(out), "--val", "--epochs", "1", "--pairs-per-epoch", "4",

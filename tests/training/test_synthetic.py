@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.media import write_video
 from training.crop_cache import CacheCancelled
 from training.synthetic import MixedPairs, Synthesis, SyntheticPairs
 from training.synthetic_frames import unlabelled_sources
@@ -21,13 +22,10 @@ SHARED = Path(__file__).resolve().parents[3] / "shared/data/videos/unlabelled"
 def write_avi(path: Path, frames: int = 6, size: tuple[int, int] = (160, 120), seed: int = 0) -> Path:
     """An MJPG clip of smoothed random texture (so rectangles have something to track)."""
     rng = np.random.default_rng(seed)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, size)
-    assert writer.isOpened()
-    for _ in range(frames):
-        noise = rng.integers(0, 256, size=(size[1] // 4, size[0] // 4, 3), dtype=np.uint8)
-        writer.write(cv2.resize(noise, size, interpolation=cv2.INTER_LINEAR))
-    writer.release()
-    return path
+    coarse = (size[1] // 4, size[0] // 4, 3)
+    noise = (rng.integers(0, 256, size=coarse, dtype=np.uint8) for _ in range(frames))
+    smooth = (cv2.resize(n, size, interpolation=cv2.INTER_LINEAR) for n in noise)
+    return write_video(path, smooth, size, fps=25.0)
 
 
 def write_coordinate_folder(folder: Path, blue: int, frames: int = 2) -> Path:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.media import write_video
 from tests.training.conftest import FAST
 from trackers.geometry import crop_square, exemplar_extent
 from trackers.nanotrack import NanoTrackNet, cell_positions, resample_to_grid
@@ -220,17 +221,16 @@ def test_a_task_without_distillation_says_so(tmp_path, data):
 
 
 def _moving_clip(path, frames=24):
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
     background = cv2.resize(_scene(3), (320, 240))
     target = cv2.resize(_target(), (40, 30), interpolation=cv2.INTER_NEAREST)
-    truth = []
+    images, truth = [], []
     for i in range(frames):
         image = background.copy()
         x, y = 60 + 4 * i, 90 + (i % 5)
         image[y : y + 30, x : x + 40] = target
-        writer.write(image)
+        images.append(image)
         truth.append((x, y, 40, 30))
-    writer.release()
+    write_video(path, images, fps=10, fourcc="mp4v")
     return truth
 
 

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from tests.training.conftest import FAST, make_otb
-from trackers.evaluation import load_sequences
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
 from trackers.siamfc.tracker import SiamFCTracker
 from trackers.weights.loading import load_checkpoint
@@ -19,13 +18,6 @@ from training.siamfc_train import (
     resume_path,
     train_siamfc,
 )
-
-
-@pytest.fixture
-def data(tmp_path):
-    train = load_sequences(make_otb(tmp_path / "data", "TrainSeq", frames=8))
-    val = load_sequences(make_otb(tmp_path / "data", "ValSeq", frames=4, origin=(40, 20)))
-    return train, val, tmp_path / "cache"
 
 
 def test_learning_rate_is_geometric_from_1e2_to_1e5():

@@ -295,9 +295,6 @@ class FrameView(pg.GraphicsView):
         """Zoom about the centre of the view; factor > 1 zooms in."""
         self._view.scaleBy((1 / factor, 1 / factor))
 
-    def view_box(self) -> pg.ViewBox:
-        return self._view
-
     def shown_box(self) -> Box | None:
         """The box as the ROI shows it now (after any drag), or None."""
         if not self._roi.isVisible():

@@ -155,10 +155,6 @@ class ScoreMapView(QWidget):
         self._remembered.clear()
         self.show_maps(())
 
-    def show_frame(self, index: int, box: Box | None = None) -> None:
-        seen = self.about(index, box)
-        self.show_maps(() if seen is None else seen.maps, seen)
-
     @property
     def shown(self) -> tuple[ScoreMap, ...]:
         return self._shown

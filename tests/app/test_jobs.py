@@ -1,0 +1,143 @@
+"""app.qt.jobs: the one job pattern (thread, job id, cancel, stale filter, shutdown) of issue 19.6."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from PySide6.QtCore import QObject, Signal, Slot
+
+from app.qt.jobs import Job, JobController
+
+
+class Worker(QObject):
+    """Waits for its job's cancel or for ``go``, then says which."""
+
+    done = Signal(int, str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = threading.Event()
+        self.started = threading.Event()
+        self.released = threading.Event()
+
+    @Slot(object)
+    def run(self, job: Job) -> None:
+        self.started.set()
+        while not (job.cancel.is_set() or self.go.is_set()):
+            job.cancel.wait(0.01)
+        self.done.emit(job.job_id, f"{job.payload}: {'cancelled' if job.cancel.is_set() else 'completed'}")
+
+    @Slot()
+    def release(self) -> None:
+        self.released.set()
+
+
+class Controller(JobController):
+    ended = Signal(int, str)
+    what = "test"
+
+    def __init__(self) -> None:
+        self.worker = Worker()
+        super().__init__(self.worker, "siamtrack-test")
+        self.worker.done.connect(self._on_done)
+        self.never: list[int] = []
+
+    def _on_done(self, job_id: int, text: str) -> None:
+        if self.end(job_id):
+            self.ended.emit(job_id, text)
+
+    def _never_reported(self, job_id: int) -> None:
+        self.never.append(job_id)
+
+
+@pytest.fixture
+def controller(qtbot):
+    made = Controller()
+    yield made
+    made.shutdown()
+    assert not made.worker_thread.isRunning()
+
+
+def test_ids_count_up_and_a_finished_job_is_no_longer_current(qtbot, controller):
+    ended: list[tuple[int, str]] = []
+    controller.ended.connect(lambda job_id, text: ended.append((job_id, text)))
+    controller.worker.go.set()
+    with qtbot.waitSignal(controller.ended, timeout=5000):
+        assert controller.submit("a") == 1
+    assert ended == [(1, "a: completed")] and not controller.running
+    with qtbot.waitSignal(controller.ended, timeout=5000):
+        assert controller.submit("b", job_id=42) == 42
+    assert ended[-1] == (42, "b: completed")
+
+
+def test_a_new_job_cancels_the_old_one_and_drops_its_signals(qtbot, controller):
+    ended: list[tuple[int, str]] = []
+    controller.ended.connect(lambda job_id, text: ended.append((job_id, text)))
+    controller.submit("old")
+    assert controller.worker.started.wait(5)
+    controller.submit("new")  # the old job is cancelled; its end is stale
+    assert controller.current_job_id == 2
+    controller.worker.go.set()
+    qtbot.waitUntil(lambda: bool(ended), timeout=5000)
+    qtbot.wait(50)
+    assert ended == [(2, "new: completed")]
+
+
+def test_shutdown_cancels_waits_delivers_and_releases(qtbot, controller):
+    ended: list[tuple[int, str]] = []
+    controller.ended.connect(lambda job_id, text: ended.append((job_id, text)))
+    controller.submit("run")
+    assert controller.worker.started.wait(5)
+    worker = controller.worker
+    controller.shutdown()
+    assert not controller.worker_thread.isRunning() and worker.released.is_set()
+    assert ended == [(1, "run: cancelled")]  # its last signal is delivered, not lost
+    assert controller.never == []
+    with pytest.raises(RuntimeError, match="the test controller has been shut down"):
+        controller.submit("late")
+
+
+def test_a_job_shut_down_before_it_reported_is_ended_by_the_subclass(qtbot, controller):
+    controller.worker.done.disconnect()  # as if the job never got to say anything
+    controller.submit("queued")
+    controller.shutdown()
+    assert controller.never == [1] and not controller.running
+
+
+def test_the_dataset_export_is_a_job_and_a_closed_one_says_nothing(qtbot, tmp_path, monkeypatch):
+    import time
+
+    import cv2
+
+    from app.qt.dataset_export import DatasetExport
+    from trackers.trajectory import Entry, Origin, Trajectory
+
+    from .conftest import write_clip
+
+    video = tmp_path / "clip.avi"
+    boxes = write_clip(video, 12)
+    trajectory = Trajectory.empty(12, frame_size=(160, 120))
+    trajectory = trajectory.with_entries({i: Entry(b, Origin.KEYFRAME) for i, b in enumerate(boxes)})
+    job = DatasetExport(trajectory, video, tmp_path / "out", "clip")
+    with qtbot.waitSignal(job.finished, timeout=20_000):
+        job.start()
+    assert job.done == (12, 12) and not job.running and not job.worker_thread.isRunning()
+
+    encode = cv2.imencode
+
+    def slow_encode(*args, **kwargs):
+        time.sleep(0.05)
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(cv2, "imencode", slow_encode)
+    job = DatasetExport(trajectory, video, tmp_path / "second", "clip")
+    said: list[str] = []
+    job.failed.connect(said.append)
+    job.finished.connect(said.append)
+    job.start()
+    qtbot.waitUntil(lambda: job.done[0] >= 1, timeout=5000)
+    job.join()  # the window closes
+    qtbot.wait(50)
+    assert said == [] and not job.running and not job.worker_thread.isRunning()
+    assert not (tmp_path / "second").exists() or list((tmp_path / "second").iterdir()) == []

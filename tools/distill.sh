@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The distillation runs of issue 16 (README, Weights, "Distillation from NanoTrack").
+#   tools/distill.sh siamfc   SiamFC with NanoTrack's soft score maps (eq. 3-6 loss + teacher term)
+#   tools/distill.sh siamrpn  SiamRPN with the teacher's foreground and per-cell boxes, from the
+#                             shipped SiamRPN (its regression is where the scale signal must come from)
+#   tools/distill.sh dsiam    DSiam's training through time (section 3.5) from the distilled SiamFC;
+#                             DSiam has no teacher term, it inherits the teacher through SiamFC
+# Resumable: run it again and it carries on from out/distill/ (--resume). Every run trains on every
+# item of ../shared/data except the 11 held-out sequences (and bag.avi, the held-out VOT2015_bag as
+# a video); the validation items are DTB70_Surfing06 and VOT-TIR2015_horse. Extra arguments go to
+# `python -m training` (e.g. --epochs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tracker=${1:?usage: tools/distill.sh siamfc|siamrpn|dsiam [training options]}
+shift
+DATA=../shared/data
+HELDOUT=" OTB100_Dog1 OTB100_Jogging-1 OTB100_Jogging-2 OTB100_Subway VOT2015_bag OTB100_Coke UAVDT_S1606 "
+items=()
+for d in "$DATA"/sequences/*/; do
+  n=$(basename "$d"); [[ "$HELDOUT" == *" $n "* ]] || items+=("${d%/}")
+done
+for v in "$DATA"/videos/labelled/*.mp4; do
+  n=$(basename "$v" .mp4)
+  [[ "$HELDOUT" == *" $n "* || "$n" == UAV123_10fps_group1_* ]] || items+=("$v")
+done
+clips=()
+for c in "$DATA"/videos/unlabelled/*; do [[ "$(basename "$c")" == bag.avi ]] || clips+=("$c"); done
+common=(--val DTB70_Surfing06 VOT-TIR2015_horse
+        --out "out/distill/${tracker}_distill.pt" --batch-size 8 --amp bf16 --threads 1
+        --metric-frames 0 --checkpoint-every 100 --cache-dir out/distill/cache --resume)
+case "$tracker" in
+  siamfc)  extra=(--teacher nano --teacher-weight 0.5 --teacher-label "${clips[@]}" --init resources/weights/siamfc.pt
+                  --epochs 10 --pairs-per-epoch 17000 --lr 1e-3 1e-5) ;;
+  siamrpn) extra=(--teacher nano --teacher-weight 0.5 --teacher-label "${clips[@]}" --init resources/weights/siamrpn.pt
+                  --epochs 10 --pairs-per-epoch 17000 --lr 1e-3 1e-5) ;;
+  dsiam)   init=out/distill/siamfc_distill.pt
+           [[ -f $init ]] || { echo "tools/distill.sh dsiam: $init is missing; run tools/distill.sh siamfc first" >&2; exit 2; }
+           extra=(--init "$init") ;;  # the DSiam task's own epochs, clips and learning rates
+  *) echo "tools/distill.sh: unknown tracker '$tracker' (siamfc, siamrpn or dsiam)" >&2; exit 2 ;;
+esac
+mkdir -p out/distill
+export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
+exec .venv/bin/python -m training --tracker "$tracker" "${items[@]}" "${common[@]}" "${extra[@]}" "$@"
