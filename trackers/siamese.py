@@ -1,6 +1,7 @@
 """What the Siamese trackers (SiamFC, SiamRPN, DSiam) share, as pysot's ``SiameseTracker``
 holds ``get_subwindow``: creation from a preset, weights and a device; the fast embedding;
-the init preamble; the update-before-init guard; the stopwatch; the device crop.
+the init preamble; the update-before-init guard; the stopwatch; the device crop; the
+border clamp.
 
 Each subclass keeps what its paper makes it (scale search, RPN proposals, transforms) and
 says how to build, initialise and load its network.
