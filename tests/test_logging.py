@@ -6,7 +6,7 @@ import logging
 
 import torch
 
-from trackers.weights import load_or_random
+from trackers.weights.loading import load_or_random
 
 
 def untrained(tmp_path) -> bool:
@@ -30,7 +30,8 @@ def test_a_program_can_silence_or_redirect_the_library(tmp_path, capsys, caplog)
         logger.setLevel(logging.WARNING)
         with caplog.at_level(logging.WARNING, logger="trackers"):
             untrained(tmp_path)
-        assert caplog.records[-1].name == "trackers.weights" and "RANDOM" in caplog.records[-1].getMessage()
+        record = caplog.records[-1]
+        assert record.name == "trackers.weights.loading" and "RANDOM" in record.getMessage()
     finally:
         logger.setLevel(old_level)
 

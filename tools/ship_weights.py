@@ -4,7 +4,7 @@
     python tools/ship_weights.py out/siamfc_cpu.pt resources/weights/siamfc.pt
     python tools/ship_weights.py --int8 500000 out/siamrpn_c45b.pt resources/weights/siamrpn.pt
 
-fp16 halves the file; every tracker loads it back as fp32 (``trackers.weights``).
+fp16 halves the file; every tracker loads it back as fp32 (``trackers.weights.checkpoint``).
 ``--int8 N`` stores each weight of at least N elements as int8 with a scale per output
 channel (a quarter of fp32). For SiamRPN, 500000 catches the two up-channel template
 convs (17.7 M of its 22 M parameters), the two search convs and conv2-5. The provenance
@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from trackers.weights import WeightsError, load_own_checkpoint, save_checkpoint  # noqa: E402
+from trackers.weights.checkpoint import WeightsError, load_own_checkpoint, save_checkpoint  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

@@ -94,7 +94,7 @@ def update_many(
             first = trackers[group[0]]
             crops = None
             if hasattr(first, "device"):
-                from trackers.inference import FrameCrops
+                from trackers.inference.crops import FrameCrops
 
                 # one upload of the frame for every object on a GPU
                 crops = FrameCrops(frame, first.device, getattr(first, "crop_on_device", None))

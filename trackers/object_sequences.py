@@ -24,7 +24,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from trackers.formats.common import split_fields
+from trackers.formats.reading import split_fields
 from trackers.types import AnnotatedSequence
 
 MOT_GROUNDTRUTH = Path("gt") / "gt.txt"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -116,6 +117,12 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def copy_file(source: str | Path, path: str | Path) -> None:
+    """Copy ``source`` over ``path`` through :func:`atomic_write` (a half-copied file never shows)."""
+    with open(source, "rb") as src, atomic_write(path, "wb") as f:
+        shutil.copyfileobj(src, f)
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:

@@ -1,6 +1,7 @@
 """What the Siamese trackers (SiamFC, SiamRPN, DSiam) share, as pysot's ``SiameseTracker``
 holds ``get_subwindow``: creation from a preset, weights and a device; the fast embedding;
-the init preamble; the update-before-init guard; the stopwatch; the device crop.
+the init preamble; the update-before-init guard; the stopwatch; the device crop; the
+border clamp.
 
 Each subclass keeps what its paper makes it (scale search, RPN proposals, transforms) and
 says how to build, initialise and load its network.
@@ -15,13 +16,16 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch
 
-from trackers.config import config_from_mapping, config_to_dict
+from trackers.config import config_from_mapping
+from trackers.devices import choose_device
 from trackers.geometry import frame_mean_colour
-from trackers.inference import Embedding, FrameCrops, precision_name, resolve_precision
+from trackers.inference.crops import FrameCrops
+from trackers.inference.embedding import Embedding
+from trackers.inference.precision import precision_name, resolve_precision
 from trackers.protocol import TrackerError
 from trackers.timing import Stopwatch
 from trackers.types import Box, Frame
-from trackers.weights import choose_device, load_or_random
+from trackers.weights.loading import load_or_random
 
 T = TypeVar("T", bound="SiameseTracker")
 
@@ -53,14 +57,15 @@ class SiameseTracker:
         # None: crop on the device when it is a GPU (FrameCrops); tests force True on a CPU
         self.crop_on_device: bool | None = None
 
-    def _use_embedding(self, embedding: Embedding | None) -> None:
-        """Run the network's embedding as ``embedding`` (folded, bf16 or int8) when given."""
+    def _use_embedding(self, embedding: Embedding) -> None:
+        """Run the network's embedding as ``embedding`` (folded, bf16 or int8; a test gives
+        a double with the same interface). Every subclass calls it once, in ``__init__``."""
         self._embedding = embedding
-        if embedding is not None:
-            self.precision = embedding.precision
+        self.precision = embedding.precision
 
     @property
-    def embedding(self) -> Embedding | None:
+    def embedding(self) -> Embedding:
+        assert self._embedding is not None, "a subclass sets its embedding in __init__"
         return self._embedding
 
     # ----------------------------------------------------------------- building
@@ -113,9 +118,6 @@ class SiameseTracker:
             cls.loaded(net, config)
         return cls(cfg, net, torch_device, name=preset, untrained=untrained)
 
-    def config_dict(self) -> dict[str, Any]:
-        return config_to_dict(self.config)
-
     # ----------------------------------------------------------------- tracking
     def _start(self, frame: Frame, box: Box) -> None:
         """The init preamble: the box checked, the frame's size, the target's centre and
@@ -129,8 +131,8 @@ class SiameseTracker:
 
     def _calibrate(self, search_images: Callable[[], torch.Tensor]) -> None:
         """int8: activation ranges from this video's first search regions."""
-        if self._embedding is not None and self._embedding.precision == "int8":
-            self._embedding.calibrate(search_images())
+        if self.embedding.precision == "int8":
+            self.embedding.calibrate(search_images())
 
     @staticmethod
     def _require_init(state: object) -> None:
@@ -147,7 +149,12 @@ class SiameseTracker:
         padded with the mean colour: a batch on the network's device."""
         return crops.squares(*self._center, extents, size, self._fill)
 
-    def _keep_center_in_frame(self) -> None:
-        """A target leaving the frame stays at its border instead of running away."""
+    def _keep_in_frame(self, min_size: np.ndarray | float, max_size: np.ndarray | float) -> Box:
+        """The border clamp, one rule for every Siamese tracker: the target's size kept
+        within ``[min_size, max_size]`` per side and its centre inside the frame, so a
+        target leaving the frame stays at its border instead of running away. Returns the
+        box they make."""
         width, height = self._frame_size
+        self._target_size = np.clip(self._target_size, min_size, max_size)
         self._center = np.clip(self._center, [0.0, 0.0], [float(width), float(height)])
+        return Box.from_center(*self._center, *self._target_size)

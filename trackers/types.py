@@ -8,8 +8,8 @@ Conventions, stated once for the whole project:
   continuous interval ``[i, i + 1)``. A box covering exactly pixels 10..19 in x is
   ``x=10, w=10``; its centre is ``x + w / 2 = 15.0``. File formats with other
   conventions (OTB's 1-based MATLAB pixels, corner formats) convert at their edge.
-* A **score map** is the response the tracker maximised, together with the frame
-  region it covers, so that a viewer can lay it over the frame.
+* A **score map** is what the tracker maximised over the search region, together with
+  the frame region it covers, so that a viewer can lay it over the frame.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class Box:
 
 @dataclass(frozen=True, slots=True)
 class ScoreMap:
-    """One response map and the frame region it covers.
+    """One score map and the frame region it covers.
 
     ``values[0, 0]`` lies over the top-left corner of ``region`` and
     ``values[-1, -1]`` over its bottom-right corner; a viewer stretches the map
@@ -118,7 +118,7 @@ class TrackResult:
 
     box: Box
     score: float
-    """The peak response the decision was taken on. Larger is more confident."""
+    """The peak score the decision was taken on. Larger is more confident."""
     score_maps: tuple[ScoreMap, ...] = field(default_factory=tuple)
     """The maps the tracker looked at; the one it chose from comes first."""
     untrained: bool = False

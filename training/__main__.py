@@ -220,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             say("error: --teacher-label needs --teacher (the teacher labels the clips)")
             return 2
         from training.pseudo_labels import pseudo_sequences
-        from training.synthetic import unlabelled_sources
+        from training.synthetic_frames import unlabelled_sources
 
         try:
             clips = unlabelled_sources(args.teacher_label)
@@ -259,7 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     synthetic = None
     if args.synthetic and args.synthetic_ratio > 0:
-        from training.synthetic import SyntheticPairs, unlabelled_sources
+        from training.synthetic import SyntheticPairs
+        from training.synthetic_frames import unlabelled_sources
 
         try:
             clips = unlabelled_sources(args.synthetic)

@@ -1,6 +1,6 @@
 """The files a training run keeps beside its ``out``: where they are and how they are read back.
 
-* ``out``: the weights the tracker loads (``trackers.weights`` format);
+* ``out``: the weights the tracker loads (``trackers.weights.checkpoint`` format);
 * ``<stem>.resume.pt``: what a stopped run needs to carry on (weights, optimiser state,
   counters, settings); only tensors, numbers, strings, lists and dicts, so it loads
   with ``torch.load(weights_only=True)``;

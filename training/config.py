@@ -9,6 +9,7 @@ Unknown option names raise, so a misspelt keyword never trains with a default.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,31 @@ class TrainConfig:
         if unknown:
             raise TrainingError(f"unknown training option(s): {', '.join(unknown)}")
         return cls(**options)
+
+    def run_settings(self, amp: Any, world_size: int, task_settings: Mapping[str, Any]) -> dict[str, Any]:
+        """The settings a checkpoint records and a resumed run must match: this config's
+        (filled in by :meth:`for_task`), the autocast dtype ``amp`` (None: fp32), the
+        number of processes and the task's own."""
+        settings = {
+            "pairs_per_epoch": int(self.pairs_per_epoch),
+            "batch_size": int(self.batch_size),  # type: ignore[arg-type]
+            "lr_start": float(self.lr_start),  # type: ignore[arg-type]
+            "lr_end": float(self.lr_end),  # type: ignore[arg-type]
+            "weight_decay": float(self.weight_decay),  # type: ignore[arg-type]
+            "momentum": float(self.momentum),  # type: ignore[arg-type]
+            "max_gap": int(self.max_gap),
+            "seed": int(self.seed),
+            "val_pairs": int(self.val_pairs),
+            "amp": str(amp).replace("torch.", "") if amp else "fp32",
+            "world_size": int(world_size),
+            "synthetic_ratio": float(self.extra_ratio),
+            "synthetic": self.extra_description,
+            **task_settings,
+        }
+        if self.teacher is not None:
+            settings["teacher"] = str(self.teacher)
+            settings["teacher_weight"] = float(self.teacher_weight)
+        return settings
 
     def for_task(self, task: Any) -> TrainConfig:
         """This config with the task's defaults filled in where a value was left None."""

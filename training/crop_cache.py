@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 
 from trackers.evaluation import AnnotatedSequence
 from trackers.geometry import crop_square
+from trackers.output import atomic_write
 from trackers.siamfc.config import SiamFCConfig
 from trackers.sources import open_source
 
@@ -199,9 +200,9 @@ def _build_entry(
                 file=sys.stderr, flush=True,
             )
             data = np.load(work / "crops.npy", mmap_mode="r")[:row]
-            np.save(work / "crops_short.npy", np.ascontiguousarray(data))
+            with atomic_write(work / "crops.npy", "wb") as f:
+                np.save(f, np.ascontiguousarray(data))
             del data
-            os.replace(work / "crops_short.npy", work / "crops.npy")
         np.save(work / "fills.npy", fills[:row])
         np.save(work / "frames.npy", frames)
         meta = {

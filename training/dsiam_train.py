@@ -1,7 +1,7 @@
 """Joint training of DSiam on short clips through time (Guo et al. 2017, sections 3.5 and 3.6).
 
 Section 3.5: "given a video sequence with N frames ... we track the target indicated at
-the first frame via the network architecture defined in Fig. 5", get a response map
+the first frame via the network architecture defined in Fig. 5", get a score map
 S_t at every frame, a logistic loss L_t against the ground-truth map J_t (eq. 10), and
 propagate the total loss sum_t L_t "by backpropagation through time (BPTT) ... to all
 parameters of our DSiam network, including elementwise weight maps, two RLR layers and
@@ -56,7 +56,7 @@ from trackers.dsiam.transforms import background_weights
 from trackers.evaluation import AnnotatedSequence
 from trackers.siamfc.network import ARCHITECTURE as SIAMFC_ARCHITECTURE
 from trackers.siamfc.network import init_weights
-from trackers.weights import WeightsError
+from trackers.weights.checkpoint import WeightsError
 from training.augmentation import Augmentation, colour_jitter, grayscale, resample, to_tensor
 from training.config import TrainingError
 from training.data import PairDataset
@@ -240,7 +240,7 @@ class DSiamClipNet(DSiamNet):
                     v = self.learn_v(first, target)  # eq. 5-6
                     w = self.learn_w(g, {k: f[:, t - 1] for k, f in g_bar.items()})  # eq. 7-8
                 current = {k: f[:, t] for k, f in search.items()}
-                maps.append(self.fuse(self.responses(first, current, v, w)))  # eq. 2, eq. 9
+                maps.append(self.fuse(self.score_maps(first, current, v, w)))  # eq. 2, eq. 9
             return torch.stack(maps, dim=1)
 
 
@@ -262,7 +262,7 @@ class DSiamTask(Task):
     """Section 3.5's joint training, from a SiamFC (or DSiam) start (section 3.6).
 
     Trained: the fusion maps Υ (only when the preset fuses several layers: with one
-    layer eq. 9's weights are identically one), conv4's response bias (when conv4 is
+    layer eq. 9's weights are identically one), conv4's score-map bias (when conv4 is
     used), λv and λw (stored as log λ by DSiamNet, so they stay positive) and the
     release's blend rates of the active layers. The embedding f^l and SiamFC's bias b
     are frozen unless ``train_embedding`` (section 3.5 trains them too; frozen by

@@ -21,8 +21,6 @@ resumed run continues with the batch that would have come next.
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -32,11 +30,13 @@ from typing import Any
 
 import torch
 
+from trackers.devices import choose_device
 from trackers.evaluation import AnnotatedSequence
-from trackers.output import output_target
+from trackers.output import copy_file, output_target
 from trackers.protocol import TrackerError
 from trackers.run import CancelToken
-from trackers.weights import atomic_torch_save, choose_device, load_checkpoint, save_checkpoint
+from trackers.weights.checkpoint import atomic_torch_save, save_checkpoint
+from trackers.weights.loading import load_checkpoint
 from training import distributed
 from training.augmentation import Augmentation
 from training.checkpoints import (
@@ -101,7 +101,7 @@ class Trainer:
         overlap = sorted(set(self.train_names) & set(self.val_names))
         if overlap:
             raise TrainingError(f"sequences both in training and validation: {', '.join(overlap)}")
-        self.settings = self._settings()
+        self.settings = cfg.run_settings(self.dtype, self.context.world_size, self.task.settings())
         self.counters = Counters()
         self.resumed = False
         self.init = cfg.init
@@ -118,29 +118,6 @@ class Trainer:
 
     def _cache_progress(self, text: str) -> None:
         self.report(phase="cache", message=text)
-
-    def _settings(self) -> dict[str, Any]:
-        cfg = self.cfg
-        settings = {
-            "pairs_per_epoch": int(cfg.pairs_per_epoch),
-            "batch_size": int(cfg.batch_size),
-            "lr_start": float(cfg.lr_start),
-            "lr_end": float(cfg.lr_end),
-            "weight_decay": float(cfg.weight_decay),
-            "momentum": float(cfg.momentum),
-            "max_gap": int(cfg.max_gap),
-            "seed": int(cfg.seed),
-            "val_pairs": int(cfg.val_pairs),
-            "amp": str(self.dtype).replace("torch.", "") if self.dtype else "fp32",
-            "world_size": int(self.context.world_size),
-            "synthetic_ratio": float(cfg.extra_ratio),
-            "synthetic": cfg.extra_description,
-            **self.task.settings(),
-        }
-        if cfg.teacher is not None:
-            settings["teacher"] = str(cfg.teacher)
-            settings["teacher_weight"] = float(cfg.teacher_weight)
-        return settings
 
     # ---- data (decoding every source once, the first time only)
     def load_data(self) -> None:
@@ -404,7 +381,7 @@ class Trainer:
         stop = bool(cfg.patience) and counters.epochs_without_improvement() >= cfg.patience
         self.save(counters.epoch, finished=counters.epoch >= cfg.epochs or stop)
         if improved and self.main:
-            shutil.copyfile(self.out, self.best_file)
+            copy_file(self.out, self.best_file)
         if stop:
             self.report(phase="checkpoint", message=(
                 f"stopping early: no better validation loss for {cfg.patience} epochs; "
@@ -421,7 +398,7 @@ class Trainer:
         best_is_earlier = counters.best_epoch and counters.best_epoch != counters.epoch
         if self.main and self.best_file.is_file() and best_is_earlier:
             # The best epoch, not the last, is the result (early stopping's point).
-            os.replace(self.best_file, self.out)
+            copy_file(self.best_file, self.out)
         if self.main:
             self.measure("after", self.out)
             if "after" in counters.metrics:

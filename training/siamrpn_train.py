@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +33,15 @@ import torch
 from torch import nn
 
 from trackers.config import config_to_dict
-from trackers.evaluation import AnnotatedSequence
 from trackers.siamfc.network import ARCHITECTURE as SIAMFC_ARCHITECTURE
 from trackers.siamrpn.anchors import anchor_grid
 from trackers.siamrpn.config import PRESETS, SiamRPNConfig
 from trackers.siamrpn.network import ARCHITECTURE, SiamRPNNet, init_weights
 from trackers.siamrpn.targets import anchor_targets, encode, flatten_outputs, rpn_loss, smooth_l1
-from trackers.weights import WeightsError, load_checkpoint
+from trackers.weights.checkpoint import WeightsError
+from trackers.weights.loading import load_checkpoint
 from training.augmentation import Augmentation
 from training.config import TrainingError
-from training.loop import train
-from training.progress import TrainResult
 from training.task import Task, frozen
 
 BACKBONE_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
@@ -164,7 +162,7 @@ class SiamRPNTask(Task):
             channels = net.rpn.reg_adjust.weight.shape[0]
             net.rpn.reg_adjust.weight.copy_(0.1 * torch.eye(channels).reshape(channels, channels, 1, 1))
             net.rpn.reg_adjust.bias.zero_()
-            net.rpn.template_cls.weight.mul_(0.1)
+            net.rpn.exemplar_cls.weight.mul_(0.1)
         self._freeze(net)
         return net
 
@@ -280,17 +278,3 @@ def _pairwise_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     inter = (x1 - x0).clamp(min=0) * (y1 - y0).clamp(min=0)
     union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
     return inter / union.clamp(min=1e-6)
-
-
-def train_siamrpn(
-    train_seqs: Sequence[AnnotatedSequence],
-    val_seqs: Sequence[AnnotatedSequence],
-    out: str | Path,
-    *,
-    freeze_layers: int = 3,
-    **options: Any,
-) -> TrainResult:
-    """Train (or fine-tune, with ``init=``: SiamRPN or SiamFC weights) SiamRPN.
-
-    Options as ``training.loop.train``."""
-    return train(SiamRPNTask(freeze_layers=freeze_layers), train_seqs, val_seqs, out, **options)

@@ -17,7 +17,7 @@ from torch import nn
 
 from trackers.evaluation import AnnotatedSequence
 from trackers.run import CancelToken
-from trackers.weights import load_checkpoint
+from trackers.weights.loading import load_checkpoint
 from training.augmentation import Augmentation
 from training.config import TrainingError
 from training.data import PairDataset

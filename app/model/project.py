@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from app.model.session import AnnotatedObject, AnnotationSession, TrackerSettings, default_colour
-from trackers.formats.common import MAX_FRAMES, write_text_atomic
+from trackers.formats.frames import MAX_FRAMES
+from trackers.formats.writing import write_text_atomic
 from trackers.sources import IMAGE_SUFFIXES, frame_sort_key
 from trackers.trajectory import DEFAULT_LABEL, Entry, Origin, Trajectory
 from trackers.types import Box

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from trackers.formats.common import write_text_atomic
+from trackers.formats.writing import write_text_atomic
 from trackers.user_dirs import user_dir
 
 APP_NAME = "siamtrack"

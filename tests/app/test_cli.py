@@ -13,7 +13,7 @@ import pytest
 from app.cli import main
 from tests.media import write_clip
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
-from trackers.weights import save_checkpoint
+from trackers.weights.checkpoint import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import pytest
 from app.model import files
 from app.model.document import VideoDocument
 from app.model.files import follow_umask, writable_folder
-from trackers.formats.common import write_text_atomic
+from trackers.formats.writing import write_text_atomic
 from trackers.types import Box
 
 

@@ -18,7 +18,7 @@ from trackers.run import track_frames, track_frames_multi
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
 from trackers.sources import open_source
 from trackers.types import Box
-from trackers.weights import save_checkpoint
+from trackers.weights.checkpoint import save_checkpoint
 
 JOGGING = Path(__file__).resolve().parents[3] / "shared" / "data" / "sequences"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trackers.formats import FORMATS, common, voc
+from trackers.formats import FORMATS, voc, writing
 from trackers.formats.common import FormatError
 from trackers.trajectory import Entry, Trajectory
 from trackers.types import Box
@@ -35,7 +35,7 @@ def test_file_formats_fail_mid_write(name, tmp_path, monkeypatch):
     def broken_fsync(fd: int) -> None:
         raise OSError(28, "No space left on device")  # the data went out half-way
 
-    monkeypatch.setattr(common.os, "fsync", broken_fsync)
+    monkeypatch.setattr(writing.os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="No space"):
         FORMATS[name].write(NEW, path)
     assert snapshot(path) == before
@@ -77,7 +77,7 @@ def test_a_failed_swap_puts_the_old_folder_back(tmp_path, monkeypatch):
             raise OSError(18, "Invalid cross-device link")
         return real_rename(src, dst)
 
-    monkeypatch.setattr(common.os, "rename", rename)
+    monkeypatch.setattr(writing.os, "rename", rename)
     with pytest.raises(OSError):
         voc.write(NEW, path)
     monkeypatch.undo()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from trackers.formats import cvat, voc
-from trackers.formats.common import FormatError, parse_xml
+from trackers.formats.common import FormatError
+from trackers.formats.safe_xml import parse_xml
 
 ATTACKS = {
     "internal entity": '<!DOCTYPE a [<!ENTITY x "boom">]><annotations>&x;</annotations>',

@@ -224,7 +224,7 @@ def test_outputs_follow_the_umask_and_keep_an_existing_mode(tmp_path, clip, caps
 
 
 def test_a_checkpoint_through_a_symlink_keeps_the_link(tmp_path):
-    from trackers.weights import save_checkpoint
+    from trackers.weights.checkpoint import save_checkpoint
 
     target = tmp_path / "store" / "w.pt"
     target.parent.mkdir()
@@ -427,7 +427,8 @@ def test_a_diverged_training_run_keeps_the_last_good_checkpoint(tmp_path, capsys
 
 def test_non_finite_weights_are_refused_naming_file_and_tensor(tmp_path, clip, capsys):
     from trackers.siamfc.network import ARCHITECTURE, SiamFCNet
-    from trackers.weights import WeightsError, load_checkpoint, save_checkpoint
+    from trackers.weights.checkpoint import WeightsError, save_checkpoint
+    from trackers.weights.loading import load_checkpoint
 
     state = SiamFCNet().state_dict()
     name = next(k for k, v in state.items() if v.is_floating_point())

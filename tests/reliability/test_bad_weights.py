@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from app.cli import main
 from trackers.protocol import TrackerError
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
-from trackers.weights import WeightsError, load_checkpoint, save_checkpoint
+from trackers.weights.checkpoint import WeightsError, save_checkpoint
+from trackers.weights.loading import load_checkpoint
 
 from .conftest import BROKEN, dialog_text
 

@@ -392,7 +392,8 @@ def test_cli_out_and_json_keep_the_earlier_file(fault, synthetic_clip, tmp_path,
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_a_failed_checkpoint_save_keeps_the_earlier_checkpoint(fault, tmp_path, monkeypatch, ledger):
-    from trackers.weights import load_checkpoint, save_checkpoint
+    from trackers.weights.checkpoint import save_checkpoint
+    from trackers.weights.loading import load_checkpoint
 
     path = save_checkpoint(tmp_path / "w.pt", {"a": torch.zeros(3)}, architecture="siamfc-alexnet", config={})
     before = path.read_bytes()

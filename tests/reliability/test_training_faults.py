@@ -22,7 +22,8 @@ import torch
 
 from tests.training.conftest import make_otb
 from trackers.siamfc.network import ARCHITECTURE
-from trackers.weights import load_checkpoint, save_checkpoint
+from trackers.weights.checkpoint import save_checkpoint
+from trackers.weights.loading import load_checkpoint
 from training.__main__ import main
 from training.siamfc_train import RESUME_FORMAT, RESUME_VERSION, resume_path
 

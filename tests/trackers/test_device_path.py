@@ -1,6 +1,6 @@
 """The GPU path of issue 7, checked where it can be: on the CPU.
 
-Every tracker cuts its crops through ``trackers.inference.FrameCrops``: on a GPU the frame is
+Every tracker cuts its crops through ``trackers.inference.crops.FrameCrops``: on a GPU the frame is
 uploaded once and every crop is cut there by grid_sample; on a CPU OpenCV cuts them. Forcing
 the tensor path on a CPU (``crop_on_device = True``) must track the same way, and an update
 must copy from the device to the host at most once (one synchronisation per frame). The
@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from tests.trackers.test_opencv import moving_square
-from trackers.inference import FrameCrops
+from trackers.inference.crops import FrameCrops
 from trackers.registry import create_tracker
 from trackers.types import Box
 

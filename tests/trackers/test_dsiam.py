@@ -22,12 +22,12 @@ from trackers.dsiam.transforms import (
     regularisation,
     solve_transform,
 )
-from trackers.inference import Embedding
+from trackers.inference.embedding import Embedding
 from trackers.protocol import Tracker, TrackerError
 from trackers.siamfc.config import PRESETS as SIAMFC_PRESETS
 from trackers.siamfc.network import SiamFCNet, init_weights
 from trackers.types import Box
-from trackers.weights import WeightsError, save_checkpoint
+from trackers.weights.checkpoint import WeightsError, save_checkpoint
 
 CPU = torch.device("cpu")
 

@@ -17,7 +17,9 @@ from torch import nn
 
 from trackers.protocol import TrackerError
 from trackers.siamrpn.network import ARCHITECTURE, SiamRPNNet
-from trackers.weights import WeightsError, load_checkpoint, load_into, map_dasiamrpn
+from trackers.weights.checkpoint import WeightsError
+from trackers.weights.foreign import map_dasiamrpn
+from trackers.weights.loading import load_checkpoint, load_into
 
 ANCHORS = 5
 
@@ -134,7 +136,7 @@ def outputs(reference, net, crops) -> dict[str, torch.Tensor]:
         reference.temple(z_bgr)
         delta, score = reference(x_bgr)
         # Ours is fed RGB, theirs BGR: the mapping reversed conv1's input channels.
-        a_cls, a_reg = net.detect(net.template(z_bgr.flip(1)), x_bgr.flip(1))
+        a_cls, a_reg = net.detect(net.exemplar_branch(z_bgr.flip(1)), x_bgr.flip(1))
     return {"delta": delta, "score": score, "a_cls": a_cls, "a_reg": a_reg}
 
 

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from trackers.geometry import crop_square
-from trackers.inference import crop_squares, fold_batchnorm, resolve_precision
+from trackers.inference.batchnorm import fold_batchnorm
+from trackers.inference.crops import crop_squares
+from trackers.inference.precision import resolve_precision
 from trackers.siamfc.network import SiamFCNet, init_weights
 
 
@@ -97,7 +99,7 @@ def _trained_siamfc() -> SiamFCNet:
     with non-trivial batch-norm statistics."""
     from trackers.siamfc.network import ARCHITECTURE
     from trackers.siamfc.tracker import default_weights_path
-    from trackers.weights import load_into
+    from trackers.weights.loading import load_into
 
     if not default_weights_path().is_file():
         return _seeded_siamfc()
@@ -118,7 +120,7 @@ def _scene(seed: int = 0) -> np.ndarray:
 
 
 def _crops(frame: np.ndarray, cx: float, cy: float, extents, size: int) -> torch.Tensor:
-    from trackers.inference import crop_batch
+    from trackers.inference.crops import crop_batch
 
     fill = frame.reshape(-1, 3).mean(axis=0)
     crops = np.stack([crop_square(frame, cx, cy, e, size, fill) for e in extents])
@@ -153,7 +155,7 @@ def reference():
     ],
 )
 def test_the_fast_embedding_matches_eager_fp32(reference, precision, features_tol, scores_tol):
-    from trackers.inference import Embedding
+    from trackers.inference.embedding import Embedding
 
     if precision == "bf16" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
         pytest.skip("this CPU emulates bf16")
@@ -182,7 +184,7 @@ def test_the_fast_embedding_matches_eager_fp32(reference, precision, features_to
 
 def test_intermediate_taps_are_the_dsiam_features():
     from trackers.dsiam.network import DSiamNet
-    from trackers.inference import Embedding
+    from trackers.inference.embedding import Embedding
 
     net = DSiamNet(("conv4", "conv5")).eval()
     init_weights(net.siamfc, seed=4)
@@ -197,7 +199,7 @@ def test_intermediate_taps_are_the_dsiam_features():
 
 
 def test_int8_falls_back_where_it_cannot_run():
-    from trackers.inference import Embedding
+    from trackers.inference.embedding import Embedding
 
     odd = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Sigmoid())
     with torch.no_grad():
@@ -242,7 +244,7 @@ def test_trackers_run_the_fast_path_and_keep_their_networks(precision):
 def test_int8_keeps_one_packed_twin_per_input_shape(reference):
     """oneDNN compiles an int8 conv for the first shape its weights see: exemplar and search
     batches each get their own twin, and each computes what a fresh embedding would."""
-    from trackers.inference import Embedding
+    from trackers.inference.embedding import Embedding
 
     net, exemplar, search, _, _ = reference
     cpu = torch.device("cpu")
@@ -251,6 +253,6 @@ def test_int8_keeps_one_packed_twin_per_input_shape(reference):
     shared.calibrate(search)
     fresh.calibrate(search)
     z, x = shared(exemplar), shared(search)
-    assert len(shared._int8) == 2
+    assert shared._int8 is not None and len(shared._int8.twins) == 2
     torch.testing.assert_close(x, fresh(search))
     torch.testing.assert_close(shared(exemplar), z)

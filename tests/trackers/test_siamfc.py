@@ -256,7 +256,7 @@ def test_untrained_tracker_says_so(caplog, tmp_path, monkeypatch):
     tracker = SiamFCTracker.create("siamfc-3s", weights=None, device="cpu")
     assert tracker.untrained
     # a warning on the library's logger (the CLI prints it on stderr)
-    assert "RANDOM" in caplog.text and caplog.records[-1].name == "trackers.weights"
+    assert "RANDOM" in caplog.text and caplog.records[-1].name == "trackers.weights.loading"
     frame = np.zeros((100, 100, 3), np.uint8)
     tracker.init(frame, Box(40, 40, 20, 20))
     assert tracker.update(frame).untrained is True
@@ -272,7 +272,7 @@ def test_init_rejects_bad_boxes():
 
 def test_bundled_weights_are_trained_and_load():
     from trackers.siamfc.tracker import default_weights_path
-    from trackers.weights import load_checkpoint
+    from trackers.weights.loading import load_checkpoint
 
     path = default_weights_path()
     assert path.is_file(), "resources/weights/siamfc.pt must ship with the project"

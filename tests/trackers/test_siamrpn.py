@@ -16,6 +16,7 @@ from torch import nn
 
 from resources.demo_clip import render_sequence
 from trackers.geometry import exemplar_extent
+from trackers.inference.embedding import Embedding
 from trackers.protocol import Tracker, TrackerError
 from trackers.siamrpn.anchors import anchor_grid, anchor_shapes, cell_offsets, center_mask
 from trackers.siamrpn.config import PRESETS, SiamRPNConfig
@@ -39,7 +40,7 @@ from trackers.siamrpn.targets import (
 )
 from trackers.siamrpn.tracker import SiamRPNTracker, overall_scale, shape_penalty
 from trackers.types import Box
-from trackers.weights import WeightsError, save_checkpoint
+from trackers.weights.checkpoint import WeightsError, save_checkpoint
 
 CFG = SiamRPNConfig()
 
@@ -81,45 +82,75 @@ def test_rpn_output_shapes(untrained):
     net = untrained.net
     k = CFG.anchor_count
     with torch.no_grad():
-        kernels = net.template(torch.rand(1, 3, 127, 127) * 255)
-        # 2k and 4k kernels of C x 4 x 4 (section 3.2, Fig. 2)
-        assert kernels.cls.shape == (1, 2 * k, 256, 4, 4)
-        assert kernels.reg.shape == (1, 4 * k, 256, 4, 4)
-        a_cls, a_reg = net.detect(kernels, torch.rand(1, 3, 255, 255) * 255)
+        exemplar = net.exemplar_branch(torch.rand(1, 3, 127, 127) * 255)
+        # 2k and 4k groups of C x 4 x 4 (section 3.2, Fig. 2)
+        assert exemplar.cls.shape == (1, 2 * k, 256, 4, 4)
+        assert exemplar.reg.shape == (1, 4 * k, 256, 4, 4)
+        a_cls, a_reg = net.detect(exemplar, torch.rand(1, 3, 255, 255) * 255)
     assert a_cls.shape == (1, 10, 17, 17)
     assert a_reg.shape == (1, 20, 17, 17)
     # [phi(x)] keeps C channels, 22 -> 20
     assert net.rpn.search_cls.out_channels == net.rpn.search_reg.out_channels == 256
 
 
+def test_a_checkpoint_with_the_old_template_names_loads(tmp_path):
+    """Checkpoints written before the RPN's exemplar convs were renamed (``rpn.template_cls``,
+    ``rpn.template_reg``) load into the network as they are, through a file too."""
+    net = SiamRPNNet()
+    init_weights(net, seed=3)
+    old = {k.replace("rpn.exemplar_", "rpn.template_"): v for k, v in net.state_dict().items()}
+    assert "rpn.template_cls.weight" in old and not any("exemplar" in k for k in old)
+    fresh = SiamRPNNet()
+    fresh.load_state_dict(old, strict=True)
+    for key, value in net.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+    assert "rpn.template_cls.weight" in old  # the caller's dict is left as it was
+    path = save_checkpoint(tmp_path / "old.pt", old, architecture=ARCHITECTURE, config={})
+    loaded = SiamRPNTracker.create("siamrpn", weights=path, device="cpu")
+    assert torch.equal(loaded.net.rpn.exemplar_cls.weight, net.rpn.exemplar_cls.weight)
+
+
+def test_the_bundled_weights_load_whatever_their_key_names():
+    from trackers.siamrpn.tracker import default_weights_path
+    from trackers.weights.loading import load_checkpoint
+
+    if not default_weights_path().is_file():
+        pytest.skip("no bundled SiamRPN weights in this checkout")
+    state, _ = load_checkpoint(default_weights_path(), ARCHITECTURE)
+    tracker = SiamRPNTracker.create("siamrpn", device="cpu")
+    assert tracker.untrained is False
+    name = "rpn.template_cls.weight" if "rpn.template_cls.weight" in state else "rpn.exemplar_cls.weight"
+    assert torch.equal(tracker.net.rpn.exemplar_cls.weight, state[name])
+
+
 def test_pairwise_correlation_equals_brute_force_loop():
     g = torch.Generator().manual_seed(0)
-    kernels = torch.randn(2, 3, 4, 2, 2, generator=g)  # N=2 pairs, K=3 kernels of C=4
+    exemplar = torch.randn(2, 3, 4, 2, 2, generator=g)  # N=2 pairs, K=3 groups of C=4
     search = torch.randn(2, 4, 5, 6, generator=g)
-    out = pairwise_correlation(kernels, search)
+    out = pairwise_correlation(exemplar, search)
     assert out.shape == (2, 3, 4, 5)
     brute = torch.zeros(2, 3, 4, 5)
     for n in range(2):
         for c in range(3):
             for i in range(4):
                 for j in range(5):
-                    brute[n, c, i, j] = (kernels[n, c] * search[n, :, i : i + 2, j : j + 2]).sum()
+                    brute[n, c, i, j] = (exemplar[n, c] * search[n, :, i : i + 2, j : j + 2]).sum()
     torch.testing.assert_close(out, brute, rtol=1e-5, atol=1e-5)
-    # one template shared by every search image, as in tracking
-    shared = pairwise_correlation(kernels[:1], search)
+    # one exemplar shared by every search region, as in tracking
+    shared = pairwise_correlation(exemplar[:1], search)
     for n in range(2):
-        torch.testing.assert_close(shared[n : n + 1], pairwise_correlation(kernels[:1], search[n : n + 1]))
+        torch.testing.assert_close(shared[n : n + 1], pairwise_correlation(exemplar[:1], search[n : n + 1]))
 
 
-def test_up_channel_rpn_groups_template_channels_into_kernels():
-    # Section 3.2: kernel c of A_cls is template channels c*C .. (c+1)*C - 1 of [phi(z)]_cls.
+def test_up_channel_rpn_groups_exemplar_channels():
+    # Section 3.2: group c of A_cls is exemplar channels c*C .. (c+1)*C - 1 of [phi(z)]_cls.
     torch.manual_seed(0)
     rpn = UpChannelRPN(anchor_count=2, channels=3).eval()
     z = torch.randn(1, 3, 4, 4)
     x = torch.randn(1, 3, 7, 7)
     with torch.no_grad():
-        a_cls, a_reg = rpn(rpn.kernels(z), x)
-        up_cls, up_reg = rpn.template_cls(z)[0], rpn.template_reg(z)[0]  # 12 x 2 x 2, 24 x 2 x 2
+        a_cls, a_reg = rpn(rpn.exemplar_branch(z), x)
+        up_cls, up_reg = rpn.exemplar_cls(z)[0], rpn.exemplar_reg(z)[0]  # 12 x 2 x 2, 24 x 2 x 2
         xs_cls, xs_reg = rpn.search_cls(x)[0], rpn.search_reg(x)[0]  # 3 x 5 x 5
         scale = (3 * 2 * 2) ** -0.5
         assert a_cls.shape == (1, 4, 4, 4) and a_reg.shape == (1, 8, 4, 4)
@@ -307,8 +338,24 @@ def test_unknown_config_key_and_preset_are_errors():
 
 
 # ------------------------------------------------------------------ tracking (section 4)
-def test_template_branch_runs_once(untrained):
-    calls = {"template_cls": 0, "template_reg": 0, "backbone": 0}
+class CountingEmbedding:
+    """The tracker's embedding, calling ``count`` on every call (the embedding's interface:
+    call, ``precision``, ``calibrate``)."""
+
+    def __init__(self, inner, count) -> None:
+        self.inner, self.count = inner, count
+        self.precision = inner.precision
+
+    def calibrate(self, images: torch.Tensor) -> None:
+        self.inner.calibrate(images)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        self.count()
+        return self.inner(images)
+
+
+def test_exemplar_branch_runs_once(untrained):
+    calls = {"exemplar_cls": 0, "exemplar_reg": 0, "backbone": 0}
 
     def counter(name):
         def hook(*_):
@@ -318,17 +365,18 @@ def test_template_branch_runs_once(untrained):
 
     net = untrained.net
     handles = [
-        getattr(net.rpn, n).register_forward_hook(counter(n)) for n in ("template_cls", "template_reg")
+        getattr(net.rpn, n).register_forward_hook(counter(n)) for n in ("exemplar_cls", "exemplar_reg")
     ]
-    handles.append(net.backbone.register_forward_hook(counter("backbone")))
+    tracker = SiamRPNTracker(untrained.config, net, torch.device("cpu"),
+                             embedding=CountingEmbedding(untrained.embedding, counter("backbone")))
     try:
         frame = textured(np.random.default_rng(0), 120, 160)
-        untrained.init(frame, Box(60, 40, 30, 25))
-        assert calls == {"template_cls": 1, "template_reg": 1, "backbone": 1}
+        tracker.init(frame, Box(60, 40, 30, 25))
+        assert calls == {"exemplar_cls": 1, "exemplar_reg": 1, "backbone": 1}
         for _ in range(3):
-            untrained.update(frame)
-        # the detection branch ran 3 more times, the template branch never again
-        assert calls == {"template_cls": 1, "template_reg": 1, "backbone": 4}
+            tracker.update(frame)
+        # the detection branch ran 3 more times, the exemplar branch never again
+        assert calls == {"exemplar_cls": 1, "exemplar_reg": 1, "backbone": 4}
     finally:
         for h in handles:
             h.remove()
@@ -395,25 +443,42 @@ def test_init_rejects_bad_boxes(untrained):
 
 
 # ------------------------------------------------------------------ hand-built network
-class SimilarityNet(nn.Module):
-    """A test double with a known answer. A_cls: the foreground logit of every anchor is
-    the cosine similarity of unit-length features between the template and each search
-    window (largest, 1, exactly where the window equals the template). A_reg: constant
-    deltas that decode each anchor to a fixed size (search pixels) at its own centre."""
+class UnitEmbedding:
+    """The backbone's fast embedding with its features made unit-length at every location
+    (the embedding's interface: call, ``precision``, ``calibrate``)."""
 
-    def __init__(self, backbone: AlexNetBackbone, size: tuple[float, float]) -> None:
+    def __init__(self, backbone: AlexNetBackbone) -> None:
+        self.inner = Embedding(list(backbone.named_children()), torch.device("cpu"), None)
+        self.precision = self.inner.precision
+
+    def calibrate(self, images: torch.Tensor) -> None:
+        self.inner.calibrate(images)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.inner(images), dim=1)
+
+
+class SimilarityRPN(nn.Module):
+    """A test double of the RPN with a known answer, on :class:`UnitEmbedding`'s features.
+    Its exemplar branch keeps the exemplar's features as they are. A_cls: the foreground
+    logit of every anchor is the cosine similarity of unit-length features between the
+    exemplar and each search window (largest, 1, exactly where the window equals the
+    exemplar). A_reg: constant deltas that decode each anchor to a fixed size (search
+    pixels) at its own centre."""
+
+    def __init__(self, size: tuple[float, float]) -> None:
         super().__init__()
-        self.backbone = backbone
         self.anchor_count = CFG.anchor_count
         shapes = torch.from_numpy(anchor_shapes(CFG.anchor_size, CFG.anchor_ratios))
         self.register_buffer("dwdh", torch.log(torch.tensor(size, dtype=torch.float64) / shapes))  # k x 2
 
-    def template(self, exemplar):
-        return F.normalize(self.backbone(exemplar), dim=1)
+    def exemplar_branch(self, exemplar_features):
+        return exemplar_features
 
-    def detect(self, kernels, search):
-        features = F.normalize(self.backbone(search), dim=1)
-        similarity = F.conv2d(features, kernels) / (kernels.shape[-1] * kernels.shape[-2])
+    def forward(self, exemplar_features, features):
+        similarity = F.conv2d(features, exemplar_features) / (
+            exemplar_features.shape[-1] * exemplar_features.shape[-2]
+        )
         k, s = self.anchor_count, similarity.shape[-1]
         a_cls = torch.zeros(1, 2 * k, s, s)
         # Odd channels: foreground (eq. 10). Random features are nearly parallel (cosine
@@ -425,11 +490,24 @@ class SimilarityNet(nn.Module):
         return a_cls, a_reg
 
 
+class SimilarityNet(nn.Module):
+    """A network double in SiamRPNNet's shape: a backbone and an RPN (:class:`SimilarityRPN`)."""
+
+    def __init__(self, backbone: AlexNetBackbone, size: tuple[float, float]) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.rpn = SimilarityRPN(size)
+
+    @property
+    def anchor_count(self) -> int:
+        return self.rpn.anchor_count
+
+
 def double_tracker(backbone, box: Box, cfg: SiamRPNConfig = CFG) -> SiamRPNTracker:
     # the box's size in search-image pixels: 127 / extent of eq. 15
     scale = cfg.exemplar_size / exemplar_extent(box.w, box.h, cfg.context)
     net = SimilarityNet(backbone, (box.w * scale, box.h * scale))
-    return SiamRPNTracker(cfg, net, torch.device("cpu"))  # type: ignore[arg-type]
+    return SiamRPNTracker(cfg, net, torch.device("cpu"), embedding=UnitEmbedding(backbone))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("box", [Box(100, 80, 40, 30), Box(37.5, 61.25, 23, 57)])
@@ -444,7 +522,7 @@ def test_zero_motion_returns_initial_box(backbone, box):
 
 
 def test_follows_moving_target_one_cell_per_frame_and_drops_score_when_it_leaves(backbone):
-    # The whole scene pans by (8, 8) px per frame, so the template's window (target and
+    # The whole scene pans by (8, 8) px per frame, so the exemplar's window (target and
     # context) reappears exactly. A square of side 63.5 has eq. 15 extent 127: one search
     # pixel per frame pixel, and one score-map cell is 8 frame pixels.
     rng = np.random.default_rng(2)
@@ -489,7 +567,7 @@ def test_size_is_smoothed_with_penalty_times_score_times_lr(backbone):
     box = Box(100, 80, 40, 30)
     frame = textured(np.random.default_rng(5), 240, 320)
     tracker = double_tracker(backbone, box, cfg)
-    tracker.net.dwdh += math.log(1.2)
+    tracker.net.rpn.dwdh += math.log(1.2)
     tracker.init(frame, box)
     result = tracker.update(frame)
     penalty = shape_penalty(48.0, 36.0, 40.0, 30.0, cfg.penalty_k)
@@ -499,7 +577,7 @@ def test_size_is_smoothed_with_penalty_times_score_times_lr(backbone):
     assert 40 < result.box.w < 48
     # The default rate 0 keeps the first box's size whatever the proposal says.
     still = double_tracker(backbone, box)
-    still.net.dwdh += math.log(1.2)
+    still.net.rpn.dwdh += math.log(1.2)
     still.init(frame, box)
     kept = still.update(frame).box
     assert (kept.w, kept.h) == pytest.approx((40.0, 30.0), abs=1e-9)
@@ -509,7 +587,7 @@ def test_config_with_other_center_size_and_no_window(backbone):
     cfg = replace(CFG, center_size=17, window_influence=0.0)
     box = Box(100, 80, 40, 30)
     tracker = double_tracker(backbone, box)
-    tracker = SiamRPNTracker(cfg, tracker.net, torch.device("cpu"))  # type: ignore[arg-type]
+    tracker = SiamRPNTracker(cfg, tracker.net, torch.device("cpu"), embedding=tracker.embedding)  # type: ignore[arg-type]
     frame = textured(np.random.default_rng(6), 240, 320)
     tracker.init(frame, box)
     np.testing.assert_allclose(tracker.update(frame).box.as_array(), box.as_array(), atol=1e-6)

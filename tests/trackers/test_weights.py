@@ -9,18 +9,18 @@ import pytest
 import torch
 from torch import nn
 
+from trackers.devices import choose_device
 from trackers.protocol import TrackerError
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
 from trackers.siamfc.tracker import SiamFCTracker
-from trackers.weights import (
+from trackers.weights.checkpoint import (
     WeightsError,
-    choose_device,
     dequantize_rows,
-    load_checkpoint,
     load_own_checkpoint,
     quantize_rows,
     save_checkpoint,
 )
+from trackers.weights.loading import load_checkpoint
 
 
 def make_net(seed: int = 0) -> SiamFCNet:

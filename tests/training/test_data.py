@@ -167,6 +167,21 @@ def test_cancelled_cache_build_leaves_nothing(tmp_path):
     assert list((tmp_path / "cache").iterdir()) == []
 
 
+def test_a_source_shorter_than_its_ground_truth_caches_the_frames_it_has(tmp_path, capsys):
+    """The cache keeps the rows that decoded, rewritten atomically inside the entry."""
+    folder = make_otb(tmp_path, frames=12)
+    for image in sorted((folder / "img").iterdir())[8:]:
+        image.unlink()  # 12 lines of ground truth, 8 frames
+    cache = tmp_path / "cache"
+    PairDataset(load_sequences(folder), pairs_per_epoch=2, cache_dir=cache)
+    (entry,) = cache.iterdir()
+    assert np.load(entry / "crops.npy").shape == (8, 255, 255, 3)
+    assert np.load(entry / "frames.npy").tolist() == list(range(8))
+    assert sorted(p.name for p in entry.iterdir()) == ["crops.npy", "fills.npy", "frames.npy", "meta.json"]
+    assert list(cache.iterdir()) == [entry]
+    assert "only 8 of its 12 annotated frames decode" in capsys.readouterr().err
+
+
 def test_cache_builds_from_a_video(tmp_path):
     frames = block_frames(8)  # 96x72, the block from (20, 30): the frames make_otb writes
     path = write_video(tmp_path / "clip.avi", [image for image, _ in frames])

@@ -13,7 +13,7 @@ from trackers.evaluation import load_sequences
 from trackers.registry import create_tracker
 from trackers.sources import open_source
 from trackers.types import Box
-from trackers.weights import load_checkpoint
+from trackers.weights.loading import load_checkpoint
 from training.augmentation import Augmentation
 from training.checkpoints import resume_path
 from training.config import TrainingError

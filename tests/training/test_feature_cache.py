@@ -11,7 +11,7 @@ import torch
 from tests.training.conftest import FAST
 from trackers.registry import create_tracker
 from trackers.siamrpn.network import ARCHITECTURE as SIAMRPN_ARCHITECTURE
-from trackers.weights import load_checkpoint
+from trackers.weights.loading import load_checkpoint
 from training.checkpoints import resume_path
 from training.config import TrainingError
 from training.crop_cache import CacheCancelled

@@ -19,7 +19,8 @@ from trackers.registry import create_tracker
 from trackers.siamfc.network import ARCHITECTURE as SIAMFC_ARCHITECTURE
 from trackers.siamfc.network import SiamFCNet, init_weights
 from trackers.siamrpn.network import ARCHITECTURE as SIAMRPN_ARCHITECTURE
-from trackers.weights import load_checkpoint, save_checkpoint
+from trackers.weights.checkpoint import save_checkpoint
+from trackers.weights.loading import load_checkpoint
 from training import distributed
 from training.checkpoints import best_path, resume_path
 from training.config import TrainingError

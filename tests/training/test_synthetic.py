@@ -13,7 +13,8 @@ import torch
 
 from tests.media import write_video
 from training.crop_cache import CacheCancelled
-from training.synthetic import MixedPairs, Synthesis, SyntheticPairs, unlabelled_sources
+from training.synthetic import MixedPairs, Synthesis, SyntheticPairs
+from training.synthetic_frames import unlabelled_sources
 
 SHARED = Path(__file__).resolve().parents[3] / "shared/data/videos/unlabelled"
 

@@ -180,7 +180,7 @@ def test_each_distillation_loss_falls_on_a_fixed_batch(data, tracker):
 
 def test_training_with_the_teacher_records_it_and_resumes(tmp_path, data):
     from trackers.siamfc.network import ARCHITECTURE
-    from trackers.weights import load_checkpoint
+    from trackers.weights.loading import load_checkpoint
 
     train_seqs, val_seqs, cache = data
     out = tmp_path / "distilled.pt"

@@ -10,7 +10,7 @@ import torch
 from tests.training.conftest import FAST, make_otb
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
 from trackers.siamfc.tracker import SiamFCTracker
-from trackers.weights import load_checkpoint
+from trackers.weights.loading import load_checkpoint
 from training.__main__ import main
 from training.siamfc_train import (
     TrainingError,

@@ -47,7 +47,7 @@ class DSiamConfig:
     scale_penalty: float = _SIAMFC_3S.scale_penalty
     window_influence: float = _SIAMFC_3S.window_influence
     score_scale: float = _SIAMFC_3S.score_scale
-    # Not from the paper: the arithmetic the embedding runs in (trackers/inference.py).
+    # Not from the paper: the arithmetic the embedding runs in (trackers/inference/).
     # Eq. 2-9 (FFT solves, correlation, fusion) always run in fp32.
     precision: str = "auto"
 
@@ -62,7 +62,7 @@ class DSiamConfig:
     # How much of the transformed features enters eq. 2: (1 - r) f + r (T * f). Eq. 2 is
     # r = 1. The paper does not have r; the release does (vlr = 0.49, wlr = 0.29, "off-line
     # learnt" when jointly trained), and without joint training r = 1 would turn V into
-    # plain template replacement, which section 1 argues against. r = 1 gives eq. 2 exactly.
+    # plain exemplar replacement, which section 1 argues against. r = 1 gives eq. 2 exactly.
     v_rate: float = 0.49
     w_rate: float = 0.29
     # Eq. 7-8, Fig. 3: Ḡ is G times a Gaussian weight map. The paper gives no width. The

@@ -26,7 +26,8 @@ from trackers.dsiam.config import LAYERS, DSiamConfig
 from trackers.dsiam.transforms import apply_transform, regularisation, solve_transform
 from trackers.siamfc.network import ARCHITECTURE as SIAMFC_ARCHITECTURE
 from trackers.siamfc.network import SiamFCNet, cross_correlation
-from trackers.weights import WeightsError, load_into
+from trackers.weights.checkpoint import WeightsError
+from trackers.weights.loading import load_into
 
 ARCHITECTURE = "dsiam-alexnet"
 
@@ -76,8 +77,8 @@ class DSiamNet(nn.Module):
         fusion = torch.zeros(count, score_size, score_size)
         fusion[LAYERS.index("conv5")] = 1.0
         self.fusion = nn.Parameter(fusion)
-        # conv5's response uses SiamFC's own 1e-3 scale and bias b (SiamFC eq. 2); conv4's
-        # response needs its own bias (the paper does not say; zero-initialised, learned).
+        # conv5's score map uses SiamFC's own 1e-3 scale and bias b (SiamFC eq. 2); conv4's
+        # score map needs its own bias (the paper does not say; zero-initialised, learned).
         self.conv4_bias = nn.Parameter(torch.zeros(1))
 
     @classmethod
@@ -152,8 +153,8 @@ class DSiamNet(nn.Module):
             for layer in self.layers
         }
 
-    # ------------------------------------------------------------------ responses
-    def responses(
+    # ------------------------------------------------------------------ score maps
+    def score_maps(
         self,
         exemplar: Features,
         search: Features,
@@ -162,8 +163,8 @@ class DSiamNet(nn.Module):
     ) -> Features:
         """Eq. 2 for each active layer: S^l = corr(V^l * f^l(O_1), W^l * f^l(Z)).
 
-        ``exemplar`` is 1 x C x h x w (tracking: one template for all scales) or
-        N x C x h x w (training: one per search image). ``v``/``w`` None, or a layer
+        ``exemplar`` is 1 x C x h x w (tracking: one exemplar for all scales) or
+        N x C x h x w (training: one per search region). ``v``/``w`` None, or a layer
         missing from them, is that transformation switched off (section 3.6).
         Returns layer -> N x 1 x 17 x 17.
         """
@@ -191,18 +192,18 @@ class DSiamNet(nn.Module):
         raw = self.fusion[[LAYERS.index(layer) for layer in self.layers]]
         return raw + (1.0 - raw.sum(dim=0, keepdim=True)) / len(self.layers)
 
-    def fuse(self, responses: Features) -> torch.Tensor:
+    def fuse(self, score_maps: Features) -> torch.Tensor:
         """Eq. 9: S_t = sum_l Υ^l ⊙ S^l_t, elementwise. N x 1 x 17 x 17."""
         weights = self.fusion_weights()
-        maps = [responses[layer] for layer in self.layers]
+        maps = [score_maps[layer] for layer in self.layers]
         if maps[0].shape[-2:] != weights.shape[-2:]:
             raise ValueError(
-                f"{tuple(maps[0].shape[-2:])} responses do not fit "
+                f"{tuple(maps[0].shape[-2:])} score maps do not fit "
                 f"{tuple(weights.shape[-2:])} fusion maps"
             )
         fused = weights[0] * maps[0]
-        for weight, response in zip(weights[1:], maps[1:]):
-            fused = fused + weight * response
+        for weight, score_map in zip(weights[1:], maps[1:]):
+            fused = fused + weight * score_map
         return fused
 
     def forward(
@@ -213,7 +214,7 @@ class DSiamNet(nn.Module):
         w: Transforms | None = None,
     ) -> tuple[torch.Tensor, Features]:
         """The fused map (eq. 2 then eq. 9) and each layer's map, N x 1 x 17 x 17."""
-        per_layer = self.responses(exemplar, search, v, w)
+        per_layer = self.score_maps(exemplar, search, v, w)
         return self.fuse(per_layer), per_layer
 
 

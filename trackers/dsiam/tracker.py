@@ -1,7 +1,7 @@
 """The DSiam tracker of section 3.6, read top to bottom as the algorithm.
 
 SiamFC's search (three scales, bicubic up-sampling, scale penalty, cosine window,
-displacement times stride, damped scale) around DSiam's response: eq. 2 with the
+displacement times stride, damped scale) around DSiam's score map: eq. 2 with the
 transformations V and W, fused over layers with eq. 9. V and W start switched off and
 are re-learned (eq. 6 and 8) after every successfully tracked frame.
 """
@@ -19,11 +19,9 @@ from trackers.dsiam.config import PRESETS, DSiamConfig
 from trackers.dsiam.network import DSiamNet, Features, load_weights
 from trackers.dsiam.transforms import background_weights
 from trackers.geometry import exemplar_extent
-from trackers.inference import (
-    Embedding,
-    FrameCrops,
-    fold_batchnorm,
-)
+from trackers.inference.batchnorm import fold_batchnorm
+from trackers.inference.crops import FrameCrops
+from trackers.inference.embedding import Embedding
 from trackers.siamese import SiameseTracker
 from trackers.siamfc.network import init_weights
 from trackers.siamfc.search import (
@@ -120,15 +118,15 @@ class DSiamTracker(SiameseTracker):
         """conv4/conv5 features of a batch of crops (N x 3 x H x W on the device, uint8 or
         float, from ``FrameCrops``); the embedding may run in reduced precision, everything
         after it (eq. 2-9) gets fp32."""
-        assert self._embedding is not None
-        return self._embedding.features(images, self.net.layers)
+        return self.embedding.features(images, self.net.layers)
 
     @torch.inference_mode()
     def init(self, frame: Frame, box: Box) -> None:
         self._start(frame, box)
         cfg = self.config
 
-        # template O_1 "slightly larger than b_1 and centered at b_1" (section 3.6): SiamFC's
+        # exemplar O_1 (the paper's template) "slightly larger than b_1 and centered at b_1"
+        # (section 3.6): SiamFC's
         # context region (SiamFC eq. 7), and the search region 255/127 times larger
         self._exemplar_extent = exemplar_extent(box.w, box.h, cfg.context)
         self._search_extent = self._exemplar_extent * cfg.search_size / cfg.exemplar_size
@@ -139,7 +137,7 @@ class DSiamTracker(SiameseTracker):
         self._calibrate(lambda: self._crop(crops, self._search_extent * self._scale_factors, cfg.search_size))
 
         # F^4_1 and F^5_1 (section 3.6), kept for the whole track: eq. 2 always transforms
-        # the first template, never a later one
+        # the first exemplar, never a later one
         self._first = self._features(self._crop(crops, self._exemplar_extent, cfg.exemplar_size))
         # "Before tracking, we turn off the transformations V_0 and W_0" (section 3.6)
         self._v = None
@@ -176,7 +174,7 @@ class DSiamTracker(SiameseTracker):
         # changes, add the cosine window
         upsampled = upsample_maps(fused_maps, search.upsampled_size)
         scale_id = choose_scale(upsampled, search.scale_penalty)
-        row, col, response = windowed_peak(
+        row, col, windowed = windowed_peak(
             upsampled[scale_id], self._window, search.window_influence
         )
         peak = float(upsampled[scale_id].max())
@@ -189,11 +187,11 @@ class DSiamTracker(SiameseTracker):
 
         # scale update by linear interpolation, for damping (SiamFC section 4.1)
         scale = damped_scale(float(self._scale_factors[scale_id]), search.scale_lr)
-        self._target_size = np.clip(self._target_size * scale, self._min_size, self._max_size)
+        self._target_size = self._target_size * scale
         self._exemplar_extent *= scale
         self._search_extent *= scale
 
-        self._keep_center_in_frame()
+        box = self._keep_in_frame(self._min_size, self._max_size)
 
         self.stopwatch.lap("post")
         if tracked:
@@ -204,12 +202,11 @@ class DSiamTracker(SiameseTracker):
             self._v = None
             self._w = None
 
-        box = Box.from_center(*self._center, *self._target_size)
         result = TrackResult(
             box=box,
             score=peak if finite else 0.0,
             score_maps=self._score_maps(
-                previous_center, extents, fused_maps, layer_maps, response, scale_id, tracked
+                previous_center, extents, fused_maps, layer_maps, windowed, scale_id, tracked
             ),
             untrained=self.untrained,
         )
@@ -220,7 +217,7 @@ class DSiamTracker(SiameseTracker):
         """Section 3.6: "crop I_t according to b_t and get O_t, G_t, and get Ḡ_t by multiplying
         G_t with a Gaussian weight map", then V_t (eq. 6) and W_t (eq. 8)."""
         cfg = self.config
-        # O_t: the template region around b_t, as O_1 was cut around b_1
+        # O_t: the exemplar region around b_t, as O_1 was cut around b_1
         target = self._crop(crops, self._exemplar_extent, cfg.exemplar_size)
         # G_t: "centering at the target location and with the same size of searching region"
         # (section 3.2), i.e. the search region of the scale just chosen
@@ -240,12 +237,12 @@ class DSiamTracker(SiameseTracker):
         extents: np.ndarray,
         fused_maps: np.ndarray,
         layer_maps: dict[str, np.ndarray],
-        response: np.ndarray,
+        windowed: np.ndarray,
         scale_id: int,
         tracked: bool,
     ) -> tuple[ScoreMap, ...]:
         """The chosen scale's fused map as searched (up-sampled, windowed) first, then each
-        layer's raw 17x17 response at that scale (conv4, conv5), then each scale's raw
+        layer's raw 17x17 score map at that scale (conv4, conv5), then each scale's raw
         fused 17x17 map."""
         search = self._search
         factor = self._scale_factors[scale_id]
@@ -253,7 +250,7 @@ class DSiamTracker(SiameseTracker):
         state = "tracked" if tracked else "lost"
         maps = [
             ScoreMap(
-                values=response,
+                values=windowed,
                 region=chosen,
                 label=(
                     f"fused {'+'.join(self.config.layers)}, chosen scale {factor:.4f}, "

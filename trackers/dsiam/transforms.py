@@ -10,7 +10,9 @@ through them to the features and to λ: the derivatives of eq. 11-15 are what to
 computes for us, no hand-written backward (section 3.5).
 
 Convention, fixed once: ``(K * X)[i, j] = sum_{a, b} K[a, b] X[(i - a) mod h, (j - b) mod w]``,
-so that ``F(K * X) = F(K) F(X)`` and a delta at ``[0, 0]`` is the identity.
+so that ``F(K * X) = F(K) F(X)`` and a delta at ``[0, 0]`` is the identity. ``kernel``
+below is K: a transformation V or W as the convolution kernel of eq. 2's ``*`` (never
+the exemplar).
 """
 
 from __future__ import annotations

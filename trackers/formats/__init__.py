@@ -52,10 +52,11 @@ from trackers.formats import (
     vot,
     yolo,
 )
-from trackers.formats.common import FIELDS, Format, FormatError, replace_folder
+from trackers.formats.common import FIELDS, Format, FormatError
 from trackers.formats.detect import detect_format
 from trackers.formats.got10k import export_got10k_dataset, is_got10k_folder, read_got10k_sequence
 from trackers.formats.tracks import Track, check_ids, entry_name, parse_entry_name
+from trackers.formats.writing import replace_folder
 from trackers.trajectory import DEFAULT_LABEL, Entry, Origin, Trajectory
 
 FORMATS: dict[str, Format] = {

@@ -24,17 +24,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from trackers.formats.common import (
-    Format,
-    FormatError,
-    check_frames,
-    fit_to_video,
-    frame_stem,
-    index_from_stem,
-    read_text,
-    write_text_atomic,
-)
+from trackers.formats.common import Format, FormatError
+from trackers.formats.frames import check_frames, fit_to_video, frame_stem, index_from_stem
+from trackers.formats.reading import read_text
 from trackers.formats.tracks import Track, check_ids, stable_ids
+from trackers.formats.writing import write_text_atomic
 from trackers.trajectory import DEFAULT_LABEL, Entry, Origin, Trajectory
 from trackers.types import Box
 

@@ -33,19 +33,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from trackers.formats.common import (
-    Format,
-    FormatError,
-    check_frames,
-    fit_to_video,
-    format_number,
-    numbered_lines,
-    parse_flag,
-    parse_int,
-    parse_number,
-    write_text_atomic,
-)
+from trackers.formats.common import Format, FormatError
+from trackers.formats.frames import check_frames, fit_to_video
+from trackers.formats.numbers import format_number, parse_flag, parse_int, parse_number
+from trackers.formats.reading import numbered_lines
 from trackers.formats.tracks import Track, check_ids, pick, stable_ids
+from trackers.formats.writing import write_text_atomic
 from trackers.trajectory import DEFAULT_LABEL, Entry, Trajectory
 from trackers.types import Box
 

@@ -33,22 +33,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
-from trackers.formats.common import (
-    Format,
-    FormatError,
-    XmlNode,
-    check_frames,
-    fit_to_video,
-    format_pixel,
-    parse_flag,
-    parse_int,
-    parse_number,
-    parse_xml,
-    sub,
-    write_text_atomic,
-    xml_text,
-)
+from trackers.formats.common import Format, FormatError
+from trackers.formats.frames import check_frames, fit_to_video
+from trackers.formats.numbers import format_pixel, parse_flag, parse_int, parse_number
+from trackers.formats.safe_xml import XmlNode, parse_xml, sub, xml_text
 from trackers.formats.tracks import Track, check_ids, stable_ids
+from trackers.formats.writing import write_text_atomic
 from trackers.trajectory import DEFAULT_LABEL, Entry, Origin, Trajectory
 from trackers.types import Box
 

@@ -26,17 +26,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trackers.formats.common import (
-    Format,
-    FormatError,
-    fit_to_video,
-    numbered_lines,
-    parse_int,
-    read_text,
-    replace_folder,
-    write_text_atomic,
-)
+from trackers.formats.common import Format, FormatError
+from trackers.formats.frames import fit_to_video
+from trackers.formats.numbers import parse_int
 from trackers.formats.otb import box_line, read_folder_boxes
+from trackers.formats.reading import numbered_lines, read_text
+from trackers.formats.writing import replace_folder, write_text_atomic
 from trackers.trajectory import DEFAULT_LABEL, Entry, Trajectory
 from trackers.types import AnnotatedSequence, Box
 

@@ -36,8 +36,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from trackers.formats.common import Format, FormatError, fit_to_video, read_text, write_text_atomic
+from trackers.formats.common import Format, FormatError
+from trackers.formats.frames import fit_to_video
+from trackers.formats.reading import read_text
 from trackers.formats.tracks import Track, check_ids, pick, stable_ids
+from trackers.formats.writing import write_text_atomic
 from trackers.trajectory import DEFAULT_LABEL, Entry, Origin, Trajectory
 from trackers.types import Box
 

@@ -15,15 +15,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trackers.formats.common import (
-    Format,
-    FormatError,
-    fit_to_video,
-    numbered_lines,
-    parse_flag,
-    replace_folder,
-)
+from trackers.formats.common import Format, FormatError
+from trackers.formats.frames import fit_to_video
+from trackers.formats.numbers import parse_flag
 from trackers.formats.otb import box_line, read_folder_boxes
+from trackers.formats.reading import numbered_lines
+from trackers.formats.writing import replace_folder
 from trackers.trajectory import Entry, Trajectory
 
 GROUNDTRUTH = "groundtruth.txt"

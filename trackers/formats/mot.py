@@ -20,20 +20,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from trackers.formats.common import (
-    Format,
-    FormatError,
-    check_frames,
-    fit_to_video,
-    format_number,
-    format_pixel,
-    numbered_lines,
-    parse_int,
-    parse_number,
-    split_fields,
-    write_text_atomic,
-)
+from trackers.formats.common import Format, FormatError
+from trackers.formats.frames import check_frames, fit_to_video
+from trackers.formats.numbers import format_number, format_pixel, parse_int, parse_number
+from trackers.formats.reading import numbered_lines, split_fields
 from trackers.formats.tracks import Track, check_ids
+from trackers.formats.writing import write_text_atomic
 from trackers.trajectory import DEFAULT_LABEL, Entry, Trajectory
 from trackers.types import Box
 

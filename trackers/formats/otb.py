@@ -14,17 +14,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from trackers.formats.common import (
-    Format,
-    FormatError,
-    fit_to_video,
-    format_number,
-    numbered_lines,
-    parse_number,
-    sequence_folder,
-    split_fields,
-    write_text_atomic,
-)
+from trackers.formats.common import Format, FormatError
+from trackers.formats.frames import fit_to_video
+from trackers.formats.numbers import format_number, parse_number
+from trackers.formats.reading import numbered_lines, sequence_folder, split_fields
+from trackers.formats.writing import write_text_atomic
 from trackers.trajectory import Entry, Trajectory
 from trackers.types import Box
 

@@ -28,24 +28,12 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from trackers.formats.common import (
-    Format,
-    FormatError,
-    XmlNode,
-    check_frames,
-    fit_to_video,
-    format_number,
-    frame_stem,
-    index_from_stem,
-    numbered_lines,
-    parse_flag,
-    parse_int,
-    parse_number,
-    parse_xml,
-    replace_folder,
-    sub,
-    xml_text,
-)
+from trackers.formats.common import Format, FormatError
+from trackers.formats.frames import check_frames, fit_to_video, frame_stem, index_from_stem
+from trackers.formats.numbers import format_number, parse_flag, parse_int, parse_number
+from trackers.formats.reading import numbered_lines
+from trackers.formats.safe_xml import XmlNode, parse_xml, sub, xml_text
+from trackers.formats.writing import replace_folder
 from trackers.trajectory import DEFAULT_LABEL, Entry, Trajectory
 from trackers.types import Box
 

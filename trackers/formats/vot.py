@@ -30,20 +30,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trackers.formats.common import (
-    Format,
-    FormatError,
-    fit_to_video,
-    format_number,
-    numbered_lines,
-    parse_flag,
-    parse_number,
-    read_text,
-    replace_folder,
-    sequence_folder,
-    split_fields,
-    write_text_atomic,
-)
+from trackers.formats.common import Format, FormatError
+from trackers.formats.frames import fit_to_video
+from trackers.formats.numbers import format_number, parse_flag, parse_number
+from trackers.formats.reading import numbered_lines, read_text, sequence_folder, split_fields
+from trackers.formats.writing import replace_folder, write_text_atomic
 from trackers.trajectory import Entry, Trajectory
 from trackers.types import Box
 

@@ -25,21 +25,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from trackers.formats.common import (
-    Format,
-    FormatError,
-    check_frames,
-    fit_to_video,
-    format_number,
-    frame_stem,
-    index_from_stem,
-    numbered_lines,
-    parse_int,
-    parse_number,
-    read_text,
-    replace_folder,
-    split_fields,
-)
+from trackers.formats.common import Format, FormatError
+from trackers.formats.frames import check_frames, fit_to_video, frame_stem, index_from_stem
+from trackers.formats.numbers import format_number, parse_int, parse_number
+from trackers.formats.reading import numbered_lines, read_text, split_fields
+from trackers.formats.writing import replace_folder
 from trackers.trajectory import DEFAULT_LABEL, Entry, Trajectory
 from trackers.types import Box
 

@@ -36,7 +36,7 @@ class SiamFCConfig:
     # Kept fixed (not learned) so eq. 2 stays f = 1e-3 * (phi(z) * phi(x)) + b.
     score_scale: float = 0.001
     # Not from the paper: the arithmetic the embedding runs in ("auto", "fp32", "bf16",
-    # "fp16"); see trackers/inference.py. The cross-correlation itself stays in fp32.
+    # "fp16"); see trackers/inference/. The cross-correlation itself stays in fp32.
     precision: str = "auto"
 
     def __post_init__(self) -> None:

@@ -46,15 +46,15 @@ def choose_scale(upsampled: np.ndarray, scale_penalty: float) -> int:
 
 
 def windowed_peak(
-    response: np.ndarray, window: np.ndarray, window_influence: float
+    score_map: np.ndarray, window: np.ndarray, window_influence: float
 ) -> tuple[int, int, np.ndarray]:
-    """SiamFC section 2.4: the map normalised to sum 1, mixed with the cosine window, and
-    the row and column of its maximum."""
-    response = response - response.min()
-    response = response / (response.sum() + 1e-16)
-    response = (1.0 - window_influence) * response + window_influence * window
-    row, col = np.unravel_index(int(np.argmax(response)), response.shape)
-    return int(row), int(col), response.astype(np.float32)
+    """SiamFC section 2.4: the score map normalised to sum 1, mixed with the cosine window,
+    the row and column of its maximum, and the windowed map."""
+    windowed = score_map - score_map.min()
+    windowed = windowed / (windowed.sum() + 1e-16)
+    windowed = (1.0 - window_influence) * windowed + window_influence * window
+    row, col = np.unravel_index(int(np.argmax(windowed)), windowed.shape)
+    return int(row), int(col), windowed.astype(np.float32)
 
 
 def peak_displacement(row: int, col: int, extent: float, search: SiamFCConfig) -> np.ndarray:

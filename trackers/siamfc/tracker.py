@@ -10,12 +10,9 @@ import numpy as np
 import torch
 
 from trackers.geometry import crop_square, exemplar_extent
-from trackers.inference import (
-    Embedding,
-    FrameCrops,
-    crop_batch,
-    fold_batchnorm,
-)
+from trackers.inference.batchnorm import fold_batchnorm
+from trackers.inference.crops import FrameCrops, crop_batch
+from trackers.inference.embedding import Embedding
 from trackers.siamese import SiameseTracker
 from trackers.siamfc.config import PRESETS, SiamFCConfig
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
@@ -30,7 +27,7 @@ from trackers.siamfc.search import (
 )
 from trackers.timing import Stopwatch
 from trackers.types import Box, Frame, ScoreMap, TrackResult
-from trackers.weights import load_into
+from trackers.weights.loading import load_into
 
 
 def fast_embedding(net: SiamFCNet, device: torch.device, dtype: torch.dtype | None) -> Embedding:
@@ -164,7 +161,7 @@ class SiamFCTracker(SiameseTracker):
         scale_id = choose_scale(upsampled, cfg.scale_penalty)
 
         # cosine window added to the normalised score map (section 2.4)
-        row, col, response = windowed_peak(upsampled[scale_id], self._window, cfg.window_influence)
+        row, col, windowed = windowed_peak(upsampled[scale_id], self._window, cfg.window_influence)
         peak_score = float(upsampled[scale_id, row, col])
 
         # displacement: the peak's offset from the centre, times the stride (sections 2.1,
@@ -174,17 +171,15 @@ class SiamFCTracker(SiameseTracker):
 
         # scale update by linear interpolation, for damping (section 4.1)
         scale = damped_scale(float(self._scale_factors[scale_id]), cfg.scale_lr)
-        self._target_size = np.clip(self._target_size * scale, self._min_size, self._max_size)
+        self._target_size = self._target_size * scale
         self._exemplar_extent *= scale
         self._search_extent *= scale
 
-        self._keep_center_in_frame()
-
-        box = Box.from_center(*self._center, *self._target_size)
+        box = self._keep_in_frame(self._min_size, self._max_size)
         result = TrackResult(
             box=box,
             score=peak_score if math.isfinite(peak_score) else 0.0,
-            score_maps=self._score_maps(previous_center, extents, scores, response, scale_id),
+            score_maps=self._score_maps(previous_center, extents, scores, windowed, scale_id),
             untrained=self.untrained,
         )
         self.stopwatch.lap("post")
@@ -192,8 +187,7 @@ class SiamFCTracker(SiameseTracker):
 
     def _embed(self, images: torch.Tensor) -> torch.Tensor:
         """phi of a batch of crops, fp32 out, in the configured precision."""
-        assert self._embedding is not None
-        return self._embedding(images)
+        return self.embedding(images)
 
     def _search_images(
         self, frame: Frame, extents: np.ndarray, crops: FrameCrops | None = None
@@ -207,13 +201,13 @@ class SiamFCTracker(SiameseTracker):
         center: np.ndarray,
         extents: np.ndarray,
         scores: np.ndarray,
-        response: np.ndarray,
+        windowed: np.ndarray,
         scale_id: int,
     ) -> tuple[ScoreMap, ...]:
         """The chosen, windowed, up-sampled map first, then each scale's raw 17x17 map."""
         maps = [
             ScoreMap(
-                values=response,
+                values=windowed,
                 region=score_region(center, float(extents[scale_id]), self.config),
                 label=f"chosen scale {self._scale_factors[scale_id]:.4f}, windowed",
             )

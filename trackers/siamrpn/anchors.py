@@ -35,7 +35,7 @@ def anchor_shapes(size: float, ratios: Sequence[float]) -> NDArray[np.float64]:
 def cell_offsets(score_size: int, stride: int) -> NDArray[np.float64]:
     """Offset of each score-map cell from the search-image centre, in search pixels.
 
-    Without padding (section 3.1, eq. 1) cell ``j`` sees the template-sized window
+    Without padding (section 3.1, eq. 1) cell ``j`` sees the exemplar-sized window
     starting ``j * stride`` pixels into the search image, so cells sit ``stride``
     apart and the middle one is centred on the search image.
     """

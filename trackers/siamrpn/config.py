@@ -16,7 +16,7 @@ from trackers.config import MAX_CROP, SEARCH_RANGES, Range, check_ranges
 @dataclass(frozen=True, slots=True)
 class SiamRPNConfig:
     # --- crops (section 5.1, eq. 15) -------------------------------------------------
-    # Template A x A with (w + p)(h + p) = A^2, p = (w + h) / 2, resized to 127; the
+    # Exemplar A x A with (w + p)(h + p) = A^2, p = (w + h) / 2, resized to 127; the
     # detection patch has double that side, resized to 255.
     exemplar_size: int = 127
     search_size: int = 255
@@ -65,7 +65,7 @@ class SiamRPNConfig:
     lr: float = 0.0
     # Smallest tracked side in frame pixels; released code clips the size to >= 10.
     min_size: float = 10.0
-    # Not from the paper: the arithmetic the backbone runs in (trackers/inference.py); the
+    # Not from the paper: the arithmetic the backbone runs in (trackers/inference/); the
     # RPN, its correlations and the decoding always run in fp32.
     precision: str = "auto"
 
@@ -117,7 +117,7 @@ class SiamRPNConfig:
 
     @property
     def score_size(self) -> int:
-        """17 for 127 / 255: one cell per stride-8 shift of the template in the search image."""
+        """17 for 127 / 255: one cell per stride-8 shift of the exemplar in the search region."""
         return (self.search_size - self.exemplar_size) // self.total_stride + 1
 
     @property
@@ -133,7 +133,7 @@ class SiamRPNConfig:
 
 RANGES: dict[str, Range] = {
     **SEARCH_RANGES,
-    # 103: the RPN's 3x3 template convolutions need 3x3 backbone features (87 gives 1x1, each
+    # 103: the RPN's 3x3 exemplar convolutions need 3x3 backbone features (87 gives 1x1, each
     # further 8 pixels one more cell)
     "exemplar_size": Range(103, MAX_CROP, integer=True),
     "anchor_scale": Range(0.0, 64.0, low_open=True),

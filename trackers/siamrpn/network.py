@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trackers.inference import autocast
 from trackers.siamfc.network import init_weights as _he_init
 
 ARCHITECTURE = "siamrpn-alexnet"
@@ -55,29 +54,30 @@ class AlexNetBackbone(nn.Module):
         return self.conv5(self.conv4(self.conv3(self.conv2(self.conv1(x)))))
 
 
-def pairwise_correlation(kernels: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
+def pairwise_correlation(exemplar: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
     """Eq. 2's correlation in the "group" manner of section 3.2.
 
-    ``kernels`` is N x K x C x h x w (K kernels of C channels per pair, or N = 1 for a
-    template shared by every search image), ``search`` N x C x H x W. Output
-    N x K x (H - h + 1) x (W - w + 1), where channel ``c`` is the correlation of kernel
+    ``exemplar`` is N x K x C x h x w (K groups of C channels per pair, or N = 1 for an
+    exemplar shared by every search region), ``search`` N x C x H x W. Output
+    N x K x (H - h + 1) x (W - w + 1), where channel ``c`` is the correlation of group
     ``c`` with all C channels of its own search map. One grouped conv does every pair.
     """
     n, c, height, width = search.shape
-    count, kc, kh, kw = kernels.shape[1:]
-    if kc != c:
-        raise ValueError(f"kernels have {kc} channels, search features {c}")
-    if kernels.shape[0] == 1:
-        return F.conv2d(search, kernels[0])
-    if kernels.shape[0] != n:
-        raise ValueError(f"{kernels.shape[0]} templates for {n} search images")
-    out = F.conv2d(search.reshape(1, n * c, height, width), kernels.reshape(n * count, c, kh, kw), groups=n)
+    count, ec, eh, ew = exemplar.shape[1:]
+    if ec != c:
+        raise ValueError(f"exemplar groups have {ec} channels, search features {c}")
+    if exemplar.shape[0] == 1:
+        return F.conv2d(search, exemplar[0])
+    if exemplar.shape[0] != n:
+        raise ValueError(f"{exemplar.shape[0]} exemplars for {n} search regions")
+    out = F.conv2d(search.reshape(1, n * c, height, width), exemplar.reshape(n * count, c, eh, ew), groups=n)
     return out.reshape(n, count, out.shape[-2], out.shape[-1])
 
 
 @dataclass(frozen=True)
-class RPNKernels:
-    """The template branch's output: the detection kernels of section 4.1 / Fig. 3.
+class RPNExemplar:
+    """The exemplar branch's output, what the paper calls the "detection kernels"
+    (section 4.1, Fig. 3): the exemplar as the RPN correlates it, in groups of C channels.
 
     ``cls``: N x 2k x C x 4 x 4 and ``reg``: N x 4k x C x 4 x 4.
     """
@@ -86,73 +86,90 @@ class RPNKernels:
     reg: torch.Tensor
 
 
+_OLD_NAMES = {"template_cls.": "exemplar_cls.", "template_reg.": "exemplar_reg."}
+"""Our checkpoints written before the exemplar convs were named so (the bundled
+``resources/weights/siamrpn.pt`` among them) call them ``rpn.template_cls`` and
+``rpn.template_reg``; loading renames those keys (``_read_old_names``)."""
+
+
 class UpChannelRPN(nn.Module):
     """Section 3.2: the pair-wise correlation section of the region proposal subnetwork.
 
-    [phi(z)]_cls and [phi(z)]_reg raise the template's channels by 2k and 4k (conv 3x3,
+    [phi(z)]_cls and [phi(z)]_reg raise the exemplar's channels by 2k and 4k (conv 3x3,
     6x6 -> 4x4); [phi(x)]_cls and [phi(x)]_reg keep C channels (22x22 -> 20x20). Each
-    group of C template channels is one kernel; correlation gives 17x17 maps (eq. 2).
+    group of C exemplar channels is correlated with the search features; that gives
+    17x17 maps (eq. 2).
     """
 
     def __init__(self, anchor_count: int = 5, channels: int = 256) -> None:
         super().__init__()
         self.anchor_count = anchor_count
         self.channels = channels
-        self.template_cls = nn.Conv2d(channels, 2 * anchor_count * channels, 3)
-        self.template_reg = nn.Conv2d(channels, 4 * anchor_count * channels, 3)
+        self.exemplar_cls = nn.Conv2d(channels, 2 * anchor_count * channels, 3)
+        self.exemplar_reg = nn.Conv2d(channels, 4 * anchor_count * channels, 3)
         self.search_cls = nn.Conv2d(channels, channels, 3)
         self.search_reg = nn.Conv2d(channels, channels, 3)
         # Not in the paper: a learnable 1x1 conv on A_reg, as in the released models. The
         # correlation's scale and offset bear no relation to the normalised deltas of
         # eq. 3 (mostly |d| < 1, dw and dh centred on ln(target / anchor)); a per-channel
         # affine (and mixing of an anchor's four outputs) lets training match them without
-        # bending the shared kernels. A_cls needs none: softmax sees only logit differences.
+        # bending the shared exemplar convs. A_cls needs none: softmax sees only logit differences.
         self.reg_adjust = nn.Conv2d(4 * anchor_count, 4 * anchor_count, 1)
+        self.register_load_state_dict_pre_hook(_read_old_names)
 
-    def kernels(self, template_features: torch.Tensor) -> RPNKernels:
-        """The template branch of the RPN: run once per template (section 4.2)."""
-        n = template_features.shape[0]
+    def exemplar_branch(self, exemplar_features: torch.Tensor) -> RPNExemplar:
+        """The RPN's exemplar branch (the paper's "template branch"): run once per exemplar
+        (section 4.2)."""
+        n = exemplar_features.shape[0]
         k, c = self.anchor_count, self.channels
-        cls = self.template_cls(template_features)
-        reg = self.template_reg(template_features)
+        cls = self.exemplar_cls(exemplar_features)
+        reg = self.exemplar_reg(exemplar_features)
         # "the channel number in a group of [phi(z)] is the same as the overall channel
-        # number of [phi(x)]": split 2kC (4kC) channels into 2k (4k) kernels of C.
-        return RPNKernels(
+        # number of [phi(x)]": split 2kC (4kC) channels into 2k (4k) groups of C.
+        return RPNExemplar(
             cls=cls.reshape(n, 2 * k, c, cls.shape[-2], cls.shape[-1]),
             reg=reg.reshape(n, 4 * k, c, reg.shape[-2], reg.shape[-1]),
         )
 
     def forward(
-        self, kernels: RPNKernels, search_features: torch.Tensor
+        self, exemplar: RPNExemplar, search_features: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Eq. 2: A_cls = [phi(x)]_cls * [phi(z)]_cls, A_reg = [phi(x)]_reg * [phi(z)]_reg."""
-        a_cls = pairwise_correlation(kernels.cls, self.search_cls(search_features))
-        a_reg = pairwise_correlation(kernels.reg, self.search_reg(search_features))
+        a_cls = pairwise_correlation(exemplar.cls, self.search_cls(search_features))
+        a_reg = pairwise_correlation(exemplar.reg, self.search_reg(search_features))
         # Not in the paper: a fixed 1 / sqrt(C h w) on both correlations (as scaled
         # dot-product attention; SiamFC's authors fix 1e-3 on theirs for the same reason).
         # Eq. 2 sums C x 4 x 4 = 4096 products; unscaled, a freshly initialised A_cls
         # starts at |logits| ~ 100 (saturated softmax) and the bilinear A_reg is so stiff
         # that plain SGD on one pair diverged even at lr 1e-6 (stable at 1e-5 with the
         # scale). A constant adds no parameter to the paper's network.
-        scale = (kernels.cls.shape[2] * kernels.cls.shape[3] * kernels.cls.shape[4]) ** -0.5
+        scale = (exemplar.cls.shape[2] * exemplar.cls.shape[3] * exemplar.cls.shape[4]) ** -0.5
         return a_cls * scale, self.reg_adjust(a_reg * scale)
+
+
+def _read_old_names(
+    module: nn.Module, state_dict: dict[str, torch.Tensor], prefix: str, *_args: object
+) -> None:
+    """Rename ``template_cls`` / ``template_reg`` keys of an older checkpoint (see ``_OLD_NAMES``)."""
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        rest = key[len(prefix) :]
+        for old, new in _OLD_NAMES.items():
+            if rest.startswith(old):
+                state_dict[prefix + new + rest[len(old) :]] = state_dict.pop(key)
 
 
 class SiamRPNNet(nn.Module):
     """zeta(phi(x); phi(z)) of eq. 9: a shared backbone phi and the RPN zeta.
 
-    ``template`` is the whole template branch (backbone + kernel convs, the
-    "meta-learner" of section 4.1); ``detect`` the detection branch. Tracking calls
-    ``template`` once on the first frame and ``detect`` on every frame (Fig. 3).
+    ``exemplar_branch`` is the whole exemplar branch (backbone + the RPN's exemplar
+    convs, the "meta-learner" of section 4.1); ``detect`` the detection branch. Tracking
+    runs the exemplar branch once on the first frame and ``detect`` on every frame (Fig. 3).
     """
 
     def __init__(self, anchor_count: int = 5) -> None:
         super().__init__()
         self.backbone = AlexNetBackbone()
         self.rpn = UpChannelRPN(anchor_count, AlexNetBackbone.channels)
-        self.backbone_dtype: torch.dtype | None = None
-        """Reduced precision for the backbone at inference (trackers/inference.py); the RPN,
-        its correlations and everything after stay fp32."""
         self.cached_layers = 0
         """Training only: how many backbone layers ``forward``'s inputs have been through
         (0: they are images)."""
@@ -162,19 +179,18 @@ class SiamRPNNet(nn.Module):
         return self.rpn.anchor_count
 
     def _features(self, image: torch.Tensor) -> torch.Tensor:
-        with autocast(image.device, self.backbone_dtype):
-            features = self.backbone(image)
-        return features.float()
+        # fp32 features, whatever precision the backbone ran in
+        return self.backbone(image).float()
 
-    def template(self, exemplar: torch.Tensor) -> RPNKernels:
-        return self.rpn.kernels(self._features(exemplar))
+    def exemplar_branch(self, exemplar: torch.Tensor) -> RPNExemplar:
+        return self.rpn.exemplar_branch(self._features(exemplar))
 
-    def detect(self, kernels: RPNKernels, search: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def detect(self, exemplar: RPNExemplar, search: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(A_cls, A_reg)``: N x 2k x 17 x 17 and N x 4k x 17 x 17 for 255 x 255 inputs."""
-        return self.rpn(kernels, self._features(search))
+        return self.rpn(exemplar, self._features(search))
 
     def forward(self, exemplar: torch.Tensor, search: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Training: one template per search image (both N x 3 x ...).
+        """Training: one exemplar per search region (both N x 3 x ...).
 
         With ``cached_layers = n`` the inputs are the outputs of the backbone's first n
         layers already (frozen ones, cached by ``training.feature_cache``): only the rest
@@ -183,8 +199,8 @@ class SiamRPNNet(nn.Module):
             layers = list(self.backbone.children())[self.cached_layers :]
             for layer in layers:
                 exemplar, search = layer(exemplar), layer(search)
-            return self.rpn(self.rpn.kernels(exemplar), search)
-        return self.detect(self.template(exemplar), search)
+            return self.rpn(self.rpn.exemplar_branch(exemplar), search)
+        return self.detect(self.exemplar_branch(exemplar), search)
 
 
 def init_weights(net: nn.Module, seed: int = 0) -> None:

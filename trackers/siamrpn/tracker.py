@@ -1,7 +1,7 @@
 """The SiamRPN tracker: tracking as local one-shot detection (section 4), top to bottom.
 
-init: crop the template (eq. 15), run the template branch once and keep its output as
-the detection kernels (sections 4.1, 4.2, Fig. 3).
+init: crop the exemplar (eq. 15), run the exemplar branch once and keep its output (the
+paper's "detection kernels", sections 4.1, 4.2, Fig. 3).
 update: crop the detection patch, run the detection branch only, decode every anchor's
 proposal (eq. 12), keep the centre g x g cells, re-rank by score x shape penalty (eq.
 13, 14) mixed with a cosine window, take the best and smooth the size (section 4.3).
@@ -17,17 +17,17 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from trackers.geometry import clamp_box, crop_square, exemplar_extent
-from trackers.inference import Embedding, FrameCrops, crop_batch
+from trackers.geometry import crop_square, exemplar_extent
+from trackers.inference.crops import FrameCrops, crop_batch
+from trackers.inference.embedding import Embedding
 from trackers.siamese import SiameseTracker
-from trackers.siamfc.search import to_tensor
 from trackers.siamrpn.anchors import anchor_grid, center_mask, cosine_window
 from trackers.siamrpn.config import PRESETS, SiamRPNConfig
-from trackers.siamrpn.network import ARCHITECTURE, AlexNetBackbone, RPNKernels, SiamRPNNet, init_weights
+from trackers.siamrpn.network import ARCHITECTURE, RPNExemplar, SiamRPNNet, init_weights
 from trackers.siamrpn.targets import decode
 from trackers.timing import Stopwatch
 from trackers.types import Box, Frame, ScoreMap, TrackResult
-from trackers.weights import load_into
+from trackers.weights.loading import load_into
 
 
 def default_weights_path() -> Path:
@@ -37,16 +37,10 @@ def default_weights_path() -> Path:
     return WEIGHTS_DIR / "siamrpn.pt"
 
 
-def fast_backbone(net: SiamRPNNet, device: torch.device, dtype: torch.dtype | None) -> Embedding | None:
-    """SiamRPN's backbone as :class:`Embedding` runs it, or None for a network that is not
-    the plain SiamRPNNet (a test double), which then runs as it is."""
-    backbone = getattr(net, "backbone", None)
-    if not isinstance(net, SiamRPNNet) or type(net)._features is not SiamRPNNet._features:
-        return None
-    if type(backbone) is not AlexNetBackbone:
-        return None
+def fast_backbone(net: SiamRPNNet, device: torch.device, dtype: torch.dtype | None) -> Embedding:
+    """SiamRPN's backbone as :class:`Embedding` runs it."""
     # AlexNetBackbone.forward is conv5(conv4(conv3(conv2(conv1(x))))): its blocks in order
-    return Embedding(list(backbone.named_children()), device, dtype)
+    return Embedding(list(net.backbone.named_children()), device, dtype)
 
 
 def overall_scale(w: NDArray | float, h: NDArray | float) -> NDArray | float:
@@ -92,18 +86,17 @@ class SiamRPNTracker(SiameseTracker):
         *,
         name: str = "siamrpn",
         untrained: bool = False,
+        embedding: Embedding | None = None,
     ) -> None:
+        """``embedding``: what computes the backbone's features (anything with
+        :class:`Embedding`'s call, ``precision`` and ``calibrate``); None is the fast one
+        built from ``net``. The network's backbone module keeps its weights (checkpoints,
+        training); the tracker runs the embedding instead: folded batch norm, bf16 or int8
+        (trackers/inference/), and the RPN after it in fp32."""
         if net.anchor_count != config.anchor_count:
             raise ValueError(f"network has {net.anchor_count} anchors, config {config.anchor_count}")
         super().__init__(config, net.to(device).eval(), device, name=name, untrained=untrained)
-        self._use_embedding(fast_backbone(self.net, device, self._dtype))
-        if self._embedding is not None:
-            # The backbone module keeps its weights (checkpoints, training) and its hooks;
-            # only how it computes changes: folded batch norm, bf16 or int8 (inference.py).
-            self.net.backbone.forward = self._embedding
-            self.net.backbone_dtype = None
-        elif hasattr(self.net, "backbone_dtype"):
-            self.net.backbone_dtype = self._dtype
+        self._use_embedding(embedding or fast_backbone(self.net, device, self._dtype))
         s = config.score_size
         # (k, S, S, 4) anchors in search-image pixels; decoding happens on the CPU in float64.
         self._anchors = torch.from_numpy(anchor_grid(config))
@@ -111,7 +104,7 @@ class SiamRPNTracker(SiameseTracker):
         self._window = np.broadcast_to(cosine_window(s), (config.anchor_count, s, s))
         # Section 4.3, first strategy: anchors outside the centre g x g cells are discarded.
         self._keep = np.broadcast_to(center_mask(s, config.center_size), (config.anchor_count, s, s))
-        self._kernels: RPNKernels | None = None
+        self._exemplar: RPNExemplar | None = None
 
     # ----------------------------------------------------------------- building
     @classmethod
@@ -131,18 +124,10 @@ class SiamRPNTracker(SiameseTracker):
         load_into(net, path, ARCHITECTURE, "SiamRPN")
 
     # ----------------------------------------------------------------- tracking
-    def _to_tensor(self, crop: np.ndarray) -> torch.Tensor:
-        if self._embedding is not None:
-            return crop_batch(crop[None], self.device)  # uint8: the embedding casts it once
-        return to_tensor(crop[None], self.device)
-
     def _search_region(self, frame: Frame, extent: float, crops: FrameCrops | None = None) -> torch.Tensor:
         """The detection patch as a batch of one on the network's device (on a GPU cut
         there from the uploaded frame, see ``FrameCrops``)."""
-        size = self.config.search_size
-        if self._embedding is None:  # a test double's backbone: float input, as before
-            return self._to_tensor(crop_square(frame, *self._center, extent, size, self._fill))
-        return self._crop(crops or self._frame_crops(frame), extent, size)
+        return self._crop(crops or self._frame_crops(frame), extent, self.config.search_size)
 
     def _search_extent(self) -> float:
         # Eq. 15 square around the current target, doubled (section 5.1: the detection
@@ -160,17 +145,15 @@ class SiamRPNTracker(SiameseTracker):
 
     # The phases of init and update, for ``trackers.batch`` (as SiamFC's): trackers that
     # share one network (``spawn``) run their detection patches through the backbone as
-    # one batch; each then correlates with its own kernels.
+    # one batch; each then correlates with its own exemplar.
     def spawn(self) -> SiamRPNTracker:
         """A tracker for another object that shares this one's network (and int8 ranges)."""
         twin = copy.copy(self)
         twin.stopwatch = Stopwatch()
-        twin._kernels = None
+        twin._exemplar = None
         return twin
 
     def batch_key(self) -> object:
-        if not hasattr(self.net, "rpn"):
-            return None  # a test double's network: no backbone of its own to batch
         return ("siamrpn", id(self.net), id(self._embedding))
 
     def first_search_images(self, frame: Frame) -> torch.Tensor:
@@ -187,39 +170,38 @@ class SiamRPNTracker(SiameseTracker):
     @torch.inference_mode()
     def learn_exemplar(self, frame: Frame) -> None:
         cfg, box = self.config, self._box
-        # Template patch: A x A of eq. 15 resized to 127 (section 5.1).
+        # Exemplar (the paper's "template patch"): A x A of eq. 15 resized to 127 (section 5.1).
         extent = exemplar_extent(box.w, box.h, cfg.context)
         exemplar = crop_square(frame, *self._center, extent, cfg.exemplar_size, self._fill)
-        # One-shot detection (sections 4.1, 4.2): the template branch predicts the
-        # detection kernels once, here; update() never runs it again.
-        self._kernels = self.net.template(self._to_tensor(exemplar))
+        # One-shot detection (sections 4.1, 4.2): the exemplar branch runs once, here;
+        # update() never runs it again.
+        # uint8: the embedding casts it once
+        self._exemplar = self.net.rpn.exemplar_branch(self._embed(crop_batch(exemplar[None], self.device)))
 
     @torch.inference_mode()
     def update(self, frame: Frame) -> TrackResult:
         self.stopwatch.start()
         search_extent, search = self.search(frame)
         self.stopwatch.lap("crop")
-        assert self._kernels is not None
-        a_cls, a_reg = self.net.detect(self._kernels, search)
-        return self._decide(search_extent, a_cls, a_reg)
+        return self.finish(search_extent, self._embed(search))
 
     def _embed(self, images: torch.Tensor) -> torch.Tensor:
-        """The backbone's features of a batch of detection patches."""
-        return self.net._features(images)
+        """The backbone's features of a batch of crops, fp32 out, in the configured precision."""
+        return self.embedding(images)
 
     @torch.inference_mode()
     def search(self, frame: Frame, crops: FrameCrops | None = None) -> tuple[float, torch.Tensor]:
         """The detection patch around the last position (section 5.1), a batch of one."""
-        self._require_init(self._kernels)
+        self._require_init(self._exemplar)
         search_extent = self._search_extent()
         return search_extent, self._search_region(frame, search_extent, crops)
 
     @torch.inference_mode()
     def finish(self, search_extent: float, features: torch.Tensor) -> TrackResult:
         """The rest of update, from the detection patch's backbone features on: the RPN
-        with this object's kernels (``net.detect`` without its backbone), then the box."""
-        assert self._kernels is not None
-        a_cls, a_reg = self.net.rpn(self._kernels, features)
+        with this object's exemplar (``net.detect`` without its backbone), then the box."""
+        assert self._exemplar is not None
+        a_cls, a_reg = self.net.rpn(self._exemplar, features)
         return self._decide(search_extent, a_cls, a_reg)
 
     def _decide(self, search_extent: float, a_cls: torch.Tensor, a_reg: torch.Tensor) -> TrackResult:
@@ -271,10 +253,7 @@ class SiamRPNTracker(SiameseTracker):
             self._target_size = (1.0 - rate) * self._target_size + rate * proposal[2:] / scale
 
         # A target leaving the frame stays at its border with a usable size.
-        width, height = self._frame_size
-        box = clamp_box(Box.from_center(*self._center, *self._target_size), width, height, self._min_size)
-        self._center = np.array(box.center(), dtype=np.float64)
-        self._target_size = np.array([box.w, box.h], dtype=np.float64)
+        box = self._keep_in_frame(self._min_size, np.array(self._frame_size, dtype=np.float64))
 
         result = TrackResult(
             box=box,
