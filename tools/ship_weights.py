@@ -6,7 +6,7 @@
 
 fp16 halves the file; every tracker loads it back as fp32 (``trackers.weights.checkpoint``).
 ``--int8 N`` stores each weight of at least N elements as int8 with a scale per output
-channel (a quarter of fp32). For SiamRPN, 500000 catches the two up-channel template
+channel (a quarter of fp32). For SiamRPN, 500000 catches the two up-channel exemplar
 convs (17.7 M of its 22 M parameters), the two search convs and conv2-5. The provenance
 gains ``shipped_from``, ``shipped_at`` and ``int8``.
 """

@@ -222,9 +222,9 @@ class MapsTracker:
         self.updates += 1
         if self.delay:
             time.sleep(self.delay)
-        response = np.zeros((272, 272), np.float32)  # SiamFC's chosen, up-sampled map
-        self.maps.append(weakref.ref(response))
-        maps = (ScoreMap(response, self.box, "chosen"),) + tuple(
+        score_map = np.zeros((272, 272), np.float32)  # SiamFC's chosen, up-sampled map
+        self.maps.append(weakref.ref(score_map))
+        maps = (ScoreMap(score_map, self.box, "chosen"),) + tuple(
             ScoreMap(np.zeros((17, 17), np.float32), self.box, f"scale {i}") for i in range(3)
         )
         return TrackResult(self.box, 0.9, maps)

@@ -123,7 +123,7 @@ def test_learned_transform_maps_x_to_y_and_identity_when_x_equals_y():
     # small λ: V * X reproduces Y (eq. 5 is what makes f(O1) look like f(O_{t-1}))
     fitted = circular_convolve(solve_transform(x, y, 1e-8), x)
     torch.testing.assert_close(fitted, y, rtol=1e-5, atol=1e-5)
-    # learning X -> X gives (nearly) the delta: an unchanged target leaves the template alone
+    # learning X -> X gives (nearly) the delta: an unchanged target leaves the exemplar alone
     delta = identity_transform(x)
     torch.testing.assert_close(solve_transform(x, x, 1e-8), delta, rtol=0, atol=1e-6)
     # a huge λ shrinks the transformation to nothing (the ridge term of eq. 3)
@@ -164,7 +164,7 @@ def test_fusion_weights_sum_to_one_and_start_at_conv5_ones_conv4_zeros():
     torch.testing.assert_close(single.fusion_weights(), torch.ones(1, 17, 17))
 
 
-def test_initial_fusion_of_dsiamm_is_its_conv5_response():
+def test_initial_fusion_of_dsiamm_is_its_conv5_score_map():
     g = torch.Generator().manual_seed(4)
     _, net = random_net("dsiamm")
     with torch.no_grad():

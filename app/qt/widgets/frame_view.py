@@ -40,7 +40,7 @@ pixels: on a small box eight handles hide its outline (issue 17 item 9)."""
 
 def _fading_lut() -> NDArray[np.uint8]:
     """The score colour map with alpha rising with the score: a blended map shows
-    where the response is high and leaves the rest of the region visible."""
+    where the score map is high and leaves the rest of the search region visible."""
     lut = pg.colormap.get(SCORE_COLOURMAP).getLookupTable(nPts=256, alpha=True)
     lut[:, 3] = np.linspace(0, BLEND_ALPHA, 256).astype(np.uint8)
     return lut
