@@ -10,9 +10,6 @@ import os
 
 import pytest
 
-# Re-exported for the app tests that import them from here; they live in tests/media.py.
-from tests.media import CLIP_FRAMES, write_clip  # noqa: F401
-
 # pytest-qt creates the QApplication later; without a display Qt must be offscreen.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

@@ -18,9 +18,9 @@ from app.qt import finetune_worker
 from app.qt.finetune_worker import FinetuneController, FinetuneJob, FinetuneProgress, FinetuneResult
 from app.qt.main_window import MainWindow
 from app.qt.widgets import finetune_dialog as finetune_dialog_module
+from tests.media import write_clip
 from trackers.trajectory import Entry, Origin
 
-from .conftest import write_clip
 from .test_project_training import FRAMES, SIZE, make_session
 
 WAIT_MS = 60_000

@@ -111,9 +111,8 @@ def test_the_dataset_export_is_a_job_and_a_closed_one_says_nothing(qtbot, tmp_pa
     import cv2
 
     from app.qt.dataset_export import DatasetExport
+    from tests.media import write_clip
     from trackers.trajectory import Entry, Origin, Trajectory
-
-    from .conftest import write_clip
 
     video = tmp_path / "clip.avi"
     boxes = write_clip(video, 12)

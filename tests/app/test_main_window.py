@@ -19,10 +19,9 @@ from app.qt.gui import build_parser, cmd_gui
 from app.qt.main_window import MainWindow
 from app.qt.tracking_worker import TrackerInfo
 from app.qt.widgets.tracker_panel import SETTLE_MS
+from tests.media import CLIP_FRAMES
 from trackers.trajectory import Origin
 from trackers.types import Box, Frame, ScoreMap, TrackResult
-
-from .conftest import CLIP_FRAMES
 
 
 class FakeTracker:

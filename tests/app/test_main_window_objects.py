@@ -10,10 +10,10 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor
 
 from app.model.session import AnnotatedObject
+from tests.media import CLIP_FRAMES
 from trackers.trajectory import Origin
 from trackers.types import Box
 
-from .conftest import CLIP_FRAMES
 from .test_main_window import open_window  # noqa: F401 - the fixture
 
 

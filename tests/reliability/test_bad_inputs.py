@@ -27,7 +27,7 @@ import pytest
 import torch
 
 from app.cli import main
-from tests.training.conftest import make_otb
+from tests.media import make_otb
 
 from .conftest import ROOT, TALLY, write_square_clip
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.training.conftest import make_otb
+from tests.media import make_otb
 from trackers.siamfc.network import ARCHITECTURE
 from trackers.weights.checkpoint import save_checkpoint
 from trackers.weights.loading import load_checkpoint

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 # The OTB builder lives in tests/media.py; re-exported for the training tests that import it here.
-from tests.media import BACKGROUND, TARGET, make_otb  # noqa: F401
+from tests.media import make_otb
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 import training.crop_cache as crop_cache
-from tests.media import block_frames, otb_line, write_video
-from tests.training.conftest import BACKGROUND, TARGET, make_otb
+from tests.media import BACKGROUND, TARGET, block_frames, make_otb, otb_line, write_video
 from trackers.evaluation import load_sequences
 from training.augmentation import Augmentation
 from training.crop_cache import center_slice, crop_extents

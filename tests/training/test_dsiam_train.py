@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.training.conftest import make_otb
+from tests.media import make_otb
 from trackers.dsiam.network import ARCHITECTURE, DSiamNet
 from trackers.dsiam.transforms import background_weights
 from trackers.evaluation import load_sequences

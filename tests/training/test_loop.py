@@ -14,7 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.training.conftest import FAST, make_otb
+from tests.media import make_otb
+from tests.training.conftest import FAST
 from trackers.registry import create_tracker
 from trackers.siamfc.network import ARCHITECTURE as SIAMFC_ARCHITECTURE
 from trackers.siamfc.network import SiamFCNet, init_weights

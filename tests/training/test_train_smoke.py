@@ -7,7 +7,8 @@ import threading
 import pytest
 import torch
 
-from tests.training.conftest import FAST, make_otb
+from tests.media import make_otb
+from tests.training.conftest import FAST
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
 from trackers.siamfc.tracker import SiamFCTracker
 from trackers.weights.loading import load_checkpoint
