@@ -21,7 +21,7 @@ from types import FrameType
 from trackers.evaluation import AnnotatedSequence, load_sequences
 from trackers.protocol import TrackerError
 from training.checkpoints import resume_path
-from training.config import AMP_CHOICES
+from training.config import AMP_CHOICES, TrainConfig
 from training.splits import default_split, split_by_names, split_tail
 from training.task import Task
 
@@ -86,6 +86,10 @@ POSITIVE = _number(float, 0.0, low_open=True)
 """A finite number > 0."""
 
 
+DEFAULTS = TrainConfig()
+"""The run settings' defaults, kept in one place (``TrainConfig``); the options show them."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m training",
@@ -98,18 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="weights file to write (resume state goes beside it as <stem>.resume.pt)")
     parser.add_argument("--init", type=Path, metavar="CKPT",
                         help="start from these weights (fine-tuning) instead of random ones")
-    parser.add_argument("--epochs", type=COUNT, default=50, help="epochs (paper: 50)")
-    parser.add_argument("--pairs-per-epoch", type=COUNT, default=50_000,
+    parser.add_argument("--epochs", type=COUNT, default=DEFAULTS.epochs, help="epochs (paper: 50)")
+    parser.add_argument("--pairs-per-epoch", type=COUNT, default=DEFAULTS.pairs_per_epoch,
                         help="pairs sampled per epoch (paper: 50000)")
     parser.add_argument("--batch-size", type=COUNT, help="pairs per step (default: the paper's; SiamFC 8)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    parser.add_argument("--amp", choices=AMP_CHOICES, default="auto",
+    parser.add_argument("--device", default=DEFAULTS.device, help="auto, cpu or cuda[:N]")
+    parser.add_argument("--amp", choices=AMP_CHOICES, default=DEFAULTS.amp,
                         help="mixed precision: auto = fp16 on CUDA, off on the CPU")
     parser.add_argument("--lr", type=POSITIVE, nargs=2, metavar=("START", "END"),
                         help="learning rate at the first and last epoch (default: the paper's)")
-    parser.add_argument("--patience", type=NATURAL, default=0, metavar="EPOCHS",
+    parser.add_argument("--patience", type=NATURAL, default=DEFAULTS.patience, metavar="EPOCHS",
                         help="stop after this many epochs without a better validation loss "
                              "and keep the best epoch (0: never stop early)")
+    # the command line measures by default; TrainConfig.metric_frames (0) is for callers that do not ask
     parser.add_argument("--metric-frames", type=NATURAL, default=150, metavar="N",
                         help="track the first N frames of each validation sequence before and "
                              "after training and record the success AUC (0: skip)")
@@ -138,19 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also hold out the last FRACTION of every training sequence's boxes "
                              "(at least 10 frames): validation on later frames of the same data, "
                              "for fine-tuning on one's own annotations")
-    parser.add_argument("--val-pairs", type=COUNT, default=128,
+    parser.add_argument("--val-pairs", type=COUNT, default=DEFAULTS.val_pairs,
                         help="fixed validation pairs scored after each epoch")
     parser.add_argument("--threads", type=_number(int, 1, MAX_THREADS),
                         help=f"CPU threads for torch and OpenCV, 1 to {MAX_THREADS}")
-    parser.add_argument("--checkpoint-every", type=COUNT, default=200, metavar="STEPS",
+    parser.add_argument("--checkpoint-every", type=COUNT, default=DEFAULTS.checkpoint_every, metavar="STEPS",
                         help="save weights and resume state every this many steps")
-    parser.add_argument("--max-gap", type=COUNT, default=100, metavar="T",
+    parser.add_argument("--max-gap", type=COUNT, default=DEFAULTS.max_gap, metavar="T",
                         help="most frames between the two images of a pair (section 2.2)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
     parser.add_argument("--teacher", choices=("nano",),
                         help="distil NanoTrack (bundled) into the tracker: its maps on every pair become "
                              "a second training objective (training/distill.py)")
-    parser.add_argument("--teacher-weight", type=float, default=0.5, metavar="W",
+    parser.add_argument("--teacher-weight", type=float, default=DEFAULTS.teacher_weight, metavar="W",
                         help="share of the teacher's term in the loss, 0..1 (default 0.5)")
     parser.add_argument("--teacher-label", nargs="+", metavar="CLIP_OR_FOLDER", default=[],
                         help="unlabelled clips the teacher labels (forward-backward checked stretches) "
