@@ -143,10 +143,20 @@ def run_worker(
         elapsed = time.perf_counter() - started
         # the first decode happened before the clock started; the rest overlapped tracking
         stage_ms["decode"] = [1000.0 * s for s in prefetched.decode_seconds[1:]]
+    return _result(tracker, count, elapsed, stage_ms)
+
+
+def _result(
+    tracker: Any, count: int, elapsed: float, stage_ms: dict[str, list[float]], **extra: Any
+) -> dict[str, Any]:
+    """One bench run's figures: speed, per-stage times, peak memory, and what ran."""
+    import torch
+
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "fps": count / elapsed if elapsed > 0 else 0.0,
         "frames": count,
+        **extra,
         "ms": {stage: _stats(values) for stage, values in stage_ms.items()},
         "peak_rss_mb": peak_kb / 1024.0,
         "device": str(getattr(tracker, "device", "cpu")),
@@ -224,19 +234,7 @@ def _run_objects(
             count += 1
         elapsed = time.perf_counter() - started
         stage_ms["decode"] = [1000.0 * s for s in prefetched.decode_seconds[1:]]
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {
-        "fps": count / elapsed if elapsed > 0 else 0.0,
-        "frames": count,
-        "objects": objects,
-        "batched": can_batch(first),
-        "ms": {stage: _stats(values) for stage, values in stage_ms.items()},
-        "peak_rss_mb": peak_kb / 1024.0,
-        "device": str(getattr(first, "device", "cpu")),
-        "untrained": bool(getattr(first, "untrained", False)),
-        "precision": str(getattr(first, "precision", "fp32")),
-        "threads": torch.get_num_threads(),
-    }
+    return _result(first, count, elapsed, stage_ms, objects=objects, batched=can_batch(first))
 
 
 def run_bench(
