@@ -63,6 +63,21 @@ def test_export_a_workspace_sequence_with_frames(tmp_path):
         vot.export_vot_sequence(t, frames, sequences, "../x")
 
 
+def test_a_video_of_another_size_or_length_is_refused_and_nothing_is_written(tmp_path):
+    frames = tmp_path / "clip"
+    frames.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(frames / f"{i + 1:04d}.png"), np.full((48, 64, 3), 40 * i, np.uint8))
+    sequences = tmp_path / "ws" / "sequences"
+    wrong_size = Trajectory.from_boxes([[1, 2, 3, 4]] * 3, frame_size=(80, 48))
+    with pytest.raises(FormatError, match="frame 0 is 64x48, the trajectory's frames are 80x48"):
+        vot.export_vot_sequence(wrong_size, frames, sequences, "clip1")
+    too_long = Trajectory.from_boxes([[1, 2, 3, 4]] * 4, frame_size=(64, 48))
+    with pytest.raises(FormatError, match="has 3 frames, the trajectory 4"):
+        vot.export_vot_sequence(too_long, frames, sequences, "clip1")
+    assert not (sequences / "clip1").exists() and not (sequences / "list.txt").exists()
+
+
 def test_convert_to_vot_with_the_video_writes_the_frames(tmp_path, capsys):
     from app.cli import main
 

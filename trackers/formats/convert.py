@@ -35,6 +35,7 @@ from trackers.formats import (
     write_tracks,
 )
 from trackers.formats.common import FormatError
+from trackers.formats.sequence_folder import LIST
 from trackers.formats.tracks import entry_name
 from trackers.trajectory import Trajectory
 
@@ -237,7 +238,7 @@ def _write_one(args: argparse.Namespace, target: Format, trajectory: Trajectory,
         out = Path(args.output)
         vot.export_vot_sequence(trajectory, args.video, out.parent, out.name)
         print(
-            f"wrote the frames to {out / vot.COLOR} and listed {out.name} in {out.parent / vot.LIST}",
+            f"wrote the frames to {out / vot.COLOR} and listed {out.name} in {out.parent / LIST}",
             file=err,
         )
         return

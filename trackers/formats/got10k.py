@@ -31,7 +31,8 @@ from trackers.formats.frames import fit_to_video
 from trackers.formats.numbers import parse_int
 from trackers.formats.otb import box_line, read_folder_boxes
 from trackers.formats.reading import numbered_lines, read_text
-from trackers.formats.writing import replace_folder, write_text_atomic
+from trackers.formats.sequence_folder import export_sequence_folder, frame_name
+from trackers.formats.writing import replace_folder
 from trackers.trajectory import DEFAULT_LABEL, Entry, Trajectory
 from trackers.types import AnnotatedSequence, Box
 
@@ -43,19 +44,13 @@ ABSENCE = "absence.label"
 COVER = "cover.label"
 CUT_BY_IMAGE = "cut_by_image.label"
 META = "meta_info.ini"
-LIST = "list.txt"
 ANNOTATION_FILES = frozenset({GROUNDTRUTH, ABSENCE, COVER, CUT_BY_IMAGE, META})
 FULL_COVER = 8
 OCCLUDED_COVER = 4
 """The cover level written for an occluded target: about half visible."""
-JPEG_QUALITY = 95
 _FRAME_FILE = re.compile(r"\d{8}\.jpg")
 _RESOLUTION = re.compile(r"\(\s*(\d+)\s*,\s*(\d+)\s*\)")
 
-
-def frame_name(index: int) -> str:
-    """GOT-10k's name for 0-based frame ``index``: frames are numbered from 1."""
-    return f"{index + 1:08d}.jpg"
 
 
 def _read_levels(path: Path, top: int) -> list[tuple[int, int]]:
@@ -202,60 +197,13 @@ def export_got10k_dataset(
     is called per frame; an exception raised from it cancels the export, which
     then leaves ``out_dir`` as it was. Returns the sequence folder.
     """
-    import cv2
+    def owns(relative: str) -> bool:
+        return relative in ANNOTATION_FILES or bool(_FRAME_FILE.fullmatch(relative))
 
-    from trackers.sources import open_source
-
-    out_dir = Path(out_dir)
-    if not name or name in (".", "..") or "/" in name or "\\" in name or name == LIST:
-        raise FormatError(out_dir / str(name), "a sequence name must be a plain folder name")
-    owned = isinstance(source, (str, Path))
-    frames_source = open_source(source) if isinstance(source, (str, Path)) else source
-    try:
-        if trajectory.frame_size is None:
-            trajectory = fit_to_video(trajectory, out_dir, None, frames_source.size)
-        total = trajectory.frame_count
-
-        def fill(tmp: Path) -> None:
-            written = 0
-            for index, frame in enumerate(frames_source.iter_from(0)):
-                if index >= total:
-                    raise FormatError(frames_source.path, f"has more frames than the trajectory's {total}")
-                size = (frame.shape[1], frame.shape[0])
-                if size != trajectory.frame_size:
-                    raise FormatError(
-                        frames_source.path,
-                        f"frame {index} is {size[0]}x{size[1]}, the trajectory's frames are "
-                        f"{trajectory.frame_size[0]}x{trajectory.frame_size[1]}",
-                    )
-                ok, data = cv2.imencode(
-                    ".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
-                )
-                if not ok:
-                    raise FormatError(tmp / frame_name(index), "JPEG encoding failed")
-                (tmp / frame_name(index)).write_bytes(data.tobytes())
-                written += 1
-                if progress is not None:
-                    progress(written, total)
-            if written != total:
-                raise FormatError(frames_source.path, f"has {written} frames, the trajectory {total}")
-            _write_annotations(trajectory, tmp)
-
-        def owns(relative: str) -> bool:
-            return relative in ANNOTATION_FILES or bool(_FRAME_FILE.fullmatch(relative))
-
-        target = out_dir / name
-        replace_folder(target, fill, owns)
-    finally:
-        if owned:
-            frames_source.close()
-
-    # The split's list of sequences, as got10k's GOT10k(root_dir, subset) reads it.
-    list_path = out_dir / LIST
-    names = read_text(list_path).split() if list_path.is_file() else []
-    if name not in names:
-        write_text_atomic(list_path, "".join(n + "\n" for n in [*names, name]))
-    return target
+    return export_sequence_folder(
+        trajectory, source, out_dir, name, frames_dir="", write_annotations=_write_annotations,
+        owns=owns, progress=progress,
+    )
 
 
 FORMAT = Format(

@@ -34,7 +34,8 @@ from trackers.formats.common import Format, FormatError
 from trackers.formats.frames import fit_to_video
 from trackers.formats.numbers import format_number, parse_flag, parse_number
 from trackers.formats.reading import numbered_lines, read_text, sequence_folder, split_fields
-from trackers.formats.writing import replace_folder, write_text_atomic
+from trackers.formats.sequence_folder import export_sequence_folder
+from trackers.formats.writing import replace_folder
 from trackers.trajectory import Entry, Trajectory
 from trackers.types import Box
 
@@ -45,16 +46,11 @@ GROUNDTRUTH = "groundtruth.txt"
 SEQUENCE = "sequence"
 OCCLUSION = "occlusion.tag"
 COLOR = "color"
-LIST = "list.txt"
 ABSENT_LINE = "NaN,NaN,NaN,NaN"
 FPS = 30
-JPEG_QUALITY = 95
 ANNOTATION_FILES = frozenset({GROUNDTRUTH, SEQUENCE, OCCLUSION})
 _FRAME_FILE = re.compile(rf"{COLOR}/\d{{8}}\.jpg")
 
-
-def frame_name(index: int) -> str:
-    return f"{index + 1:08d}.jpg"
 
 
 def _region(path: Path, number: int, text: str) -> Box | None:
@@ -165,52 +161,15 @@ def export_vot_sequence(
     """Write ``sequences/name/`` (frames as ``color/%08d.jpg`` and annotations) and list it
     in ``sequences/list.txt``; returns the sequence folder. An exception from
     ``progress(done, total)`` cancels, leaving ``sequences`` as it was."""
-    import cv2
 
-    from trackers.sources import open_source
+    def owns(relative: str) -> bool:
+        return relative in ANNOTATION_FILES or bool(_FRAME_FILE.fullmatch(relative))
 
-    sequences = Path(sequences)
-    if not name or name in (".", "..") or "/" in name or "\\" in name or name == LIST:
-        raise FormatError(sequences / str(name), "a sequence name must be a plain folder name")
-    owned = isinstance(source, (str, Path))
-    frames_source = open_source(source) if isinstance(source, (str, Path)) else source
-    try:
-        if trajectory.frame_size is None:
-            trajectory = fit_to_video(trajectory, sequences, None, frames_source.size)
-        total = trajectory.frame_count
-
-        def fill(tmp: Path) -> None:
-            (tmp / COLOR).mkdir()
-            written = 0
-            for index, frame in enumerate(frames_source.iter_from(0)):
-                if index >= total:
-                    raise FormatError(frames_source.path, f"has more frames than the trajectory's {total}")
-                ok, data = cv2.imencode(
-                    ".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
-                )
-                if not ok:
-                    raise FormatError(tmp / COLOR / frame_name(index), "JPEG encoding failed")
-                (tmp / COLOR / frame_name(index)).write_bytes(data.tobytes())
-                written += 1
-                if progress is not None:
-                    progress(written, total)
-            if written != total:
-                raise FormatError(frames_source.path, f"has {written} frames, the trajectory {total}")
-            _write_annotations(trajectory, tmp, name)
-
-        def owns(relative: str) -> bool:
-            return relative in ANNOTATION_FILES or bool(_FRAME_FILE.fullmatch(relative))
-
-        target = sequences / name
-        replace_folder(target, fill, owns)
-    finally:
-        if owned:
-            frames_source.close()
-    list_path = sequences / LIST
-    names = read_text(list_path).split() if list_path.is_file() else []
-    if name not in names:
-        write_text_atomic(list_path, "".join(n + "\n" for n in [*names, name]))
-    return target
+    return export_sequence_folder(
+        trajectory, source, sequences, name, frames_dir=COLOR,
+        write_annotations=lambda trajectory, folder: _write_annotations(trajectory, folder, name),
+        owns=owns, progress=progress,
+    )
 
 
 def is_vot_folder(folder: Path) -> bool:
