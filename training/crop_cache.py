@@ -41,6 +41,7 @@ from trackers.geometry import crop_square
 from trackers.output import atomic_write
 from trackers.siamfc.config import SiamFCConfig
 from trackers.sources import open_source
+from training.fingerprint import source_fingerprint
 
 CACHE_VERSION = 1
 """Bump when the way crops are cut changes, so old cache entries are not reused."""
@@ -96,24 +97,10 @@ class CachedSequence:
         return crops, fills
 
 
-def _source_fingerprint(path: Path) -> dict[str, Any]:
-    path = path.resolve()
-    stat = path.stat()
-    entry: dict[str, Any] = {"path": str(path), "mtime_ns": stat.st_mtime_ns}
-    if path.is_file():
-        entry["bytes"] = stat.st_size
-    else:
-        img = path / "img"
-        folder = img if img.is_dir() else path
-        entry["files"] = len(os.listdir(folder))
-        entry["folder_mtime_ns"] = folder.stat().st_mtime_ns
-    return entry
-
-
 def _cache_key(sequence: AnnotatedSequence, config: SiamFCConfig) -> str:
     description = {
         "version": CACHE_VERSION,
-        "source": _source_fingerprint(Path(sequence.source)),
+        "source": source_fingerprint(sequence.source),
         "groundtruth": hashlib.sha1(
             np.ascontiguousarray(sequence.groundtruth, dtype=np.float64).tobytes()
         ).hexdigest(),

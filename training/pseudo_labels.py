@@ -35,6 +35,7 @@ from trackers.evaluation import AnnotatedSequence
 from trackers.evaluation.metrics import box_iou
 from trackers.sources import open_source
 from trackers.types import Box
+from training.fingerprint import source_fingerprint
 
 LABEL_VERSION = 1
 
@@ -166,8 +167,7 @@ def label_stretch(
 
 
 def _clip_key(path: Path, settings: PseudoLabelSettings) -> str:
-    stat = path.stat()
-    text = json.dumps({"v": LABEL_VERSION, "size": stat.st_size, "mtime": int(stat.st_mtime),
+    text = json.dumps({"v": LABEL_VERSION, "source": source_fingerprint(path),
                        "settings": asdict(settings)}, sort_keys=True)
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 

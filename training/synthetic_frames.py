@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from numpy.typing import NDArray
 
 from trackers.sources import open_source
 from training.crop_cache import CacheCancelled, Progress, cache_entry, default_cache_dir
+from training.fingerprint import source_fingerprint
 
 CACHE_VERSION = 1
 """Bump when the way frames are decoded or stored changes."""
@@ -62,21 +62,10 @@ def unlabelled_sources(paths: Iterable[str | Path]) -> list[Path]:
 # --------------------------------------------------------------------------- frame cache
 
 
-def _fingerprint(path: Path) -> dict[str, Any]:
-    path = path.resolve()
-    stat = path.stat()
-    entry: dict[str, Any] = {"path": str(path), "mtime_ns": stat.st_mtime_ns}
-    if path.is_file():
-        entry["bytes"] = stat.st_size
-    else:  # an image folder: its listing changes its mtime
-        entry["files"] = len(os.listdir(path))
-    return entry
-
-
 def _entry_name(path: Path, frames_per_source: int) -> str:
     description = {
         "version": CACHE_VERSION,
-        "source": _fingerprint(path),
+        "source": source_fingerprint(path),
         "frames_per_source": frames_per_source,
         "max_side": MAX_SIDE,
     }
