@@ -106,10 +106,6 @@ def run_worker(
     objects: int = 1,
 ) -> dict[str, Any]:
     """Track ``frames`` frames of ``source`` with ``name`` in this process; return its figures."""
-    if objects > 1:
-        return _run_objects(
-            name, source, box_text, frames, device, weights, model_dir, config, threads, objects
-        )
     import torch
 
     from trackers.prefetch import Prefetcher
@@ -119,10 +115,16 @@ def run_worker(
 
     if threads:
         torch.set_num_threads(threads)
-    tracker = create_tracker(
-        name, weights=weights, device=device, model_dir=model_dir,
-        config=config if config and not name.startswith("cv-") else None,
-    )
+
+    def make() -> Any:
+        return create_tracker(
+            name, weights=weights, device=device, model_dir=model_dir,
+            config=config if config and not name.startswith("cv-") else None,
+        )
+
+    if objects > 1:
+        return _run_objects(make, source, box_text, frames, objects)
+    tracker = make()
     box = Box.parse(box_text)
     stage_ms: dict[str, list[float]] = {stage: [] for stage in STAGES}
     with open_source(source) as src, Prefetcher(src.iter_from(0, frames)) as prefetched:
@@ -183,34 +185,14 @@ def spread_boxes(box: Any, count: int, size: tuple[int, int]) -> list[Any]:
 
 
 def _run_objects(
-    name: str,
-    source: Path,
-    box_text: str,
-    frames: int,
-    device: str,
-    weights: Path | None,
-    model_dir: Path | None,
-    config: dict[str, Any] | None,
-    threads: int | None,
-    objects: int,
+    make: Callable[[], Any], source: Path, box_text: str, frames: int, objects: int
 ) -> dict[str, Any]:
-    import torch
-
+    """``objects`` trackers from ``make`` on every frame (batched where they can be)."""
     from trackers.batch import can_batch, make_trackers
     from trackers.prefetch import Prefetcher
-    from trackers.registry import create_tracker
     from trackers.run import track_frames_multi
     from trackers.sources import open_source
     from trackers.types import Box
-
-    if threads:
-        torch.set_num_threads(threads)
-
-    def make() -> Any:
-        return create_tracker(
-            name, weights=weights, device=device, model_dir=model_dir,
-            config=config if config and not name.startswith("cv-") else None,
-        )
 
     first = make()
     trackers = make_trackers(first, objects, make)
