@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The distillation runs of issue 16 (README, Weights, "Distillation from NanoTrack").
 #   tools/distill.sh siamfc   SiamFC with NanoTrack's soft score maps (eq. 3-6 loss + teacher term)
+#   tools/distill.sh siamfc-box  SiamFC with the teacher's boxes only: eq. 3-6 on its labelled clips,
+#                             no map term (--teacher-weight 0; the maps are a plateau, see the README)
 #   tools/distill.sh siamrpn  SiamRPN with the teacher's foreground and per-cell boxes, from the
 #                             shipped SiamRPN (its regression is where the scale signal must come from)
 #   tools/distill.sh dsiam    DSiam's training through time (section 3.5) from the distilled SiamFC;
@@ -11,8 +13,9 @@
 # `python -m training` (e.g. --epochs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tracker=${1:?usage: tools/distill.sh siamfc|siamrpn|dsiam [training options]}
+variant=${1:?usage: tools/distill.sh siamfc|siamfc-box|siamrpn|dsiam [training options]}
 shift
+tracker=${variant%-box}
 DATA=../shared/data
 HELDOUT=" OTB100_Dog1 OTB100_Jogging-1 OTB100_Jogging-2 OTB100_Subway VOT2015_bag OTB100_Coke UAVDT_S1606 "
 items=()
@@ -26,9 +29,11 @@ done
 clips=()
 for c in "$DATA"/videos/unlabelled/*; do [[ "$(basename "$c")" == bag.avi ]] || clips+=("$c"); done
 common=(--val DTB70_Surfing06 VOT-TIR2015_horse
-        --out "out/distill/${tracker}_distill.pt" --batch-size 8 --amp bf16 --threads 1
+        --out "out/distill/${variant/-/_}_distill.pt" --batch-size 8 --amp bf16 --threads 1
         --metric-frames 0 --checkpoint-every 100 --cache-dir out/distill/cache --resume)
-case "$tracker" in
+case "$variant" in
+  siamfc-box) extra=(--teacher nano --teacher-weight 0 --teacher-label "${clips[@]}" --init resources/weights/siamfc.pt
+                  --epochs 10 --pairs-per-epoch 17000 --lr 1e-3 1e-5) ;;
   siamfc)  extra=(--teacher nano --teacher-weight 0.5 --teacher-label "${clips[@]}" --init resources/weights/siamfc.pt
                   --epochs 10 --pairs-per-epoch 17000 --lr 1e-3 1e-5) ;;
   siamrpn) extra=(--teacher nano --teacher-weight 0.5 --teacher-label "${clips[@]}" --init resources/weights/siamrpn.pt
@@ -36,7 +41,7 @@ case "$tracker" in
   dsiam)   init=out/distill/siamfc_distill.pt
            [[ -f $init ]] || { echo "tools/distill.sh dsiam: $init is missing; run tools/distill.sh siamfc first" >&2; exit 2; }
            extra=(--init "$init") ;;  # the DSiam task's own epochs, clips and learning rates
-  *) echo "tools/distill.sh: unknown tracker '$tracker' (siamfc, siamrpn or dsiam)" >&2; exit 2 ;;
+  *) echo "tools/distill.sh: unknown run '$variant' (siamfc, siamfc-box, siamrpn or dsiam)" >&2; exit 2 ;;
 esac
 mkdir -p out/distill
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE

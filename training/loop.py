@@ -327,7 +327,8 @@ class Trainer:
         mine = distributed.share(indices, self.context)
         exemplars, searches, boxes = self.train_set.batch(mine)
         targets = None
-        if self.teacher is not None:
+        # weight 0: the teacher only labelled clips (--teacher-label); its maps would add nothing
+        if self.teacher is not None and cfg.teacher_weight > 0:
             targets = self.teacher.maps(exemplars, searches, epoch=counters.epoch, indices=list(mine))
         with autocast(self.device, self.dtype):
             ex, se, bx = self._to_device(exemplars), self._to_device(searches), boxes.to(self.device)

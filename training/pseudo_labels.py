@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 
 from trackers.evaluation import AnnotatedSequence
 from trackers.evaluation.metrics import box_iou
+from trackers.output import atomic_write
 from trackers.sources import open_source
 from trackers.types import Box
 from training.fingerprint import source_fingerprint
@@ -238,9 +239,8 @@ def pseudo_sequences(
             count, stretches = label_clip(clip, settings, model_dir=model_dir, cancel=cancel)
             data = {"frames": count, "stretches": [[[i, *b.as_array().tolist()] for i, b in s]
                                                    for s in stretches]}
-            tmp = label_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(data), encoding="utf-8")
-            tmp.replace(label_file)
+            with atomic_write(label_file, "w") as f:
+                f.write(json.dumps(data))
         summary["clips"] += 1
         sequences.extend(_as_sequences(clip, data, settings, summary))
     return sequences, summary

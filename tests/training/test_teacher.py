@@ -264,3 +264,16 @@ def test_teacher_labels_keep_only_consistent_stretches(tmp_path):
     assert [s.name for s in again] == [s.name for s in sequences]
     for a, b in zip(again, sequences):
         np.testing.assert_array_equal(a.groundtruth, b.groundtruth)
+
+
+def test_teacher_weight_zero_trains_on_the_own_loss_and_asks_the_teacher_nothing(tmp_path, data, monkeypatch):
+    # --teacher nano --teacher-weight 0: the teacher's boxes (its labelled clips) are the only signal
+    from training.distill import Teacher
+
+    train_seqs, val_seqs, cache = data
+    asked = []
+    monkeypatch.setattr(Teacher, "maps", lambda self, *a, **k: asked.append(1))
+    options = dict(FAST, epochs=1, pairs_per_epoch=4, batch_size=2, cache_dir=cache, teacher="nano",
+                   teacher_weight=0.0)
+    result = train(SiamFCTask(), train_seqs, val_seqs, tmp_path / "boxes.pt", **options)
+    assert not result.cancelled and result.step == 2 and asked == []
