@@ -5,8 +5,10 @@
 #                             no map term (--teacher-weight 0; the maps are a plateau, see the README)
 #   tools/distill.sh siamrpn  SiamRPN with the teacher's foreground and per-cell boxes, from the
 #                             shipped SiamRPN (its regression is where the scale signal must come from)
-#   tools/distill.sh dsiam    DSiam's training through time (section 3.5) from the distilled SiamFC;
-#                             DSiam has no teacher term, it inherits the teacher through SiamFC
+#   tools/distill.sh dsiam    DSiam's training through time (section 3.5) from a distilled SiamFC
+#                             (DSIAM_INIT, default out/distill/siamfc_distill.pt); DSiam has no
+#                             teacher term: it inherits the teacher through SiamFC and trains on
+#                             the teacher's labelled clips as well (--teacher-weight 0)
 # Resumable: run it again and it carries on from out/distill/ (--resume). Every run trains on every
 # item of ../shared/data except the 11 held-out sequences (and bag.avi, the held-out VOT2015_bag as
 # a video); the validation items are DTB70_Surfing06 and VOT-TIR2015_horse. Extra arguments go to
@@ -38,9 +40,10 @@ case "$variant" in
                   --epochs 10 --pairs-per-epoch 17000 --lr 1e-3 1e-5) ;;
   siamrpn) extra=(--teacher nano --teacher-weight 0.5 --teacher-label "${clips[@]}" --init resources/weights/siamrpn.pt
                   --epochs 10 --pairs-per-epoch 17000 --lr 1e-3 1e-5) ;;
-  dsiam)   init=out/distill/siamfc_distill.pt
+  dsiam)   init=${DSIAM_INIT:-out/distill/siamfc_distill.pt}
            [[ -f $init ]] || { echo "tools/distill.sh dsiam: $init is missing; run tools/distill.sh siamfc first" >&2; exit 2; }
-           extra=(--init "$init") ;;  # the DSiam task's own epochs, clips and learning rates
+           # the DSiam task's own epochs, clips and learning rates
+           extra=(--init "$init" --teacher nano --teacher-weight 0 --teacher-label "${clips[@]}") ;;
   *) echo "tools/distill.sh: unknown run '$variant' (siamfc, siamfc-box, siamrpn or dsiam)" >&2; exit 2 ;;
 esac
 mkdir -p out/distill

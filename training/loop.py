@@ -203,6 +203,9 @@ class Trainer:
         cfg = self.cfg
         if cfg.teacher is None:
             return
+        if cfg.teacher_weight > 0 and not self.task.distills:
+            raise TrainingError(f"the {self.task.name} task has no distillation objective; with "
+                                "--teacher-weight 0 it trains on the teacher's labelled clips only")
         if getattr(self.net, "cached_layers", 0):
             raise TrainingError("the teacher needs images; it cannot work on cached backbone features")
         from training.distill import make_teacher

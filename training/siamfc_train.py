@@ -40,6 +40,7 @@ class SiamFCTask(Task):
     name = "siamfc"
     architecture = ARCHITECTURE
     method = "SiamFC, Bertinetto et al. 2016 (sections 2.2, 2.4, 4.1)"
+    distills = True
 
     def __init__(self, config: SiamFCConfig | None = None) -> None:
         self.cfg = config or PRESETS["siamfc"]

@@ -83,6 +83,7 @@ class SiamRPNTask(Task):
     architecture = ARCHITECTURE
     method = "SiamRPN, Li et al. 2018 (sections 3.2, 3.3, eq. 3-6, 5.1)"
     search_margin = 64
+    distills = True
     # Section 5.1: "learning rate decreased in log space from 10^-2 to 10^-6". Deviation:
     # from 1e-3. At 1e-2 the loss of a fresh RPN on SiamFC features climbed from 0.9 to
     # 2.4 in 40 steps (batch 8, head only); at 1e-3 it fell to 0.25 in 60. We end at

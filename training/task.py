@@ -42,6 +42,8 @@ class Task(ABC):
     default_batch_size: int = 8
     max_grad_norm: float | None = None
     """Clip the gradient's global norm to this (None: no clipping)."""
+    distills: bool = False
+    """Whether ``distill_loss`` is implemented (a teacher weight above 0 needs it)."""
 
     def augmentation(self) -> Augmentation:
         return Augmentation()

@@ -207,3 +207,19 @@ def test_train_writes_a_checkpoint_the_tracker_tracks_with_and_resumes(tmp_path,
 def test_train_dsiam_refuses_synthetic_pairs(seqs, tmp_path):
     with pytest.raises(TrainingError, match="clips"):
         train_dsiam(seqs[0], [], tmp_path / "x.pt", extra_ratio=0.5, extra_pairs=lambda n: None)
+
+
+def test_dsiam_trains_beside_the_teacher_at_weight_zero_and_refuses_a_teacher_term(tmp_path, seqs):
+    # tools/distill.sh dsiam: the teacher's labelled clips are DSiam's teacher signal; a map term is not
+    train_seq, val_seq = seqs
+    fast = dict(pairs_per_epoch=4, batch_size=2, val_pairs=2, device="cpu", cache_dir=tmp_path / "cache",
+                teacher="nano")
+    out = tmp_path / "dsiam.pt"
+    result = train(DSiamTask(clip_length=2), train_seq, val_seq, out, epochs=1, init=SIAMFC,
+                   teacher_weight=0.0, **fast)
+    assert not result.cancelled and result.step == 2
+    _state, meta = load_checkpoint(out, ARCHITECTURE)
+    assert meta["provenance"]["teacher"] == "nano" and "NanoTrack" in meta["provenance"]["teacher_model"]
+    with pytest.raises(TrainingError, match="no distillation"):
+        train(DSiamTask(clip_length=2), train_seq, val_seq, tmp_path / "x.pt", epochs=1, init=SIAMFC,
+              teacher_weight=0.5, **fast)
