@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "a second training objective (training/distill.py)")
     parser.add_argument("--teacher-weight", type=float, default=DEFAULTS.teacher_weight, metavar="W",
                         help="share of the teacher's term in the loss, 0..1 (default 0.5); 0 keeps only the "
-                             "task's own loss, so the teacher's boxes on --teacher-label clips are its signal")
+                             "task's own loss, so the teacher's boxes on --teacher-label clips teach")
     parser.add_argument("--teacher-label", nargs="+", metavar="CLIP_OR_FOLDER", default=[],
                         help="unlabelled clips the teacher labels (forward-backward checked stretches) "
                              "to train on as extra sequences (training/pseudo_labels.py)")
