@@ -67,7 +67,7 @@ def render_background(size: tuple[int, int] = DEFAULT_SIZE, seed: int = 0) -> Fr
     return image
 
 
-def _object_texture(size: tuple[int, int], seed: int) -> NDArray[np.uint8]:
+def object_texture(size: tuple[int, int], seed: int) -> NDArray[np.uint8]:
     """The object's look at its largest scale: diagonal stripes under coloured blobs."""
     width, height = size
     rng = np.random.default_rng([seed, 2])
@@ -161,7 +161,7 @@ def render_sequence(
     """
     background = render_background(size, seed)
     base_w, base_h = _base_object_size(size)
-    texture = _object_texture((math.ceil(base_w * SCALE_MAX), math.ceil(base_h * SCALE_MAX)), seed)
+    texture = object_texture((math.ceil(base_w * SCALE_MAX), math.ceil(base_h * SCALE_MAX)), seed)
     bar = occluder_box(size)
     bar_texture = _occluder_texture(bar, seed)
     boxes = _path(n_frames, size)
@@ -175,7 +175,7 @@ def iter_sequence(
     """``render_sequence``'s frames and boxes one at a time, so only one frame is ever held."""
     background = render_background(size, seed)
     base_w, base_h = _base_object_size(size)
-    texture = _object_texture((math.ceil(base_w * SCALE_MAX), math.ceil(base_h * SCALE_MAX)), seed)
+    texture = object_texture((math.ceil(base_w * SCALE_MAX), math.ceil(base_h * SCALE_MAX)), seed)
     bar = occluder_box(size)
     bar_texture = _occluder_texture(bar, seed)
     for box in _path(n_frames, size):

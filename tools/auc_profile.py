@@ -4,6 +4,7 @@
     python tools/auc_profile.py SEQ... --tracker siamfc --tracker distilled:siamfc=W.pt --tracker cv-nano
 
 A tracker is ``[LABEL:]NAME[=WEIGHTS]``; the label tells two weights of one tracker apart.
+``--set LABEL:KEY=VALUE`` changes one tracker's config (e.g. ``--set old:lr=0``).
 
 Tracks every sequence as ``siamtrack eval`` does (one pass from the first box) and
 splits each frame's shortfall ``1 - IoU`` into four parts that add up exactly:
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from app.cli.options import config_item  # noqa: E402
 from trackers.evaluation import evaluate, iou, load_sequences  # noqa: E402
 from trackers.registry import create_tracker  # noqa: E402
 
@@ -81,12 +83,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sequences", nargs="+", metavar="SEQ")
     parser.add_argument("--tracker", action="append", required=True, metavar="NAME[=WEIGHTS]")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--set", action="append", default=[], metavar="LABEL:KEY=VALUE",
+                        help="a config value for one tracker (repeatable)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    sequences = load_sequences(args.sequences)
     specs = dict(parse_spec(spec) for spec in args.tracker)
+    configs: dict[str, dict[str, object]] = {label: {} for label in specs}
+    for item in args.set:
+        label, _, setting = item.partition(":")
+        if label not in specs or "=" not in setting:
+            parser.error(f"--set {item!r}: expected LABEL:KEY=VALUE with LABEL one of {', '.join(specs)}")
+        key, value = config_item(setting)
+        configs[label][key] = value
+    sequences = load_sequences(args.sequences)
     report = evaluate(sequences, list(specs), lambda label: create_tracker(
-        specs[label][0], weights=specs[label][1], device=args.device))
+        specs[label][0], weights=specs[label][1], device=args.device, config=configs[label] or None))
     rows = {}
     for name in specs:
         per_frame = {key: [] for key in ("iou", "drift", "localisation", "scale", "aspect")}

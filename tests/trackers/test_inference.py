@@ -234,11 +234,37 @@ def test_trackers_run_the_fast_path_and_keep_their_networks(precision):
         tracker.init(frame, Box(140, 100, 40, 40))
         result = tracker.update(frame)
         assert result.box.is_finite() and np.isfinite(result.score)
-        if not tracker.untrained:  # a still target stays put, whatever the arithmetic
+        if tracker.untrained:
+            pass
+        elif cls is SiamRPNTracker:
+            # The distilled SiamRPN moves this flat square by more than a cell even in fp32
+            # (test_the_distilled_siamrpn_keeps_a_still_flat_square below); what must hold
+            # whatever the arithmetic is that it lands where fp32 lands.
+            reference = cls.create(preset, device="cpu", config={"precision": "fp32"})
+            reference.init(frame, Box(140, 100, 40, 40))
+            want = reference.update(frame).box.center()
+            assert np.allclose(result.box.center(), want, atol=1.0), (result.box.center(), want)
+        else:  # a still target stays put, whatever the arithmetic
             assert abs(result.box.center()[0] - 160) < 4 and abs(result.box.center()[1] - 120) < 4
         if cls is SiamRPNTracker:
             assert keys, "SiamRPN's checkpoint keeps its batch norm"
             assert {k for k in tracker.net.state_dict() if "running_mean" in k} == keys
+
+
+@pytest.mark.xfail(strict=True, reason="issue 16: the distilled SiamRPN (epoch 2) moves a still, flat "
+                   "target by (-4.2, +6.7) px, more than one score-map cell (5 px here); the weights "
+                   "before distillation kept it within 4 px. Known shortfall, not yet fixed.")
+def test_the_distilled_siamrpn_keeps_a_still_flat_square():
+    from trackers.siamrpn.tracker import SiamRPNTracker, default_weights_path
+    from trackers.types import Box
+
+    if not default_weights_path().is_file():
+        pytest.skip("no bundled SiamRPN weights in this checkout")
+    frame = _scene(2)
+    tracker = SiamRPNTracker.create("siamrpn", device="cpu", config={"precision": "fp32"})
+    tracker.init(frame, Box(140, 100, 40, 40))
+    cx, cy = tracker.update(frame).box.center()
+    assert abs(cx - 160) < 5 and abs(cy - 120) < 5
 
 
 def test_int8_keeps_one_packed_twin_per_input_shape(reference):

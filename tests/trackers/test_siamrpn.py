@@ -322,7 +322,7 @@ def test_paper_constants_are_the_defaults():
     assert (CFG.exemplar_size, CFG.search_size, CFG.total_stride, CFG.context) == (127, 255, 8, 0.5)
     assert (CFG.positive_iou, CFG.negative_iou, CFG.max_positives, CFG.samples_per_pair) == (0.6, 0.3, 16, 64)
     assert CFG.center_size == 11  # tuned (Fig. 11 makes it data-dependent): see config.py
-    assert (CFG.penalty_k, CFG.window_influence, CFG.lr) == (0.055, 0.42, 0.0)  # lr: see config.py
+    assert (CFG.penalty_k, CFG.window_influence, CFG.lr) == (0.055, 0.42, 0.295)  # released code's
     assert PRESETS["siamrpn"] == CFG
     # lists (TOML) become tuples
     assert SiamRPNConfig(anchor_ratios=[0.5, 1, 2]).anchor_ratios == (0.5, 1.0, 2.0)
@@ -561,9 +561,8 @@ def test_target_leaving_the_frame_gives_clamped_finite_box(untrained):
 
 def test_size_is_smoothed_with_penalty_times_score_times_lr(backbone):
     # The double proposes a 1.2x larger box at the centre: the size moves by
-    # rate = penalty x score x lr of the way (section 4.3, released code). Our default lr
-    # is 0 (config.py says why), so the released 0.295 is set here.
-    cfg = replace(CFG, lr=0.295)
+    # rate = penalty x score x lr of the way (section 4.3, released code's lr 0.295).
+    cfg = CFG
     box = Box(100, 80, 40, 30)
     frame = textured(np.random.default_rng(5), 240, 320)
     tracker = double_tracker(backbone, box, cfg)
@@ -575,8 +574,8 @@ def test_size_is_smoothed_with_penalty_times_score_times_lr(backbone):
     assert result.box.w == pytest.approx(40 * (1 - rate) + 48 * rate, rel=1e-5)
     assert result.box.center() == pytest.approx(box.center(), abs=1e-6)
     assert 40 < result.box.w < 48
-    # The default rate 0 keeps the first box's size whatever the proposal says.
-    still = double_tracker(backbone, box)
+    # Rate 0 keeps the first box's size whatever the proposal says.
+    still = double_tracker(backbone, box, replace(CFG, lr=0.0))
     still.net.rpn.dwdh += math.log(1.2)
     still.init(frame, box)
     kept = still.update(frame).box

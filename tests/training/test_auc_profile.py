@@ -55,3 +55,24 @@ def test_tracker_specs_name_label_and_weights():
     assert auc_profile.parse_spec("siamfc") == ("siamfc", ("siamfc", None))
     assert auc_profile.parse_spec("siamfc=w.pt") == ("siamfc=w.pt", ("siamfc", "w.pt"))
     assert auc_profile.parse_spec("new:siamfc=/a/w.pt") == ("new", ("siamfc", "/a/w.pt"))
+
+
+def test_set_gives_one_tracker_its_own_config(tmp_path, monkeypatch):
+    from tests.media import make_otb
+
+    folder = make_otb(tmp_path, "Seq", frames=3)
+    made = {}
+    real = auc_profile.create_tracker
+
+    def spy(name, **kwargs):
+        made.setdefault(name + str(kwargs.get("config")), kwargs.get("config"))
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(auc_profile, "create_tracker", spy)
+    out = tmp_path / "p.json"
+    assert auc_profile.main([str(folder), "--tracker", "old:siamrpn", "--tracker", "new:siamrpn",
+                             "--set", "old:lr=0", "--set", "old:precision=fp32", "--json", str(out)]) == 0
+    assert sorted(map(str, made.values())) == ["None", "{'lr': 0, 'precision': 'fp32'}"]
+    assert set(__import__("json").loads(out.read_text())) == {"old", "new"}
+    with pytest.raises(SystemExit):
+        auc_profile.main([str(folder), "--tracker", "old:siamrpn", "--set", "nobody:lr=0"])
