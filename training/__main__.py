@@ -22,6 +22,7 @@ from trackers.evaluation import AnnotatedSequence, load_sequences
 from trackers.protocol import TrackerError
 from training.checkpoints import resume_path
 from training.config import AMP_CHOICES, TrainConfig
+from training.pseudo_labels import PseudoLabelSettings
 from training.splits import default_split, split_by_names, split_tail
 from training.task import Task
 
@@ -161,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--teacher-label", nargs="+", metavar="CLIP_OR_FOLDER", default=[],
                         help="unlabelled clips the teacher labels (forward-backward checked stretches) "
                              "to train on as extra sequences (training/pseudo_labels.py)")
+    parser.add_argument("--teacher-label-objects", type=COUNT, metavar="N",
+                        default=PseudoLabelSettings.objects,
+                        help="object-like start boxes the teacher follows per 50-frame stretch "
+                             f"(default {PseudoLabelSettings.objects}); more boxes, more distinct targets")
     parser.add_argument("--model-dir", type=Path,
                         help="folder with the teacher's ONNX files (default: the bundled ones)")
     parser.add_argument("--cache-dir", type=Path,
@@ -230,7 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         try:
             clips = unlabelled_sources(args.teacher_label)
-            labelled, summary = pseudo_sequences(clips, args.cache_dir, model_dir=args.model_dir,
+            settings = PseudoLabelSettings(objects=args.teacher_label_objects)
+            labelled, summary = pseudo_sequences(clips, args.cache_dir, settings, model_dir=args.model_dir,
                                                  progress=say)
         except (ValueError, OSError, TrackerError) as exc:
             say(f"error: {exc}")

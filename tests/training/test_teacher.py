@@ -277,3 +277,29 @@ def test_teacher_weight_zero_trains_on_the_own_loss_and_asks_the_teacher_nothing
                    teacher_weight=0.0)
     result = train(SiamFCTask(), train_seqs, val_seqs, tmp_path / "boxes.pt", **options)
     assert not result.cancelled and result.step == 2 and asked == []
+
+
+def test_teacher_label_objects_reaches_the_labelling(tmp_path, monkeypatch):
+    import training.pseudo_labels as pseudo_labels
+    from tests.media import make_otb
+    from training.__main__ import main
+
+    seen = []
+
+    def fake(clips, cache_dir, settings=None, **kwargs):
+        seen.append(settings)
+        return [], {"clips": 1, "stretches_tried": 0, "stretches_kept": 0, "frames_labelled": 0}
+
+    monkeypatch.setattr(pseudo_labels, "pseudo_sequences", fake)
+    folder = make_otb(tmp_path / "data", "OnlySeq", frames=6)
+    clip = tmp_path / "clip.mp4"
+    _moving_clip(clip, frames=4)
+    common = ["--tracker", "siamfc", str(folder), "--out", str(tmp_path / "t.pt"), "--epochs", "1",
+              "--pairs-per-epoch", "2", "--batch-size", "2", "--device", "cpu", "--val",
+              "--cache-dir", str(tmp_path / "cache"), "--threads", "1", "--teacher", "nano",
+              "--teacher-weight", "0", "--teacher-label", str(clip)]
+    assert main(common + ["--teacher-label-objects", "5"]) == 0
+    assert main(common + ["--out", str(tmp_path / "u.pt")]) == 0
+    assert [s.objects for s in seen] == [5, pseudo_labels.PseudoLabelSettings.objects]
+    with pytest.raises(SystemExit):  # argparse: "expected a number in [1, inf)"
+        main(common + ["--teacher-label-objects", "0"])
