@@ -58,8 +58,7 @@ class Teacher:
         self._done: np.ndarray | None = None
 
     def provenance(self) -> dict[str, Any]:
-        return {"teacher_model": "NanoTrack v2 (OpenCV TrackerNano ONNX files, Apache-2.0)",
-                "teacher_files": [p.name for p in self.net.files]}
+        return teacher_provenance(self.net.files)
 
     def _open(self, epoch: int) -> None:
         if self._epoch == epoch:
@@ -112,6 +111,12 @@ class Teacher:
                 self._maps[index] = out[row]
                 self._done[index] = True
         return torch.from_numpy(out)
+
+
+def teacher_provenance(files: Sequence[Path]) -> dict[str, Any]:
+    """What a checkpoint says of the teacher whose files are ``files``."""
+    return {"teacher_model": "NanoTrack v2 (OpenCV TrackerNano ONNX files, Apache-2.0)",
+            "teacher_files": [Path(p).name for p in files]}
 
 
 def make_teacher(name: str, cache_dir: str | Path | None, description: dict[str, Any], pairs_per_epoch: int,

@@ -107,6 +107,7 @@ class Trainer:
         self.init = cfg.init
         self.wrote: Path | None = None
         self.teacher: Any = None
+        self.teacher_provenance: dict[str, Any] = {}
         self.steps_per_epoch = math.ceil(cfg.pairs_per_epoch / cfg.batch_size)
         self.total_steps = self.steps_per_epoch * cfg.epochs
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -203,13 +204,22 @@ class Trainer:
         cfg = self.cfg
         if cfg.teacher is None:
             return
-        if cfg.teacher_weight > 0 and not self.task.distills:
+        from trackers.nanotrack import find_model_files
+        from training.distill import make_teacher, teacher_provenance
+
+        if cfg.teacher_weight == 0:
+            # The teacher only labelled clips (--teacher-label); no maps are asked for, so
+            # no map teacher is built. The checkpoint still names it.
+            try:
+                self.teacher_provenance = teacher_provenance(find_model_files(cfg.teacher_model_dir))
+            except TrackerError as exc:
+                raise TrainingError(str(exc)) from None
+            return
+        if not self.task.distills:
             raise TrainingError(f"the {self.task.name} task has no distillation objective; with "
                                 "--teacher-weight 0 it trains on the teacher's labelled clips only")
         if getattr(self.net, "cached_layers", 0):
             raise TrainingError("the teacher needs images; it cannot work on cached backbone features")
-        from training.distill import make_teacher
-
         rank = self.context.rank if self.context.world_size > 1 else 0
         try:
             self.teacher = make_teacher(
@@ -218,6 +228,7 @@ class Trainer:
                 cfg.pairs_per_epoch, cfg.teacher_model_dir)
         except (ValueError, TrackerError) as exc:
             raise TrainingError(str(exc)) from None
+        self.teacher_provenance = self.teacher.provenance()
 
     # ---- saving
     def _to_device(self, images: torch.Tensor) -> torch.Tensor:
@@ -248,7 +259,7 @@ class Trainer:
             "train_seconds": float(counters.elapsed),
             "torch": str(torch.__version__),
             **self.settings,
-            **(self.teacher.provenance() if self.teacher is not None else {}),
+            **self.teacher_provenance,
         }
 
     def save(self, epochs_done: int, finished: bool) -> Path:
@@ -330,8 +341,7 @@ class Trainer:
         mine = distributed.share(indices, self.context)
         exemplars, searches, boxes = self.train_set.batch(mine)
         targets = None
-        # weight 0: the teacher only labelled clips (--teacher-label); its maps would add nothing
-        if self.teacher is not None and cfg.teacher_weight > 0:
+        if self.teacher is not None:
             targets = self.teacher.maps(exemplars, searches, epoch=counters.epoch, indices=list(mine))
         with autocast(self.device, self.dtype):
             ex, se, bx = self._to_device(exemplars), self._to_device(searches), boxes.to(self.device)
