@@ -5,6 +5,12 @@
 #                             no map term (--teacher-weight 0; the maps are a plateau, see the README)
 #   tools/distill.sh siamrpn  SiamRPN with the teacher's foreground and per-cell boxes, from the
 #                             shipped SiamRPN (its regression is where the scale signal must come from)
+#   tools/distill.sh siamrpn-wide  SiamRPN from the shipped (distilled) SiamRPN on the wider
+#                             teacher labels: 8 object-like start boxes per stretch, on the unlabelled
+#                             clips and on the training-side labelled videos as well
+#                             and a fifth of the pairs synthetic, cut from still photos (PHOTOS,
+#                             default out/photos, made by tools/fetch_photos.py)
+#   tools/distill.sh siamfc-wide   the same wider data for SiamFC (eq. 3-6 + teacher term)
 #   tools/distill.sh dsiam    DSiam's training through time (section 3.5) from a distilled SiamFC
 #                             (DSIAM_INIT, default out/distill/siamfc_distill.pt); DSiam has no
 #                             teacher term: it inherits the teacher through SiamFC and trains on
@@ -15,9 +21,9 @@
 # `python -m training` (e.g. --epochs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-variant=${1:?usage: tools/distill.sh siamfc|siamfc-box|siamrpn|dsiam [training options]}
+variant=${1:?usage: tools/distill.sh siamfc|siamfc-box|siamfc-wide|siamrpn|siamrpn-wide|dsiam [training options]}
 shift
-tracker=${variant%-box}
+tracker=${variant%%-*}
 DATA=../shared/data
 HELDOUT=" OTB100_Dog1 OTB100_Jogging-1 OTB100_Jogging-2 OTB100_Subway VOT2015_bag OTB100_Coke UAVDT_S1606 "
 items=()
@@ -30,9 +36,18 @@ for v in "$DATA"/videos/labelled/*.mp4; do
 done
 clips=()
 for c in "$DATA"/videos/unlabelled/*; do [[ "$(basename "$c")" == bag.avi ]] || clips+=("$c"); done
+# the wider runs let the teacher label the training-side labelled videos too (not the validation video)
+wide=("${clips[@]}")
+for v in "${items[@]}"; do [[ $v == *.mp4 && $v != *VOT-TIR2015_horse.mp4 ]] && wide+=("$v"); done
 common=(--val DTB70_Surfing06 VOT-TIR2015_horse
         --out "out/distill/${variant/-/_}_distill.pt" --batch-size 8 --amp bf16 --threads 1
         --metric-frames 0 --checkpoint-every 100 --cache-dir out/distill/cache --resume)
+photos=${PHOTOS:-out/photos}
+if [[ $variant == *-wide && ! -d $photos ]]; then
+  echo "tools/distill.sh $variant: no still photos in $photos; run .venv/bin/python tools/fetch_photos.py $photos" >&2
+  exit 2
+fi
+stills=(--synthetic "$photos" --synthetic-ratio 0.2)
 case "$variant" in
   siamfc-box) extra=(--teacher nano --teacher-weight 0 --teacher-label "${clips[@]}" --init resources/weights/siamfc.pt
                   --epochs 10 --pairs-per-epoch 17000 --lr 1e-3 1e-5) ;;
@@ -40,11 +55,15 @@ case "$variant" in
                   --epochs 10 --pairs-per-epoch 17000 --lr 1e-3 1e-5) ;;
   siamrpn) extra=(--teacher nano --teacher-weight 0.5 --teacher-label "${clips[@]}" --init resources/weights/siamrpn.pt
                   --epochs 10 --pairs-per-epoch 17000 --lr 1e-3 1e-5) ;;
+  siamrpn-wide) extra=(--teacher nano --teacher-weight 0.5 --teacher-label "${wide[@]}" --teacher-label-objects 8
+                  "${stills[@]}" --init resources/weights/siamrpn.pt --epochs 10 --pairs-per-epoch 17000 --lr 1e-3 1e-5) ;;
+  siamfc-wide) extra=(--teacher nano --teacher-weight 0.5 --teacher-label "${wide[@]}" --teacher-label-objects 8
+                  "${stills[@]}" --init resources/weights/siamfc.pt --epochs 10 --pairs-per-epoch 17000 --lr 1e-3 1e-5) ;;
   dsiam)   init=${DSIAM_INIT:-out/distill/siamfc_distill.pt}
            [[ -f $init ]] || { echo "tools/distill.sh dsiam: $init is missing; run tools/distill.sh siamfc first" >&2; exit 2; }
            # the DSiam task's own epochs, clips and learning rates
            extra=(--init "$init" --teacher nano --teacher-weight 0 --teacher-label "${clips[@]}") ;;
-  *) echo "tools/distill.sh: unknown run '$variant' (siamfc, siamfc-box, siamrpn or dsiam)" >&2; exit 2 ;;
+  *) echo "tools/distill.sh: unknown run '$variant' (siamfc, siamfc-box, siamfc-wide, siamrpn, siamrpn-wide or dsiam)" >&2; exit 2 ;;
 esac
 mkdir -p out/distill
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE

@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="track the first N frames of each validation sequence before and "
                              "after training and record the success AUC (0: skip)")
     parser.add_argument("--synthetic", nargs="+", metavar="CLIP_OR_FOLDER", default=[],
-                        help="unlabelled videos to paste synthetic pairs from")
+                        help="unlabelled videos, or still photos (image files or folders of them), "
+                             "to paste synthetic pairs from")
     parser.add_argument("--synthetic-ratio", type=_number(float, 0.0, 1.0), default=0.0, metavar="R",
                         help="share of the pairs that are synthetic, 0..1 (default 0)")
     parser.add_argument("--freeze-layers", type=_number(int, 0, 5), default=3, metavar="N",
@@ -275,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from training.synthetic_frames import unlabelled_sources
 
         try:
-            clips = unlabelled_sources(args.synthetic)
+            clips = unlabelled_sources(args.synthetic, stills=True)
         except ValueError as exc:
             say(f"error: {exc}")
             return 2

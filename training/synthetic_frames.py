@@ -1,5 +1,10 @@
 """The unlabelled clips synthetic pairs are cut from (``training.synthetic``), and their cached frames.
 
+A source is a video, a folder of frames, or a *still photo* (one image file): issue 16's
+"still photos with synthetic motion". A still is one frame; the motion is the synthesis's
+(``training.synthetic``: the target cut from one photo moves, grows or shrinks and changes
+its colours on another photo), so every photo adds distinct targets and backgrounds.
+
 The frames are decoded once: ``frames_per_source`` evenly spaced frames per clip
 (sequential decode, the frame count taken from decoding), downscaled so that the
 longer side is at most 640 pixels, stored as uint8 ``frames.npy`` under
@@ -21,7 +26,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from trackers.sources import open_source
+from trackers.sources import IMAGE_SUFFIXES, open_source
 from training.crop_cache import CacheCancelled, Progress, cache_entry, default_cache_dir
 from training.fingerprint import source_fingerprint
 
@@ -39,24 +44,34 @@ DEFAULT_FRAMES_PER_SOURCE = 16
 # --------------------------------------------------------------------------- sources
 
 
-def unlabelled_sources(paths: Iterable[str | Path]) -> list[Path]:
+def unlabelled_sources(paths: Iterable[str | Path], *, stills: bool = False) -> list[Path]:
     """Video files named, or found directly inside the folders named, each folder sorted.
 
-    Raises ValueError (one line) for a missing path or when no video file results.
+    With ``stills``, image files count too, each one a source of its own (a still
+    photo): named, or found directly inside the folders named. Raises ValueError (one
+    line) for a missing path or when no source results.
     """
+    kinds = VIDEO_SUFFIXES + (tuple(sorted(IMAGE_SUFFIXES)) if stills else ())
     paths = [Path(p) for p in paths]
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES))
+            found.extend(sorted(p for p in path.iterdir()
+                                if p.suffix.lower() in kinds and p.is_file() and not p.name.startswith(".")))
         elif path.is_file():
             found.append(path)
         else:
             raise ValueError(f"{path}: no such file or folder")
     if not found:
         names = ", ".join(str(p) for p in paths) or "(nothing given)"
-        raise ValueError(f"no video files ({' '.join(VIDEO_SUFFIXES)}) in {names}")
+        what = "video or image files" if stills else "video files"
+        raise ValueError(f"no {what} ({' '.join(kinds)}) in {names}")
     return found
+
+
+def is_still(path: Path) -> bool:
+    """A single image file: a still photo, one frame."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.is_dir()
 
 
 # --------------------------------------------------------------------------- frame cache
@@ -85,7 +100,12 @@ def _downscale(frame: NDArray[np.uint8]) -> NDArray[np.uint8]:
 
 
 def _decode(path: Path, count: int, cancel: Any) -> NDArray[np.uint8]:
-    """``count`` evenly spaced frames (fewer if the clip is shorter), downscaled."""
+    """``count`` evenly spaced frames (fewer if the clip is shorter), downscaled; a still is one."""
+    if is_still(path):
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"{path}: not a readable image")
+        return _downscale(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))[None]
     with open_source(path) as source:
         total = len(source)  # decoded, not the header's claim (README, Conventions)
         wanted = np.unique(np.linspace(0, total - 1, min(count, total)).round().astype(int))

@@ -231,7 +231,9 @@ def test_cli_refuses_synthetic_ratio_without_clips(tmp_path, capsys):
     assert code == 2 and "--synthetic" in capsys.readouterr().err
 
 
-def test_cli_mixes_synthetic_pairs(tmp_path):
+@pytest.mark.parametrize("kind", ["videos", "stills"])
+def test_cli_mixes_synthetic_pairs(tmp_path, kind):
+    import cv2
     import numpy as np
 
     from tests.media import write_video
@@ -242,7 +244,10 @@ def test_cli_mixes_synthetic_pairs(tmp_path):
     rng = np.random.default_rng(0)
     for name in ("a.avi", "b.avi"):
         frames = [rng.integers(0, 255, (120, 160, 3), dtype=np.uint8) for _ in range(6)]
-        write_video(clips / name, frames, fps=10)
+        if kind == "videos":
+            write_video(clips / name, frames, fps=10)
+        else:  # still photos: each image file a source of one frame
+            cv2.imwrite(str(clips / f"{name[0]}.jpg"), frames[0])
     data = make_otb(tmp_path / "data", "TrainSeq", frames=8)
     out = tmp_path / "mix.pt"
     code = main([str(data), "--out", str(out), "--val", "--epochs", "1", "--pairs-per-epoch", "4",

@@ -41,14 +41,28 @@ def write_coordinate_folder(folder: Path, blue: int, frames: int = 2) -> Path:
     return folder
 
 
+def write_coordinate_still(path: Path, blue: int) -> Path:
+    """One lossless photo of the coordinate pattern (``write_coordinate_folder``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    xs, ys = np.meshgrid(np.arange(160), np.arange(120))
+    rgb = np.stack([xs, ys, np.full_like(xs, blue)], axis=2).astype(np.uint8)
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
 @pytest.fixture
 def clips(tmp_path) -> list[Path]:
     return [write_avi(tmp_path / "a.avi", seed=1), write_avi(tmp_path / "b.avi", seed=2)]
 
 
-@pytest.fixture
-def coordinate_pairs(tmp_path):
-    sources = [write_coordinate_folder(tmp_path / "low", 0), write_coordinate_folder(tmp_path / "high", 255)]
+@pytest.fixture(params=["folders", "stills"])
+def coordinate_pairs(tmp_path, request):
+    if request.param == "folders":
+        sources = [write_coordinate_folder(tmp_path / "low", 0),
+                   write_coordinate_folder(tmp_path / "high", 255)]
+    else:  # still photos, one image file each: the motion is all the synthesis's
+        sources = [write_coordinate_still(tmp_path / "photos" / "low.png", 0),
+                   write_coordinate_still(tmp_path / "photos" / "high.png", 255)]
 
     def make(seed: int) -> SyntheticPairs:
         exact = replace(Synthesis.exact(), min_std=0.0)
@@ -197,6 +211,47 @@ def test_unlabelled_sources_expands_folders(tmp_path):
     assert "\n" not in str(err.value)
     with pytest.raises(ValueError, match="no such file"):
         unlabelled_sources([tmp_path / "missing"])
+
+
+def test_unlabelled_sources_takes_still_photos_only_when_asked(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("b.JPG", "a.png", "c.webp", "d.avi", "notes.txt", ".hidden.jpg"):
+        (photos / name).write_bytes(b"")
+    (photos / "sub.jpg").mkdir()  # a folder named like an image is not a photo
+    assert [p.name for p in unlabelled_sources([photos])] == ["d.avi"]
+    found = unlabelled_sources([photos], stills=True)
+    assert [p.name for p in found] == ["a.png", "b.JPG", "c.webp", "d.avi"]
+    only = tmp_path / "only_photos"
+    only.mkdir()
+    (only / "x.jpg").write_bytes(b"")
+    with pytest.raises(ValueError, match="no video files"):
+        unlabelled_sources([only])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no video or image files") as err:
+        unlabelled_sources([tmp_path / "empty"], stills=True)
+    assert "\n" not in str(err.value)
+
+
+def test_a_still_photo_is_one_frame_and_pastes_onto_another_photo(tmp_path):
+    photos = [write_coordinate_still(tmp_path / f"p{i}.png", 40 * i) for i in range(3)]
+    ds = SyntheticPairs(photos, pairs_per_epoch=10, cache_dir=tmp_path / "cache")
+    assert ds.counts == [1, 1, 1]
+    cached = ds.frame(2, 0)
+    assert cached.shape == (120, 160, 3) and (cached[..., 2] == 80).all()  # RGB, as the clips
+    for i in range(len(ds)):
+        draw = ds.draw(i)
+        assert draw.patch[1] == 0 and draw.background[1] == 0 and draw.background[0] != draw.patch[0]
+
+
+def test_an_unreadable_still_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a jpeg")
+    good = write_coordinate_still(tmp_path / "good.png", 0)
+    with pytest.raises(ValueError, match="broken.jpg: not a readable image") as err:
+        SyntheticPairs([good, bad], pairs_per_epoch=2, cache_dir=tmp_path / "cache")
+    assert "\n" not in str(err.value)
+    assert not any((tmp_path / "cache" / "synthetic").glob("broken*"))  # nothing partial kept
 
 
 class Tagged(torch.utils.data.Dataset):
