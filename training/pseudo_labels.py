@@ -115,6 +115,12 @@ def pick_boxes(frame: NDArray[np.uint8], count: int, rng: np.random.Generator, c
     return chosen
 
 
+def teacher_factory(model_dir: str | Path | None = None) -> Callable[[], Any]:
+    """A function that makes a fresh teacher (OpenCV's TrackerNano on the bundled or given
+    ONNX files). Raises OSError or ValueError when the files are missing."""
+    return _nano(model_dir)
+
+
 def _nano(model_dir: str | Path | None) -> Callable[[], Any]:
     from trackers.opencv import _MODEL_FILES, find_model_file, resolve_model_dir
 

@@ -12,7 +12,11 @@ share, and nothing of Qt:
   AnnotatedSequence of the whole video's length with NaN rows outside its own range, so no frame
   is on both sides (:class:`Split`);
 * :func:`heldout_auc`: a tracker run from the held-out part's first box over its frames,
-  scored with ``trackers.evaluation`` (got10k's success AUC), before and after training.
+  scored with ``trackers.evaluation`` (got10k's success AUC), before and after training;
+* optionally, :func:`teacher_fill`: the distillation teacher (NanoTrack, issue 16) labels
+  the training part's frames nobody reviewed, forward from each reviewed box, keeping
+  only the stretches it can track back (forward-backward check); never a frame from the
+  cut on, so the held-out part stays unseen.
 
 The held-out part comes after the training part in time, so the score measures how well
 the tracker does on the *rest* of this video, which is what the user wants to know. The
@@ -23,7 +27,7 @@ flatters the "after" score a little; the comparison with "before" is still fair.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -208,6 +212,79 @@ def split_sequence(
 def split_session(session: AnnotationSession, name: str | None = None, **kwargs: object) -> Split:
     """:func:`split_sequence` of the session's annotation."""
     return split_sequence(annotation_sequence(session, name), **kwargs)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- teacher labels
+
+TEACHER_STRETCH = 50
+"""Unreviewed frames the teacher follows after a reviewed box, at most (``PseudoLabelSettings.stretch``)."""
+
+
+def teacher_fill(
+    train: AnnotatedSequence,
+    cut: int,
+    *,
+    stretch: int = TEACHER_STRETCH,
+    absent: Iterable[int] = (),
+    model_dir: str | Path | None = None,
+    cancel: CancelToken | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[AnnotatedSequence, int]:
+    """``train`` with the teacher's boxes on frames before ``cut`` that have none, and how many it filled.
+
+    From every reviewed box whose next frame has none, NanoTrack follows the target over
+    the frames up to the next reviewed box, the cut or ``stretch`` frames, and then back
+    to the start; a stretch is kept only if it comes back to the reviewed box
+    (``training.pseudo_labels.label_stretch``). Reviewed boxes are never changed, and
+    the ``absent`` frames (where a person said the target is not there: no box, but
+    reviewed) are never filled; a stretch ends before them.
+    ``progress(done, total)`` counts the stretches. Raises :class:`Cancelled` when
+    ``cancel`` is set, ProjectTrainingError (one line) when the teacher's model files or
+    the video cannot be had.
+    """
+    from trackers.protocol import TrackerError
+    from trackers.sources import SourceError, open_source
+    from trackers.types import Box
+    from training.pseudo_labels import PseudoLabelSettings, label_stretch, teacher_factory
+
+    boxes = np.array(train.groundtruth, dtype=np.float64, copy=True)
+    given = ~np.isnan(boxes).any(axis=1)
+    reviewed = given.copy()
+    for row in absent:
+        if 0 <= row < len(reviewed):
+            reviewed[row] = True
+    cut = min(int(cut), len(boxes))
+    starts = [int(r) for r in np.flatnonzero(given[: cut - 1]) if not reviewed[r + 1]]
+    try:
+        make = teacher_factory(model_dir)
+    except (OSError, ValueError, TrackerError) as exc:
+        raise ProjectTrainingError(f"the teacher (NanoTrack) cannot start: {one_line(exc)}") from None
+    settings = PseudoLabelSettings(stretch=max(2, int(stretch)))
+    filled = 0
+    try:
+        with open_source(train.source) as source:
+            for done, start in enumerate(starts):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled(train.name)
+                if progress is not None:
+                    progress(done, len(starts))
+                end = start + 1
+                while end < cut and end - start < settings.stretch and not reviewed[end]:
+                    end += 1
+                frames = [source[i] for i in range(start, end)]
+                labelled = label_stretch(make, frames, Box(*(float(v) for v in boxes[start])), settings)
+                for offset, box in enumerate(labelled[1:], start=1):
+                    boxes[start + offset] = (box.x, box.y, box.w, box.h)
+                    filled += 1
+    except SourceError as exc:
+        raise ProjectTrainingError(str(exc)) from None
+    if progress is not None:
+        progress(len(starts), len(starts))
+    return AnnotatedSequence(train.name, train.source, boxes), filled
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 # --------------------------------------------------------------------------- scoring

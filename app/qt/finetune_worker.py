@@ -5,11 +5,13 @@ a :class:`FinetuneWorker` lives in a QThread owned by a :class:`FinetuneControll
 the work itself is Qt-free (:mod:`app.model.project_training` and
 ``training.siamfc_train.train_siamfc``).
 
-One job is three steps, each polling the job's cancel event:
+One job is three steps (four with the teacher), each polling the job's cancel event:
 
 1. the success AUC of the current weights on the held-out frames ("before");
-2. ``train_siamfc`` on the training frames, starting from the current weights;
-3. the AUC of the new weights on the same frames ("after").
+2. optionally, the teacher (NanoTrack) labels the training part's unreviewed frames
+   (``project_training.teacher_fill``, forward-backward checked, never past the cut);
+3. ``train_siamfc`` on the training frames, starting from the current weights;
+4. the AUC of the new weights on the same frames ("after").
 
 * **Cancel**: training polls the job's event between steps and saves a checkpoint
   before it returns, so a cancelled job keeps the weights it reached.
@@ -30,7 +32,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from app.model.project_training import Cancelled, Split, heldout_auc
+from app.model.project_training import Cancelled, Split, heldout_auc, teacher_fill
 from app.qt.jobs import Job, JobController
 from trackers.evaluation import AnnotatedSequence
 
@@ -44,7 +46,7 @@ DEFAULT_LR = (1e-3, 1e-5)
 """Fine-tuning starts ten times lower than training from scratch (section 4.1's 1e-2):
 the weights are already good, and a few hundred steps at 1e-2 would mostly undo them."""
 
-PHASES = ("before", "cache", "train", "checkpoint", "after", "done")
+PHASES = ("before", "teacher", "cache", "train", "checkpoint", "after", "done")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,10 @@ class FinetuneJob:
     seed: int = 0
     extra_train: tuple[AnnotatedSequence, ...] = ()
     """The other objects' annotation before the cut (``project_training.other_objects_before``)."""
+    teacher: bool = False
+    """Let the teacher (NanoTrack) label the unreviewed frames before the cut, and train on them too."""
+    absent: tuple[int, ...] = ()
+    """Frames a person marked as without the target: reviewed, never labelled by the teacher."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,8 @@ class FinetuneResult:
     """Training ran all its epochs: the checkpoint is the finished one."""
     steps: int = 0
     train_losses: list[float] = field(default_factory=list)
+    teacher_frames: int | None = None
+    """Frames the teacher labelled (None: the teacher was not asked)."""
 
     @property
     def cancelled(self) -> bool:
@@ -174,6 +182,19 @@ class FinetuneWorker(QObject):
         # shown now, not at the end: the user sees what training has to beat
         self._report(job_id, FinetuneProgress("before", message="measured", auc=result.before_auc), True)
 
+        train_seq = job.split.train
+        teacher_options: dict[str, Any] = {}
+        if job.teacher:
+            def on_stretch(done: int, total: int) -> None:
+                self._report(job_id, FinetuneProgress("teacher", done, total, message="teacher labels"),
+                             done in (0, total))
+
+            train_seq, result.teacher_frames = teacher_fill(
+                job.split.train, job.split.cut, absent=job.absent, model_dir=job.model_dir, cancel=cancel,
+                progress=on_stretch)
+            # weight 0: the teacher gave boxes, not score maps; the checkpoint names it
+            teacher_options = dict(teacher="nano", teacher_weight=0.0, teacher_model_dir=job.model_dir)
+
         self._loss_sum, self._loss_count = 0.0, 0
 
         def on_progress(event: TrainProgress) -> None:
@@ -200,7 +221,7 @@ class FinetuneWorker(QObject):
             )
 
         trained = train_siamfc(
-            [job.split.train, *job.extra_train],
+            [train_seq, *job.extra_train],
             [],
             job.out,
             init=job.init,
@@ -215,6 +236,7 @@ class FinetuneWorker(QObject):
             resume=False,
             seed=job.seed,
             cache_dir=job.cache_dir,
+            **teacher_options,
         )
         result.checkpoint = trained.checkpoint
         result.steps = trained.step

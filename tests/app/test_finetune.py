@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from app.model.project import save_project
-from app.model.project_training import initial_weights, split_session
+from app.model.project_training import annotation_sequence, initial_weights, split_sequence, split_session
 from app.model.settings import AppSettings
 from app.qt import finetune_worker
 from app.qt.finetune_worker import FinetuneController, FinetuneJob, FinetuneProgress, FinetuneResult
@@ -21,7 +21,7 @@ from app.qt.widgets import finetune_dialog as finetune_dialog_module
 from tests.media import write_clip
 from trackers.trajectory import Entry, Origin
 
-from .test_project_training import FRAMES, SIZE, make_session
+from .test_project_training import ABSENT, FRAMES, SIZE, make_session
 
 WAIT_MS = 60_000
 
@@ -316,3 +316,103 @@ def test_dialog_shows_auc_before_at_once_a_time_estimate_and_sane_loss_axes(
     dialog._on_progress(FinetuneProgress("train", 11, 301, 0.7))  # 10 steps in 10 s
     assert "about 5 min left" in dialog.status_label.text()
     dialog.reject()
+
+
+# --------------------------------------------------------------------------- the teacher (issue 16)
+
+
+def reviewed_job(session, tmp_path: Path, **overrides: object) -> FinetuneJob:
+    """As the dialog builds it: the split of the boxes a person gave (every fifth frame is tracked)."""
+    reviewed = finetune_dialog_module.REVIEWED
+    split = split_sequence(annotation_sequence(session, origins=reviewed))
+    absent = tuple(i for i, e in session.trajectory.annotated() if e.box is None and e.origin in reviewed)
+    return job_for(session, tmp_path, split=split, absent=absent, **overrides)
+
+
+def test_the_teacher_labels_only_unreviewed_frames_before_the_cut(qtbot, controller, project, tmp_path,
+                                                                  monkeypatch):
+    _path, session = project
+    seen = {}
+    inner = fake_train(steps=3)
+
+    def train(train_seqs, val_seqs, out, **kwargs):
+        seen["seqs"], seen["kwargs"] = train_seqs, kwargs
+        return inner(train_seqs, val_seqs, out, **kwargs)
+
+    monkeypatch.setattr(finetune_worker, "heldout_auc", fake_auc(0.4))
+    monkeypatch.setattr("training.siamfc_train.train_siamfc", train)
+    c = controller()
+    events = record(c)
+    job = reviewed_job(session, tmp_path, teacher=True)
+    with qtbot.waitSignal(c.finished, timeout=WAIT_MS) as blocker:
+        c.start(job)
+    result: FinetuneResult = blocker.args[0]
+    given, got = job.split.train.groundtruth, seen["seqs"][0].groundtruth
+    reviewed = ~np.isnan(given).any(axis=1)
+    assert np.array_equal(got[reviewed], given[reviewed])  # the person's boxes are kept as they are
+    filled = ~reviewed & ~np.isnan(got).any(axis=1)
+    assert result.teacher_frames == filled.sum() > 0
+    assert not filled[job.split.cut:].any()  # nothing from the held-out part on
+    assert all(i % 5 == 4 for i in np.flatnonzero(filled))  # the tracked frames, nobody's review
+    assert job.absent == (ABSENT,) and not filled[ABSENT]  # "not there" is a review too
+    assert seen["kwargs"]["teacher"] == "nano" and seen["kwargs"]["teacher_weight"] == 0.0
+    phases = [e.phase for e in events]
+    assert phases.index("before") < phases.index("teacher") < phases.index("train")
+    teacher = [e for e in events if e.phase == "teacher"]
+    assert teacher[-1].step == teacher[-1].total > 0
+
+
+def test_without_the_teacher_nothing_is_labelled(qtbot, controller, project, tmp_path, monkeypatch):
+    _path, session = project
+    seen = {}
+    inner = fake_train(steps=2)
+
+    def train(train_seqs, val_seqs, out, **kwargs):
+        seen["seqs"], seen["kwargs"] = train_seqs, kwargs
+        return inner(train_seqs, val_seqs, out, **kwargs)
+
+    monkeypatch.setattr(finetune_worker, "heldout_auc", fake_auc(0.4))
+    monkeypatch.setattr("training.siamfc_train.train_siamfc", train)
+    c = controller()
+    events = record(c)
+    job = reviewed_job(session, tmp_path)
+    with qtbot.waitSignal(c.finished, timeout=WAIT_MS) as blocker:
+        c.start(job)
+    assert blocker.args[0].teacher_frames is None and "teacher" not in seen["kwargs"]
+    assert seen["seqs"][0] is job.split.train and "teacher" not in [e.phase for e in events]
+
+
+def test_a_real_fine_tune_with_the_teacher_names_it_in_the_checkpoint(qtbot, controller, project, tmp_path,
+                                                                      monkeypatch):
+    from trackers.siamfc.network import ARCHITECTURE as SIAMFC_ARCHITECTURE
+    from trackers.weights.loading import load_checkpoint
+
+    _path, session = project
+    monkeypatch.setattr(finetune_worker, "heldout_auc", fake_auc(0.4))
+    c = controller()
+    job = reviewed_job(session, tmp_path, teacher=True)
+    with qtbot.waitSignal(c.finished, timeout=WAIT_MS) as blocker:
+        c.start(job)
+    result: FinetuneResult = blocker.args[0]
+    assert result.status == "completed" and result.teacher_frames > 0
+    _, meta = load_checkpoint(result.checkpoint, SIAMFC_ARCHITECTURE)
+    assert "NanoTrack" in meta["provenance"]["teacher_model"]
+
+
+def test_the_dialog_offers_the_teacher_unticked_and_says_what_it_did(qtbot, window, project, monkeypatch,
+                                                                     tmp_path):
+    path, _session = project
+    monkeypatch.setattr(finetune_worker, "heldout_auc", fake_auc(0.4))
+    monkeypatch.setattr("training.siamfc_train.train_siamfc", fake_train(steps=4))
+    w = window("siamfc")
+    assert w.open_path(path), w.last_error
+    dialog = w.show_finetune_dialog()
+    assert not dialog.teacher_box.isChecked() and not dialog.job().teacher
+    dialog.teacher_box.setChecked(True)
+    assert dialog.job().teacher and dialog.job().absent == (ABSENT,)
+    with qtbot.waitSignal(dialog.controller.finished, timeout=WAIT_MS):
+        dialog.start_button.click()
+    assert "NanoTrack labelled" in dialog.status_label.text()
+    assert dialog.teacher_box.isEnabled()
+    dialog.reject()
+    (path.parent / "clip.finetuned.pt").unlink()

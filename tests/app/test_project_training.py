@@ -20,9 +20,11 @@ from app.model.project_training import (
     project_stem,
     sequences_from_project,
     split_session,
+    teacher_fill,
 )
 from app.model.session import AnnotationSession
 from tests.media import write_clip
+from trackers.evaluation import AnnotatedSequence
 from trackers.trajectory import Entry, Origin, Trajectory
 from trackers.types import Box
 
@@ -187,3 +189,62 @@ def test_cli_project_with_a_missing_video_is_one_line(tmp_path, capsys, project)
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "gone.avi" in err and "missing" in err
+
+
+# --------------------------------------------------------------------------- teacher labels
+
+
+@pytest.fixture(scope="module")
+def moving_clip(tmp_path_factory: pytest.TempPathFactory):
+    video = tmp_path_factory.mktemp("teacher") / "clip.avi"
+    return video, write_clip(video, FRAMES, SIZE)
+
+
+def reviewed_only(video: Path, truth: list[Box], rows: tuple[int, ...]) -> AnnotatedSequence:
+    boxes = np.full((len(truth), 4), np.nan)
+    for r in rows:
+        boxes[r] = (truth[r].x, truth[r].y, truth[r].w, truth[r].h)
+    return AnnotatedSequence("clip", video, boxes)
+
+
+def iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    return w * h / (aw * ah + bw * bh - w * h)
+
+
+def test_the_teacher_fills_unreviewed_frames_before_the_cut_only(moving_clip):
+    video, truth = moving_clip
+    train = reviewed_only(video, truth, (0, 15))
+    steps = []
+    filled, count = teacher_fill(train, cut=25, progress=lambda done, total: steps.append((done, total)))
+    gt = filled.groundtruth
+    assert np.array_equal(gt[0], train.groundtruth[0]) and np.array_equal(gt[15], train.groundtruth[15])
+    assert np.isnan(gt[25:]).all()  # the held-out part and beyond stay unseen
+    rows = np.flatnonzero(~np.isnan(gt).any(axis=1))
+    assert count == len(rows) - 2 and count >= 15  # both stretches kept on this easy clip
+    assert set(rows) <= set(range(25))
+    # the teacher follows the target (it lags behind this clip's fast growth and shrinking)
+    overlaps = [iou(gt[r], (truth[r].x, truth[r].y, truth[r].w, truth[r].h)) for r in rows]
+    assert min(overlaps) > 0.4 and np.mean(overlaps) > 0.6
+    assert steps[0] == (0, 2) and steps[-1] == (2, 2)
+    assert np.isnan(train.groundtruth[1]).all()  # the input is not changed
+    # a frame a person marked "not there" is never filled, and the stretch stops before it
+    held, count = teacher_fill(train, cut=25, absent=[5, 20])
+    rows = set(np.flatnonzero(~np.isnan(held.groundtruth).any(axis=1)))
+    assert 5 not in rows and 20 not in rows and rows <= set(range(5)) | set(range(15, 20))
+
+
+def test_the_teacher_fill_cancels_and_says_when_it_cannot_start(moving_clip, tmp_path):
+    video, truth = moving_clip
+    train = reviewed_only(video, truth, (0, 10))
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        teacher_fill(train, cut=20, cancel=cancel)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ProjectTrainingError, match="teacher") as err:
+        teacher_fill(train, cut=20, model_dir=tmp_path / "empty")
+    assert "\n" not in str(err.value)

@@ -18,6 +18,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QFormLayout,
     QHBoxLayout,
@@ -56,6 +57,7 @@ from trackers.trajectory import Origin
 
 PHASE_TEXT = {
     "before": "Measuring the current weights on the held-out frames…",
+    "teacher": "NanoTrack is labelling the frames you have not reviewed…",
     "cache": "Cutting training crops from the video…",
     "train": "Training",
     "checkpoint": "Training",
@@ -121,10 +123,18 @@ class FinetuneDialog(QDialog):
         self.out_label = QLabel(str(self.out))
         self.out_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.out_label.setWordWrap(True)
+        self.teacher_box = QCheckBox("Let NanoTrack label the frames you have not reviewed")
+        self.teacher_box.setToolTip(
+            "Before training, the bundled NanoTrack tracker (the teacher the default weights were "
+            "distilled from) follows the target from each of your boxes over the frames without one, up "
+            "to the held-out part, and keeps only the stretches it can track back to your box. "
+            "Your own boxes are never changed."
+        )
         form = QFormLayout()
         form.addRow("Epochs", self.epochs_box)
         form.addRow("Pairs per epoch", self.pairs_box)
         form.addRow("New weights", self.out_label)
+        form.addRow("", self.teacher_box)
 
         # --- how it goes
         self.progress_bar = QProgressBar()
@@ -231,6 +241,7 @@ class FinetuneDialog(QDialog):
         self.start_button.setEnabled(ready and not running)
         self.epochs_box.setEnabled(not running)
         self.pairs_box.setEnabled(not running)
+        self.teacher_box.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.use_button.setEnabled(not running and self.result is not None and self.result.usable)
 
@@ -257,6 +268,10 @@ class FinetuneDialog(QDialog):
             batch_size=self._batch_size,
             cache_dir=self._cache_dir,
             model_dir=self._settings.model_dir,
+            teacher=self.teacher_box.isChecked(),
+            absent=tuple(
+                i for i, e in self._session.trajectory.annotated() if e.box is None and e.origin in REVIEWED
+            ),
         )
 
     def start(self) -> None:
@@ -304,10 +319,10 @@ class FinetuneDialog(QDialog):
 
     # ------------------------------------------------------------------ worker signals
     def _on_progress(self, event: FinetuneProgress) -> None:
-        if event.phase in ("train", "checkpoint", "cache") and event.total > 0:
+        if event.phase in ("train", "checkpoint", "cache", "teacher") and event.total > 0:
             self.progress_bar.setRange(0, event.total)
             self.progress_bar.setValue(event.step)
-            self.progress_bar.setFormat("step %v / %m")
+            self.progress_bar.setFormat("stretch %v / %m" if event.phase == "teacher" else "step %v / %m")
         elif event.phase in ("before", "after", "cache"):
             self.progress_bar.setRange(0, 0)
         if event.phase == "before" and event.auc is not None:
@@ -369,6 +384,11 @@ class FinetuneDialog(QDialog):
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(1 if result.status == "completed" else 0)
         self.progress_bar.setFormat("%p%")
+        taught = (
+            f" NanoTrack labelled {result.teacher_frames} frames you had not reviewed."
+            if result.teacher_frames is not None
+            else ""
+        )
         if result.cancelled:
             kept = (
                 f" The weights reached so far are kept in {result.checkpoint}."
@@ -377,11 +397,11 @@ class FinetuneDialog(QDialog):
             )
             self.status_label.setText("Cancelled." + kept)
         elif result.improved:
-            self.status_label.setText("Done: the new weights score higher on the held-out frames.")
+            self.status_label.setText("Done: the new weights score higher on the held-out frames." + taught)
         else:
             self.status_label.setText(
                 "Done: the new weights do NOT score higher on the held-out frames; "
-                "keeping the current ones is probably better."
+                "keeping the current ones is probably better." + taught
             )
         self._set_running(False)
 
