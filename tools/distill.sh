@@ -15,6 +15,8 @@
 #                             (DSIAM_INIT, default out/distill/siamfc_distill.pt); DSiam has no
 #                             teacher term: it inherits the teacher through SiamFC and trains on
 #                             the teacher's labelled clips as well (--teacher-weight 0)
+# DISTILL_DATA=FOLDER reads another copy of the data; DISTILL_DRY_RUN=1 prints the training command's
+# arguments, one a line, and runs nothing (tests/training/test_distill_script.py checks the split).
 # Resumable: run it again and it carries on from out/distill/ (--resume). Every run trains on every
 # item of ../shared/data except the 11 held-out sequences (and bag.avi, the held-out VOT2015_bag as
 # a video); the validation items are DTB70_Surfing06 and VOT-TIR2015_horse. Extra arguments go to
@@ -24,7 +26,7 @@ cd "$(dirname "$0")/.."
 variant=${1:?usage: tools/distill.sh siamfc|siamfc-box|siamfc-wide|siamrpn|siamrpn-wide|dsiam [training options]}
 shift
 tracker=${variant%%-*}
-DATA=../shared/data
+DATA=${DISTILL_DATA:-../shared/data}
 HELDOUT=" OTB100_Dog1 OTB100_Jogging-1 OTB100_Jogging-2 OTB100_Subway VOT2015_bag OTB100_Coke UAVDT_S1606 "
 items=()
 for d in "$DATA"/sequences/*/; do
@@ -65,6 +67,8 @@ case "$variant" in
            extra=(--init "$init" --teacher nano --teacher-weight 0 --teacher-label "${clips[@]}") ;;
   *) echo "tools/distill.sh: unknown run '$variant' (siamfc, siamfc-box, siamfc-wide, siamrpn, siamrpn-wide or dsiam)" >&2; exit 2 ;;
 esac
+command=(.venv/bin/python -m training --tracker "$tracker" "${items[@]}" "${common[@]}" "${extra[@]}" "$@")
+if [[ -n ${DISTILL_DRY_RUN:-} ]]; then printf '%s\n' "${command[@]}"; exit 0; fi  # the arguments, one a line
 mkdir -p out/distill
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
-exec .venv/bin/python -m training --tracker "$tracker" "${items[@]}" "${common[@]}" "${extra[@]}" "$@"
+exec "${command[@]}"

@@ -1,0 +1,86 @@
+"""tools/distill.sh keeps the held-out items out of every run (issue 16's honest evaluation).
+
+The script builds its data lists from a copy of ``../shared/data``; here a fake copy with the
+real names (empty files) stands in, and ``DISTILL_DRY_RUN`` prints the arguments it would train with.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HELDOUT_SEQUENCES = ("OTB100_Dog1", "OTB100_Jogging-1", "OTB100_Jogging-2", "OTB100_Subway", "VOT2015_bag")
+HELDOUT_VIDEOS = ("OTB100_Coke", "UAVDT_S1606", "UAV123_10fps_group1_1", "UAV123_10fps_group1_2",
+                  "UAV123_10fps_group1_3", "UAV123_10fps_group1_4")
+HELDOUT = HELDOUT_SEQUENCES + HELDOUT_VIDEOS
+TRAINING_SEQUENCES = ("OTB100_Bird2", "DTB70_Surfing06")
+TRAINING_VIDEOS = ("OTB100_Biker", "UAV123_10fps_group2_1", "VOT-TIR2015_horse")
+CLIPS = ("01_dog.mp4", "bag.avi", "vtest.avi")
+
+pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="tools/distill.sh needs bash")
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    for name in HELDOUT_SEQUENCES + TRAINING_SEQUENCES:
+        (root / "sequences" / name / "img").mkdir(parents=True)
+    (root / "videos" / "labelled").mkdir(parents=True)
+    for name in HELDOUT_VIDEOS + TRAINING_VIDEOS:
+        (root / "videos" / "labelled" / f"{name}.mp4").write_bytes(b"")
+    (root / "videos" / "unlabelled").mkdir(parents=True)
+    for name in CLIPS:
+        (root / "videos" / "unlabelled" / name).write_bytes(b"")
+    return root
+
+
+def dry_run(data: Path, variant: str, tmp_path: Path) -> list[str]:
+    (tmp_path / "photos").mkdir(exist_ok=True)
+    env = dict(os.environ, DISTILL_DATA=str(data), DISTILL_DRY_RUN="1", PHOTOS=str(tmp_path / "photos"))
+    done = subprocess.run(["bash", str(ROOT / "tools" / "distill.sh"), variant], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def option(args: list[str], name: str) -> list[str]:
+    """The values after ``name`` up to the next option."""
+    start = args.index(name) + 1
+    end = next((i for i in range(start, len(args)) if args[i].startswith("--")), len(args))
+    return args[start:end]
+
+
+@pytest.mark.parametrize("variant", ["siamfc", "siamfc-box", "siamfc-wide", "siamrpn", "siamrpn-wide"])
+def test_no_held_out_item_reaches_a_run(data, variant, tmp_path):
+    args = dry_run(data, variant, tmp_path)
+    names = [Path(a).name for a in args]
+    for held in HELDOUT:
+        assert not any(n == held or n.startswith(f"{held}.") for n in names), held
+    assert "bag.avi" not in names  # the held-out VOT2015_bag as a video
+    tracker = option(args, "--tracker")
+    assert tracker[0] == variant.split("-")[0]
+    items = tracker[1:]
+    assert sorted(Path(i).stem for i in items) == sorted(TRAINING_SEQUENCES + TRAINING_VIDEOS)
+    assert option(args, "--val") == ["DTB70_Surfing06", "VOT-TIR2015_horse"]
+    labelled = [Path(a).name for a in option(args, "--teacher-label")]
+    assert "VOT-TIR2015_horse.mp4" not in labelled  # the validation video is never teacher-labelled
+    if variant.endswith("-wide"):
+        assert sorted(labelled) == sorted(["01_dog.mp4", "vtest.avi", "OTB100_Biker.mp4",
+                                           "UAV123_10fps_group2_1.mp4"])
+        assert option(args, "--synthetic") == [str(tmp_path / "photos")]
+        assert option(args, "--teacher-label-objects") == ["8"]
+    else:
+        assert sorted(labelled) == ["01_dog.mp4", "vtest.avi"]
+        assert "--synthetic" not in args
+
+
+def test_the_wide_runs_need_the_photos(data, tmp_path):
+    env = dict(os.environ, DISTILL_DATA=str(data), DISTILL_DRY_RUN="1", PHOTOS=str(tmp_path / "none"))
+    done = subprocess.run(["bash", str(ROOT / "tools" / "distill.sh"), "siamrpn-wide"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "tools/fetch_photos.py" in done.stderr
