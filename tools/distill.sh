@@ -10,7 +10,8 @@
 #                             clips and on the training-side labelled videos as well
 #                             and a fifth of the pairs synthetic, cut from still photos (PHOTOS,
 #                             default out/photos, made by tools/fetch_photos.py)
-#   tools/distill.sh siamfc-wide   the same wider data for SiamFC (eq. 3-6 + teacher term)
+#   tools/distill.sh siamfc-wide   the same wider data for SiamFC, eq. 3-6 only (--teacher-weight 0:
+#                             the teacher's boxes are the signal; its map is a plateau, see the README)
 #   tools/distill.sh dsiam    DSiam's training through time (section 3.5) from a distilled SiamFC
 #                             (DSIAM_INIT, default out/distill/siamfc_distill.pt); DSiam has no
 #                             teacher term: it inherits the teacher through SiamFC and trains on
@@ -59,7 +60,7 @@ case "$variant" in
                   --epochs 10 --pairs-per-epoch 17000 --lr 1e-3 1e-5) ;;
   siamrpn-wide) extra=(--teacher nano --teacher-weight 0.5 --teacher-label "${wide[@]}" --teacher-label-objects 8
                   "${stills[@]}" --init resources/weights/siamrpn.pt --epochs 10 --pairs-per-epoch 17000 --lr 1e-3 1e-5) ;;
-  siamfc-wide) extra=(--teacher nano --teacher-weight 0.5 --teacher-label "${wide[@]}" --teacher-label-objects 8
+  siamfc-wide) extra=(--teacher nano --teacher-weight 0 --teacher-label "${wide[@]}" --teacher-label-objects 8
                   "${stills[@]}" --init resources/weights/siamfc.pt --epochs 10 --pairs-per-epoch 17000 --lr 1e-3 1e-5) ;;
   dsiam)   init=${DSIAM_INIT:-out/distill/siamfc_distill.pt}
            [[ -f $init ]] || { echo "tools/distill.sh dsiam: $init is missing; run tools/distill.sh siamfc first" >&2; exit 2; }
