@@ -303,3 +303,28 @@ def test_teacher_label_objects_reaches_the_labelling(tmp_path, monkeypatch):
     assert [s.objects for s in seen] == [5, pseudo_labels.PseudoLabelSettings.objects]
     with pytest.raises(SystemExit):  # argparse: "expected a number in [1, inf)"
         main(common + ["--teacher-label-objects", "0"])
+
+
+def test_the_teacher_labels_synthetic_pairs_cut_from_still_photos(tmp_path):
+    """tools/distill.sh siamrpn-wide: teacher maps on a mix of real pairs and pairs from photos."""
+    from tests.media import make_otb
+    from tests.training.test_synthetic import write_coordinate_still
+    from trackers.siamrpn.network import ARCHITECTURE
+    from trackers.weights.loading import load_checkpoint
+    from training.__main__ import main
+
+    photos = tmp_path / "photos"
+    for i in range(3):
+        write_coordinate_still(photos / f"p{i}.png", 60 * i)
+    folder = make_otb(tmp_path / "data", "OnlySeq", frames=6)
+    out = tmp_path / "rpn.pt"
+    args = ["--tracker", "siamrpn", str(folder), "--out", str(out), "--epochs", "1", "--pairs-per-epoch", "4",
+            "--batch-size", "2", "--device", "cpu", "--val", "--cache-dir", str(tmp_path / "cache"),
+            "--threads", "1", "--teacher", "nano", "--teacher-weight", "0.5",
+            "--synthetic", str(photos), "--synthetic-ratio", "0.5"]
+    assert main(args) == 0
+    _, meta = load_checkpoint(out, ARCHITECTURE)
+    prov = meta["provenance"]
+    assert prov["teacher"] == "nano" and prov["synthetic_ratio"] == 0.5 and str(photos) in prov["synthetic"]
+    maps = list((tmp_path / "cache" / "teacher").rglob("*.npy"))
+    assert maps  # each pair, real or synthetic, cost the teacher once and was cached
