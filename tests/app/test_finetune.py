@@ -329,10 +329,9 @@ def reviewed_job(session, tmp_path: Path, **overrides: object) -> FinetuneJob:
     return job_for(session, tmp_path, split=split, absent=absent, **overrides)
 
 
-def test_the_teacher_labels_only_unreviewed_frames_before_the_cut(qtbot, controller, project, tmp_path,
-                                                                  monkeypatch):
-    _path, session = project
-    seen = {}
+def capture_training(monkeypatch) -> dict:
+    """Fake scoring and training; the dict gets the sequences and options training was given."""
+    seen: dict = {}
     inner = fake_train(steps=3)
 
     def train(train_seqs, val_seqs, out, **kwargs):
@@ -341,6 +340,13 @@ def test_the_teacher_labels_only_unreviewed_frames_before_the_cut(qtbot, control
 
     monkeypatch.setattr(finetune_worker, "heldout_auc", fake_auc(0.4))
     monkeypatch.setattr("training.siamfc_train.train_siamfc", train)
+    return seen
+
+
+def test_the_teacher_labels_only_unreviewed_frames_before_the_cut(qtbot, controller, project, tmp_path,
+                                                                  monkeypatch):
+    _path, session = project
+    seen = capture_training(monkeypatch)
     c = controller()
     events = record(c)
     job = reviewed_job(session, tmp_path, teacher=True)
@@ -364,15 +370,7 @@ def test_the_teacher_labels_only_unreviewed_frames_before_the_cut(qtbot, control
 
 def test_without_the_teacher_nothing_is_labelled(qtbot, controller, project, tmp_path, monkeypatch):
     _path, session = project
-    seen = {}
-    inner = fake_train(steps=2)
-
-    def train(train_seqs, val_seqs, out, **kwargs):
-        seen["seqs"], seen["kwargs"] = train_seqs, kwargs
-        return inner(train_seqs, val_seqs, out, **kwargs)
-
-    monkeypatch.setattr(finetune_worker, "heldout_auc", fake_auc(0.4))
-    monkeypatch.setattr("training.siamfc_train.train_siamfc", train)
+    seen = capture_training(monkeypatch)
     c = controller()
     events = record(c)
     job = reviewed_job(session, tmp_path)
@@ -402,8 +400,7 @@ def test_a_real_fine_tune_with_the_teacher_names_it_in_the_checkpoint(qtbot, con
 def test_the_dialog_offers_the_teacher_unticked_and_says_what_it_did(qtbot, window, project, monkeypatch,
                                                                      tmp_path):
     path, _session = project
-    monkeypatch.setattr(finetune_worker, "heldout_auc", fake_auc(0.4))
-    monkeypatch.setattr("training.siamfc_train.train_siamfc", fake_train(steps=4))
+    seen = capture_training(monkeypatch)
     w = window("siamfc")
     assert w.open_path(path), w.last_error
     dialog = w.show_finetune_dialog()
@@ -412,7 +409,7 @@ def test_the_dialog_offers_the_teacher_unticked_and_says_what_it_did(qtbot, wind
     assert dialog.job().teacher and dialog.job().absent == (ABSENT,)
     with qtbot.waitSignal(dialog.controller.finished, timeout=WAIT_MS):
         dialog.start_button.click()
-    assert "NanoTrack labelled" in dialog.status_label.text()
+    assert "NanoTrack labelled" in dialog.status_label.text() and seen["kwargs"]["teacher"] == "nano"
     assert dialog.teacher_box.isEnabled()
     dialog.reject()
     (path.parent / "clip.finetuned.pt").unlink()
