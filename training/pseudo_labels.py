@@ -117,11 +117,7 @@ def pick_boxes(frame: NDArray[np.uint8], count: int, rng: np.random.Generator, c
 
 def teacher_factory(model_dir: str | Path | None = None) -> Callable[[], Any]:
     """A function that makes a fresh teacher (OpenCV's TrackerNano on the bundled or given
-    ONNX files). Raises OSError or ValueError when the files are missing."""
-    return _nano(model_dir)
-
-
-def _nano(model_dir: str | Path | None) -> Callable[[], Any]:
+    ONNX files). Raises TrackerError when the files are missing."""
     from trackers.opencv import _MODEL_FILES, find_model_file, resolve_model_dir
 
     folder = resolve_model_dir(model_dir)
@@ -187,7 +183,7 @@ def label_clip(
     cancel: Any = None,
 ) -> tuple[int, list[list[tuple[int, Box]]]]:
     """Teacher labels for one clip: its decoded frame count and, per kept stretch, its boxes."""
-    make = _nano(model_dir)
+    make = teacher_factory(model_dir)
     rng = np.random.default_rng([settings.seed, int(hashlib.sha1(path.name.encode()).hexdigest()[:8], 16)])
     stretches: list[list[tuple[int, Box]]] = []
     count = 0

@@ -284,7 +284,10 @@ def teacher_fill(
 
 
 def one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+    """An exception as one line for the user: its type and the first line of its message."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 # --------------------------------------------------------------------------- scoring

@@ -32,7 +32,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from app.model.project_training import Cancelled, Split, heldout_auc, teacher_fill
+from app.model.project_training import Cancelled, Split, heldout_auc, one_line, teacher_fill
 from app.qt.jobs import Job, JobController
 from trackers.evaluation import AnnotatedSequence
 
@@ -121,12 +121,6 @@ class FinetuneResult:
         if self.before_auc is None or self.after_auc is None:
             return None
         return self.after_auc > self.before_auc
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 class FinetuneWorker(QObject):

@@ -238,7 +238,7 @@ def test_teacher_labels_keep_only_consistent_stretches(tmp_path):
     from trackers.evaluation.metrics import box_iou
     from trackers.types import Box
     from training.pseudo_labels import PseudoLabelSettings, label_stretch, pseudo_sequences
-    from training.pseudo_labels import _nano as nano_factory
+    from training.pseudo_labels import teacher_factory as nano_factory
 
     clip = tmp_path / "clip.mp4"
     truth = _moving_clip(clip)
