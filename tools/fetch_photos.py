@@ -69,20 +69,31 @@ def downscale(image: np.ndarray) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def wallpaper_files(root: Path) -> list[Path]:
-    """Every picture, but of a Plasma wallpaper (``<name>/contents/images/WxH.ext``) only the largest."""
+def _plasma_name(path: Path) -> str | None:
+    """The wallpaper's name for a Plasma picture (``<name>/contents/images/WxH.ext``), else None."""
+    if path.parent.name == "images" and path.parent.parent.name == "contents":
+        return path.parent.parent.parent.name
+    return None
+
+
+def _pixels(path: Path) -> int:
+    """Width x height read from a Plasma picture's ``WxH`` file name (0 when it has none)."""
+    size = [int(v) for v in re.findall(r"\d+", path.stem)[:2]]
+    return size[0] * size[1] if len(size) == 2 else 0
+
+
+def wallpaper_files(root: Path) -> list[tuple[str, Path]]:
+    """``(name, picture)`` for every wallpaper, of a Plasma wallpaper only its largest picture."""
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
-    best: dict[Path, Path] = {}
-    rest = []
+    plasma: dict[str, list[Path]] = {}
+    found = []
     for path in files:
-        if path.parent.name == "images" and path.parent.parent.name == "contents":
-            size = [int(v) for v in re.findall(r"\d+", path.stem)[:2]] or [0, 0]
-            other = best.get(path.parent)
-            if other is None or np.prod(size) > np.prod([int(v) for v in re.findall(r"\d+", other.stem)[:2]]):
-                best[path.parent] = path
+        name = _plasma_name(path)
+        if name is not None:
+            plasma.setdefault(name, []).append(path)
         elif "images_dark" not in path.parts and "screenshot" not in path.name.lower():
-            rest.append(path)
-    return rest + sorted(best.values())
+            found.append((path.stem, path))
+    return found + [(name, max(paths, key=_pixels)) for name, paths in sorted(plasma.items())]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,15 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         for package in WALLPAPERS:
             root, version = fetch(package, work)
             count = 0
-            for path in wallpaper_files(root):
+            for stem, path in wallpaper_files(root):
                 image = cv2.imread(str(path), cv2.IMREAD_COLOR)
                 if image is None or min(image.shape[:2]) < 200:
                     continue
                 image = downscale(image)
                 if cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).std() < FLAT:
                     continue  # a plain colour: no target to cut
-                plasma = path.parent.name == "images" and path.parent.parent.name == "contents"
-                stem = path.parent.parent.parent.name if plasma else path.stem
                 name = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("_")
                 cv2.imwrite(str(args.out / f"wallpaper-{package}-{name}.jpg"), image, JPEG)
                 scenes.append(image)
