@@ -28,25 +28,27 @@ def write_avi(path: Path, frames: int = 6, size: tuple[int, int] = (160, 120), s
     return write_video(path, smooth, size, fps=25.0)
 
 
-def write_coordinate_folder(folder: Path, blue: int, frames: int = 2) -> Path:
-    """Lossless frames whose red is the column and green the row: a pixel says where it came from.
+def coordinate_image(blue: int) -> np.ndarray:
+    """160 x 120 RGB whose red is the column and green the row: a pixel says where it came from.
 
-    ``blue`` is constant, so a pasted pixel tells which folder it was cut from.
+    ``blue`` is constant, so a pasted pixel tells which source it was cut from.
     """
-    folder.mkdir(parents=True)
     xs, ys = np.meshgrid(np.arange(160), np.arange(120))
-    rgb = np.stack([xs, ys, np.full_like(xs, blue)], axis=2).astype(np.uint8)
+    return np.stack([xs, ys, np.full_like(xs, blue)], axis=2).astype(np.uint8)
+
+
+def write_coordinate_folder(folder: Path, blue: int, frames: int = 2) -> Path:
+    """Lossless frames of the coordinate pattern (``coordinate_image``)."""
+    folder.mkdir(parents=True)
     for i in range(frames):
-        cv2.imwrite(str(folder / f"{i:04d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        write_coordinate_still(folder / f"{i:04d}.png", blue)
     return folder
 
 
 def write_coordinate_still(path: Path, blue: int) -> Path:
-    """One lossless photo of the coordinate pattern (``write_coordinate_folder``)."""
+    """One lossless photo of the coordinate pattern (``coordinate_image``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    xs, ys = np.meshgrid(np.arange(160), np.arange(120))
-    rgb = np.stack([xs, ys, np.full_like(xs, blue)], axis=2).astype(np.uint8)
-    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(path), cv2.cvtColor(coordinate_image(blue), cv2.COLOR_RGB2BGR))
     return path
 
 
