@@ -25,6 +25,7 @@ from app.cli.options import offered_trackers
 from app.cli.stopping import interrupted_status, raise_interrupt, stop_signals, stopped_by
 from app.cli.track import add_track_parser, cmd_track
 from app.cli.train import cmd_train
+from trackers.messages import first_line, one_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with stop_signals(raise_interrupt):
             return COMMANDS[args.command](args)
     except (CliError, SourceError, TrackerError, ValueError, OSError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = first_line(exc)
         print(f"siamtrack {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -96,9 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the user gets one line, developers the traceback on request
         if os.environ.get("SIAMTRACK_DEBUG"):
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(
-            f"siamtrack {args.command}: internal error: {type(exc).__name__}: {first} "
+            f"siamtrack {args.command}: internal error: {one_line(exc)} "
             "(set SIAMTRACK_DEBUG=1 for the traceback)",
             file=sys.stderr,
         )

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from app.cli.common import EXIT_USAGE, CliError
+from trackers.messages import first_line
 
 
 def cmd_train(argv: list[str]) -> int:
@@ -30,7 +31,7 @@ def cmd_train(argv: list[str]) -> int:
                 for arg in argv
             ]
         except (CliError, ValueError, OSError) as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            message = first_line(exc)
             print(f"siamtrack train: error: {message}", file=sys.stderr)
             return EXIT_USAGE
         return train_main(rewritten)

@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 from app.model.project import PROJECT_SUFFIX, load_project
 from app.model.session import AnnotationSession
 from trackers.evaluation import AnnotatedSequence, evaluate, first_valid_frame
+from trackers.messages import one_line
 from trackers.protocol import Tracker
 from trackers.run import CancelToken
 from trackers.trajectory import Origin, Trajectory
@@ -281,13 +282,6 @@ def teacher_fill(
     if progress is not None:
         progress(len(starts), len(starts))
     return AnnotatedSequence(train.name, train.source, boxes), filled
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line for the user: its type and the first line of its message."""
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 # --------------------------------------------------------------------------- scoring

@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from app.model.files import follow_umask
 from app.qt.jobs import Job, JobController
 from trackers.formats import export_got10k_dataset
+from trackers.messages import first_line
 from trackers.trajectory import Trajectory
 
 PROGRESS_INTERVAL_S = 0.1
@@ -48,7 +49,7 @@ class _ExportWorker(QObject):
             self.failed.emit(job.job_id, "cancelled")
             return
         except Exception as exc:  # noqa: BLE001 - shown to the user as one line
-            self.failed.emit(job.job_id, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            self.failed.emit(job.job_id, first_line(exc))
             return
         self.finished.emit(job.job_id, str(result))
 

@@ -32,9 +32,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from app.model.project_training import Cancelled, Split, heldout_auc, one_line, teacher_fill
+from app.model.project_training import Cancelled, Split, heldout_auc, teacher_fill
 from app.qt.jobs import Job, JobController
 from trackers.evaluation import AnnotatedSequence
+from trackers.messages import one_line
 
 MAX_RATE = 10.0
 """Progress signals a second, at most."""

@@ -47,6 +47,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from app.qt.jobs import Job, JobController
 from app.qt.mailbox import Item, Mailbox, RunEnd, RunFrame, RunNotice
+from trackers.messages import one_line
 from trackers.protocol import Tracker
 from trackers.run import is_out_of_memory, run_frames, track_frames
 from trackers.sources import FrameSource, open_source
@@ -130,12 +131,6 @@ def _device_of(tracker: Tracker) -> str:
     return "-" if device is None else str(getattr(device, "type", device))
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-
-
 def _frames_for(source: FrameSource, request: Any, cancel: threading.Event) -> Iterator[Frame]:
     # the same frame order as every run (trackers.run): backward over a video in chunks
     return run_frames(source, request.start, request.stop, request.direction, cancel)
@@ -215,7 +210,7 @@ class TrackingWorker(QObject):
             tracker = self._tracker_for(request)
         except Exception as exc:  # noqa: BLE001 - any failure is a message for the panel
             self._tracker, self._tracker_key = None, None
-            self.probe_failed.emit(_one_line(exc))
+            self.probe_failed.emit(one_line(exc))
             return
         self.tracker_ready.emit(self._info(request, tracker))
 
@@ -263,7 +258,7 @@ class TrackingWorker(QObject):
                 self._post(RunFrame(run_id, index, results, done, total, step.frame))
         except Exception as exc:  # noqa: BLE001 - as for one run: a message, frames kept
             self._tracker, self._tracker_key = None, None
-            self._post(RunEnd(run_id, True, _one_line(exc)))
+            self._post(RunEnd(run_id, True, one_line(exc)))
             return
         finally:
             close = getattr(frames, "close", None)
@@ -306,7 +301,7 @@ class TrackingWorker(QObject):
         except Exception as exc:  # noqa: BLE001 - a tracker's exception becomes a message, frames kept
             # A tracker that raised may be in any state: build a fresh one next time.
             self._tracker, self._tracker_key = None, None
-            self._post(RunEnd(run_id, True, _one_line(exc)))
+            self._post(RunEnd(run_id, True, one_line(exc)))
             return
         finally:
             # A stopped run leaves its frame stream half read: close it now, so its

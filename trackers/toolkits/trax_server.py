@@ -41,6 +41,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from trackers.messages import first_line
 from trackers.protocol import Tracker, TrackerError
 from trackers.types import Box, Frame
 
@@ -132,7 +133,7 @@ def serve(tracker: Tracker, trax: ModuleType | None = None, *, label: str | None
             server.status([(trax.Rectangle.create(box.x, box.y, box.w, box.h), properties)])
     except Exception as exc:
         # Tell the client why before going: the toolkit shows the reason in its log.
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         with contextlib.suppress(Exception):
             server.quit(reason=reason)
         raise
@@ -203,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return cmd_trax(args)
     except (TrackerError, ValueError, OSError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = first_line(exc)
         print(f"siamtrack trax: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from trackers.messages import first_line
 from trackers.output import atomic_write
 from trackers.protocol import TrackerError
 
@@ -129,7 +130,7 @@ def load_safely(path: Path) -> Any:
     except Exception as exc:  # noqa: BLE001 - a damaged file makes the unpickler fail in any way
         # Seen on damaged files: RuntimeError, EOFError, BadZipFile, KeyError, IndexError,
         # AssertionError, struct.error. All mean the same to the user.
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise WeightsError(f"cannot read weights {path}: truncated or not a torch file ({first})") from None
 
 
