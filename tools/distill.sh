@@ -20,8 +20,12 @@
 # arguments, one a line, and runs nothing (tests/training/test_distill_script.py checks the split).
 # Resumable: run it again and it carries on from out/distill/ (--resume). Every run trains on every
 # item of ../shared/data except the 11 held-out sequences (and bag.avi, the held-out VOT2015_bag as
-# a video); the validation items are DTB70_Surfing06 and VOT-TIR2015_horse. Extra arguments go to
-# `python -m training` (e.g. --epochs).
+# a video) and the validation items: DTB70_Surfing06 and VOT-TIR2015_horse, or DISTILL_VAL's names
+# and prefixes (whole flights follow, as in --val; no validation item is ever teacher-labelled).
+# DISTILL_VAL=large is the 8-item split the next runs should use (README, "Wider data"): 1,848
+# frames in 6 flights instead of 454 in 2. DISTILL_RUN=NAME names the run's files in out/distill/
+# (default: the variant), so a run on another split does not resume one on the old split.
+# Extra arguments go to `python -m training` (e.g. --epochs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 variant=${1:?usage: tools/distill.sh siamfc|siamfc-box|siamfc-wide|siamrpn|siamrpn-wide|dsiam [training options]}
@@ -37,13 +41,23 @@ for v in "$DATA"/videos/labelled/*.mp4; do
   n=$(basename "$v" .mp4)
   [[ "$HELDOUT" == *" $n "* || "$n" == UAV123_10fps_group1_* ]] || items+=("$v")
 done
+val_names=${DISTILL_VAL:-DTB70_Surfing06 VOT-TIR2015_horse}
+[[ $val_names == large ]] && val_names="DTB70_Surfing06 VOT-TIR2015_horse UAV123_10fps_group2 UAVDT_S0310 DTB70_Gull2 OTB100_Biker"
+read -r -a val <<<"$val_names"
+flight() { local n=${1%.mp4}; n=${n##*/}; sed -E 's/[_-][0-9]+$//' <<<"$n"; }
+is_val() {  # the item (path or name) is a validation item or in a validation item's flight
+  local n=${1%.mp4} v; n=${n##*/}
+  for v in "${val[@]}"; do [[ $n == "$v"* || $(flight "$n") == "$(flight "$v")" ]] && return 0; done
+  return 1
+}
 clips=()
 for c in "$DATA"/videos/unlabelled/*; do [[ "$(basename "$c")" == bag.avi ]] || clips+=("$c"); done
-# the wider runs let the teacher label the training-side labelled videos too (not the validation video)
+# the wider runs let the teacher label the training-side labelled videos too (never a validation video)
 wide=("${clips[@]}")
-for v in "${items[@]}"; do [[ $v == *.mp4 && $v != *VOT-TIR2015_horse.mp4 ]] && wide+=("$v"); done
-common=(--val DTB70_Surfing06 VOT-TIR2015_horse
-        --out "out/distill/${variant/-/_}_distill.pt" --batch-size 8 --amp bf16 --threads 1
+for v in "${items[@]}"; do [[ $v == *.mp4 ]] && ! is_val "$v" && wide+=("$v"); done
+run=${DISTILL_RUN:-${variant/-/_}}
+common=(--val "${val[@]}"
+        --out "out/distill/${run}_distill.pt" --batch-size 8 --amp bf16 --threads 1
         --metric-frames 0 --checkpoint-every 100 --cache-dir out/distill/cache --resume)
 photos=${PHOTOS:-out/photos}
 if [[ $variant == *-wide && ! -d $photos ]]; then

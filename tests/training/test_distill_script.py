@@ -39,9 +39,13 @@ def data(tmp_path: Path) -> Path:
     return root
 
 
-def dry_run(data: Path, variant: str, tmp_path: Path) -> list[str]:
+def dry_run(data: Path, variant: str, tmp_path: Path, **extra: str) -> list[str]:
     (tmp_path / "photos").mkdir(exist_ok=True)
     env = dict(os.environ, DISTILL_DATA=str(data), DISTILL_DRY_RUN="1", PHOTOS=str(tmp_path / "photos"))
+    env.update(extra)
+    for name in ("DISTILL_VAL", "DISTILL_RUN"):
+        if name not in extra:
+            env.pop(name, None)
     done = subprocess.run(["bash", str(ROOT / "tools" / "distill.sh"), variant], env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -84,3 +88,19 @@ def test_the_wide_runs_need_the_photos(data, tmp_path):
     done = subprocess.run(["bash", str(ROOT / "tools" / "distill.sh"), "siamrpn-wide"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "tools/fetch_photos.py" in done.stderr
+
+
+@pytest.mark.parametrize("val, expected", [
+    ("UAV123_10fps_group2_1 OTB100_Biker", ["UAV123_10fps_group2_1", "OTB100_Biker"]),
+    ("large", ["DTB70_Surfing06", "VOT-TIR2015_horse", "UAV123_10fps_group2", "UAVDT_S0310", "DTB70_Gull2",
+               "OTB100_Biker"]),
+])
+def test_another_validation_split_is_never_teacher_labelled(data, tmp_path, val, expected):
+    """DISTILL_VAL's items (and every segment of their flights) reach --val, never the teacher's labels."""
+    (data / "videos" / "labelled" / "UAV123_10fps_group2_2.mp4").write_bytes(b"")  # a second segment
+    args = dry_run(data, "siamrpn-wide", tmp_path, DISTILL_VAL=val, DISTILL_RUN="siamrpn_wide_large")
+    assert option(args, "--val") == expected
+    labelled = sorted(Path(a).name for a in option(args, "--teacher-label"))
+    assert labelled == ["01_dog.mp4", "VOT-TIR2015_horse.mp4", "vtest.avi"] if val != "large" else \
+        ["01_dog.mp4", "vtest.avi"]
+    assert option(args, "--out") == ["out/distill/siamrpn_wide_large_distill.pt"]
