@@ -1,0 +1,55 @@
+"""tools/teacher_option.py: the sparse project it builds, and one tiny run of both fine-tunes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.media import otb_line, write_clip
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def tool():
+    spec = importlib.util.spec_from_file_location("teacher_option", ROOT / "tools" / "teacher_option.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def clip(tmp_path: Path):
+    path = tmp_path / "clip.avi"
+    boxes = write_clip(path, n_frames=60)
+    path.with_suffix(".txt").write_text("\n".join(otb_line(b) for b in boxes) + "\n")
+    return path, boxes
+
+
+def test_the_sparse_project_keeps_every_nth_box_in_0_based_pixels(tool, clip):
+    video, boxes = clip
+    seq = tool.sparse_sequence(video, 5)
+    kept = ~np.isnan(seq.groundtruth).any(axis=1)
+    assert np.flatnonzero(kept).tolist() == list(range(0, 60, 5))
+    # the clip's exact 0-based boxes, not the file's 1-based ones
+    expected = [[b.x, b.y, b.w, b.h] for b in boxes[::5]]
+    assert np.allclose(seq.groundtruth[kept], expected)
+
+
+def test_both_fine_tunes_run_and_only_one_asks_the_teacher(tool, clip, tmp_path):
+    video, _boxes = clip
+    out = tmp_path / "figures.json"
+    argv = [str(video), "--every", "2", "--epochs", "1", "--pairs-per-epoch", "8", "--json", str(out)]
+    assert tool.main(argv) == 0
+    figures = json.loads(out.read_text())
+    (row,) = figures["rows"]
+    assert row["plain"]["teacher_frames"] is None and row["teacher"]["teacher_frames"] > 0
+    for tag in ("plain", "teacher"):
+        assert 0.0 <= row[tag]["before"] <= 1.0 and math.isfinite(row[tag]["after"])
+    # the same weights on the same frames
+    assert row["plain"]["before"] == pytest.approx(row["teacher"]["before"])
