@@ -4,7 +4,8 @@
 
 For each labelled video (``NAME.mp4`` with ``NAME.txt`` beside it) this builds the project a
 person would have after drawing a box on every ``--every``-th frame and nothing else (the
-other frames have no box), splits it as the app does (the last 20 % of the boxes held out),
+other frames have no box), splits it as the app does (the last 20 % of the boxes held out;
+the held-out part is scored on every ground-truth frame from the cut on, not on its few boxes),
 and runs the app's own fine-tune job (``app.qt.finetune_worker``, the same code the dialog
 runs) twice from the bundled SiamFC: once as it is, once with "Let NanoTrack label the
 frames you have not reviewed". It prints the held-out success AUC before and after each,
@@ -14,6 +15,7 @@ and the frames the teacher labelled. It chooses nothing: the option's default st
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -48,6 +50,20 @@ def sparse_sequence(video: Path, every: int) -> AnnotatedSequence:
     return AnnotatedSequence(sequence.name, sequence.source, kept)
 
 
+def dense_heldout(split, video: Path):
+    """``split`` scored on every ground-truth frame from its cut on, not just the sparse boxes there.
+
+    The app scores the user's own boxes in the held-out part; here every box is known, and
+    a score over a handful of frames would be mostly noise. Training sees the same frames.
+    """
+    (sequence,) = load_sequences([video])
+    dense = np.full_like(np.asarray(sequence.groundtruth, dtype=np.float64), np.nan)
+    dense[split.cut:] = sequence.groundtruth[split.cut:]
+    heldout = AnnotatedSequence(split.heldout.name, split.heldout.source, dense)
+    frames = int((~np.isnan(dense).any(axis=1)).sum())
+    return dataclasses.replace(split, heldout=heldout, heldout_frames=frames)
+
+
 def finetune(split, teacher: bool, out: Path, cache: Path, **budget: int) -> tuple[FinetuneResult, float]:
     worker = FinetuneWorker()
     results: list[FinetuneResult] = []
@@ -74,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="teacher-option-") as tmp:
         for video in args.videos:
-            split = split_sequence(sparse_sequence(video, args.every))
+            split = dense_heldout(split_sequence(sparse_sequence(video, args.every)), video)
             row: dict[str, object] = {"video": video.stem, "every": args.every}
             for teacher in (False, True):
                 tag = "teacher" if teacher else "plain"

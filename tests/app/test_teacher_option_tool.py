@@ -41,6 +41,20 @@ def test_the_sparse_project_keeps_every_nth_box_in_0_based_pixels(tool, clip):
     assert np.allclose(seq.groundtruth[kept], expected)
 
 
+def test_the_held_out_part_is_scored_on_every_frame_from_the_cut(tool, clip):
+    from app.model.project_training import split_sequence
+
+    video, boxes = clip
+    split = tool.dense_heldout(split_sequence(tool.sparse_sequence(video, 2)), video)
+    held = ~np.isnan(split.heldout.groundtruth).any(axis=1)
+    assert np.flatnonzero(held).tolist() == list(range(split.cut, 60))
+    assert split.heldout_frames == 60 - split.cut
+    first = boxes[split.cut]
+    assert np.allclose(split.heldout.groundtruth[split.cut], [first.x, first.y, first.w, first.h])
+    trained = ~np.isnan(split.train.groundtruth).any(axis=1)
+    assert np.flatnonzero(trained).tolist() == list(range(0, split.cut, 2))  # training keeps the sparse boxes
+
+
 def test_both_fine_tunes_run_and_only_one_asks_the_teacher(tool, clip, tmp_path):
     video, _boxes = clip
     out = tmp_path / "figures.json"
