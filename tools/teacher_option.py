@@ -40,25 +40,25 @@ from app.qt.jobs import Job  # noqa: E402
 from trackers.evaluation import AnnotatedSequence, load_sequences  # noqa: E402
 
 
-def sparse_sequence(video: Path, every: int) -> AnnotatedSequence:
-    """The video's ground truth (read as ``siamtrack eval`` reads it: 0-based pixels, NaN where
+def sparse_sequence(sequence: AnnotatedSequence, every: int) -> AnnotatedSequence:
+    """``sequence``'s ground truth (as ``load_sequences`` reads it: 0-based pixels, NaN where
     absent) kept on every ``every``-th frame, NaN elsewhere."""
-    (sequence,) = load_sequences([video])
     gt = np.asarray(sequence.groundtruth, dtype=np.float64)
     kept = np.full_like(gt, np.nan)
     kept[::every] = gt[::every]
     return AnnotatedSequence(sequence.name, sequence.source, kept)
 
 
-def dense_heldout(split, video: Path):
-    """``split`` scored on every ground-truth frame from its cut on, not just the sparse boxes there.
+def dense_heldout(split, sequence: AnnotatedSequence):
+    """``split`` scored on every ground-truth frame of ``sequence`` from its cut on, not just the
+    sparse boxes there.
 
     The app scores the user's own boxes in the held-out part; here every box is known, and
     a score over a handful of frames would be mostly noise. Training sees the same frames.
     """
-    (sequence,) = load_sequences([video])
-    dense = np.full_like(np.asarray(sequence.groundtruth, dtype=np.float64), np.nan)
-    dense[split.cut:] = sequence.groundtruth[split.cut:]
+    gt = np.asarray(sequence.groundtruth, dtype=np.float64)
+    dense = np.full_like(gt, np.nan)
+    dense[split.cut:] = gt[split.cut:]
     heldout = AnnotatedSequence(split.heldout.name, split.heldout.source, dense)
     frames = int((~np.isnan(dense).any(axis=1)).sum())
     return dataclasses.replace(split, heldout=heldout, heldout_frames=frames)
@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="teacher-option-") as tmp:
         for video in args.videos:
-            split = dense_heldout(split_sequence(sparse_sequence(video, args.every)), video)
+            (sequence,) = load_sequences([video])  # the ground truth, read once
+            split = dense_heldout(split_sequence(sparse_sequence(sequence, args.every)), sequence)
             row: dict[str, object] = {"video": video.stem, "every": args.every}
             for teacher in (False, True):
                 tag = "teacher" if teacher else "plain"

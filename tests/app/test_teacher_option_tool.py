@@ -33,7 +33,8 @@ def clip(tmp_path: Path):
 
 def test_the_sparse_project_keeps_every_nth_box_in_0_based_pixels(tool, clip):
     video, boxes = clip
-    seq = tool.sparse_sequence(video, 5)
+    (sequence,) = tool.load_sequences([video])
+    seq = tool.sparse_sequence(sequence, 5)
     kept = ~np.isnan(seq.groundtruth).any(axis=1)
     assert np.flatnonzero(kept).tolist() == list(range(0, 60, 5))
     # the clip's exact 0-based boxes, not the file's 1-based ones
@@ -45,7 +46,8 @@ def test_the_held_out_part_is_scored_on_every_frame_from_the_cut(tool, clip):
     from app.model.project_training import split_sequence
 
     video, boxes = clip
-    split = tool.dense_heldout(split_sequence(tool.sparse_sequence(video, 2)), video)
+    (sequence,) = tool.load_sequences([video])
+    split = tool.dense_heldout(split_sequence(tool.sparse_sequence(sequence, 2)), sequence)
     held = ~np.isnan(split.heldout.groundtruth).any(axis=1)
     assert np.flatnonzero(held).tolist() == list(range(split.cut, 60))
     assert split.heldout_frames == 60 - split.cut
