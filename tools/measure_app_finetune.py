@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.model.project import content_hash, load_project, save_project  # noqa: E402
 from app.model.project_training import initial_weights, split_session  # noqa: E402
 from app.model.session import AnnotationSession  # noqa: E402
-from app.qt.finetune_worker import FinetuneJob, FinetuneWorker  # noqa: E402
+from app.qt.finetune_worker import FinetuneJob, run_in_this_thread  # noqa: E402
 from trackers.evaluation import load_sequences  # noqa: E402
 from trackers.sources import open_source  # noqa: E402
 from trackers.trajectory import Entry, Origin, Trajectory  # noqa: E402
@@ -71,20 +70,13 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         cache_dir=args.out / "cache",
     )
-    worker = FinetuneWorker()
-    worker.progress.connect(lambda _id, event: print(f"  {event.phase} {event.message}", flush=True))
-    results: list[object] = []
-    worker.finished.connect(lambda _id, result: results.append(result))
-    worker.failed.connect(lambda _id, message: results.append(message))
-    from app.qt.jobs import Job
-
     start = time.perf_counter()
-    worker.run(Job(1, job, threading.Event()))
-    minutes = (time.perf_counter() - start) / 60
-    (result,) = results
-    if isinstance(result, str):
-        print(f"failed: {result}")
+    try:
+        result = run_in_this_thread(job, lambda event: print(f"  {event.phase} {event.message}", flush=True))
+    except RuntimeError as exc:
+        print(f"failed: {exc}")
         return 1
+    minutes = (time.perf_counter() - start) / 60
     print(
         f"{args.video.name}: {job.epochs} epochs x {job.pairs_per_epoch} pairs, {minutes:.1f} min; "
         f"held-out success AUC before {result.before_auc:.3f}, after {result.after_auc:.3f}"

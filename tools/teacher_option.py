@@ -19,7 +19,6 @@ import dataclasses
 import json
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -34,9 +33,8 @@ from app.qt.finetune_worker import (  # noqa: E402
     DEFAULT_PAIRS_PER_EPOCH,
     FinetuneJob,
     FinetuneResult,
-    FinetuneWorker,
+    run_in_this_thread,
 )
-from app.qt.jobs import Job  # noqa: E402
 from trackers.evaluation import AnnotatedSequence, load_sequences  # noqa: E402
 
 
@@ -65,18 +63,14 @@ def dense_heldout(split, sequence: AnnotatedSequence):
 
 
 def finetune(split, teacher: bool, out: Path, cache: Path, **budget: int) -> tuple[FinetuneResult, float]:
-    worker = FinetuneWorker()
-    results: list[FinetuneResult] = []
-    failures: list[str] = []
-    worker.finished.connect(lambda _id, result: results.append(result))
-    worker.failed.connect(lambda _id, message: failures.append(message))
     job = FinetuneJob(split=split, tracker="siamfc", weights=None, init=initial_weights("siamfc", None),
                       out=out, device="cpu", cache_dir=cache, teacher=teacher, **budget)
     started = time.monotonic()
-    worker.run(Job(1, job, threading.Event()))  # direct connections: the signals land before run returns
-    if failures:
-        raise SystemExit(f"{out.name}: {failures[0]}")
-    return results[0], time.monotonic() - started
+    try:
+        result = run_in_this_thread(job)
+    except RuntimeError as exc:
+        raise SystemExit(f"{out.name}: {exc}") from None
+    return result, time.monotonic() - started
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,6 +243,26 @@ class FinetuneWorker(QObject):
         result.after_auc = score("after", trained.checkpoint)
         result.status = "completed"
         self._report(job_id, FinetuneProgress("done", trained.step, trained.step, math.nan, "done"), True)
+
+
+def run_in_this_thread(
+    job: FinetuneJob, on_progress: Callable[[FinetuneProgress], None] | None = None
+) -> FinetuneResult:
+    """Run ``job`` with the worker's own code in the calling thread (for tools and scripts; the
+    app uses :class:`FinetuneController`). Raises RuntimeError with the worker's one-line
+    message when it fails."""
+    worker = FinetuneWorker()
+    results: list[FinetuneResult] = []
+    failures: list[str] = []
+    # direct connections in one thread: every signal lands before run() returns
+    worker.finished.connect(lambda _id, result: results.append(result))
+    worker.failed.connect(lambda _id, message: failures.append(message))
+    if on_progress is not None:
+        worker.progress.connect(lambda _id, event: on_progress(event))
+    worker.run(Job(1, job, threading.Event()))
+    if failures:
+        raise RuntimeError(failures[0])
+    return results[0]
 
 
 def _drop_resume_state(out: Path) -> None:

@@ -413,3 +413,27 @@ def test_the_dialog_offers_the_teacher_unticked_and_says_what_it_did(qtbot, wind
     assert dialog.teacher_box.isEnabled()
     dialog.reject()
     (path.parent / "clip.finetuned.pt").unlink()
+
+
+def test_a_job_run_in_this_thread_reports_its_progress_and_its_failure_as_one_line(project, tmp_path,
+                                                                                   monkeypatch):
+    """tools/ run the worker's own code without a thread: progress arrives, a failure is raised."""
+    _path, session = project
+
+    def broken_auc(*args, **kwargs):
+        raise ValueError("the held-out video is gone\nsecond line")
+
+    monkeypatch.setattr(finetune_worker, "heldout_auc", broken_auc)
+    events: list[FinetuneProgress] = []
+    with pytest.raises(RuntimeError) as raised:
+        finetune_worker.run_in_this_thread(job_for(session, tmp_path), events.append)
+    assert str(raised.value) == "ValueError: the held-out video is gone"
+    assert [e.phase for e in events] == ["before"]
+
+
+def test_a_job_run_in_this_thread_returns_the_workers_result(project, tmp_path, monkeypatch):
+    _path, session = project
+    monkeypatch.setattr(finetune_worker, "heldout_auc", fake_auc(0.4))
+    result = finetune_worker.run_in_this_thread(job_for(session, tmp_path))
+    assert result.status == "completed" and result.usable
+    assert (result.before_auc, result.after_auc) == pytest.approx((0.4, 0.5))
