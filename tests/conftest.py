@@ -1,7 +1,7 @@
 """Fixtures and markers for every test.
 
 Fixtures: private user folders (settings, journals and caches never land in the real
-home), the dangling-QThread check, and the shared synthetic clip.
+home), the dangling-QThread and frozen-heap checks, and the shared synthetic clip.
 
 The builders themselves (videos, clips with exact boxes, OTB folders) are plain
 functions in ``tests/media.py``.
@@ -89,6 +89,21 @@ def _dangling_qthreads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             thread.wait(5000)
     if dangling:
         pytest.fail(f"{len(dangling)} QThread(s) left running; started at:\n" + "\n".join(dangling))
+
+
+@pytest.fixture(autouse=True)
+def _heap_unfrozen() -> Iterator[None]:
+    """Fail any test that leaves the heap frozen (app.qt.heap_freeze): a job controller still
+    holding it was never shut down, and every later test would run with the cyclic
+    collector skipping the frozen heap."""
+    yield
+    module = sys.modules.get("app.qt.heap_freeze")
+    if module is None or module.holders() == 0:
+        return
+    left = module.holders()
+    while module.holders():
+        module.release()
+    pytest.fail(f"{left} job(s) left the heap frozen: a job controller was not shut down", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,9 @@ each subclass :class:`JobController`, which holds what they share:
 * **Shutdown** = cancel + ``quit()`` + ``wait()``: no thread is left running. Then the
   signals the worker had already sent are delivered (``_after_shutdown`` may deliver
   more), and a job that never got to report is ended by ``_never_reported``.
+* **No full garbage collection of the old heap while a job runs**: from the moment a
+  controller has a current job until it has none, the heap from before is frozen
+  (:mod:`app.qt.heap_freeze`), so the GUI thread never waits behind a collection of it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QThread, Signal
+
+from app.qt import heap_freeze
 
 
 @dataclass(frozen=True)
@@ -64,11 +69,24 @@ class JobController(QObject):
         self._thread.finished.connect(worker.deleteLater)
         self._submit.connect(worker.run)  # type: ignore[attr-defined]
         self._next_id = 1
-        self._current: int | None = None
+        self._current_id: int | None = None
         self._cancel: threading.Event | None = None
         self._shut_down = False
 
     # --- state ----------------------------------------------------------------------
+    @property
+    def _current(self) -> int | None:
+        return self._current_id
+
+    @_current.setter
+    def _current(self, job_id: int | None) -> None:
+        # a job going (whichever) holds the heap frozen; none going releases it
+        if self._current_id is None and job_id is not None:
+            heap_freeze.hold()
+        elif self._current_id is not None and job_id is None:
+            heap_freeze.release()
+        self._current_id = job_id
+
     @property
     def current_job_id(self) -> int | None:
         """The job whose signals are forwarded; None when no job is going."""

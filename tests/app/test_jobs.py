@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import pytest
 from PySide6.QtCore import QObject, Signal, Slot
 
+from app.qt import heap_freeze
 from app.qt.jobs import Job, JobController
 
 
@@ -140,3 +142,58 @@ def test_the_dataset_export_is_a_job_and_a_closed_one_says_nothing(qtbot, tmp_pa
     qtbot.wait(50)
     assert said == [] and not job.running and not job.worker_thread.isRunning()
     assert not (tmp_path / "second").exists() or list((tmp_path / "second").iterdir()) == []
+
+
+# --- the heap is frozen while a job is current (app.qt.heap_freeze) -------------------------
+def test_the_heap_is_frozen_from_a_jobs_start_to_its_end(qtbot, controller):
+    assert heap_freeze.holders() == 0 and gc.get_freeze_count() == 0
+    before = [object()]  # a container made before the job
+    controller.submit("a")
+    assert controller.worker.started.wait(5)
+    assert heap_freeze.holders() == 1 and gc.get_freeze_count() > 0
+    assert gc.is_tracked(before)
+    controller.submit("b")  # supersedes a: still one job current, one hold
+    assert heap_freeze.holders() == 1
+    controller.worker.go.set()
+    with qtbot.waitSignal(controller.ended, timeout=5000):
+        pass
+    assert not controller.running
+    assert heap_freeze.holders() == 0 and gc.get_freeze_count() == 0
+
+
+def test_shutting_down_with_a_job_going_unfreezes_the_heap(qtbot):
+    made = Controller()
+    made.submit("a")
+    assert made.worker.started.wait(5)
+    assert heap_freeze.holders() == 1
+    made.shutdown()
+    assert heap_freeze.holders() == 0 and gc.get_freeze_count() == 0
+
+
+def test_two_controllers_hold_the_heap_until_the_last_job_ends(qtbot):
+    first, second = Controller(), Controller()
+    try:
+        first.submit("a")
+        second.submit("b")
+        assert heap_freeze.holders() == 2
+        first.shutdown()
+        assert heap_freeze.holders() == 1 and gc.get_freeze_count() > 0
+    finally:
+        first.shutdown()
+        second.shutdown()
+    assert heap_freeze.holders() == 0 and gc.get_freeze_count() == 0
+
+
+def test_an_unmatched_release_is_ignored():
+    heap_freeze.release()
+    assert heap_freeze.holders() == 0 and gc.get_freeze_count() == 0
+    heap_freeze.hold()
+    try:
+        assert gc.get_freeze_count() > 0
+        garbage = [None]
+        garbage[0] = garbage  # a cycle made while frozen is still collected
+        del garbage
+        assert gc.collect() >= 1
+    finally:
+        heap_freeze.release()
+    assert gc.get_freeze_count() == 0
