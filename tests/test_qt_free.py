@@ -7,13 +7,14 @@ they catch a crossing, and import everything the contracts call Qt-free to see n
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.tools import load_tool
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
@@ -120,10 +121,7 @@ def test_importing_the_whole_core_loads_no_qt():
 
 
 def load_dev():
-    spec = importlib.util.spec_from_file_location("dev_script", ROOT / "tools" / "dev.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("dev")
 
 
 @pytest.mark.parametrize("lint_status, ruff_status", [(0, 0), (1, 0), (0, 1)])

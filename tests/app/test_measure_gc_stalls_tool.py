@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import gc
-import importlib.util
 import re
-from pathlib import Path
 
 import pytest
 
 from app.qt import heap_freeze
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.tools import load_tool
 
 
 @pytest.fixture(scope="module")
 def tool():
-    path = ROOT / "tools" / "measure_gc_stalls.py"
-    spec = importlib.util.spec_from_file_location("measure_gc_stalls", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("measure_gc_stalls")
 
 
 @pytest.mark.gui

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from app.model import qt_check
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.tools import load_tool
 
 
 def load_dev():
-    spec = importlib.util.spec_from_file_location("dev_script", ROOT / "tools" / "dev.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("dev")
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -11,16 +10,12 @@ import numpy as np
 import pytest
 
 from tests.media import otb_line, write_clip
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.tools import load_tool
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("teacher_option", ROOT / "tools" / "teacher_option.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("teacher_option")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.tools import load_tool
 from trackers.devices import choose_device
 from trackers.protocol import TrackerError
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
@@ -210,12 +211,7 @@ def test_damaged_int8_section_is_refused(tmp_path):
 
 
 def test_ship_weights_stores_large_weights_as_int8(tmp_path):
-    import importlib.util
-
-    tool = Path(__file__).parents[2] / "tools" / "ship_weights.py"
-    spec = importlib.util.spec_from_file_location("ship_weights", tool)
-    ship = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ship)
+    ship = load_tool("ship_weights")
     net = make_net()
     source = save_checkpoint(tmp_path / "trained.pt", net.state_dict(), architecture=ARCHITECTURE,
                              config={"scale_lr": 0.3}, provenance={"epochs": 2})

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-_SPEC = importlib.util.spec_from_file_location(
-    "auc_profile", Path(__file__).resolve().parents[2] / "tools" / "auc_profile.py")
-auc_profile = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(auc_profile)
+from tests.tools import load_tool
+
+auc_profile = load_tool("auc_profile")
 
 GT = np.array([[10.0, 20.0, 40.0, 20.0]])
 

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
+from tests.tools import load_tool
 from trackers.nanotrack import resample_to_grid
 from trackers.types import Box
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_tool():
-    path = ROOT / "tools" / "teacher_in_siamfc.py"
-    spec = importlib.util.spec_from_file_location("teacher_in_siamfc", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def frame_with_square(x: int, y: int) -> np.ndarray:
@@ -30,7 +18,7 @@ def frame_with_square(x: int, y: int) -> np.ndarray:
 
 
 def test_the_score_maps_are_the_teachers_and_the_box_moves_toward_the_target():
-    tool = load_tool()
+    tool = load_tool("teacher_in_siamfc")
     tracker = tool.make("teacher-map-siamfc")
     tracker.init(frame_with_square(100, 80), Box(100, 80, 40, 40))
     moved = frame_with_square(108, 84)
