@@ -9,6 +9,7 @@ equal ``project(trajectory, format.fields)``. Frame count and size come from the
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import re
 import tempfile
 from pathlib import Path
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 import trackers.formats as formats
 from trackers.formats import FIELDS, FORMATS, detect_format, project
 from trackers.formats.common import FormatError
+from trackers.formats.reading import file_head
 from trackers.trajectory import Entry, Origin, Trajectory
 from trackers.types import Box
 
@@ -145,3 +147,20 @@ def test_every_format_holds_boxes_and_absence():
     for fmt in FORMATS.values():
         assert {"box", "absent"} <= fmt.fields
         assert re.fullmatch(r"[a-z0-9]+", fmt.name)
+
+
+@pytest.mark.parametrize("name", ["cvat", "labelme", "labelstudio"])
+def test_a_file_guess_on_what_cannot_be_read_is_no(name, tmp_path):
+    # looks_like reads the file's head (trackers.formats.reading.file_head): a missing file or
+    # a folder is not of the format, and raises nothing
+    looks_like = importlib.import_module(f"trackers.formats.{name}").looks_like
+    assert looks_like(tmp_path / "missing.json") is False
+    assert looks_like(tmp_path) is False
+
+
+def test_file_head_reads_at_most_the_asked_bytes(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"x" * 10 + b"<annotations>")
+    assert file_head(path, 10) == b"x" * 10
+    assert file_head(path) == b"x" * 10 + b"<annotations>"
+    assert file_head(tmp_path / "missing") == b"" and file_head(tmp_path) == b""

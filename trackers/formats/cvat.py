@@ -36,6 +36,7 @@ from pathlib import Path
 from trackers.formats.common import Format, FormatError
 from trackers.formats.frames import check_frames, fit_to_video
 from trackers.formats.numbers import format_pixel, parse_flag, parse_int, parse_number
+from trackers.formats.reading import file_head
 from trackers.formats.safe_xml import XmlNode, parse_xml, sub, xml_text
 from trackers.formats.tracks import Track, check_ids, stable_ids
 from trackers.formats.writing import write_text_atomic
@@ -290,12 +291,7 @@ def _write_track(root: ET.Element, item: Track, count: int) -> None:
 
 def looks_like(path: Path) -> bool:
     """An XML file whose top element is ``<annotations>`` (CVAT's)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4096)
-    except OSError:
-        return False
-    return b"<annotations" in head
+    return b"<annotations" in file_head(path, 4096)
 
 
 FORMAT = Format(

@@ -33,7 +33,7 @@ from typing import Any
 
 from trackers.formats.common import Format, FormatError
 from trackers.formats.frames import check_frames, fit_to_video, frame_stem, index_from_stem
-from trackers.formats.reading import read_text
+from trackers.formats.reading import file_head, read_text
 from trackers.formats.tracks import Track, check_ids, pick, stable_ids
 from trackers.formats.writing import replace_folder
 from trackers.trajectory import DEFAULT_LABEL, Entry, Trajectory
@@ -218,11 +218,7 @@ def write(trajectory: Trajectory, path: Path) -> None:
 
 def looks_like(path: Path) -> bool:
     """A JSON file with LabelMe's ``shapes`` and ``imagePath`` keys."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(65536)
-    except OSError:
-        return False
+    head = file_head(path)
     return b'"shapes"' in head and b'"imagePath"' in head
 
 

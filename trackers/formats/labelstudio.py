@@ -38,7 +38,7 @@ from typing import Any
 
 from trackers.formats.common import Format, FormatError
 from trackers.formats.frames import fit_to_video
-from trackers.formats.reading import read_text
+from trackers.formats.reading import file_head, read_text
 from trackers.formats.tracks import Track, check_ids, pick, stable_ids
 from trackers.formats.writing import write_text_atomic
 from trackers.trajectory import DEFAULT_LABEL, Entry, Origin, Trajectory
@@ -264,12 +264,7 @@ def write(trajectory: Trajectory, path: Path) -> None:
 
 def looks_like(path: Path) -> bool:
     """A JSON file that mentions a videorectangle result."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(65536)
-    except OSError:
-        return False
-    return b'"videorectangle"' in head.lower()
+    return b'"videorectangle"' in file_head(path).lower()
 
 
 FORMAT = Format(

@@ -25,6 +25,16 @@ def read_text(path: Path) -> str:
         raise FormatError(path, "not UTF-8 text", line) from None
 
 
+def file_head(path: Path, size: int = 65536) -> bytes:
+    """The first ``size`` bytes of the file; empty when it cannot be read (for ``looks_like``
+    guesses, which answer no rather than raise)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(size)
+    except OSError:
+        return b""
+
+
 def numbered_lines(path: Path) -> list[tuple[int, str]]:
     """``(line number, stripped text)`` of every line up to the last non-blank one.
 
