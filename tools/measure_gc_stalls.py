@@ -75,14 +75,14 @@ def main(argv: list[str] | None = None) -> int:
         window.set_keyframe(0, Box(100, 80, 60, 50))
         window.go_to(0)
 
-        collections: list[tuple[int, float, int]] = []
+        full: list[float] = []  # seconds of each full collection
         started = [0.0]
 
         def on_gc(phase: str, info: dict) -> None:
             if phase == "start":
                 started[0] = time.perf_counter()
             elif info["generation"] == 2:
-                collections.append((info["generation"], time.perf_counter() - started[0], len(collections)))
+                full.append(time.perf_counter() - started[0])
 
         gaps: list[float] = []
         last = [None]
@@ -108,7 +108,6 @@ def main(argv: list[str] | None = None) -> int:
         window.close()
         app.processEvents()
 
-    full = [duration for _, duration, _ in collections]
     print(
         f"{args.tracker}, {args.frames} frames in {seconds:.1f} s, heap freeze "
         f"{'off' if args.no_freeze else 'on'}; {objects_before} tracked objects before the run"
