@@ -18,21 +18,13 @@ import torch
 from trackers.dsiam.config import PRESETS, DSiamConfig
 from trackers.dsiam.network import DSiamNet, Features, load_weights
 from trackers.dsiam.transforms import background_weights
-from trackers.geometry import exemplar_extent
 from trackers.inference.batchnorm import fold_batchnorm
 from trackers.inference.crops import FrameCrops
 from trackers.inference.embedding import Embedding
 from trackers.siamese import SiameseTracker
 from trackers.siamfc.network import init_weights
-from trackers.siamfc.search import (
-    choose_scale,
-    damped_scale,
-    hann_window,
-    peak_displacement,
-    score_region,
-    upsample_maps,
-    windowed_peak,
-)
+from trackers.siamfc.scale_state import ScaleSearchState
+from trackers.siamfc.search import hann_window, score_region, upsample_maps
 from trackers.siamfc.tracker import default_weights_path as siamfc_weights_path
 from trackers.types import Box, Frame, ScoreMap, TrackResult
 
@@ -46,7 +38,7 @@ def default_weights_path() -> Path:
     return path if path.is_file() else siamfc_weights_path()
 
 
-class DSiamTracker(SiameseTracker):
+class DSiamTracker(ScaleSearchState, SiameseTracker):
     family = "DSiam"
     presets = PRESETS
     config_class = DSiamConfig
@@ -126,12 +118,9 @@ class DSiamTracker(SiameseTracker):
         cfg = self.config
 
         # exemplar O_1 (the paper's template) "slightly larger than b_1 and centered at b_1"
-        # (section 3.6): SiamFC's
-        # context region (SiamFC eq. 7), and the search region 255/127 times larger
-        self._exemplar_extent = exemplar_extent(box.w, box.h, cfg.context)
-        self._search_extent = self._exemplar_extent * cfg.search_size / cfg.exemplar_size
-        self._min_size = 0.1 * self._target_size
-        self._max_size = np.array(self._frame_size, dtype=np.float64)
+        # (section 3.6): SiamFC's context region (SiamFC eq. 7), and the search region
+        # 255/127 times larger
+        self._start_extents(box, self._search)
 
         crops = self._frame_crops(frame)
         self._calibrate(lambda: self._crop(crops, self._search_extent * self._scale_factors, cfg.search_size))
@@ -173,23 +162,12 @@ class DSiamTracker(SiameseTracker):
         # location and scale" (section 3.6), the SiamFC way: up-sample, penalise scale
         # changes, add the cosine window
         upsampled = upsample_maps(fused_maps, search.upsampled_size)
-        scale_id = choose_scale(upsampled, search.scale_penalty)
-        row, col, windowed = windowed_peak(
-            upsampled[scale_id], self._window, search.window_influence
-        )
+        previous_center = self._center.copy()
+        scale_id, _, _, windowed = self._follow_peak(upsampled, extents, search)
         peak = float(upsampled[scale_id].max())
         # "When the maximum value of fused response map is larger than 0, the tracking at
         # current frame is successful" (section 3.6)
         tracked = finite and peak > cfg.success_threshold
-
-        previous_center = self._center.copy()
-        self._center = self._center + peak_displacement(row, col, extents[scale_id], search)
-
-        # scale update by linear interpolation, for damping (SiamFC section 4.1)
-        scale = damped_scale(float(self._scale_factors[scale_id]), search.scale_lr)
-        self._target_size = self._target_size * scale
-        self._exemplar_extent *= scale
-        self._search_extent *= scale
 
         box = self._keep_in_frame(self._min_size, self._max_size)
 

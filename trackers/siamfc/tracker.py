@@ -9,22 +9,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trackers.geometry import crop_square, exemplar_extent
+from trackers.geometry import crop_square
 from trackers.inference.batchnorm import fold_batchnorm
 from trackers.inference.crops import FrameCrops, crop_batch
 from trackers.inference.embedding import Embedding
 from trackers.siamese import SiameseTracker
 from trackers.siamfc.config import PRESETS, SiamFCConfig
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
-from trackers.siamfc.search import (
-    choose_scale,
-    damped_scale,
-    hann_window,
-    peak_displacement,
-    score_region,
-    upsample_maps,
-    windowed_peak,
-)
+from trackers.siamfc.scale_state import ScaleSearchState
+from trackers.siamfc.search import hann_window, score_region, upsample_maps
 from trackers.timing import Stopwatch
 from trackers.types import Box, Frame, ScoreMap, TrackResult
 from trackers.weights.loading import load_into
@@ -43,7 +36,7 @@ def default_weights_path() -> Path:
     return WEIGHTS_DIR / "siamfc.pt"
 
 
-class SiamFCTracker(SiameseTracker):
+class SiamFCTracker(ScaleSearchState, SiameseTracker):
     family = "SiamFC"
     presets = PRESETS
     config_class = SiamFCConfig
@@ -111,13 +104,7 @@ class SiamFCTracker(SiameseTracker):
     def prepare(self, frame: Frame, box: Box) -> None:
         """The part of init that needs no network: sizes, centre, mean colour."""
         self._start(frame, box)
-        cfg = self.config
-
-        # exemplar and search region sizes (eq. 7): s(w+2p) x s(h+2p) = A, p = (w+h)/4
-        self._exemplar_extent = exemplar_extent(box.w, box.h, cfg.context)
-        self._search_extent = self._exemplar_extent * cfg.search_size / cfg.exemplar_size
-        self._min_size = 0.1 * self._target_size
-        self._max_size = np.array(self._frame_size, dtype=np.float64)
+        self._start_extents(box, self.config)  # eq. 7
 
     def first_search_images(self, frame: Frame) -> torch.Tensor:
         return self._search_images(frame, self._search_extent * self._scale_factors)
@@ -157,23 +144,11 @@ class SiamFCTracker(SiameseTracker):
         # bicubic up-sampling 17 -> 272 (section 4.1)
         upsampled = upsample_maps(scores, cfg.upsampled_size)
 
-        # peak scale: every scale change is penalised (section 2.4)
-        scale_id = choose_scale(upsampled, cfg.scale_penalty)
-
-        # cosine window added to the normalised score map (section 2.4)
-        row, col, windowed = windowed_peak(upsampled[scale_id], self._window, cfg.window_influence)
-        peak_score = float(upsampled[scale_id, row, col])
-
-        # displacement: the peak's offset from the centre, times the stride (sections 2.1,
-        # 2.2), mapped from up-sampled map to search image to frame pixels
+        # peak scale (every scale change penalised) and the windowed peak (section 2.4), the
+        # centre moved to it (sections 2.1, 2.2) and the damped scale update (section 4.1)
         previous_center = self._center.copy()
-        self._center = self._center + peak_displacement(row, col, extents[scale_id], cfg)
-
-        # scale update by linear interpolation, for damping (section 4.1)
-        scale = damped_scale(float(self._scale_factors[scale_id]), cfg.scale_lr)
-        self._target_size = self._target_size * scale
-        self._exemplar_extent *= scale
-        self._search_extent *= scale
+        scale_id, row, col, windowed = self._follow_peak(upsampled, extents, cfg)
+        peak_score = float(upsampled[scale_id, row, col])
 
         box = self._keep_in_frame(self._min_size, self._max_size)
         result = TrackResult(
