@@ -9,6 +9,7 @@ says how to build, initialise and load its network.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -24,7 +25,7 @@ from trackers.inference.embedding import Embedding
 from trackers.inference.precision import precision_name, resolve_precision
 from trackers.protocol import TrackerError
 from trackers.timing import Stopwatch
-from trackers.types import Box, Frame
+from trackers.types import Box, Frame, TrackResult
 from trackers.weights.loading import load_or_random
 
 T = TypeVar("T", bound="SiameseTracker")
@@ -158,3 +159,64 @@ class SiameseTracker:
         self._target_size = np.clip(self._target_size, min_size, max_size)
         self._center = np.clip(self._center, [0.0, 0.0], [float(width), float(height)])
         return Box.from_center(*self._center, *self._target_size)
+
+
+class PhasedSiameseTracker(SiameseTracker):
+    """A Siamese tracker whose init and update run in phases, so that ``trackers.batch``
+    can embed the search regions of several objects as one batch (SiamFC, SiamRPN).
+
+    init = ``prepare`` (no network), int8 calibration on ``first_search_images``, then
+    ``learn_exemplar``; update = ``search`` (the crops), the embedding, then ``finish``
+    (the features to a box). Subclasses write those five phases and ``_forget_exemplar``.
+    """
+
+    #: the first item of ``batch_key``: trackers of one family and network batch together
+    batch_family: ClassVar[str]
+
+    @torch.inference_mode()
+    def init(self, frame: Frame, box: Box) -> None:
+        self.prepare(frame, box)
+        self._calibrate(lambda: self.first_search_images(frame))
+        self.learn_exemplar(frame)
+
+    @torch.inference_mode()
+    def update(self, frame: Frame) -> TrackResult:
+        self.stopwatch.start()
+        extents, search_images = self.search(frame)
+        self.stopwatch.lap("crop")
+        return self.finish(extents, self._embed(search_images))
+
+    def spawn(self: T) -> T:
+        """A tracker for another object that shares this one's network (and int8 ranges)."""
+        twin = copy.copy(self)
+        twin.stopwatch = Stopwatch()
+        twin._forget_exemplar()  # type: ignore[attr-defined]
+        return twin
+
+    def batch_key(self) -> object:
+        """Trackers with the same key can run their search regions as one batch."""
+        return (self.batch_family, id(self.net), id(self._embedding))
+
+    def _embed(self, images: torch.Tensor) -> torch.Tensor:
+        """The embedding of a batch of crops, fp32 out, in the configured precision."""
+        return self.embedding(images)
+
+    # ----------------------------------------------------------------- the phases
+    def prepare(self, frame: Frame, box: Box) -> None:
+        raise NotImplementedError
+
+    def first_search_images(self, frame: Frame) -> torch.Tensor:
+        raise NotImplementedError
+
+    def learn_exemplar(self, frame: Frame) -> None:
+        raise NotImplementedError
+
+    def search(self, frame: Frame, crops: FrameCrops | None = None) -> tuple[Any, torch.Tensor]:
+        raise NotImplementedError
+
+    def finish(self, extents: Any, features: torch.Tensor) -> TrackResult:
+        raise NotImplementedError
+
+    def _forget_exemplar(self) -> None:
+        """Drop what ``learn_exemplar`` learnt (a spawned twin learns its own)."""
+        raise NotImplementedError

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 from pathlib import Path
 
@@ -13,12 +12,11 @@ from trackers.geometry import crop_square
 from trackers.inference.batchnorm import fold_batchnorm
 from trackers.inference.crops import FrameCrops, crop_batch
 from trackers.inference.embedding import Embedding
-from trackers.siamese import SiameseTracker
+from trackers.siamese import PhasedSiameseTracker
 from trackers.siamfc.config import PRESETS, SiamFCConfig
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
 from trackers.siamfc.scale_state import ScaleSearchState
 from trackers.siamfc.search import hann_window, score_region, upsample_maps
-from trackers.timing import Stopwatch
 from trackers.types import Box, Frame, ScoreMap, TrackResult
 from trackers.weights.loading import load_into
 
@@ -36,7 +34,8 @@ def default_weights_path() -> Path:
     return WEIGHTS_DIR / "siamfc.pt"
 
 
-class SiamFCTracker(ScaleSearchState, SiameseTracker):
+class SiamFCTracker(ScaleSearchState, PhasedSiameseTracker):
+    batch_family = "siamfc"
     family = "SiamFC"
     presets = PRESETS
     config_class = SiamFCConfig
@@ -81,25 +80,9 @@ class SiamFCTracker(ScaleSearchState, SiameseTracker):
         load_into(net, path, ARCHITECTURE, "SiamFC")
 
     # ----------------------------------------------------------------- tracking
-    @torch.inference_mode()
-    def init(self, frame: Frame, box: Box) -> None:
-        self.prepare(frame, box)
-        self._calibrate(lambda: self.first_search_images(frame))
-        self.learn_exemplar(frame)
-
-    # The phases of init and update, for ``trackers.batch``: several trackers that share
-    # one network (see ``spawn``) run their search regions through it as one batch.
-    def spawn(self) -> SiamFCTracker:
-        """A tracker for another object that shares this one's network (and int8 ranges)."""
-        twin = copy.copy(self)
-        twin.stopwatch = Stopwatch()
-        twin._exemplar_features = None
-        return twin
-
-    def batch_key(self) -> object:
-        """Trackers with the same key can run their search regions as one batch."""
-        return ("siamfc", id(self.net), id(self._embedding))
-
+    # init and update are PhasedSiameseTracker's, from the phases below; several trackers
+    # that share one network (see ``spawn``) run their search regions through it as one
+    # batch (``trackers.batch``).
     @torch.inference_mode()
     def prepare(self, frame: Frame, box: Box) -> None:
         """The part of init that needs no network: sizes, centre, mean colour."""
@@ -116,13 +99,8 @@ class SiamFCTracker(ScaleSearchState, SiameseTracker):
         exemplar = crop_square(frame, *self._center, self._exemplar_extent, size, self._fill)
         self._exemplar_features = self._embed(crop_batch(exemplar[None], self.device))
 
-    @torch.inference_mode()
-    def update(self, frame: Frame) -> TrackResult:
-        self.stopwatch.start()
-        extents, search_images = self.search(frame)
-        self.stopwatch.lap("crop")
-        result = self.finish(extents, self._embed(search_images))
-        return result
+    def _forget_exemplar(self) -> None:
+        self._exemplar_features = None
 
     @torch.inference_mode()
     def search(self, frame: Frame, crops: FrameCrops | None = None) -> tuple[np.ndarray, torch.Tensor]:
@@ -159,10 +137,6 @@ class SiamFCTracker(ScaleSearchState, SiameseTracker):
         )
         self.stopwatch.lap("post")
         return result
-
-    def _embed(self, images: torch.Tensor) -> torch.Tensor:
-        """phi of a batch of crops, fp32 out, in the configured precision."""
-        return self.embedding(images)
 
     def _search_images(
         self, frame: Frame, extents: np.ndarray, crops: FrameCrops | None = None

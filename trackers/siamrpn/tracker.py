@@ -9,7 +9,6 @@ proposal (eq. 12), keep the centre g x g cells, re-rank by score x shape penalty
 
 from __future__ import annotations
 
-import copy
 import math
 from pathlib import Path
 
@@ -20,12 +19,11 @@ from numpy.typing import NDArray
 from trackers.geometry import crop_square, exemplar_extent
 from trackers.inference.crops import FrameCrops, crop_batch
 from trackers.inference.embedding import Embedding
-from trackers.siamese import SiameseTracker
+from trackers.siamese import PhasedSiameseTracker
 from trackers.siamrpn.anchors import anchor_grid, center_mask, cosine_window
 from trackers.siamrpn.config import PRESETS, SiamRPNConfig
 from trackers.siamrpn.network import ARCHITECTURE, RPNExemplar, SiamRPNNet, init_weights
 from trackers.siamrpn.targets import decode
-from trackers.timing import Stopwatch
 from trackers.types import Box, Frame, ScoreMap, TrackResult
 from trackers.weights.loading import load_into
 
@@ -72,7 +70,8 @@ def shape_penalty(w: NDArray | float, h: NDArray | float, last_w: float, last_h:
     return np.exp(-k * (ratio_change * scale_change - 1.0))
 
 
-class SiamRPNTracker(SiameseTracker):
+class SiamRPNTracker(PhasedSiameseTracker):
+    batch_family = "siamrpn"
     family = "SiamRPN"
     presets = PRESETS
     config_class = SiamRPNConfig
@@ -137,24 +136,11 @@ class SiamRPNTracker(SiameseTracker):
             exemplar_extent(w, h, self.config.context) * self.config.search_size / self.config.exemplar_size
         )
 
-    @torch.inference_mode()
-    def init(self, frame: Frame, box: Box) -> None:
-        self.prepare(frame, box)
-        self._calibrate(lambda: self.first_search_images(frame))
-        self.learn_exemplar(frame)
-
-    # The phases of init and update, for ``trackers.batch`` (as SiamFC's): trackers that
-    # share one network (``spawn``) run their detection patches through the backbone as
-    # one batch; each then correlates with its own exemplar.
-    def spawn(self) -> SiamRPNTracker:
-        """A tracker for another object that shares this one's network (and int8 ranges)."""
-        twin = copy.copy(self)
-        twin.stopwatch = Stopwatch()
-        twin._exemplar = None
-        return twin
-
-    def batch_key(self) -> object:
-        return ("siamrpn", id(self.net), id(self._embedding))
+    # init and update are PhasedSiameseTracker's, from the phases below (as SiamFC's):
+    # trackers that share one network (``spawn``) run their detection patches through the
+    # backbone as one batch; each then correlates with its own exemplar.
+    def _forget_exemplar(self) -> None:
+        self._exemplar = None
 
     def first_search_images(self, frame: Frame) -> torch.Tensor:
         return self._search_region(frame, self._search_extent())
@@ -177,17 +163,6 @@ class SiamRPNTracker(SiameseTracker):
         # update() never runs it again.
         # uint8: the embedding casts it once
         self._exemplar = self.net.rpn.exemplar_branch(self._embed(crop_batch(exemplar[None], self.device)))
-
-    @torch.inference_mode()
-    def update(self, frame: Frame) -> TrackResult:
-        self.stopwatch.start()
-        search_extent, search = self.search(frame)
-        self.stopwatch.lap("crop")
-        return self.finish(search_extent, self._embed(search))
-
-    def _embed(self, images: torch.Tensor) -> torch.Tensor:
-        """The backbone's features of a batch of crops, fp32 out, in the configured precision."""
-        return self.embedding(images)
 
     @torch.inference_mode()
     def search(self, frame: Frame, crops: FrameCrops | None = None) -> tuple[float, torch.Tensor]:
