@@ -24,6 +24,18 @@ def _cancelled(cancel: CancelToken | None) -> bool:
     return cancel is not None and cancel.is_set()
 
 
+def _end_reason(session: AnnotationSession, run_id: int, cancel: CancelToken | None) -> str:
+    """How a run that raised nothing ended: rejoined (a re-track that met the old track
+    again and stopped there), cancelled (stopped by the session or the token), or
+    completed."""
+    stop = session.run_stop_reason(run_id)
+    if stop == "rejoined":
+        return "rejoined"
+    if stop is not None or _cancelled(cancel):
+        return "cancelled"
+    return "completed"
+
+
 def _frames_of(frames: Frames, request: RunRequest, cancel: CancelToken | None) -> Iterator[Frame]:
     """The frames of ``request.indices`` in the run's order (:func:`trackers.run.run_frames`)."""
     return run_frames(frames, request.start, request.stop, request.direction, cancel)
@@ -58,13 +70,7 @@ def run_request(
     except BaseException:
         session.end_run(request.run_id, "failed")
         raise
-    stop = session.run_stop_reason(request.run_id)
-    if stop == "rejoined":
-        reason = "rejoined"
-    elif stop is not None or _cancelled(cancel):
-        reason = "cancelled"
-    else:
-        reason = "completed"
+    reason = _end_reason(session, request.run_id, cancel)
     session.end_run(request.run_id, reason)
     return reason
 
@@ -193,13 +199,6 @@ def run_group(
             session.end_run(request.run_id, "failed")
         raise
     for request in requests:
-        stop = session.run_stop_reason(request.run_id)
-        if stop == "rejoined":
-            reason = "rejoined"
-        elif stop is not None or _cancelled(cancel):
-            reason = "cancelled"
-        else:
-            reason = "completed"
-        reasons[request.run_id] = reason
+        reason = reasons[request.run_id] = _end_reason(session, request.run_id, cancel)
         session.end_run(request.run_id, reason)
     return reasons
