@@ -321,8 +321,9 @@ def test_penalty_is_one_for_unchanged_box_and_grows_with_change():
 def test_paper_constants_are_the_defaults():
     assert (CFG.exemplar_size, CFG.search_size, CFG.total_stride, CFG.context) == (127, 255, 8, 0.5)
     assert (CFG.positive_iou, CFG.negative_iou, CFG.max_positives, CFG.samples_per_pair) == (0.6, 0.3, 16, 64)
-    assert CFG.center_size == 11  # tuned (Fig. 11 makes it data-dependent): see config.py
-    assert (CFG.penalty_k, CFG.window_influence, CFG.lr) == (0.055, 0.42, 0.295)  # released code's
+    # section 4.3's settings, tuned on the distillation run's 8 validation items (Fig. 11
+    # makes g data-dependent; the paper gives no k, window weight or rate): see config.py
+    assert (CFG.center_size, CFG.penalty_k, CFG.window_influence, CFG.lr) == (17, 0.15, 0.30, 0.6)
     assert PRESETS["siamrpn"] == CFG
     # lists (TOML) become tuples
     assert SiamRPNConfig(anchor_ratios=[0.5, 1, 2]).anchor_ratios == (0.5, 1.0, 2.0)
@@ -561,7 +562,7 @@ def test_target_leaving_the_frame_gives_clamped_finite_box(untrained):
 
 def test_size_is_smoothed_with_penalty_times_score_times_lr(backbone):
     # The double proposes a 1.2x larger box at the centre: the size moves by
-    # rate = penalty x score x lr of the way (section 4.3, released code's lr 0.295).
+    # rate = penalty x score x lr of the way (section 4.3).
     cfg = CFG
     box = Box(100, 80, 40, 30)
     frame = textured(np.random.default_rng(5), 240, 320)
@@ -583,7 +584,7 @@ def test_size_is_smoothed_with_penalty_times_score_times_lr(backbone):
 
 
 def test_config_with_other_center_size_and_no_window(backbone):
-    cfg = replace(CFG, center_size=17, window_influence=0.0)
+    cfg = replace(CFG, center_size=11, window_influence=0.0)
     box = Box(100, 80, 40, 30)
     tracker = double_tracker(backbone, box)
     tracker = SiamRPNTracker(cfg, tracker.net, torch.device("cpu"), embedding=tracker.embedding)  # type: ignore[arg-type]

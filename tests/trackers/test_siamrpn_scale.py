@@ -2,7 +2,7 @@
 
 A synthetic clip whose target (the demo clip's object on its background, standing still)
 grows to 1.5x or shrinks to 0.6x of its first size over 40 frames. With the paper's size
-update (the default rate, the released code's 0.295) the box's size, sqrt(w * h), must end
+update (the default rate, 0.6: trackers/siamrpn/config.py) the box's size, sqrt(w * h), must end
 much nearer the true size than with the size frozen at the first frame's (rate 0, the
 previous default). Exact ground truth, no randomness: the clip and the tracker are fixed.
 """
@@ -47,7 +47,7 @@ def final_size_ratio(images: list[np.ndarray], boxes: list[Box], lr: float | Non
 def test_the_bundled_siamrpn_box_follows_a_growing_and_a_shrinking_target(end_scale):
     if not default_weights_path().is_file():
         pytest.skip("no bundled SiamRPN weights in this checkout")
-    assert PRESETS["siamrpn"].lr == pytest.approx(0.295)  # the paper's size update is the default
+    assert PRESETS["siamrpn"].lr == pytest.approx(0.6)  # the paper's size update is the default
     images, boxes = zoom_clip(end_scale)
     frozen = final_size_ratio(images, boxes, lr=0.0)
     assert frozen == pytest.approx(1.0 / end_scale, rel=0.03)  # rate 0 keeps the first size
