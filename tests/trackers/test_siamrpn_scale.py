@@ -5,6 +5,9 @@ grows to 1.5x or shrinks to 0.6x of its first size over 40 frames. With the pape
 update (the default rate, 0.6: trackers/siamrpn/config.py) the box's size, sqrt(w * h), must end
 much nearer the true size than with the size frozen at the first frame's (rate 0, the
 previous default). Exact ground truth, no randomness: the clip and the tracker are fixed.
+
+A still, tall target shows what the shipped weights still get wrong (a strict xfail): the box
+loses the target's shape, which the teacher keeps.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 import pytest
 
 from resources.demo_clip import object_texture, render_background, render_frame
+from trackers.registry import create_tracker
 from trackers.siamrpn.config import PRESETS
 from trackers.siamrpn.tracker import SiamRPNTracker, default_weights_path
 from trackers.types import Box
@@ -53,3 +57,39 @@ def test_the_bundled_siamrpn_box_follows_a_growing_and_a_shrinking_target(end_sc
     assert frozen == pytest.approx(1.0 / end_scale, rel=0.03)  # rate 0 keeps the first size
     follows = final_size_ratio(images, boxes, lr=None)
     assert abs(follows - 1.0) < 0.7 * abs(frozen - 1.0), (follows, frozen)
+
+
+def still_shape(size: tuple[int, int], frames: int = 30, name: str = "siamrpn") -> tuple[float, float]:
+    """(w, h) of the tracker's box after ``frames`` updates on one still frame whose target
+    (the demo object, ``size``) never moves or changes."""
+    w, h = size
+    background, texture = render_background(SIZE, 0), object_texture((2 * w, 2 * h), 0)
+    box = Box(200, 80, w, h)
+    image = render_frame(background, texture, box, Box(0, 0, 0, 0), np.zeros((0, 0, 3), np.uint8))
+    if name == "siamrpn":
+        tracker = SiamRPNTracker.create("siamrpn", device="cpu", config={"precision": "fp32"})
+    else:
+        tracker = create_tracker(name)
+    tracker.init(image, box)
+    for _ in range(frames):
+        found = tracker.update(image).box
+    return found.w, found.h
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 16, still open: the distilled regression under-predicts a long side (one step on "
+    "a 30 x 90 target: 32 x 81 search pixels where the teacher says 33 x 102), and the size update "
+    "compounds it: after 30 frames the box is about 28 x 40",
+)
+def test_the_bundled_siamrpn_keeps_a_still_tall_targets_shape():
+    if not default_weights_path().is_file():
+        pytest.skip("no bundled SiamRPN weights in this checkout")
+    w, h = still_shape((30, 90))
+    assert h / w == pytest.approx(3.0, rel=0.2), (w, h)
+
+
+def test_the_teacher_keeps_a_still_tall_targets_shape():
+    # what the student above should learn: NanoTrack (cv-nano, bundled) keeps it
+    w, h = still_shape((30, 90), name="cv-nano")
+    assert h / w == pytest.approx(3.0, rel=0.1), (w, h)
