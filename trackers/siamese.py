@@ -29,6 +29,7 @@ from trackers.types import Box, Frame, TrackResult
 from trackers.weights.loading import load_or_random
 
 T = TypeVar("T", bound="SiameseTracker")
+P = TypeVar("P", bound="PhasedSiameseTracker")
 
 
 class SiameseTracker:
@@ -170,9 +171,6 @@ class PhasedSiameseTracker(SiameseTracker):
     (the features to a box). Subclasses write those five phases and ``_forget_exemplar``.
     """
 
-    #: the first item of ``batch_key``: trackers of one family and network batch together
-    batch_family: ClassVar[str]
-
     @torch.inference_mode()
     def init(self, frame: Frame, box: Box) -> None:
         self.prepare(frame, box)
@@ -186,16 +184,17 @@ class PhasedSiameseTracker(SiameseTracker):
         self.stopwatch.lap("crop")
         return self.finish(extents, self._embed(search_images))
 
-    def spawn(self: T) -> T:
+    def spawn(self: P) -> P:
         """A tracker for another object that shares this one's network (and int8 ranges)."""
         twin = copy.copy(self)
         twin.stopwatch = Stopwatch()
-        twin._forget_exemplar()  # type: ignore[attr-defined]
+        twin._forget_exemplar()
         return twin
 
     def batch_key(self) -> object:
-        """Trackers with the same key can run their search regions as one batch."""
-        return (self.batch_family, id(self.net), id(self._embedding))
+        """Trackers with the same key (family, network, embedding) can run their search
+        regions as one batch."""
+        return (self.family, id(self.net), id(self._embedding))
 
     def _embed(self, images: torch.Tensor) -> torch.Tensor:
         """The embedding of a batch of crops, fp32 out, in the configured precision."""

@@ -59,17 +59,13 @@ def test_the_bundled_siamrpn_box_follows_a_growing_and_a_shrinking_target(end_sc
     assert abs(follows - 1.0) < 0.7 * abs(frozen - 1.0), (follows, frozen)
 
 
-def still_shape(size: tuple[int, int], frames: int = 30, name: str = "siamrpn") -> tuple[float, float]:
-    """(w, h) of the tracker's box after ``frames`` updates on one still frame whose target
+def still_shape(tracker, size: tuple[int, int], frames: int = 30) -> tuple[float, float]:
+    """(w, h) of ``tracker``'s box after ``frames`` updates on one still frame whose target
     (the demo object, ``size``) never moves or changes."""
     w, h = size
     background, texture = render_background(SIZE, 0), object_texture((2 * w, 2 * h), 0)
     box = Box(200, 80, w, h)
     image = render_frame(background, texture, box, Box(0, 0, 0, 0), np.zeros((0, 0, 3), np.uint8))
-    if name == "siamrpn":
-        tracker = SiamRPNTracker.create("siamrpn", device="cpu", config={"precision": "fp32"})
-    else:
-        tracker = create_tracker(name)
     tracker.init(image, box)
     for _ in range(frames):
         found = tracker.update(image).box
@@ -85,11 +81,12 @@ def still_shape(size: tuple[int, int], frames: int = 30, name: str = "siamrpn") 
 def test_the_bundled_siamrpn_keeps_a_still_tall_targets_shape():
     if not default_weights_path().is_file():
         pytest.skip("no bundled SiamRPN weights in this checkout")
-    w, h = still_shape((30, 90))
+    student = SiamRPNTracker.create("siamrpn", device="cpu", config={"precision": "fp32"})
+    w, h = still_shape(student, (30, 90))
     assert h / w == pytest.approx(3.0, rel=0.2), (w, h)
 
 
 def test_the_teacher_keeps_a_still_tall_targets_shape():
     # what the student above should learn: NanoTrack (cv-nano, bundled) keeps it
-    w, h = still_shape((30, 90), name="cv-nano")
+    w, h = still_shape(create_tracker("cv-nano"), (30, 90))
     assert h / w == pytest.approx(3.0, rel=0.1), (w, h)

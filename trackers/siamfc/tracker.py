@@ -35,7 +35,6 @@ def default_weights_path() -> Path:
 
 
 class SiamFCTracker(ScaleSearchState, PhasedSiameseTracker):
-    batch_family = "siamfc"
     family = "SiamFC"
     presets = PRESETS
     config_class = SiamFCConfig

@@ -71,7 +71,6 @@ def shape_penalty(w: NDArray | float, h: NDArray | float, last_w: float, last_h:
 
 
 class SiamRPNTracker(PhasedSiameseTracker):
-    batch_family = "siamrpn"
     family = "SiamRPN"
     presets = PRESETS
     config_class = SiamRPNConfig
