@@ -24,6 +24,7 @@ from training.checkpoints import resume_path
 from training.config import AMP_CHOICES, TrainConfig
 from training.pseudo_labels import PseudoLabelSettings
 from training.splits import default_split, split_by_names, split_tail
+from training.synthetic import Synthesis
 from training.task import Task
 
 TRACKERS = ("siamfc", "siamrpn", "dsiam")
@@ -91,6 +92,15 @@ DEFAULTS = TrainConfig()
 """The run settings' defaults, kept in one place (``TrainConfig``); the options show them."""
 
 
+def _synthetic_description(args: argparse.Namespace) -> str:
+    """What the run's settings record of its synthetic pairs: the sources, and the aspect range where
+    it is not the default (so a run or cache from before the option keeps its description)."""
+    text = " ".join(str(p) for p in args.synthetic)
+    if args.synthetic_aspect:
+        text += f" aspect {args.synthetic_aspect[0]:g}-{args.synthetic_aspect[1]:g}"
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m training",
@@ -124,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "to paste synthetic pairs from")
     parser.add_argument("--synthetic-ratio", type=_number(float, 0.0, 1.0), default=0.0, metavar="R",
                         help="share of the pairs that are synthetic, 0..1 (default 0)")
+    parser.add_argument("--synthetic-aspect", nargs=2, type=POSITIVE, metavar=("LO", "HI"),
+                        help="range of the synthetic targets' aspect w/h, drawn log-uniform "
+                             f"(default {Synthesis.aspect[0]} {Synthesis.aspect[1]})")
     parser.add_argument("--freeze-layers", type=_number(int, 0, 5), default=3, metavar="N",
                         help="SiamRPN: backbone conv layers kept fixed (section 5.1: 3)")
     parser.add_argument("--reg-weight", type=_number(float, 0.0), metavar="LAMBDA",
@@ -270,6 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.synthetic_ratio > 0 and not args.synthetic:
         say("error: --synthetic-ratio needs --synthetic clips to paste from")
         return 2
+    if args.synthetic_aspect and args.synthetic_aspect[0] > args.synthetic_aspect[1]:
+        say(f"error: --synthetic-aspect {args.synthetic_aspect[0]:g} {args.synthetic_aspect[1]:g}: "
+            "the low end is above the high end")
+        return 2
     synthetic = None
     if args.synthetic and args.synthetic_ratio > 0:
         from training.synthetic import SyntheticPairs
@@ -288,9 +305,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # ones: SiamFC's labels assume a centred target, SiamRPN's regression does not.
         shift = task.augmentation().translate_px
 
+        synthesis = Synthesis(aspect=tuple(args.synthetic_aspect)) if args.synthetic_aspect else Synthesis()
+
         def synthetic(pairs: int) -> SyntheticPairs:
             return SyntheticPairs(clips, pairs_per_epoch=pairs, seed=args.seed, cache_dir=args.cache_dir,
-                                  max_shift_px=shift, progress=say)
+                                  max_shift_px=shift, synthesis=synthesis, progress=say)
 
     cancel = threading.Event()
 
@@ -357,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             metric_frames=args.metric_frames,
             extra_pairs=synthetic,
             extra_ratio=args.synthetic_ratio if synthetic is not None else 0.0,
-            extra_description=" ".join(str(p) for p in args.synthetic) if synthetic is not None else "",
+            extra_description=_synthetic_description(args) if synthetic is not None else "",
             teacher=args.teacher,
             teacher_weight=args.teacher_weight,
             teacher_model_dir=args.model_dir,

@@ -53,13 +53,16 @@ def dry_run(data: Path, variant: str, tmp_path: Path, **extra: str) -> list[str]
 
 
 def option(args: list[str], name: str) -> list[str]:
-    """The values after ``name`` up to the next option."""
+    """The values after ``name`` up to the next option (none where ``name`` is absent)."""
+    if name not in args:
+        return []
     start = args.index(name) + 1
     end = next((i for i in range(start, len(args)) if args[i].startswith("--")), len(args))
     return args[start:end]
 
 
-@pytest.mark.parametrize("variant", ["siamfc", "siamfc-box", "siamfc-wide", "siamrpn", "siamrpn-wide"])
+@pytest.mark.parametrize("variant", ["siamfc", "siamfc-box", "siamfc-wide", "siamrpn", "siamrpn-wide",
+                                     "siamrpn-shape"])
 def test_no_held_out_item_reaches_a_run(data, variant, tmp_path):
     args = dry_run(data, variant, tmp_path)
     names = [Path(a).name for a in args]
@@ -78,14 +81,19 @@ def test_no_held_out_item_reaches_a_run(data, variant, tmp_path):
                                            "UAV123_10fps_group2_1.mp4"])
         assert option(args, "--synthetic") == [str(tmp_path / "photos")]
         assert option(args, "--teacher-label-objects") == ["8"]
+    elif variant == "siamrpn-shape":  # no teacher-labelled clips: ground truth and photos only
+        assert "--teacher-label" not in args
+        assert option(args, "--synthetic") == [str(tmp_path / "photos")]
+        assert option(args, "--synthetic-aspect") == ["0.25", "4"]
     else:
         assert sorted(labelled) == ["01_dog.mp4", "vtest.avi"]
         assert "--synthetic" not in args
 
 
-def test_the_wide_runs_need_the_photos(data, tmp_path):
+@pytest.mark.parametrize("variant", ["siamrpn-wide", "siamfc-wide", "siamrpn-shape"])
+def test_the_runs_on_photos_need_them(data, tmp_path, variant):
     env = dict(os.environ, DISTILL_DATA=str(data), DISTILL_DRY_RUN="1", PHOTOS=str(tmp_path / "none"))
-    done = subprocess.run(["bash", str(ROOT / "tools" / "distill.sh"), "siamrpn-wide"], env=env,
+    done = subprocess.run(["bash", str(ROOT / "tools" / "distill.sh"), variant], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "tools/fetch_photos.py" in done.stderr
 

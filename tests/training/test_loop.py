@@ -259,6 +259,41 @@ def test_cli_mixes_synthetic_pairs(tmp_path, kind):
     json.dumps(meta["provenance"])  # plain data
 
 
+def test_cli_synthetic_aspect_is_recorded_and_checked(tmp_path, capsys, monkeypatch):
+    import cv2
+    import numpy as np
+
+    import training.synthetic
+    from training.__main__ import main
+
+    made = []
+
+    class Recording(training.synthetic.SyntheticPairs):
+        def __init__(self, *args, **kwargs):
+            made.append(kwargs["synthesis"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(training.synthetic, "SyntheticPairs", Recording)
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for name in "ab":
+        cv2.imwrite(str(photos / f"{name}.jpg"), rng.integers(0, 255, (240, 320, 3), dtype=np.uint8))
+    data = make_otb(tmp_path / "data", "TrainSeq", frames=8)
+    common = [str(data), "--val", "--epochs", "1", "--pairs-per-epoch", "4", "--batch-size", "2",
+              "--device", "cpu", "--cache-dir", str(tmp_path / "cache"), "--synthetic", str(photos),
+              "--synthetic-ratio", "0.5"]
+    assert main([*common, "--out", str(tmp_path / "bad.pt"), "--synthetic-aspect", "4", "2"]) == 2
+    assert "--synthetic-aspect 4 2" in capsys.readouterr().err
+    assert not (tmp_path / "bad.pt").exists()
+    out = tmp_path / "wide.pt"
+    assert main([*common, "--out", str(out), "--synthetic-aspect", "0.25", "4"]) == 0
+    _, meta = load_checkpoint(out, SIAMFC_ARCHITECTURE)
+    assert meta["provenance"]["synthetic"] == f"{photos} aspect 0.25-4"
+    assert made and {m.aspect for m in made} == {(0.25, 4.0)}  # the pairs were drawn with it
+
+
 def test_cli_val_tail_holds_out_the_end_of_each_sequence(tmp_path):
     from training.__main__ import main
 

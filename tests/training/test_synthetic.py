@@ -156,6 +156,24 @@ def test_items_follow_the_contract(clips, tmp_path):
     assert torch.equal(boxes[1], ds[3][2])
 
 
+@pytest.mark.parametrize("aspect", [(0.25, 0.25), (4.0, 4.0), (0.25, 4.0)])
+def test_targets_keep_to_the_asked_aspect_range(tmp_path, aspect):
+    # a wide 640 x 480 frame, so a 4:1 target fits without hitting the margins
+    sources = [write_avi(tmp_path / "a.avi", size=(640, 480), frames=3, seed=1),
+               write_avi(tmp_path / "b.avi", size=(640, 480), frames=3, seed=2)]
+    ds = SyntheticPairs(sources, pairs_per_epoch=12, seed=3, frames_per_source=3,
+                        synthesis=Synthesis(aspect=aspect, target_side=(0.08, 0.2)), cache_dir=tmp_path / "c")
+    ratios = []
+    for i in range(len(ds)):
+        _x, _y, rw, rh = ds.draw(i).rect
+        _cx, _cy, w, h = (float(v) for v in ds[i][2])
+        assert w / h == pytest.approx(rw / rh, rel=1e-4)  # the search image keeps the shape
+        ratios.append(rw / rh)
+    assert min(ratios) >= aspect[0] * (1 - 1e-6) and max(ratios) <= aspect[1] * (1 + 1e-6)
+    if aspect[0] < aspect[1]:  # log-uniform over 1:4..4:1: both sides of square drawn
+        assert min(ratios) < 0.7 and max(ratios) > 1.4
+
+
 def test_items_are_reproducible_and_change_with_the_epoch(clips, tmp_path):
     messages: list[str] = []
     first = SyntheticPairs(clips, pairs_per_epoch=4, seed=5, frames_per_source=3,
