@@ -39,6 +39,7 @@ def make_task(name: str, args: argparse.Namespace) -> Task:
         given = {"scale_jitter": args.scale_jitter}
         return SiamRPNTask(
             freeze_layers=args.freeze_layers, reg_weight=args.reg_weight, feature_cache=args.feature_cache,
+            freeze_classification=args.freeze_classification,
             **{key: value for key, value in given.items() if value is not None},
         )
     if name == "dsiam":
@@ -139,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
                              f"(default {Synthesis.aspect[0]} {Synthesis.aspect[1]})")
     parser.add_argument("--freeze-layers", type=_number(int, 0, 5), default=3, metavar="N",
                         help="SiamRPN: backbone conv layers kept fixed (section 5.1: 3)")
+    parser.add_argument("--freeze-classification", action="store_true",
+                        help="SiamRPN: keep the classification branch fixed and train the regression "
+                             "alone (with --freeze-layers 5 the class scores stay exactly as loaded)")
     parser.add_argument("--reg-weight", type=_number(float, 0.0), metavar="LAMBDA",
                         help="SiamRPN: weight of the regression loss, eq. 5's lambda (default 1)")
     parser.add_argument("--scale-jitter", type=_number(float, 0.0, 1.0, high_open=True), metavar="S",

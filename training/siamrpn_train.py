@@ -102,6 +102,7 @@ class SiamRPNTask(Task):
         reg_weight: float | None = None,
         scale_jitter: float = 0.2,
         feature_cache: int = 0,
+        freeze_classification: bool = False,
     ) -> None:
         if not 0 <= freeze_layers <= len(BACKBONE_LAYERS):
             raise TrainingError(f"freeze_layers must be 0..{len(BACKBONE_LAYERS)}")
@@ -122,14 +123,18 @@ class SiamRPNTask(Task):
         self.scale_jitter = float(scale_jitter)
         self.config = config_to_dict(self.cfg)
         self.freeze_layers = freeze_layers
+        self.freeze_classification = bool(freeze_classification)
         self._anchors: dict[torch.device, torch.Tensor] = {}
 
     def augmentation(self) -> Augmentation:
         return Augmentation(translate_px=48.0, scale=self.scale_jitter)
 
     def settings(self) -> dict[str, Any]:
-        return {"freeze_layers": self.freeze_layers, "scale_jitter": self.scale_jitter,
-                "feature_cache": self.feature_cache}
+        settings = {"freeze_layers": self.freeze_layers, "scale_jitter": self.scale_jitter,
+                    "feature_cache": self.feature_cache}
+        if self.freeze_classification:  # only when set: runs from before the option keep their settings
+            settings["freeze_classification"] = True
+        return settings
 
     def cached_pairs(self, net: nn.Module, pairs: Any, *, role: str, pairs_per_epoch: int,
                      description: dict[str, Any], device: torch.device, dtype: torch.dtype | None,
@@ -172,6 +177,10 @@ class SiamRPNTask(Task):
 
     def _freeze(self, net: SiamRPNNet) -> None:
         frozen(self._frozen_modules(net))
+        if self.freeze_classification:
+            # Not in the paper: train the regression branch alone. With the whole backbone frozen
+            # too (freeze_layers 5), A_cls, and so which anchor wins, stays exactly as loaded.
+            frozen([net.rpn.exemplar_cls, net.rpn.search_cls])
 
     def load_init(self, net: nn.Module, path: Path) -> str:
         try:
