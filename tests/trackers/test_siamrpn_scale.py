@@ -18,10 +18,14 @@ import numpy as np
 import pytest
 
 from resources.demo_clip import object_texture, render_background, render_frame
+from tests.tools import load_tool
 from trackers.registry import create_tracker
 from trackers.siamrpn.config import PRESETS
 from trackers.siamrpn.tracker import SiamRPNTracker, default_weights_path
 from trackers.types import Box
+
+# the still-target check is shared with tools/siamrpn_shape.py, which prints it for any weights
+still_shape = load_tool("siamrpn_shape").still_shape
 
 SIZE = (480, 270)
 
@@ -57,19 +61,6 @@ def test_the_bundled_siamrpn_box_follows_a_growing_and_a_shrinking_target(end_sc
     assert frozen == pytest.approx(1.0 / end_scale, rel=0.03)  # rate 0 keeps the first size
     follows = final_size_ratio(images, boxes, lr=None)
     assert abs(follows - 1.0) < 0.7 * abs(frozen - 1.0), (follows, frozen)
-
-
-def still_shape(tracker, size: tuple[int, int], frames: int = 30) -> tuple[float, float]:
-    """(w, h) of ``tracker``'s box after ``frames`` updates on one still frame whose target
-    (the demo object, ``size``) never moves or changes."""
-    w, h = size
-    background, texture = render_background(SIZE, 0), object_texture((2 * w, 2 * h), 0)
-    box = Box(200, 80, w, h)
-    image = render_frame(background, texture, box, Box(0, 0, 0, 0), np.zeros((0, 0, 3), np.uint8))
-    tracker.init(image, box)
-    for _ in range(frames):
-        found = tracker.update(image).box
-    return found.w, found.h
 
 
 @pytest.mark.xfail(
