@@ -184,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
                         default=PseudoLabelSettings.objects,
                         help="object-like start boxes the teacher follows per 50-frame stretch "
                              f"(default {PseudoLabelSettings.objects}); more boxes, more distinct targets")
+    parser.add_argument("--teacher-label-aspect", type=float, metavar="A",
+                        default=PseudoLabelSettings.max_aspect,
+                        help="the teacher's start boxes range from 1:A to A:1 in width/height "
+                             f"(default {PseudoLabelSettings.max_aspect:g}); 3 reaches standing people")
     parser.add_argument("--model-dir", type=Path,
                         help="folder with the teacher's ONNX files (default: the bundled ones)")
     parser.add_argument("--cache-dir", type=Path,
@@ -253,7 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         try:
             clips = unlabelled_sources(args.teacher_label)
-            settings = PseudoLabelSettings(objects=args.teacher_label_objects)
+            settings = PseudoLabelSettings(objects=args.teacher_label_objects,
+                                           max_aspect=args.teacher_label_aspect)
             labelled, summary = pseudo_sequences(clips, args.cache_dir, settings, model_dir=args.model_dir,
                                                  progress=say)
         except (ValueError, OSError, TrackerError) as exc:

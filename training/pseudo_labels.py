@@ -56,12 +56,18 @@ class PseudoLabelSettings:
     candidates: int = 64
     """Random boxes scored per start; the most object-like wins."""
     seed: int = 0
+    max_aspect: float = 2.0
+    """Start boxes' width/height lies in [1/max_aspect, max_aspect] (log-uniform). At 2 the
+    boxes are never as tall as a standing person (about 1:3), which SiamRPN's regression then
+    never sees from real footage (README, "Why SiamRPN loses the shape")."""
 
     def __post_init__(self) -> None:
         if self.stretch < 2 or self.objects < 1 or self.phases < 1 or self.candidates < 1:
             raise ValueError("stretch >= 2, objects >= 1, phases >= 1 and candidates >= 1 are needed")
         if not 0.0 < self.min_iou <= 1.0:
             raise ValueError("min_iou must lie in (0, 1]")
+        if not math.isfinite(self.max_aspect) or self.max_aspect < 1.0:
+            raise ValueError("max_aspect must be a finite number >= 1")
 
 
 def objectness(gray: NDArray[np.float32], box: Box) -> float:
@@ -87,9 +93,12 @@ def _objectness(magnitude: NDArray[np.float32], box: Box) -> float:
     return float(inner.mean()) - 0.5 * ring_mean
 
 
-def pick_boxes(frame: NDArray[np.uint8], count: int, rng: np.random.Generator, candidates: int) -> list[Box]:
+def pick_boxes(
+    frame: NDArray[np.uint8], count: int, rng: np.random.Generator, candidates: int, max_aspect: float = 2.0
+) -> list[Box]:
     """``count`` object-like boxes on ``frame``: the best-scoring of random candidates
-    (side 6-25 % of the frame's shorter side, aspect 1:2 to 2:1), not overlapping each other."""
+    (side 6-25 % of the frame's shorter side, aspect 1:max_aspect to max_aspect:1, 1:2 to 2:1
+    by default), not overlapping each other."""
     h, w = frame.shape[:2]
     gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
     gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
@@ -100,7 +109,7 @@ def pick_boxes(frame: NDArray[np.uint8], count: int, rng: np.random.Generator, c
         best, best_score = None, -math.inf
         for _ in range(candidates):
             side = rng.uniform(0.06, 0.25) * min(w, h)
-            aspect = math.exp(rng.uniform(-math.log(2), math.log(2)))
+            aspect = math.exp(rng.uniform(-math.log(max_aspect), math.log(max_aspect)))
             bw, bh = side * math.sqrt(aspect), side / math.sqrt(aspect)
             if bw >= w - 2 or bh >= h - 2:
                 continue
@@ -170,8 +179,11 @@ def label_stretch(
 
 
 def _clip_key(path: Path, settings: PseudoLabelSettings) -> str:
+    fields = asdict(settings)
+    if fields["max_aspect"] == PseudoLabelSettings.max_aspect:
+        del fields["max_aspect"]  # added later: labels cached before it keep their key
     text = json.dumps({"v": LABEL_VERSION, "source": source_fingerprint(path),
-                       "settings": asdict(settings)}, sort_keys=True)
+                       "settings": fields}, sort_keys=True)
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -204,7 +216,7 @@ def label_clip(
 
 def _label_window(make, window, first, rng, settings) -> list[list[tuple[int, Box]]]:
     out: list[list[tuple[int, Box]]] = []
-    for start in pick_boxes(window[0], settings.objects, rng, settings.candidates):
+    for start in pick_boxes(window[0], settings.objects, rng, settings.candidates, settings.max_aspect):
         boxes = label_stretch(make, window, start, settings)
         out.append([(first + k, box) for k, box in enumerate(boxes)])  # empty when rejected
     while len(out) < settings.objects:

@@ -328,3 +328,63 @@ def test_the_teacher_labels_synthetic_pairs_cut_from_still_photos(tmp_path):
     assert prov["teacher"] == "nano" and prov["synthetic_ratio"] == 0.5 and str(photos) in prov["synthetic"]
     maps = list((tmp_path / "cache" / "teacher").rglob("*.npy"))
     assert maps  # each pair, real or synthetic, cost the teacher once and was cached
+
+
+def test_start_boxes_reach_the_asked_aspect_and_default_labels_keep_their_cache_key(tmp_path, monkeypatch):
+    """--teacher-label-aspect: the teacher's start boxes span 1:A..A:1; the default stays 1:2..2:1
+    and keeps the cache key of labels made before the setting existed."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    from training import pseudo_labels
+    from training.pseudo_labels import LABEL_VERSION, PseudoLabelSettings, _clip_key, pick_boxes
+
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+
+    def ratios(max_aspect):
+        boxes = [b for seed in range(40)
+                 for b in pick_boxes(frame, 3, np.random.default_rng(seed), 8, max_aspect)]
+        return np.array([b.w / b.h for b in boxes])
+
+    default = ratios(2.0)
+    assert default.min() >= 0.5 - 1e-9 and default.max() <= 2.0 + 1e-9
+    wide = ratios(4.0)
+    assert wide.min() >= 0.25 - 1e-9 and wide.max() <= 4.0 + 1e-9
+    assert (wide < 0.45).any() and (wide > 2.2).any()  # beyond the default's range, both ways
+    with pytest.raises(ValueError, match="max_aspect"):
+        PseudoLabelSettings(max_aspect=0.5)
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"x")
+    monkeypatch.setattr(pseudo_labels, "source_fingerprint", lambda path: "fp")
+    old_fields = {k: v for k, v in asdict(PseudoLabelSettings()).items() if k != "max_aspect"}
+    old_key = hashlib.sha1(json.dumps({"v": LABEL_VERSION, "source": "fp", "settings": old_fields},
+                                      sort_keys=True).encode("utf-8")).hexdigest()[:16]
+    assert _clip_key(clip, PseudoLabelSettings()) == old_key
+    assert _clip_key(clip, PseudoLabelSettings(max_aspect=3.0)) != old_key
+
+
+def test_teacher_label_aspect_reaches_the_labelling(tmp_path, monkeypatch):
+    import training.pseudo_labels as pseudo_labels
+    from tests.media import make_otb
+    from training.__main__ import main
+
+    seen = []
+
+    def fake(clips, cache_dir, settings=None, **kwargs):
+        seen.append(settings)
+        return [], {"clips": 1, "stretches_tried": 0, "stretches_kept": 0, "frames_labelled": 0}
+
+    monkeypatch.setattr(pseudo_labels, "pseudo_sequences", fake)
+    folder = make_otb(tmp_path / "data", "OnlySeq", frames=6)
+    clip = tmp_path / "clip.mp4"
+    _moving_clip(clip, frames=4)
+    common = ["--tracker", "siamfc", str(folder), "--out", str(tmp_path / "t.pt"), "--epochs", "1",
+              "--pairs-per-epoch", "2", "--batch-size", "2", "--device", "cpu", "--val",
+              "--cache-dir", str(tmp_path / "cache"), "--threads", "1", "--teacher", "nano",
+              "--teacher-weight", "0", "--teacher-label", str(clip)]
+    assert main(common + ["--teacher-label-aspect", "3.5"]) == 0
+    assert [s.max_aspect for s in seen] == [3.5]
+    assert main(common + ["--teacher-label-aspect", "0.5"]) == 2  # a clear error, not a traceback
