@@ -171,7 +171,9 @@ def test_follows_translating_object_and_maps_displacement_to_frame_pixels():
     rng = np.random.default_rng(1)
     background = textured(rng, 240, 320)
     obj = rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)
-    tracker = make_tracker("siamfc-3s")
+    # the released window weight: this checks the displacement's mapping, and the untrained
+    # double's flat map lets a heavier window pull the peak by a further fraction of a pixel
+    tracker = make_tracker("siamfc-3s", window_influence=0.176)
     errors = []
     for i in range(12):
         frame = background.copy()
