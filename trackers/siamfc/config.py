@@ -30,7 +30,7 @@ class SiamFCConfig:
     # score map (section 2.4) but gives no numbers. The penalty is the authors' released
     # value (also siamfc-pytorch's). The window's weight was the released 0.176 too until
     # the 14th session, when it was chosen for the shipped weights on the 8-item validation
-    # split (README, "SiamFC's search settings"): 0.35 scored 0.574 there against 0.546.
+    # split (README, "SiamFC's and DSiam's search settings"): 0.35 scored 0.574 there against 0.546.
     scale_penalty: float = 0.9745
     window_influence: float = 0.35
     # Eq. 2 has only a bias b; the authors' implementation also scales the raw

@@ -1,0 +1,59 @@
+"""tools/sweep_settings.py: the coordinate descent that chose SiamFC's and DSiam's settings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.media import make_otb
+from tests.tools import load_tool
+
+sweep = load_tool("sweep_settings")
+
+
+def test_groups_parse_and_bad_ones_are_refused():
+    assert sweep.parse_group("a=1,2 b=3") == [("a", ["1", "2"]), ("b", ["3"])]
+    for bad in ("", "a", "a=", "=1"):
+        with pytest.raises(ValueError):
+            sweep.parse_group(bad)
+
+
+def test_a_change_is_kept_only_for_the_asked_gain_and_carries_into_later_groups():
+    table = {
+        "defaults": 0.50,
+        "w=1": 0.505, "w=2": 0.52,                      # w=2 gains 0.02: kept
+        "s=1,w=2": 0.525, "s=2,w=2": 0.51,              # best gains 0.005 < 0.01: not kept
+        "p=1,q=1,w=2": 0.60, "p=1,q=2,w=2": 0.55, "p=2,q=1,w=2": 0.40, "p=2,q=2,w=2": 0.58,
+    }
+    asked = []
+
+    def score(batch):
+        asked.append([sweep.settings_key(s) for s in batch])
+        return [table[sweep.settings_key(s)] for s in batch]
+
+    groups = [sweep.parse_group(g) for g in ("w=1,2", "s=1,2", "p=1,2 q=1,2")]
+    best, auc = sweep.descend(groups, score, 0.01, say=lambda line: None)
+    assert best == {"w": "2", "p": "1", "q": "1"} and auc == 0.60
+    assert asked[0] == ["defaults"]
+    assert asked[2] == ["s=1,w=2", "s=2,w=2"]  # laid over the best so far
+    assert len(asked[3]) == 4  # every combination of a group's values
+    # a candidate equal to the best so far is not scored again
+    assert sweep.candidates({"w": "2"}, [("w", ["1", "2"])]) == [{"w": "1"}]
+
+
+def test_the_profile_scorer_runs_auc_profile_and_resumes_from_its_file(tmp_path, monkeypatch):
+    folder = make_otb(tmp_path / "data", "Still", frames=4)
+    cache = tmp_path / "sweep.json"
+    score = sweep.profile_scorer([str(folder)], "siamfc", None, cache, workers=2)
+    first = score([{}, {"window_influence": "0.3"}])
+    assert all(0.0 <= a <= 1.0 for a in first)
+    assert set(json.loads(cache.read_text())) == {"defaults", "window_influence=0.3"}
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a cached candidate was run again")
+
+    monkeypatch.setattr(subprocess, "run", refuse)
+    again = sweep.profile_scorer([str(folder)], "siamfc", None, cache, workers=1)
+    assert again([{}, {"window_influence": "0.3"}]) == first

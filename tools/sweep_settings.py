@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Choose a tracker's search settings by coordinate descent on a tuning split.
+
+    python tools/sweep_settings.py SEQ... --tracker siamfc \\
+        --group "window_influence=0.25,0.30,0.35,0.45" \\
+        --group "scale_step=1.025,1.0375,1.05 scale_count=3,5" \\
+        --group "scale_lr=0.5,0.6" --group "scale_penalty=0.96,0.985" --workers 2
+
+The groups are tried in order. A group is one or more ``KEY=V1,V2,...``; its candidates are
+every combination of its values laid over the best settings so far (the one that equals
+the best so far is skipped). The best candidate of a group is kept only if it beats the
+best so far by ``--min-gain`` success AUC (default 0.01): the rule the 12th and 14th
+sessions wrote down before choosing SiamRPN's, SiamFC's and DSiam's settings (README,
+Weights). Each candidate is one ``tools/auc_profile.py`` run (success AUC and where it is
+lost), ``--workers`` of them at once; finished ones are kept in ``--json`` so a stopped
+sweep resumes. Run it on a tuning split, never on the sequences you report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+Settings = dict[str, str]
+
+
+def parse_group(text: str) -> list[tuple[str, list[str]]]:
+    """``"a=1,2 b=3"`` -> ``[("a", ["1", "2"]), ("b", ["3"])]``; ValueError when malformed."""
+    group = []
+    for part in text.split():
+        key, sep, values = part.partition("=")
+        choices = [v for v in values.split(",") if v]
+        if not sep or not key or not choices:
+            raise ValueError(f"expected KEY=V1,V2,... in the group {text!r}, got {part!r}")
+        group.append((key, choices))
+    if not group:
+        raise ValueError("an empty group")
+    return group
+
+
+def settings_key(settings: Settings) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(settings.items())) or "defaults"
+
+
+def candidates(best: Settings, group: list[tuple[str, list[str]]]) -> list[Settings]:
+    keys = [key for key, _ in group]
+    out = []
+    for values in itertools.product(*(choices for _, choices in group)):
+        candidate = {**best, **dict(zip(keys, values))}
+        if candidate != best:
+            out.append(candidate)
+    return out
+
+
+def descend(
+    groups: Sequence[list[tuple[str, list[str]]]],
+    score: Callable[[list[Settings]], list[float]],
+    min_gain: float = 0.01,
+    say: Callable[[str], None] = print,
+) -> tuple[Settings, float]:
+    """Coordinate descent from the defaults; ``score`` gives each settings' success AUC."""
+    best: Settings = {}
+    (best_auc,) = score([best])
+    say(f"defaults: {best_auc:.3f}")
+    for group in groups:
+        tried = candidates(best, group)
+        if not tried:
+            continue
+        results = score(tried)
+        top = max(range(len(tried)), key=lambda i: results[i])
+        if results[top] >= best_auc + min_gain:
+            best, best_auc = tried[top], results[top]
+            say(f"keep {settings_key(best)}: {best_auc:.3f}")
+        else:
+            say(f"no change ({settings_key(tried[top])}: {results[top]:.3f})")
+    return best, best_auc
+
+
+def profile_scorer(
+    sequences: list[str], tracker: str, weights: str | None, cache_file: Path, workers: int
+) -> Callable[[list[Settings]], list[float]]:
+    """Scores settings with ``tools/auc_profile.py``, one process each, cached in ``cache_file``."""
+    cache: dict[str, dict[str, float]] = (
+        json.loads(cache_file.read_text(encoding="utf-8")) if cache_file.is_file() else {}
+    )
+    name = f"x:{tracker}" + (f"={weights}" if weights else "")
+
+    def one(settings: Settings) -> dict[str, float]:
+        key = settings_key(settings)
+        if key not in cache:
+            with tempfile.TemporaryDirectory() as folder:
+                out = Path(folder) / "profile.json"
+                command = [sys.executable, str(ROOT / "tools" / "auc_profile.py"), *sequences,
+                           "--tracker", name, "--json", str(out)]
+                for k, v in settings.items():
+                    command += ["--set", f"x:{k}={v}"]
+                subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+                cache[key] = json.loads(out.read_text(encoding="utf-8"))["x"]
+            part = cache[key]
+            print(f"  {key}: AUC {part['auc']:.3f} (drift {part['drift']:.3f}, localisation "
+                  f"{part['localisation']:.3f}, scale {part['scale']:.3f}, aspect {part['aspect']:.3f})",
+                  flush=True)
+            tmp = cache_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(cache, indent=1), encoding="utf-8")
+            os.replace(tmp, cache_file)
+        return cache[key]
+
+    def score(batch: list[Settings]) -> list[float]:
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            return [r["auc"] for r in pool.map(one, batch)]
+
+    return score
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sequences", nargs="+", metavar="SEQ")
+    parser.add_argument("--tracker", required=True)
+    parser.add_argument("--weights", help="a checkpoint (default: the bundled weights)")
+    parser.add_argument("--group", action="append", required=True, metavar='"KEY=V1,V2 ..."')
+    parser.add_argument("--min-gain", type=float, default=0.01)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--json", type=Path, default=Path("sweep.json"),
+                        help="finished candidates (read back on a rerun)")
+    args = parser.parse_args(argv)
+    try:
+        groups = [parse_group(g) for g in args.group]
+    except ValueError as exc:
+        parser.error(str(exc))
+    score = profile_scorer(args.sequences, args.tracker, args.weights, args.json, args.workers)
+    best, auc = descend(groups, score, args.min_gain)
+    print(f"chosen: {settings_key(best)} (success AUC {auc:.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
