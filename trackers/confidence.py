@@ -27,8 +27,8 @@ CALIBRATION: dict[str, tuple[float, float]] = {
     "siamfc": (1.115, -2.094),  # 928 frames, 83% IoU>0.5, scores -0.235-9.95, Brier 0.065
     "siamfc-3s": (0.762, -1.553),  # 928 frames, 76% IoU>0.5, scores -0.0816-9.66, Brier 0.115
     "siamrpn": (10.03, -6.444),  # 928 frames, 91% IoU>0.5, scores 0.649-0.999, Brier 0.050
-    "dsiam": (0.4743, -1.275),  # 928 frames, 70% IoU>0.5, scores 1.62-8.26, Brier 0.181
-    "dsiamm": (0.4693, -1.129),  # 928 frames, 74% IoU>0.5, scores 1.94-8.38, Brier 0.172
+    "dsiam": (0.3354, 0.236),  # 928 frames, 87% IoU>0.5, scores 2.14-8.62, Brier 0.110
+    "dsiamm": (0.3975, 0.0005303),  # 928 frames, 87% IoU>0.5, scores 2.16-8.62, Brier 0.106
 }
 
 
