@@ -279,7 +279,7 @@ def test_teacher_weight_zero_trains_on_the_own_loss_and_asks_the_teacher_nothing
     assert not result.cancelled and result.step == 2 and asked == []
 
 
-def test_teacher_label_objects_reaches_the_labelling(tmp_path, monkeypatch):
+def test_teacher_label_objects_and_aspect_reach_the_labelling(tmp_path, monkeypatch):
     import training.pseudo_labels as pseudo_labels
     from tests.media import make_otb
     from training.__main__ import main
@@ -303,6 +303,11 @@ def test_teacher_label_objects_reaches_the_labelling(tmp_path, monkeypatch):
     assert [s.objects for s in seen] == [5, pseudo_labels.PseudoLabelSettings.objects]
     with pytest.raises(SystemExit):  # argparse: "expected a number in [1, inf)"
         main(common + ["--teacher-label-objects", "0"])
+    # --teacher-label-aspect: the start boxes' aspect range reaches the labelling too
+    assert [s.max_aspect for s in seen] == [2.0, 2.0]
+    assert main(common + ["--out", str(tmp_path / "v.pt"), "--teacher-label-aspect", "3.5"]) == 0
+    assert seen[-1].max_aspect == 3.5
+    assert main(common + ["--teacher-label-aspect", "0.5"]) == 2  # a clear error, not a traceback
 
 
 def test_the_teacher_labels_synthetic_pairs_cut_from_still_photos(tmp_path):
@@ -364,27 +369,3 @@ def test_start_boxes_reach_the_asked_aspect_and_default_labels_keep_their_cache_
                                       sort_keys=True).encode("utf-8")).hexdigest()[:16]
     assert _clip_key(clip, PseudoLabelSettings()) == old_key
     assert _clip_key(clip, PseudoLabelSettings(max_aspect=3.0)) != old_key
-
-
-def test_teacher_label_aspect_reaches_the_labelling(tmp_path, monkeypatch):
-    import training.pseudo_labels as pseudo_labels
-    from tests.media import make_otb
-    from training.__main__ import main
-
-    seen = []
-
-    def fake(clips, cache_dir, settings=None, **kwargs):
-        seen.append(settings)
-        return [], {"clips": 1, "stretches_tried": 0, "stretches_kept": 0, "frames_labelled": 0}
-
-    monkeypatch.setattr(pseudo_labels, "pseudo_sequences", fake)
-    folder = make_otb(tmp_path / "data", "OnlySeq", frames=6)
-    clip = tmp_path / "clip.mp4"
-    _moving_clip(clip, frames=4)
-    common = ["--tracker", "siamfc", str(folder), "--out", str(tmp_path / "t.pt"), "--epochs", "1",
-              "--pairs-per-epoch", "2", "--batch-size", "2", "--device", "cpu", "--val",
-              "--cache-dir", str(tmp_path / "cache"), "--threads", "1", "--teacher", "nano",
-              "--teacher-weight", "0", "--teacher-label", str(clip)]
-    assert main(common + ["--teacher-label-aspect", "3.5"]) == 0
-    assert [s.max_aspect for s in seen] == [3.5]
-    assert main(common + ["--teacher-label-aspect", "0.5"]) == 2  # a clear error, not a traceback
