@@ -133,8 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trace", metavar="SEQ", help="print the closed loop on this sequence")
     args = parser.parse_args(argv)
     print("still target (w x h) -> box after 30 updates")
+    tracker = _tracker(args.weights)  # init() starts each target afresh: one load serves all four
     for size in STILL_SIZES:
-        w, h = still_shape(_tracker(args.weights), size)
+        w, h = still_shape(tracker, size)
         print(f"  {size[0]:3d} x {size[1]:3d} -> {w:6.1f} x {h:6.1f}  "
               f"h/w {h / w:.2f} (true {size[1] / size[0]:.2f})")
     if args.sequences:

@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -94,6 +95,7 @@ def profile_scorer(
         json.loads(cache_file.read_text(encoding="utf-8")) if cache_file.is_file() else {}
     )
     name = f"x:{tracker}" + (f"={weights}" if weights else "")
+    lock = threading.Lock()  # the workers' threads share the cache and its file
 
     def one(settings: Settings) -> dict[str, float]:
         key = settings_key(settings)
@@ -105,14 +107,15 @@ def profile_scorer(
                 for k, v in settings.items():
                     command += ["--set", f"x:{k}={v}"]
                 subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-                cache[key] = json.loads(out.read_text(encoding="utf-8"))["x"]
-            part = cache[key]
+                part = json.loads(out.read_text(encoding="utf-8"))["x"]
             print(f"  {key}: AUC {part['auc']:.3f} (drift {part['drift']:.3f}, localisation "
                   f"{part['localisation']:.3f}, scale {part['scale']:.3f}, aspect {part['aspect']:.3f})",
                   flush=True)
-            tmp = cache_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(cache, indent=1), encoding="utf-8")
-            os.replace(tmp, cache_file)
+            with lock:
+                cache[key] = part
+                tmp = cache_file.with_suffix(".tmp")
+                tmp.write_text(json.dumps(cache, indent=1), encoding="utf-8")
+                os.replace(tmp, cache_file)
         return cache[key]
 
     def score(batch: list[Settings]) -> list[float]:

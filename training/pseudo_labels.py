@@ -94,7 +94,8 @@ def _objectness(magnitude: NDArray[np.float32], box: Box) -> float:
 
 
 def pick_boxes(
-    frame: NDArray[np.uint8], count: int, rng: np.random.Generator, candidates: int, max_aspect: float = 2.0
+    frame: NDArray[np.uint8], count: int, rng: np.random.Generator, candidates: int,
+    max_aspect: float = PseudoLabelSettings.max_aspect,
 ) -> list[Box]:
     """``count`` object-like boxes on ``frame``: the best-scoring of random candidates
     (side 6-25 % of the frame's shorter side, aspect 1:max_aspect to max_aspect:1, 1:2 to 2:1
