@@ -15,6 +15,10 @@
 #                             teacher-labelled data hold few beyond 1:2), the regression weighted 3
 #   tools/distill.sh siamfc-wide   the same wider data for SiamFC, eq. 3-6 only (--teacher-weight 0:
 #                             the teacher's boxes are the signal; its map is a plateau, see the README)
+#   tools/distill.sh siamfc-scratch  SiamFC from random weights on the same wider data, at the paper's
+#                             learning rates (section 4.1: 1e-2 to 1e-5), eq. 3-6 only: the shipped
+#                             SiamFC came from scratch on the 44 labelled sequences alone, and every
+#                             fine-tune of it at 1e-3 lost validation AUC
 #   tools/distill.sh dsiam    DSiam's training through time (section 3.5) from a distilled SiamFC
 #                             (DSIAM_INIT, default out/distill/siamfc_distill.pt); DSiam has no
 #                             teacher term: it inherits the teacher through SiamFC and trains on
@@ -31,7 +35,7 @@
 # Extra arguments go to `python -m training` (e.g. --epochs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-variant=${1:?usage: tools/distill.sh siamfc|siamfc-box|siamfc-wide|siamrpn|siamrpn-wide|siamrpn-shape|dsiam [training options]}
+variant=${1:?usage: tools/distill.sh siamfc|siamfc-box|siamfc-wide|siamfc-scratch|siamrpn|siamrpn-wide|siamrpn-shape|dsiam [training options]}
 shift
 tracker=${variant%%-*}
 DATA=${DISTILL_DATA:-../shared/data}
@@ -63,7 +67,7 @@ common=(--val "${val[@]}"
         --out "out/distill/${run}_distill.pt" --batch-size 8 --amp bf16 --threads 1
         --metric-frames 0 --checkpoint-every 100 --cache-dir out/distill/cache --resume)
 photos=${PHOTOS:-out/photos}
-if [[ $variant == *-wide || $variant == siamrpn-shape ]] && [[ ! -d $photos ]]; then
+if [[ $variant == *-wide || $variant == siamrpn-shape || $variant == siamfc-scratch ]] && [[ ! -d $photos ]]; then
   echo "tools/distill.sh $variant: no still photos in $photos; run .venv/bin/python tools/fetch_photos.py $photos" >&2
   exit 2
 fi
@@ -82,11 +86,13 @@ case "$variant" in
                   --epochs 1 --pairs-per-epoch 9600 --lr 2e-4 1e-5) ;;
   siamfc-wide) extra=(--teacher nano --teacher-weight 0 --teacher-label "${wide[@]}" --teacher-label-objects 8
                   "${stills[@]}" --init resources/weights/siamfc.pt --epochs 10 --pairs-per-epoch 17000 --lr 1e-3 1e-5) ;;
+  siamfc-scratch) extra=(--teacher nano --teacher-weight 0 --teacher-label "${wide[@]}" --teacher-label-objects 8
+                  "${stills[@]}" --epochs 8 --pairs-per-epoch 6000) ;;
   dsiam)   init=${DSIAM_INIT:-out/distill/siamfc_distill.pt}
            [[ -f $init ]] || { echo "tools/distill.sh dsiam: $init is missing; run tools/distill.sh siamfc first" >&2; exit 2; }
            # the DSiam task's own epochs, clips and learning rates
            extra=(--init "$init" --teacher nano --teacher-weight 0 --teacher-label "${clips[@]}") ;;
-  *) echo "tools/distill.sh: unknown run '$variant' (siamfc, siamfc-box, siamfc-wide, siamrpn, siamrpn-wide, siamrpn-shape or dsiam)" >&2; exit 2 ;;
+  *) echo "tools/distill.sh: unknown run '$variant' (siamfc, siamfc-box, siamfc-wide, siamfc-scratch, siamrpn, siamrpn-wide, siamrpn-shape or dsiam)" >&2; exit 2 ;;
 esac
 command=(.venv/bin/python -m training --tracker "$tracker" "${items[@]}" "${common[@]}" "${extra[@]}" "$@")
 if [[ -n ${DISTILL_DRY_RUN:-} ]]; then printf '%s\n' "${command[@]}"; exit 0; fi  # the arguments, one a line

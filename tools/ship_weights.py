@@ -5,6 +5,7 @@
     python tools/ship_weights.py --int8 500000 out/siamrpn_c45b.pt resources/weights/siamrpn.pt
 
 fp16 halves the file; every tracker loads it back as fp32 (``trackers.weights.checkpoint``).
+The file's entries are deflated (lossless; ``torch.load`` reads them as they are).
 ``--int8 N`` stores each weight of at least N elements as int8 with a scale per output
 channel (a quarter of fp32). For SiamRPN, 500000 catches the two up-channel exemplar
 convs (17.7 M of its 22 M parameters), the two search convs and conv2-5. The provenance
@@ -44,7 +45,7 @@ def main(argv: list[str]) -> int:
     provenance["shipped_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     provenance["int8"] = int8
     save_checkpoint(target, state, architecture=architecture, config=meta.get("config", {}),
-                    provenance=provenance, half=True, int8=int8)
+                    provenance=provenance, half=True, int8=int8, deflate=True)
     stored = ", ".join(int8) or "none"
     print(f"{target}: {target.stat().st_size / 1e6:.1f} MB, {architecture}, int8: {stored}", file=sys.stderr)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -190,6 +191,31 @@ def test_int8_checkpoint_loads_as_float_and_is_smaller(tmp_path):
     assert tracker.untrained is False
 
 
+def test_deflated_checkpoint_loads_the_same_tensors_and_is_smaller(tmp_path):
+    net = make_net()
+    name = "embedding.conv3.0.weight"
+    kwargs = dict(architecture=ARCHITECTURE, config={"k": 1}, provenance={"p": "x"}, half=True, int8=[name])
+    plain = save_checkpoint(tmp_path / "plain.pt", net.state_dict(), **kwargs)
+    packed = save_checkpoint(tmp_path / "packed.pt", net.state_dict(), deflate=True, **kwargs)
+    with zipfile.ZipFile(packed) as z:
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_DEFLATED}
+    with zipfile.ZipFile(plain) as z:
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_STORED}
+    assert packed.stat().st_size < plain.stat().st_size
+    (a, meta_a), (b, meta_b) = load_own_checkpoint(plain), load_own_checkpoint(packed)
+    assert meta_a == meta_b and a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert SiamFCTracker.create("siamfc", weights=packed, device="cpu").untrained is False
+
+
+def test_bundled_weights_stay_under_the_repositorys_file_size_limit():
+    """The house rule: no committed file over 20,000 KB (SiamRPN's int8 file is deflated for it)."""
+    folder = Path(__file__).resolve().parents[2] / "resources" / "weights"
+    sizes = {p.name: p.stat().st_size for p in folder.glob("*.pt")}
+    assert {"siamfc.pt", "siamrpn.pt", "dsiam.pt"} <= set(sizes)
+    assert all(size < 20_000 * 1024 for size in sizes.values()), sizes
+
+
 def test_int8_of_an_unknown_weight_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="nope"):
         save_checkpoint(tmp_path / "w.pt", {"a": torch.zeros(2, 2)}, architecture=ARCHITECTURE, config={},
@@ -218,6 +244,8 @@ def test_ship_weights_stores_large_weights_as_int8(tmp_path):
     target = tmp_path / "shipped.pt"
     # conv3 (885k weights) and conv4 (664k) pass the bar; conv5 (442k) and the rest stay fp16.
     assert ship.main(["--int8", "600000", str(source), str(target)]) == 0
+    with zipfile.ZipFile(target) as z:
+        assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in z.infolist())
     data = torch.load(target, weights_only=True)
     assert sorted(data["int8"]) == ["embedding.conv3.0.weight", "embedding.conv4.0.weight"]
     assert data["state_dict"]["embedding.conv1.0.weight"].dtype == torch.float16

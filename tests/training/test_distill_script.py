@@ -61,8 +61,8 @@ def option(args: list[str], name: str) -> list[str]:
     return args[start:end]
 
 
-@pytest.mark.parametrize("variant", ["siamfc", "siamfc-box", "siamfc-wide", "siamrpn", "siamrpn-wide",
-                                     "siamrpn-shape"])
+@pytest.mark.parametrize("variant", ["siamfc", "siamfc-box", "siamfc-wide", "siamfc-scratch", "siamrpn",
+                                     "siamrpn-wide", "siamrpn-shape"])
 def test_no_held_out_item_reaches_a_run(data, variant, tmp_path):
     args = dry_run(data, variant, tmp_path)
     names = [Path(a).name for a in args]
@@ -76,11 +76,14 @@ def test_no_held_out_item_reaches_a_run(data, variant, tmp_path):
     assert option(args, "--val") == ["DTB70_Surfing06", "VOT-TIR2015_horse"]
     labelled = [Path(a).name for a in option(args, "--teacher-label")]
     assert "VOT-TIR2015_horse.mp4" not in labelled  # the validation video is never teacher-labelled
-    if variant.endswith("-wide"):
+    if variant.endswith("-wide") or variant == "siamfc-scratch":
         assert sorted(labelled) == sorted(["01_dog.mp4", "vtest.avi", "OTB100_Biker.mp4",
                                            "UAV123_10fps_group2_1.mp4"])
         assert option(args, "--synthetic") == [str(tmp_path / "photos")]
         assert option(args, "--teacher-label-objects") == ["8"]
+        # from random weights at the paper's learning rates, or from the shipped weights
+        assert ("--init" in args) == (variant != "siamfc-scratch")
+        assert ("--lr" in args) == (variant != "siamfc-scratch")
     elif variant == "siamrpn-shape":  # no teacher-labelled clips: ground truth and photos only
         assert "--teacher-label" not in args
         assert option(args, "--synthetic") == [str(tmp_path / "photos")]
@@ -90,7 +93,7 @@ def test_no_held_out_item_reaches_a_run(data, variant, tmp_path):
         assert "--synthetic" not in args
 
 
-@pytest.mark.parametrize("variant", ["siamrpn-wide", "siamfc-wide", "siamrpn-shape"])
+@pytest.mark.parametrize("variant", ["siamrpn-wide", "siamfc-wide", "siamfc-scratch", "siamrpn-shape"])
 def test_the_runs_on_photos_need_them(data, tmp_path, variant):
     env = dict(os.environ, DISTILL_DATA=str(data), DISTILL_DRY_RUN="1", PHOTOS=str(tmp_path / "none"))
     done = subprocess.run(["bash", str(ROOT / "tools" / "distill.sh"), variant], env=env,

@@ -15,12 +15,17 @@ turns them back into float32, so every tracker sees an ordinary state dict.
 It holds only tensors, strings, numbers, lists and dicts, so it loads with
 ``torch.load(weights_only=True)``: a file that would run code when unpickled is
 refused, never executed.
+
+``deflate`` compresses the file's entries (zip's deflate, which ``torch.load`` reads as
+it is): int8 weights are not uniform bytes, so SiamRPN's file shrinks by about an eighth.
 """
 
 from __future__ import annotations
 
+import io
 import pickle
 import warnings
+import zipfile
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -48,11 +53,13 @@ def save_checkpoint(
     provenance: Mapping[str, Any] | None = None,
     half: bool = False,
     int8: Collection[str] = (),
+    deflate: bool = False,
 ) -> Path:
     """Write atomically: a temporary file in the same folder, then rename over ``path``.
 
     ``half`` stores floating tensors as fp16; the weights named in ``int8`` are stored
-    as int8 with a float32 scale per output channel (``quantize_rows``)."""
+    as int8 with a float32 scale per output channel (``quantize_rows``); ``deflate``
+    compresses the file (``deflated``)."""
     path = Path(path)
     unknown = sorted(set(int8) - set(state_dict))
     if unknown:
@@ -76,8 +83,26 @@ def save_checkpoint(
     }
     if quantized:
         payload["int8"] = quantized
-    atomic_torch_save(payload, path)
+    if deflate:
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        with atomic_write(path, "wb") as f:
+            f.write(deflated(buffer.getvalue()))
+    else:
+        atomic_torch_save(payload, path)
     return path
+
+
+def deflated(saved: bytes) -> bytes:
+    """The bytes of a ``torch.save`` file (a zip archive) with every entry deflated. torch
+    writes its entries stored, uncompressed; its reader inflates deflated ones, so the
+    result loads with ``torch.load`` as before (memory-mapped loading excepted)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(saved)) as source, \
+            zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, source.read(info))
+    return out.getvalue()
 
 
 def quantize_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
