@@ -168,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"CPU threads for torch and OpenCV, 1 to {MAX_THREADS}")
     parser.add_argument("--checkpoint-every", type=COUNT, default=DEFAULTS.checkpoint_every, metavar="STEPS",
                         help="save weights and resume state every this many steps")
+    parser.add_argument("--keep-epochs", action="store_true",
+                        help="also keep each epoch's weights beside --out (NAME.epochN.pt), to choose one "
+                             "afterwards by a tracking figure such as `siamtrack eval`")
     parser.add_argument("--max-gap", type=COUNT, default=DEFAULTS.max_gap, metavar="T",
                         help="most frames between the two images of a pair (section 2.2)")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
@@ -374,6 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cancel=cancel,
             resume=args.resume,
             checkpoint_every=args.checkpoint_every,
+            keep_epochs=args.keep_epochs,
             val_pairs=args.val_pairs,
             max_gap=args.max_gap,
             seed=args.seed,

@@ -4,7 +4,9 @@
 * ``<stem>.resume.pt``: what a stopped run needs to carry on (weights, optimiser state,
   counters, settings); only tensors, numbers, strings, lists and dicts, so it loads
   with ``torch.load(weights_only=True)``;
-* ``<stem>.best.pt``: with validation, the best epoch's weights while the run goes.
+* ``<stem>.best.pt``: with validation, the best epoch's weights while the run goes;
+* ``<stem>.epoch<N>.pt``: with ``keep_epochs``, the weights after each epoch N, so that a
+  tracking figure (not only the validation loss) can choose among them afterwards.
 
 ``Counters`` is where a run stands (epoch, step, losses, metrics), saved in the resume state.
 """
@@ -33,6 +35,11 @@ def resume_path(out: str | Path) -> Path:
 def best_path(out: str | Path) -> Path:
     """``siamfc.pt`` -> ``siamfc.best.pt``: the best epoch's weights while a run goes."""
     return _beside(out, ".best.pt")
+
+
+def epoch_path(out: str | Path, epoch: int) -> Path:
+    """``siamfc.pt``, 3 -> ``siamfc.epoch3.pt``: the weights after epoch 3 (``keep_epochs``)."""
+    return _beside(out, f".epoch{epoch}.pt")
 
 
 def _beside(out: str | Path, suffix: str) -> Path:

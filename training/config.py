@@ -40,6 +40,8 @@ class TrainConfig:
     amp: str = "auto"
     resume: bool = True
     checkpoint_every: int = 200
+    keep_epochs: bool = False
+    """Also keep each epoch's weights beside ``out`` (``training.checkpoints.epoch_path``)."""
     val_pairs: int = 128
     patience: int = 0
     """Epochs without a lower validation loss before stopping (0: never)."""

@@ -45,6 +45,7 @@ from training.checkpoints import (
     Counters,
     best_path,
     damaged,
+    epoch_path,
     load_resume,
     resume_path,
 )
@@ -394,6 +395,8 @@ class Trainer:
         counters.epoch_loss_sum, counters.epoch_loss_count = 0.0, 0
         stop = bool(cfg.patience) and counters.epochs_without_improvement() >= cfg.patience
         self.save(counters.epoch, finished=counters.epoch >= cfg.epochs or stop)
+        if cfg.keep_epochs and self.main:
+            copy_file(self.out, epoch_path(self.out, counters.epoch))
         if improved and self.main:
             copy_file(self.out, self.best_file)
         if stop:

@@ -23,7 +23,7 @@ from trackers.siamrpn.network import ARCHITECTURE as SIAMRPN_ARCHITECTURE
 from trackers.weights.checkpoint import save_checkpoint
 from trackers.weights.loading import load_checkpoint
 from training import distributed
-from training.checkpoints import best_path, resume_path
+from training.checkpoints import best_path, epoch_path, resume_path
 from training.config import TrainingError
 from training.loop import train
 from training.precision import precision_for
@@ -99,6 +99,28 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path, data, monkeypatch):
     assert not torch.equal(state["embedding.conv1.0.weight"], snapshots[3])
     assert meta["provenance"]["best_epoch"] == 2
     assert not best_path(out).exists() and resume_path(out).is_file()
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_keep_epochs_writes_each_epochs_weights_beside_out(tmp_path, data, monkeypatch, keep):
+    train_seqs, val_seqs, cache = data
+    snapshots: list[torch.Tensor] = []
+
+    def fake_validation(task, net, *args, **kwargs):
+        snapshots.append(net.state_dict()["embedding.conv1.0.weight"].detach().clone())
+        return float(len(snapshots))  # every epoch worse: the best (and ``out``) stays epoch 1
+
+    monkeypatch.setattr("training.loop.validation_loss", fake_validation)
+    out = tmp_path / "k.pt"
+    train(SiamFCTask(), train_seqs, val_seqs, out, epochs=2, cache_dir=cache, keep_epochs=keep, **FAST)
+    assert epoch_path(out, 1) == tmp_path / "k.epoch1.pt"
+    assert [epoch_path(out, n).is_file() for n in (1, 2, 3)] == [keep, keep, False]
+    if keep:
+        for n in (1, 2):
+            state, meta = load_checkpoint(epoch_path(out, n), SIAMFC_ARCHITECTURE)
+            assert torch.equal(state["embedding.conv1.0.weight"], snapshots[n - 1])
+            assert meta["provenance"]["epochs_done"] == n
+        assert not torch.equal(snapshots[0], snapshots[1])
 
 
 def test_distributed_helpers_alone():
@@ -292,6 +314,17 @@ def test_cli_synthetic_aspect_is_recorded_and_checked(tmp_path, capsys, monkeypa
     _, meta = load_checkpoint(out, SIAMFC_ARCHITECTURE)
     assert meta["provenance"]["synthetic"] == f"{photos} aspect 0.25-4"
     assert made and {m.aspect for m in made} == {(0.25, 4.0)}  # the pairs were drawn with it
+
+
+def test_cli_keep_epochs(tmp_path):
+    from training.__main__ import main
+
+    data = make_otb(tmp_path / "data", "TrainSeq", frames=8)
+    out = tmp_path / "kept.pt"
+    assert main([str(data), "--out", str(out), "--val", "--epochs", "1", "--pairs-per-epoch", "2",
+                 "--batch-size", "2", "--device", "cpu", "--cache-dir", str(tmp_path / "cache"),
+                 "--keep-epochs"]) == 0
+    assert out.is_file() and epoch_path(out, 1).is_file()
 
 
 def test_cli_val_tail_holds_out_the_end_of_each_sequence(tmp_path):
