@@ -191,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
                         default=PseudoLabelSettings.max_aspect,
                         help="the teacher's start boxes range from 1:A to A:1 in width/height "
                              f"(default {PseudoLabelSettings.max_aspect:g}); 3 reaches standing people")
+    parser.add_argument("--teacher-share", type=_number(float, 0.0, 1.0), metavar="F",
+                        help="draw this share of the real pairs from the --teacher-label stretches and the "
+                             "rest from the labelled data (default: every sequence equally likely, so "
+                             "hundreds of short stretches outweigh a few long labelled sequences)")
     parser.add_argument("--model-dir", type=Path,
                         help="folder with the teacher's ONNX files (default: the bundled ones)")
     parser.add_argument("--cache-dir", type=Path,
@@ -251,6 +255,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         train = [split.train for split in splits]
         val = list(val) + [split.heldout for split in splits]
+    if args.teacher_share is not None and not args.teacher_label:
+        say("error: --teacher-share needs --teacher-label (the stretches it shares the pairs with)")
+        return 2
     if args.teacher_label:
         if args.teacher is None:
             say("error: --teacher-label needs --teacher (the teacher labels the clips)")
@@ -392,6 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             extra_description=_synthetic_description(args) if synthetic is not None else "",
             teacher=args.teacher,
             teacher_weight=args.teacher_weight,
+            teacher_share=args.teacher_share,
             teacher_model_dir=args.model_dir,
         )
     except (TrainingError, TrackerError, ValueError, OSError) as exc:

@@ -58,6 +58,9 @@ class TrainConfig:
     teacher: str | None = None
     """"nano": add the distillation term of ``training.distill``."""
     teacher_weight: float = 0.5
+    teacher_share: float | None = None
+    """Share of the real pairs drawn from the teacher-labelled sequences, the rest from the
+    labelled ones (None: every sequence equally likely, as section 2.2 samples videos)."""
     teacher_model_dir: str | Path | None = None
 
     def __post_init__(self) -> None:
@@ -72,6 +75,8 @@ class TrainConfig:
             raise TrainingError("patience and metric_frames must not be negative")
         if not 0.0 <= self.extra_ratio <= 1.0:
             raise TrainingError("the synthetic ratio must be between 0 and 1")
+        if self.teacher_share is not None and not 0.0 <= self.teacher_share <= 1.0:
+            raise TrainingError("the teacher share must be between 0 and 1")
         if self.teacher is not None and not 0.0 <= self.teacher_weight <= 1.0:
             raise TrainingError("the teacher weight must be between 0 and 1")
 
@@ -104,6 +109,8 @@ class TrainConfig:
             "synthetic": self.extra_description,
             **task_settings,
         }
+        if self.teacher_share is not None:
+            settings["teacher_share"] = float(self.teacher_share)
         if self.teacher is not None:
             settings["teacher"] = str(self.teacher)
             settings["teacher_weight"] = float(self.teacher_weight)

@@ -128,6 +128,7 @@ class Trainer:
             self.train_set = task_pairs(
                 task, self.train_seqs, cfg.pairs_per_epoch, cfg.cache_dir, cfg.max_gap, cfg.seed,
                 cfg.augmentation, self.report, self.cancel, self.extra_pairs, cfg.extra_ratio,
+                cfg.teacher_share,
             )
             self.val_set = (
                 task.pairs(

@@ -40,6 +40,14 @@ from training.fingerprint import source_fingerprint
 
 LABEL_VERSION = 1
 
+TEACHER_PREFIX = "teacher-"
+"""How the name of every sequence the teacher labelled begins (``pseudo_sequences``)."""
+
+
+def is_teacher_labelled(sequence: AnnotatedSequence) -> bool:
+    """Whether ``sequence`` is one of ``pseudo_sequences``' stretches (by its name)."""
+    return sequence.name.startswith(TEACHER_PREFIX)
+
 
 @dataclass(frozen=True)
 class PseudoLabelSettings:
@@ -280,6 +288,6 @@ def _as_sequences(clip: Path, data: dict[str, Any], settings: PseudoLabelSetting
             if 0 <= int(index) < frames:
                 grid[int(index)] = (x, y, w, h)
     return [
-        AnnotatedSequence(f"teacher-{clip.stem}-o{slot}p{phase}", clip, grid)
+        AnnotatedSequence(f"{TEACHER_PREFIX}{clip.stem}-o{slot}p{phase}", clip, grid)
         for (slot, phase), grid in sorted(grids.items())
     ]

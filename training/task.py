@@ -22,6 +22,10 @@ from training.augmentation import Augmentation
 from training.config import TrainingError
 from training.data import PairDataset
 
+TEACHER_SEED_OFFSET = 7919
+"""Added to the run's seed for the labelled / teacher-labelled choice and the teacher-labelled
+pairs (``task_pairs``), so that neither repeats another draw of the same seed."""
+
 
 class Task(ABC):
     """What one tracker's training needs beyond the shared loop."""
@@ -155,15 +159,37 @@ def task_pairs(
     cancel: CancelToken | None,
     extra_pairs: Callable[[int], Any] | None,
     extra_ratio: float,
+    teacher_share: float | None = None,
 ) -> Any:
-    """The training pairs: real ones, synthetic ones, or a seeded mix of both."""
-    real = None
-    if sequences and extra_ratio < 1.0:
-        real = task.pairs(
-            sequences, pairs_per_epoch=pairs_per_epoch, cache_dir=cache_dir, max_gap=max_gap, seed=seed,
+    """The training pairs: real ones, synthetic ones, or a seeded mix of both. With
+    ``teacher_share`` the real ones are themselves a mix: that share from the
+    teacher-labelled sequences, the rest from the labelled ones."""
+
+    def pairs_of(chosen: Sequence[AnnotatedSequence], seed: int) -> Any:
+        return task.pairs(
+            chosen, pairs_per_epoch=pairs_per_epoch, cache_dir=cache_dir, max_gap=max_gap, seed=seed,
             augmentation=augmentation, progress=lambda text: report(phase="cache", message=text),
             cancel=cancel,
         )
+
+    real = None
+    if sequences and extra_ratio < 1.0:
+        if teacher_share is None:
+            real = pairs_of(sequences, seed)
+        else:
+            from training.pseudo_labels import is_teacher_labelled
+            from training.synthetic import MixedPairs
+
+            taught = [s for s in sequences if is_teacher_labelled(s)]
+            labelled = [s for s in sequences if not is_teacher_labelled(s)]
+            if not taught or not labelled:
+                raise TrainingError(
+                    "a teacher share needs labelled and teacher-labelled sequences; there are "
+                    f"{len(labelled)} labelled and {len(taught)} teacher-labelled"
+                )
+            # other seeds than the synthetic mix's, so that the two choices are independent
+            real = MixedPairs(pairs_of(labelled, seed), pairs_of(taught, seed + TEACHER_SEED_OFFSET),
+                              teacher_share, pairs_per_epoch=pairs_per_epoch, seed=seed + TEACHER_SEED_OFFSET)
     if extra_ratio <= 0.0 or extra_pairs is None:
         return real
     synthetic = extra_pairs(pairs_per_epoch)

@@ -369,3 +369,68 @@ def test_start_boxes_reach_the_asked_aspect_and_default_labels_keep_their_cache_
                                       sort_keys=True).encode("utf-8")).hexdigest()[:16]
     assert _clip_key(clip, PseudoLabelSettings()) == old_key
     assert _clip_key(clip, PseudoLabelSettings(max_aspect=3.0)) != old_key
+
+
+def test_teacher_share_draws_that_share_of_the_real_pairs_from_teacher_labelled_sequences(tmp_path):
+    from tests.media import make_otb
+    from trackers.evaluation import AnnotatedSequence, load_sequences
+    from training.augmentation import Augmentation
+    from training.synthetic import MixedPairs
+    from training.task import task_pairs
+
+    labelled = load_sequences(make_otb(tmp_path / "data", "Labelled", frames=8))
+    other = load_sequences(make_otb(tmp_path / "data", "Other", frames=8, origin=(40, 20)))[0]
+    taught = [AnnotatedSequence(f"teacher-clip-o{k}p0", other.source, other.groundtruth) for k in range(3)]
+    common = dict(task=SiamFCTask(), pairs_per_epoch=400, cache_dir=tmp_path / "cache", max_gap=100, seed=3,
+                  augmentation=Augmentation.none(), report=lambda **kw: None, cancel=None, extra_pairs=None,
+                  extra_ratio=0.0)
+    uniform = task_pairs(sequences=labelled + taught, **common)
+    names = [uniform.pair(i)[0] for i in range(400)]
+    assert 0.65 < sum(n.startswith("teacher-") for n in names) / 400 < 0.85  # 3 of 4 sequences
+
+    mixed = task_pairs(sequences=labelled + taught, teacher_share=0.2, **common)
+    assert isinstance(mixed, MixedPairs)
+    drawn = []
+    for i in range(400):
+        child = mixed.synthetic if mixed.is_synthetic(i) else mixed.real
+        drawn.append(child.pair(i % len(child))[0])
+    share = sum(n.startswith("teacher-") for n in drawn) / 400
+    assert 0.14 < share < 0.26
+    assert {n for n in drawn if not n.startswith("teacher-")} == {"Labelled"}
+    assert mixed.batch([0, 1])[0].shape == (2, 3, 127, 127)
+    with pytest.raises(TrainingError, match="0 teacher-labelled"):
+        task_pairs(sequences=labelled, teacher_share=0.5, **common)
+
+
+def test_cli_teacher_share_is_recorded_and_needs_teacher_labels(tmp_path, monkeypatch, capsys):
+    import training.pseudo_labels as pseudo_labels
+    from tests.media import make_otb
+    from trackers.evaluation import AnnotatedSequence, load_sequences
+    from trackers.siamfc.network import ARCHITECTURE
+    from trackers.weights.loading import load_checkpoint
+    from training.__main__ import main
+
+    other = load_sequences(make_otb(tmp_path / "data2", "Other", frames=6, origin=(40, 20)))[0]
+    stretches = [AnnotatedSequence("teacher-clip-o0p0", other.source, other.groundtruth)]
+
+    def fake(clips, cache_dir, settings=None, **kwargs):
+        return list(stretches), {"clips": 1, "stretches_tried": 1, "stretches_kept": len(stretches),
+                                 "frames_labelled": 6}
+
+    monkeypatch.setattr(pseudo_labels, "pseudo_sequences", fake)
+    folder = make_otb(tmp_path / "data", "OnlySeq", frames=6)
+    clip = tmp_path / "clip.mp4"
+    _moving_clip(clip, frames=4)
+    base = ["--tracker", "siamfc", str(folder), "--epochs", "1", "--pairs-per-epoch", "2",
+            "--batch-size", "2", "--device", "cpu", "--val", "--cache-dir", str(tmp_path / "cache"),
+            "--threads", "1", "--teacher", "nano", "--teacher-weight", "0"]
+    out = tmp_path / "s.pt"
+    share = ["--teacher-label", str(clip), "--teacher-share", "0.3"]
+    assert main(base + ["--out", str(out), *share]) == 0
+    _, meta = load_checkpoint(out, ARCHITECTURE)
+    assert meta["provenance"]["teacher_share"] == 0.3
+    assert main(base + ["--out", str(tmp_path / "n.pt"), "--teacher-share", "0.3"]) == 2
+    assert "--teacher-share needs --teacher-label" in capsys.readouterr().err
+    stretches.clear()  # the teacher kept nothing: a clear error, not a traceback
+    assert main(base + ["--out", str(tmp_path / "e.pt"), *share]) == 1
+    assert "0 teacher-labelled" in capsys.readouterr().err
