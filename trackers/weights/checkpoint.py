@@ -83,13 +83,7 @@ def save_checkpoint(
     }
     if quantized:
         payload["int8"] = quantized
-    if deflate:
-        buffer = io.BytesIO()
-        torch.save(payload, buffer)
-        with atomic_write(path, "wb") as f:
-            f.write(deflated(buffer.getvalue()))
-    else:
-        atomic_torch_save(payload, path)
+    atomic_torch_save(payload, path, deflate=deflate)
     return path
 
 
@@ -123,11 +117,17 @@ def dequantize_rows(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return values.float() * scale.float().reshape(-1, *([1] * (values.dim() - 1)))
 
 
-def atomic_torch_save(payload: Mapping[str, Any], path: str | Path) -> None:
+def atomic_torch_save(payload: Mapping[str, Any], path: str | Path, *, deflate: bool = False) -> None:
     """``torch.save`` into a temporary file beside ``path``, fsync, then rename over it:
-    a crash or a full disk leaves the earlier file as it was."""
+    a crash or a full disk leaves the earlier file as it was. ``deflate``: its entries
+    compressed (``deflated``)."""
     with atomic_write(path, "wb") as f:
-        torch.save(dict(payload), f)
+        if not deflate:
+            torch.save(dict(payload), f)
+            return
+        buffer = io.BytesIO()
+        torch.save(dict(payload), buffer)
+        f.write(deflated(buffer.getvalue()))
 
 
 def load_safely(path: Path) -> Any:
