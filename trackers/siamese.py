@@ -51,6 +51,9 @@ class SiameseTracker:
         self.config = config
         self.device = device
         self.untrained = untrained
+        #: the weights file loaded (None: random weights); ``create`` sets it, and
+        #: ``siamtrack eval`` reads its provenance (trackers.weights.provenance)
+        self.weights_path: Path | None = None
         self.net = net
         self._dtype = resolve_precision(config.precision, device)
         self._embedding: Embedding | None = None
@@ -118,7 +121,10 @@ class SiameseTracker:
         )
         if not untrained:
             cls.loaded(net, config)
-        return cls(cfg, net, torch_device, name=preset, untrained=untrained)
+        tracker = cls(cfg, net, torch_device, name=preset, untrained=untrained)
+        if not untrained:
+            tracker.weights_path = Path(weights) if weights is not None else cls.default_weights()
+        return tracker
 
     # ----------------------------------------------------------------- tracking
     def _start(self, frame: Frame, box: Box) -> None:

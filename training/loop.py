@@ -37,6 +37,7 @@ from trackers.protocol import TrackerError
 from trackers.run import CancelToken
 from trackers.weights.checkpoint import atomic_torch_save, save_checkpoint
 from trackers.weights.loading import load_checkpoint
+from trackers.weights.provenance import learnt_from, read_provenance
 from training import distributed
 from training.augmentation import Augmentation
 from training.checkpoints import (
@@ -106,6 +107,8 @@ class Trainer:
         self.counters = Counters()
         self.resumed = False
         self.init = cfg.init
+        # every sequence the starting weights (and theirs) trained on: trackers.weights.provenance
+        self.inherited: list[str] = []
         self.wrote: Path | None = None
         self.teacher: Any = None
         self.teacher_provenance: dict[str, Any] = {}
@@ -166,9 +169,11 @@ class Trainer:
                 net.load_state_dict(state["state_dict"])
                 self.counters = Counters.from_dict(state)
             self.init = state.get("init") or None
+            self.inherited = [str(name) for name in state.get("inherited_sequences", [])]
             self.resumed = True
         elif cfg.init is not None:
             init_note = task.load_init(net, Path(cfg.init))
+            self.inherited = sorted(learnt_from(read_provenance(cfg.init)))
 
         self.parameters = task.trainable(net)
         if not self.parameters:
@@ -245,6 +250,7 @@ class Trainer:
             "method": self.task.method,
             "train_sequences": list(self.train_names),
             "val_sequences": list(self.val_names),
+            "inherited_sequences": list(self.inherited),
             "epochs": int(self.cfg.epochs),
             "epochs_done": int(epochs_done),
             "step": int(counters.step),
@@ -294,6 +300,7 @@ class Trainer:
             "train_sequences": list(self.train_names),
             "val_sequences": list(self.val_names),
             "init": str(self.init) if self.init is not None else "",
+            "inherited_sequences": list(self.inherited),
         }
         atomic_torch_save(resume_state, self.state_path)
         self.wrote = path

@@ -377,3 +377,28 @@ def test_a_misspelt_option_is_refused_not_defaulted(tmp_path, data):
     assert filled.batch_size == SiamFCTask.default_batch_size and filled.lr_start == SiamFCTask.lr_start
     with pytest.raises(TrainingError, match="teacher weight"):
         TrainConfig(teacher="nano", teacher_weight=1.5)
+
+
+def test_a_fine_tune_records_what_its_start_trained_on(tmp_path, data):
+    """provenance["inherited_sequences"]: the --init file's own and inherited sequences, kept on resume."""
+    from trackers.weights.provenance import learnt_from, read_provenance
+
+    train_seqs, val_seqs, cache = data
+    siamfc = SiamFCNet()
+    init_weights(siamfc, seed=1)
+    lineage = {"train_sequences": ["Old"], "inherited_sequences": ["Older"]}
+    start = save_checkpoint(tmp_path / "start.pt", siamfc.state_dict(), architecture=SIAMFC_ARCHITECTURE,
+                            config={}, provenance=lineage)
+    out = tmp_path / "tuned.pt"
+    train(SiamFCTask(), train_seqs, val_seqs, out, epochs=1, cache_dir=cache, init=str(start), **FAST)
+    prov = read_provenance(out)
+    assert prov["inherited_sequences"] == ["Old", "Older"] and prov["train_sequences"] == ["TrainSeq"]
+    assert learnt_from(prov) == {"Old", "Older", "TrainSeq"}
+    # resumed for a second epoch, the record stays
+    train(SiamFCTask(), train_seqs, val_seqs, out, epochs=2, cache_dir=cache, init=str(start), resume=True,
+          **FAST)
+    assert read_provenance(out)["inherited_sequences"] == ["Old", "Older"]
+    # from random weights nothing is inherited
+    fresh = tmp_path / "fresh.pt"
+    train(SiamFCTask(), train_seqs, val_seqs, fresh, epochs=1, cache_dir=cache, **FAST)
+    assert read_provenance(fresh)["inherited_sequences"] == []

@@ -67,6 +67,9 @@ class EvalReport:
     cancelled: bool = False
     untrained: set[str] = field(default_factory=set)
     """Trackers that ran on random weights: their figures measure nothing."""
+    trained_on: dict[str, list[str]] = field(default_factory=dict)
+    """Per tracker, the evaluated sequences its weights trained on (their provenance says so):
+    figures on those measure memory, not tracking."""
 
     def _ok(self, name: str) -> list[SequenceResult]:
         return [r for r in self.results.get(name, {}).values() if r.ok]
@@ -119,6 +122,8 @@ class EvalReport:
             }
             if name in self.untrained:
                 entry["untrained"] = True
+            if self.trained_on.get(name):
+                entry["trained_on"] = list(self.trained_on[name])
             trackers[name] = entry
         # False when the run was cut short: the sequences missing from it were never run.
         return {"trackers": trackers, "complete": not self.cancelled}
@@ -155,13 +160,15 @@ def format_table(report: EvalReport) -> str:
     notes: list[str] = []
     for name in report.trackers:
         per_seq = report.results.get(name, {})
+        seen = set(report.trained_on.get(name, ()))
         for seq, r in per_seq.items():
+            shown = seq + " *" if seq in seen else seq
             if r.ok:
                 rows.append(
-                    (name, seq, _fmt(r.auc, 3), _fmt(r.precision, 3), _fmt(r.fps, 1), str(r.frames))
+                    (name, shown, _fmt(r.auc, 3), _fmt(r.precision, 3), _fmt(r.fps, 1), str(r.frames))
                 )
             else:
-                rows.append((name, seq, "error", "", "", ""))
+                rows.append((name, shown, "error", "", "", ""))
                 notes.append(f"{name} on {seq}: {r.error}")
         failed = report.failures(name)
         label = "mean" if not failed else f"mean ({failed} failed, excluded)"
@@ -198,6 +205,14 @@ def format_table(report: EvalReport) -> str:
         previous = row[0]
     for name in sorted(report.untrained):
         notes.append(f"WARNING: {name} ran on RANDOM (untrained) weights: its figures measure nothing")
+    for name in report.trackers:
+        seen_list = report.trained_on.get(name, [])
+        if seen_list:
+            count = f"{len(seen_list)} of the {len(report.sequences)}"
+            notes.append(
+                f"WARNING: {name}'s weights trained on {count} sequences marked *: "
+                "their figures (and the mean) measure memory, not tracking on unseen video"
+            )
     if report.cancelled:
         notes.append("cancelled: the table holds only the sequences finished before the cancel")
     if notes:

@@ -14,6 +14,7 @@ from trackers.protocol import Tracker
 from trackers.run import CancelToken, track_frames
 from trackers.sources import open_source
 from trackers.types import AnnotatedSequence, Box
+from trackers.weights.provenance import learnt_from, read_provenance, seen_in_training
 
 PROGRESS_EVERY = 50
 """Frames between two progress messages inside a sequence."""
@@ -120,6 +121,8 @@ def evaluate(
                     tracker = make_tracker(name)
                     if getattr(tracker, "untrained", False):
                         report.untrained.add(name)
+                    learnt = learnt_from(read_provenance(getattr(tracker, "weights_path", None)))
+                    report.trained_on[name] = seen_in_training(report.sequences, learnt)
                 result = _run_sequence(tracker, sequence, open_fn, label, progress, cancel)
             except Exception as exc:  # noqa: BLE001 - one bad sequence must not lose the rest
                 tracker = None
