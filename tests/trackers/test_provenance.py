@@ -72,3 +72,27 @@ def test_eval_of_the_bundled_siamfc_on_its_own_training_data_says_so(tmp_path):
     sequences = load_sequences([make_otb(tmp_path, "OTB100_Bird2", TINY_GT)])
     report = evaluate(sequences, ["siamfc"], lambda name: create_tracker(name, device="cpu"))
     assert report.trained_on["siamfc"] == ["OTB100_Bird2"]
+
+
+def test_record_lineage_adds_the_ancestors_sequences_and_keeps_the_tensors(tmp_path):
+    from tests.tools import load_tool
+
+    record = load_tool("record_lineage")
+    ancestor = siamfc_weights(tmp_path / "a.pt", {"train_sequences": ["A1"], "inherited_sequences": ["A0"]})
+    weights = {"w": torch.arange(6.0).reshape(2, 3)}
+    target = save_checkpoint(tmp_path / "t.pt", weights, architecture=ARCHITECTURE, config={"k": 1},
+                             provenance={"train_sequences": ["T"]}, half=True, int8=["w"])
+    before = torch.load(target, weights_only=True)
+    assert record.main([str(target), str(ancestor)]) == 0
+    after = torch.load(target, weights_only=True)
+    assert after["provenance"]["inherited_sequences"] == ["A0", "A1"]
+    assert learnt_from(read_provenance(target)) == {"A0", "A1", "T"}
+    assert torch.equal(after["int8"]["w"]["values"], before["int8"]["w"]["values"])
+    assert torch.equal(after["int8"]["w"]["scale"], before["int8"]["w"]["scale"])
+    assert after["config"] == {"k": 1}
+    # an ancestor that names nothing, or a target that is not ours, is refused and nothing is written
+    bare = tmp_path / "bare.pt"
+    torch.save({"w": torch.zeros(1)}, bare)
+    assert record.main([str(target), str(bare)]) == 2
+    assert record.main([str(bare), str(ancestor)]) == 2
+    assert torch.load(bare, weights_only=True).keys() == {"w"}
