@@ -19,6 +19,10 @@
 #                             learning rates (section 4.1: 1e-2 to 1e-5), eq. 3-6 only: the shipped
 #                             SiamFC came from scratch on the 44 labelled sequences alone, and every
 #                             fine-tune of it at 1e-3 lost validation AUC
+#   tools/distill.sh siamfc-labelled  the recipe that made the shipped siamfc.pt (from random weights,
+#                             the labelled items only, no teacher, no stills, 6 epochs x 2800 pairs at the
+#                             paper's learning rates): the baseline any distilled SiamFC must beat on a split
+#                             that neither trained on (16th session: siamfc.pt trained on 7 of the 8 items)
 #   tools/distill.sh dsiam    DSiam's training through time (section 3.5) from a distilled SiamFC
 #                             (DSIAM_INIT, default out/distill/siamfc_distill.pt); DSiam has no
 #                             teacher term: it inherits the teacher through SiamFC and trains on
@@ -32,10 +36,12 @@
 # DISTILL_VAL=large is the 8-item split the next runs should use (README, "Wider data"): 1,848
 # frames in 6 flights instead of 454 in 2. DISTILL_RUN=NAME names the run's files in out/distill/
 # (default: the variant), so a run on another split does not resume one on the old split.
+# DISTILL_VAL=none trains on every training-side item, validation items included (no validation:
+# the recipe chosen on a split, then trained on train + validation).
 # Extra arguments go to `python -m training` (e.g. --epochs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-variant=${1:?usage: tools/distill.sh siamfc|siamfc-box|siamfc-wide|siamfc-scratch|siamrpn|siamrpn-wide|siamrpn-shape|dsiam [training options]}
+variant=${1:?usage: tools/distill.sh siamfc|siamfc-box|siamfc-wide|siamfc-scratch|siamfc-labelled|siamrpn|siamrpn-wide|siamrpn-shape|dsiam [training options]}
 shift
 tracker=${variant%%-*}
 DATA=${DISTILL_DATA:-../shared/data}
@@ -50,11 +56,12 @@ for v in "$DATA"/videos/labelled/*.mp4; do
 done
 val_names=${DISTILL_VAL:-DTB70_Surfing06 VOT-TIR2015_horse}
 [[ $val_names == large ]] && val_names="DTB70_Surfing06 VOT-TIR2015_horse UAV123_10fps_group2 UAVDT_S0310 DTB70_Gull2 OTB100_Biker"
+[[ $val_names == none ]] && val_names=""
 read -r -a val <<<"$val_names"
 flight() { local n=${1%.mp4}; n=${n##*/}; sed -E 's/[_-][0-9]+$//' <<<"$n"; }
 is_val() {  # the item (path or name) is a validation item or in a validation item's flight
   local n=${1%.mp4} v; n=${n##*/}
-  for v in "${val[@]}"; do [[ $n == "$v"* || $(flight "$n") == "$(flight "$v")" ]] && return 0; done
+  for v in "${val[@]+"${val[@]}"}"; do [[ $n == "$v"* || $(flight "$n") == "$(flight "$v")" ]] && return 0; done
   return 1
 }
 clips=()
@@ -63,7 +70,7 @@ for c in "$DATA"/videos/unlabelled/*; do [[ "$(basename "$c")" == bag.avi ]] || 
 wide=("${clips[@]}")
 for v in "${items[@]}"; do [[ $v == *.mp4 ]] && ! is_val "$v" && wide+=("$v"); done
 run=${DISTILL_RUN:-${variant/-/_}}
-common=(--val "${val[@]}"
+common=(--val "${val[@]+"${val[@]}"}"
         --out "out/distill/${run}_distill.pt" --batch-size 8 --amp bf16 --threads 1
         --metric-frames 0 --checkpoint-every 100 --cache-dir out/distill/cache --resume)
 photos=${PHOTOS:-out/photos}
@@ -86,13 +93,14 @@ case "$variant" in
                   --epochs 1 --pairs-per-epoch 9600 --lr 2e-4 1e-5) ;;
   siamfc-wide) extra=(--teacher nano --teacher-weight 0 --teacher-label "${wide[@]}" --teacher-label-objects 8
                   "${stills[@]}" --init resources/weights/siamfc.pt --epochs 10 --pairs-per-epoch 17000 --lr 1e-3 1e-5) ;;
+  siamfc-labelled) extra=(--epochs 6 --pairs-per-epoch 2800) ;;
   siamfc-scratch) extra=(--teacher nano --teacher-weight 0 --teacher-label "${wide[@]}" --teacher-label-objects 8
                   "${stills[@]}" --epochs 8 --pairs-per-epoch 6000) ;;
   dsiam)   init=${DSIAM_INIT:-out/distill/siamfc_distill.pt}
            [[ -f $init ]] || { echo "tools/distill.sh dsiam: $init is missing; run tools/distill.sh siamfc first" >&2; exit 2; }
            # the DSiam task's own epochs, clips and learning rates
            extra=(--init "$init" --teacher nano --teacher-weight 0 --teacher-label "${clips[@]}") ;;
-  *) echo "tools/distill.sh: unknown run '$variant' (siamfc, siamfc-box, siamfc-wide, siamfc-scratch, siamrpn, siamrpn-wide, siamrpn-shape or dsiam)" >&2; exit 2 ;;
+  *) echo "tools/distill.sh: unknown run '$variant' (siamfc, siamfc-box, siamfc-wide, siamfc-scratch, siamfc-labelled, siamrpn, siamrpn-wide, siamrpn-shape or dsiam)" >&2; exit 2 ;;
 esac
 command=(.venv/bin/python -m training --tracker "$tracker" "${items[@]}" "${common[@]}" "${extra[@]}" "$@")
 if [[ -n ${DISTILL_DRY_RUN:-} ]]; then printf '%s\n' "${command[@]}"; exit 0; fi  # the arguments, one a line

@@ -115,3 +115,17 @@ def test_another_validation_split_is_never_teacher_labelled(data, tmp_path, val,
     assert labelled == ["01_dog.mp4", "VOT-TIR2015_horse.mp4", "vtest.avi"] if val != "large" else \
         ["01_dog.mp4", "vtest.avi"]
     assert option(args, "--out") == ["out/distill/siamrpn_wide_large_distill.pt"]
+
+
+def test_the_labelled_recipe_has_no_teacher_and_none_trains_on_the_validation_items(data, tmp_path):
+    """siamfc-labelled is siamfc.pt's recipe (labelled items only, from random weights); with
+    DISTILL_VAL=none the validation items are trained on, the held-out ones still never."""
+    args = dry_run(data, "siamfc-labelled", tmp_path, DISTILL_VAL="large", DISTILL_RUN="recipe")
+    assert not {"--teacher", "--teacher-label", "--synthetic", "--init", "--lr"} & set(args)
+    assert option(args, "--epochs") == ["6"] and option(args, "--pairs-per-epoch") == ["2800"]
+    assert "OTB100_Biker" in option(args, "--val")
+    everything = dry_run(data, "siamfc-labelled", tmp_path, DISTILL_VAL="none", DISTILL_RUN="all")
+    assert "--val" in everything and option(everything, "--val") == []  # no validation at all
+    items = [Path(i).stem for i in option(everything, "--tracker")[1:]]
+    assert sorted(items) == sorted(TRAINING_SEQUENCES + TRAINING_VIDEOS)
+    assert not set(HELDOUT) & set(items)
