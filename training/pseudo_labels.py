@@ -36,12 +36,14 @@ from trackers.evaluation.metrics import box_iou
 from trackers.output import atomic_write
 from trackers.sources import open_source
 from trackers.types import Box
+from trackers.weights import provenance
 from training.fingerprint import source_fingerprint
 
 LABEL_VERSION = 1
 
-TEACHER_PREFIX = "teacher-"
-"""How the name of every sequence the teacher labelled begins (``pseudo_sequences``)."""
+# How the name of every sequence the teacher labelled begins (``pseudo_sequences``); defined
+# beside the code that reads training provenance, which parses these names.
+TEACHER_PREFIX = provenance.TEACHER_PREFIX
 
 
 def is_teacher_labelled(sequence: AnnotatedSequence) -> bool:

@@ -32,3 +32,21 @@ def test_the_bundled_dsiam_starts_from_a_distilled_siamfc_with_the_embedding_fro
     provenance = _provenance("dsiam.pt", ARCHITECTURE)
     assert "siamfc_box_distill" in provenance["init"] and provenance["train_embedding"] is False
     assert provenance["layers"] == "conv4+conv5" and provenance["clip_length"] == 4
+
+
+HELD_OUT = ("OTB100_Dog1", "OTB100_Jogging-1", "OTB100_Jogging-2", "OTB100_Subway", "VOT2015_bag",
+            "OTB100_Coke", "UAVDT_S1606", "UAV123_10fps_group1_1", "UAV123_10fps_group1_2",
+            "UAV123_10fps_group1_3", "UAV123_10fps_group1_4")
+"""The 11 sequences the README's held-out figures are measured on."""
+
+
+@pytest.mark.parametrize("name", ["siamfc.pt", "siamrpn.pt", "dsiam.pt"])
+def test_no_bundled_weights_learnt_from_a_held_out_sequence(name):
+    """Their own run's data and their ancestors' (trackers.weights.provenance): the held-out
+    figures would measure memory otherwise."""
+    from trackers.weights.provenance import learnt_from, read_provenance, seen_in_training
+
+    learnt = learnt_from(read_provenance(WEIGHTS_DIR / name))
+    assert len(learnt) >= 40  # it names what it trained on (44 labelled sequences at least)
+    # teacher-labelled stretches count as their clip's frames; the held-out VOT2015_bag is bag.avi
+    assert seen_in_training((*HELD_OUT, "bag"), learnt) == []

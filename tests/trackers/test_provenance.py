@@ -31,6 +31,12 @@ def test_own_and_inherited_sequences_are_read(tmp_path):
     assert learnt == {"a", "b-train", "c"}
     # a --val-tail run trained on the head of b: b counts as seen; d never was
     assert seen_in_training(["d", "c", "b", "a"], learnt) == ["c", "b", "a"]
+    # a stretch the teacher labelled is training on its clip's frames (training.pseudo_labels' names)
+    from training.pseudo_labels import TEACHER_PREFIX
+
+    stretches = frozenset({f"{TEACHER_PREFIX}OTB100_Coke-o3p1", f"{TEACHER_PREFIX}my-clip-7-o0p12"})
+    assert seen_in_training(["OTB100_Coke", "my-clip-7", "my-clip", "OTB100"], stretches) == [
+        "OTB100_Coke", "my-clip-7"]
 
 
 def test_files_without_provenance_name_nothing(tmp_path):

@@ -11,6 +11,7 @@ run's sequences, or none.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,12 @@ from trackers.weights.checkpoint import FORMAT, WeightsError, load_safely
 
 TRAIN_SUFFIX = "-train"
 """``--val-tail`` trains on a sequence's head under the name ``<name>-train``."""
+
+TEACHER_PREFIX = "teacher-"
+"""How the name of every stretch the teacher labelled begins: ``teacher-<clip>-o<slot>p<phase>``
+(``training.pseudo_labels``), i.e. frames of ``<clip>``."""
+
+_STRETCH = re.compile(re.escape(TEACHER_PREFIX) + r"(?P<clip>.+)-o\d+p\d+")
 
 
 def read_provenance(path: str | Path | None) -> dict[str, Any]:
@@ -47,6 +54,7 @@ def learnt_from(provenance: Mapping[str, Any]) -> frozenset[str]:
 
 
 def seen_in_training(sequences: Iterable[str], learnt: frozenset[str]) -> list[str]:
-    """The names among ``sequences`` that the weights trained on, whole or in part (a
-    ``-train`` head), in the order given."""
-    return [name for name in sequences if name in learnt or name + TRAIN_SUFFIX in learnt]
+    """The names among ``sequences`` whose frames the weights trained on: whole, in part (a
+    ``-train`` head) or as the teacher labelled them (a stretch of that clip), in the order given."""
+    clips = {m["clip"] for m in map(_STRETCH.fullmatch, learnt) if m is not None}
+    return [name for name in sequences if name in learnt or name + TRAIN_SUFFIX in learnt or name in clips]
