@@ -24,8 +24,8 @@ import math
 
 CALIBRATION: dict[str, tuple[float, float]] = {
     # name: (a, b), fitted as described above; see tools/calibrate_confidence.py
-    "siamfc": (1.115, -2.094),  # 928 frames, 83% IoU>0.5, scores -0.235-9.95, Brier 0.065
-    "siamfc-3s": (0.762, -1.553),  # 928 frames, 76% IoU>0.5, scores -0.0816-9.66, Brier 0.115
+    "siamfc": (0.9684, -2.154),  # 928 frames, 80% IoU>0.5, scores 1.27-10.6, Brier 0.097
+    "siamfc-3s": (0.5377, -1.042),  # 928 frames, 73% IoU>0.5, scores -0.197-10.4, Brier 0.149
     "siamrpn": (10.03, -6.444),  # 928 frames, 91% IoU>0.5, scores 0.649-0.999, Brier 0.050
     "dsiam": (0.3354, 0.236),  # 928 frames, 87% IoU>0.5, scores 2.14-8.62, Brier 0.110
     "dsiamm": (0.3975, 0.0005303),  # 928 frames, 87% IoU>0.5, scores 2.16-8.62, Brier 0.106
