@@ -121,8 +121,9 @@ def evaluate(
                     tracker = make_tracker(name)
                     if getattr(tracker, "untrained", False):
                         report.untrained.add(name)
-                    learnt = learnt_from(read_provenance(getattr(tracker, "weights_path", None)))
-                    report.trained_on[name] = seen_in_training(report.sequences, learnt)
+                    if name not in report.trained_on:  # one read of the file per tracker, not per rebuild
+                        learnt = learnt_from(read_provenance(getattr(tracker, "weights_path", None)))
+                        report.trained_on[name] = seen_in_training(report.sequences, learnt)
                 result = _run_sequence(tracker, sequence, open_fn, label, progress, cancel)
             except Exception as exc:  # noqa: BLE001 - one bad sequence must not lose the rest
                 tracker = None
