@@ -6,10 +6,12 @@ its first ground-truth box, and fit ``P(IoU > 0.5) = sigmoid(a * score + b)`` to
 (raw score, IoU > 0.5) pairs of all tracked frames by Newton's method (logistic
 regression with a tiny ridge, so a tracker that never fails still gets finite numbers).
 Held-out sequences are never read. Prints the table to paste into ``CALIBRATION``
-with, per tracker, the frames used, the share with IoU > 0.5 and the Brier score.
+with, per tracker, the frames used, the share with IoU > 0.5 and the Brier score (and on
+stderr each sequence's frames and share).
 
     python tools/calibrate_confidence.py --frames 100            # all Siamese trackers
     python tools/calibrate_confidence.py --tracker siamrpn --weights my.pt
+    python tools/calibrate_confidence.py --tracker dsiam --set window_influence=0.176  # compare settings
 
 Cheap by design: one thread, 100 frames of 10 sequences per tracker.
 """
@@ -23,6 +25,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from app.cli.options import config_item  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data" / "sequences"
 HELD_OUT = (
     "OTB100_Dog1", "OTB100_Jogging-1", "OTB100_Jogging-2", "OTB100_Subway", "VOT2015_bag", "OTB100_Coke",
@@ -55,7 +62,8 @@ def fit_logistic(scores: np.ndarray, hits: np.ndarray, iterations: int = 50) -> 
 
 
 def collect(
-    tracker_name: str, sequences: list, frames: int, weights: Path | None
+    tracker_name: str, sequences: list, frames: int, weights: Path | None,
+    config: dict[str, object] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     from trackers.evaluation import iou
     from trackers.registry import create_tracker
@@ -69,7 +77,7 @@ def collect(
         gt = sequence.groundtruth[:frames]
         if not np.all(np.isfinite(gt[0])):
             continue
-        tracker = create_tracker(tracker_name, weights=weights, device="cpu")
+        tracker = create_tracker(tracker_name, weights=weights, device="cpu", config=config or None)
         source = open_source(sequence.source)
         try:
             stream = source.iter_from(0, min(frames, len(gt)))
@@ -82,9 +90,12 @@ def collect(
             source.close()
         truth = gt[1 : 1 + len(boxes)]
         keep = np.all(np.isfinite(truth), axis=1) & np.isfinite(raw)
+        overlap = iou(np.asarray(boxes)[keep], truth[keep])
         scores.extend(np.asarray(raw)[keep])
-        ious.extend(iou(np.asarray(boxes)[keep], truth[keep]))
-        print(f"  {tracker_name} {sequence.name}: {int(keep.sum())} frames", file=sys.stderr, flush=True)
+        ious.extend(overlap)
+        share = f", {np.mean(overlap > 0.5):.0%} IoU>0.5" if len(overlap) else ""
+        line = f"  {tracker_name} {sequence.name}: {int(keep.sum())} frames{share}"
+        print(line, file=sys.stderr, flush=True)
     return np.asarray(scores), np.asarray(ious)
 
 
@@ -97,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         "--data", type=Path, default=DATA, help="OTB-layout sequences (default ../shared/data/sequences)"
     )
     parser.add_argument("--sequences", type=int, default=10, help="at most this many training sequences")
+    parser.add_argument(
+        "--set", action="append", default=[], type=config_item, metavar="KEY=VALUE",
+        help="a config value for every tracker (repeatable), to see how a setting moves the fit",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -112,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"training sequences: {', '.join(s.name for s in sequences)}", file=sys.stderr)
     lines = []
     for name in args.tracker or SIAMESE:
-        scores, ious = collect(name, sequences, args.frames, args.weights)
+        scores, ious = collect(name, sequences, args.frames, args.weights, dict(args.set))
         hits = (ious > 0.5).astype(np.float64)
         a, b = fit_logistic(scores, hits)
         p = 1.0 / (1.0 + np.exp(-(a * scores + b)))
