@@ -26,27 +26,20 @@ def test_the_distilled_bundled_weights_name_the_teacher(name, module):
     assert provenance["shipped_from"]  # SiamRPN ships an epoch copy of an unfinished run: no "finished"
 
 
-def test_the_bundled_dsiam_starts_from_the_bundled_siamfc_with_the_embedding_frozen():
-    """Section 3.5's training through time from the shipped SiamFC (17th session): the DSiam
-    file's embedding is SiamFC's, tensor for tensor, and it inherits what SiamFC learnt from."""
-    import torch
-
+def test_the_bundled_dsiam_starts_from_a_teacher_boxes_fine_tune_of_the_bundled_siamfc():
+    """Section 3.5's training through time, embedding frozen, from a short fine-tune of the
+    shipped SiamFC on the teacher's boxes (17th session, README): it inherits everything that
+    SiamFC and the fine-tune learnt from, teacher-labelled stretches included."""
     from trackers.dsiam.network import ARCHITECTURE
-    from trackers.siamfc.network import ARCHITECTURE as SIAMFC
-    from trackers.weights.loading import load_checkpoint
     from trackers.weights.provenance import read_provenance
 
     provenance = _provenance("dsiam.pt", ARCHITECTURE)
-    assert provenance["init"] == "resources/weights/siamfc.pt" and provenance["train_embedding"] is False
+    assert "siamfc_box_all_distill" in provenance["init"] and provenance["train_embedding"] is False
     assert provenance["layers"] == "conv4+conv5" and provenance["clip_length"] == 4
     siamfc = read_provenance(WEIGHTS_DIR / "siamfc.pt")
-    assert sorted(provenance["inherited_sequences"]) == sorted(siamfc["train_sequences"])
-    dsiam_state, _ = load_checkpoint(WEIGHTS_DIR / "dsiam.pt", ARCHITECTURE)
-    siamfc_state, _ = load_checkpoint(WEIGHTS_DIR / "siamfc.pt", SIAMFC)
-    embedding = [key for key in siamfc_state if key.startswith("embedding.")]
-    assert len(embedding) >= 10
-    for key in embedding:
-        assert torch.equal(dsiam_state["siamfc." + key], siamfc_state[key]), key
+    inherited = set(provenance["inherited_sequences"])
+    assert set(siamfc["train_sequences"]) <= inherited
+    assert any(name.startswith("teacher-") for name in inherited | set(provenance["train_sequences"]))
 
 
 HELD_OUT = ("OTB100_Dog1", "OTB100_Jogging-1", "OTB100_Jogging-2", "OTB100_Subway", "VOT2015_bag",

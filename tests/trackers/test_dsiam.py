@@ -389,6 +389,8 @@ def test_untrained_tracker_says_so(caplog, tmp_path, monkeypatch):
 def test_presets_and_constants():
     assert PRESETS["dsiam"].layers == ("conv5",)
     assert PRESETS["dsiamm"].layers == ("conv4", "conv5")
+    # the window, chosen for each preset on the 8-item split (17th session)
+    assert (PRESETS["dsiam"].window_influence, PRESETS["dsiamm"].window_influence) == (0.25, 0.176)
     cfg = DSiamConfig()
     # section 3.6: three scales; the rest of the search is SiamFC-3s's but for the values
     # chosen on the validation split (README): step 1.05, damping 0.6, window 0.25 (17th session)
