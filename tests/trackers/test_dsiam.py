@@ -391,6 +391,8 @@ def test_presets_and_constants():
     assert PRESETS["dsiamm"].layers == ("conv4", "conv5")
     # the window, chosen for each preset on the 8-item split (17th session)
     assert (PRESETS["dsiam"].window_influence, PRESETS["dsiamm"].window_influence) == (0.25, 0.176)
+    # V and W learned only above a peak of 5 for dsiam; DSiamM keeps the paper's 0 (17th session)
+    assert (PRESETS["dsiam"].success_threshold, PRESETS["dsiamm"].success_threshold) == (5.0, 0.0)
     cfg = DSiamConfig()
     # section 3.6: three scales; the rest of the search is SiamFC-3s's but for the values
     # chosen on the validation split (README): step 1.05, damping 0.6, window 0.25 (17th session)
@@ -423,3 +425,25 @@ def test_background_weights_peak_at_the_centre():
     np.testing.assert_allclose(weights, weights.T, atol=1e-7)
     flat = background_weights(255, sigma=1e9, taper=False)
     assert flat.min() > 0.999
+
+
+@pytest.mark.parametrize("threshold, learned", [(-math.inf, True), (1e9, False)])
+def test_v_and_w_are_learned_only_above_the_success_threshold(threshold, learned):
+    """Section 3.6 re-learns V and W only on a successful frame; the dsiam preset raises the bar
+    (17th session). Under it the box is still tracked, with V and W off, and the map says so."""
+    rng = np.random.default_rng(1)
+    import cv2
+
+    frame = cv2.resize(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8), (160, 120))
+    cfg = replace(PRESETS["dsiam"], success_threshold=threshold)
+    net = NormalisedNet.from_config(cfg)
+    init_weights(net.siamfc, seed=0)
+    tracker = DSiamTracker(cfg, net, CPU, name="dsiam", embedding=NormalisedEmbedding(net))
+    box = Box(100, 40, 30, 24)
+    tracker.init(frame, box)
+    for _ in range(2):
+        result = tracker.update(frame)
+        assert all(abs(g - w) <= 0.5 for g, w in zip(result.box.as_array(), box.as_array()))
+    assert (tracker._v is not None, tracker._w is not None) == (learned, learned)
+    label = result.score_map.label
+    assert label.endswith("tracked") if learned else label.endswith("peak under 1e+09, V and W off")

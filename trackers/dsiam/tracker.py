@@ -225,7 +225,8 @@ class DSiamTracker(ScaleSearchState, SiameseTracker):
         search = self._search
         factor = self._scale_factors[scale_id]
         chosen = score_region(center, float(extents[scale_id]), search)
-        state = "tracked" if tracked else "lost"
+        # under the threshold the frame still has a box; only V and W are off (section 3.6)
+        state = "tracked" if tracked else f"peak under {self.config.success_threshold:g}, V and W off"
         maps = [
             ScoreMap(
                 values=windowed,
