@@ -302,21 +302,27 @@ class NormalisedEmbedding:
         return {k: F.normalize(v, dim=1) for k, v in self.inner.features(images, layers).items()}
 
 
-def test_still_target_stays_put_with_transforms_learned_then_lost_target_stays_finite():
-    rng = np.random.default_rng(0)
-    small = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+STILL_BOX = Box(100, 40, 30, 24)
+
+
+def _still_target(cfg: DSiamConfig, name: str, seed: int) -> tuple[DSiamTracker, np.ndarray]:
+    """A NormalisedNet tracker started on a 160x120 random-texture frame at ``STILL_BOX``."""
     import cv2
 
+    small = np.random.default_rng(seed).integers(0, 256, (30, 40, 3), dtype=np.uint8)
     frame = cv2.resize(small, (160, 120), interpolation=cv2.INTER_LINEAR)
-    cfg = PRESETS["dsiamm"]
     net = NormalisedNet.from_config(cfg)
     init_weights(net.siamfc, seed=0)
-    tracker = DSiamTracker(cfg, net, CPU, name="dsiamm", embedding=NormalisedEmbedding(net))
-    box = Box(100, 40, 30, 24)
-    tracker.init(frame, box)
+    tracker = DSiamTracker(cfg, net, CPU, name=name, embedding=NormalisedEmbedding(net))
+    tracker.init(frame, STILL_BOX)
+    return tracker, frame
+
+
+def test_still_target_stays_put_with_transforms_learned_then_lost_target_stays_finite():
+    tracker, frame = _still_target(PRESETS["dsiamm"], "dsiamm", seed=0)
     for _ in range(2):
         result = tracker.update(frame)
-        for got, want in zip(result.box.as_array(), box.as_array()):
+        for got, want in zip(result.box.as_array(), STILL_BOX.as_array()):
             assert abs(got - want) <= 0.5
         assert result.score > 0 and "tracked" in result.score_map.label
     assert tracker._v is not None  # the second update used learned V and W
@@ -431,19 +437,10 @@ def test_background_weights_peak_at_the_centre():
 def test_v_and_w_are_learned_only_above_the_success_threshold(threshold, learned):
     """Section 3.6 re-learns V and W only on a successful frame; the dsiam preset raises the bar
     (17th session). Under it the box is still tracked, with V and W off, and the map says so."""
-    rng = np.random.default_rng(1)
-    import cv2
-
-    frame = cv2.resize(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8), (160, 120))
-    cfg = replace(PRESETS["dsiam"], success_threshold=threshold)
-    net = NormalisedNet.from_config(cfg)
-    init_weights(net.siamfc, seed=0)
-    tracker = DSiamTracker(cfg, net, CPU, name="dsiam", embedding=NormalisedEmbedding(net))
-    box = Box(100, 40, 30, 24)
-    tracker.init(frame, box)
+    tracker, frame = _still_target(replace(PRESETS["dsiam"], success_threshold=threshold), "dsiam", seed=1)
     for _ in range(2):
         result = tracker.update(frame)
-        assert all(abs(g - w) <= 0.5 for g, w in zip(result.box.as_array(), box.as_array()))
+        assert all(abs(g - w) <= 0.5 for g, w in zip(result.box.as_array(), STILL_BOX.as_array()))
     assert (tracker._v is not None, tracker._w is not None) == (learned, learned)
     label = result.score_map.label
     assert label.endswith("tracked") if learned else label.endswith("peak under 1e+09, V and W off")
