@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "afterwards by a tracking figure such as `siamtrack eval`")
     parser.add_argument("--max-gap", type=COUNT, default=DEFAULTS.max_gap, metavar="T",
                         help="most frames between the two images of a pair (section 2.2)")
+    parser.add_argument("--hflip", type=_number(float, 0.0, 1.0), default=DEFAULTS.hflip, metavar="P",
+                        help="mirror this share of the real pairs left to right, both images together "
+                             "(default 0: never; not in the papers, see training/augmentation.py)")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
     parser.add_argument("--teacher", choices=("nano",),
                         help="distil NanoTrack (bundled) into the tracker: its maps on every pair become "
@@ -387,6 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             keep_epochs=args.keep_epochs,
             val_pairs=args.val_pairs,
             max_gap=args.max_gap,
+            hflip=args.hflip,
             seed=args.seed,
             cache_dir=args.cache_dir,
             amp=args.amp,

@@ -52,6 +52,9 @@ class TrainConfig:
     cache_dir: str | Path | None = None
     augmentation: Augmentation | None = None
     """None: the task's own augmentation."""
+    hflip: float = 0.0
+    """Probability of mirroring a real pair left to right (``Augmentation.flip``), on top of
+    the augmentation (0: never, the pairs as before the option existed)."""
     extra_ratio: float = 0.0
     """Share of synthetic pairs (``extra_pairs`` of ``train``)."""
     extra_description: str = ""
@@ -79,6 +82,8 @@ class TrainConfig:
             raise TrainingError("the teacher share must be between 0 and 1")
         if self.teacher is not None and not 0.0 <= self.teacher_weight <= 1.0:
             raise TrainingError("the teacher weight must be between 0 and 1")
+        if not 0.0 <= self.hflip <= 1.0:
+            raise TrainingError("the flip probability must be between 0 and 1")
 
     @classmethod
     def from_options(cls, **options: Any) -> TrainConfig:
@@ -109,6 +114,8 @@ class TrainConfig:
             "synthetic": self.extra_description,
             **task_settings,
         }
+        if self.hflip:  # recorded only when used, so runs from before the option still resume
+            settings["hflip"] = float(self.hflip)
         if self.teacher_share is not None:
             settings["teacher_share"] = float(self.teacher_share)
         if self.teacher is not None:
@@ -125,5 +132,9 @@ class TrainConfig:
             lr_end=task.lr_end if self.lr_end is None else self.lr_end,
             weight_decay=task.weight_decay if self.weight_decay is None else self.weight_decay,
             momentum=task.momentum if self.momentum is None else self.momentum,
-            augmentation=task.augmentation() if self.augmentation is None else self.augmentation,
+            augmentation=self._augmentation(task),
         )
+
+    def _augmentation(self, task: Any) -> Augmentation:
+        augmentation = task.augmentation() if self.augmentation is None else self.augmentation
+        return dataclasses.replace(augmentation, flip=self.hflip) if self.hflip else augmentation

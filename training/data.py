@@ -182,6 +182,10 @@ class PairDataset(Dataset):
             if rng.random() < aug.blur:
                 sigma = rng.uniform(*aug.blur_sigma)
                 images[k] = cv2.GaussianBlur(img, (0, 0), sigmaX=sigma)
+        # the last draw, and only when asked for: flip 0 leaves every pair as it was
+        if aug.flip and rng.random() < aug.flip:
+            images = [np.ascontiguousarray(img[:, ::-1]) for img in images]
+            box[0] = cfg.search_size - box[0]  # pixel i spans [i, i+1): x maps to side - x
         return to_tensor(images[0]), to_tensor(images[1]), box
 
     def batch(self, indices: Iterable[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -185,6 +185,10 @@ class ClipDataset(PairDataset):
         for k, img in enumerate(images):
             if rng.random() < aug.blur:
                 images[k] = cv2.GaussianBlur(img, (0, 0), sigmaX=rng.uniform(*aug.blur_sigma))
+        # as PairDataset: the last draw, the whole clip mirrored together, only when asked for
+        if aug.flip and rng.random() < aug.flip:
+            images = [np.ascontiguousarray(img[:, ::-1]) for img in images]
+            boxes = [[cfg.search_size - cx, cy, w, h] for cx, cy, w, h in boxes]
         return (
             to_tensor(images[0]),
             torch.stack([to_tensor(img) for img in images[1:]]),

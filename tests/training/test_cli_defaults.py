@@ -15,3 +15,12 @@ def test_the_command_line_defaults_are_the_config_defaults():
     assert {"epochs", "pairs_per_epoch", "val_pairs", "checkpoint_every", "max_gap", "seed",
             "teacher_weight", "patience", "device", "amp"} <= shared
     assert {name: args[name] for name in shared} == {name: config[name] for name in shared}
+
+
+def test_hflip_is_a_probability():
+    import pytest
+
+    parser = build_parser()
+    assert parser.parse_args(["data", "--out", "w.pt", "--hflip", "0.5"]).hflip == 0.5
+    with pytest.raises(SystemExit):
+        parser.parse_args(["data", "--out", "w.pt", "--hflip", "1.5"])

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 import training.crop_cache as crop_cache
 from tests.media import BACKGROUND, TARGET, block_frames, make_otb, otb_line, write_video
@@ -230,3 +231,31 @@ def test_default_split_is_deterministic_and_keeps_flights_together():
     # about 15 %
     assert 2 <= len(val) <= 8
     assert default_split([seq("only_1"), seq("only_2")]) == ([seq("only_1"), seq("only_2")], [])
+
+
+def test_flip_mirrors_both_images_and_the_box_and_leaves_unflipped_pairs_as_they_were(tmp_path):
+    # SiamRPN-style translation so the box is off-centre and the mirror shows in cx
+    sequences = load_sequences(make_otb(tmp_path, size=(240, 200), origin=(110, 90)))
+    base = dict(translate_px=40.0, scale=0.2, grayscale=0.0, blur=0.0)
+    options = dict(pairs_per_epoch=8, cache_dir=tmp_path / "cache", search_margin=48, seed=3)
+    plain = PairDataset(sequences, augmentation=Augmentation(**base), **options)
+    always = PairDataset(sequences, augmentation=Augmentation(**base, flip=1.0), **options)
+    half = PairDataset(sequences, augmentation=Augmentation(**base, flip=0.5), **options)
+    assert Augmentation().flip == 0.0 and Augmentation.none().flip == 0.0
+    flipped = 0
+    for i in range(len(plain)):
+        z, x, box = plain[i]
+        fz, fx, fbox = always[i]
+        # the flip is the last draw: the same pair, mirrored left to right
+        assert torch.equal(fz, z.flip(-1)) and torch.equal(fx, x.flip(-1))
+        assert fbox.tolist() == pytest.approx([255 - box[0].item(), *box[1:].tolist()])
+        x0, y0, x1, y1 = bright_extent(fx)
+        cx, cy, w, h = fbox.tolist()
+        assert (x0, y0, x1, y1) == pytest.approx((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), abs=1.0)
+        hz, hx, hbox = half[i]
+        if torch.equal(hx, x):
+            assert torch.equal(hz, z) and torch.equal(hbox, box)
+        else:
+            assert torch.equal(hx, fx) and torch.equal(hz, fz) and torch.equal(hbox, fbox)
+            flipped += 1
+    assert 0 < flipped < len(plain)

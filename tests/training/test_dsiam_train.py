@@ -223,3 +223,15 @@ def test_dsiam_trains_beside_the_teacher_at_weight_zero_and_refuses_a_teacher_te
     with pytest.raises(TrainingError, match="no distillation"):
         train(DSiamTask(clip_length=2), train_seq, val_seq, tmp_path / "x.pt", epochs=1, init=SIAMFC,
               teacher_weight=0.5, **fast)
+
+
+def test_flip_mirrors_a_whole_clip_and_its_boxes(tmp_path, seqs):
+    train_seq, _ = seqs
+    options = dict(clips_per_epoch=6, clip_length=3, frame_step=2, max_gap=6, cache_dir=tmp_path)
+    plain = ClipDataset(train_seq, augmentation=Augmentation(translate_px=6.0), **options)
+    mirrored = ClipDataset(train_seq, augmentation=Augmentation(translate_px=6.0, flip=1.0), **options)
+    for i in range(len(plain)):
+        z, x, boxes = plain[i]
+        fz, fx, fboxes = mirrored[i]
+        assert torch.equal(fz, z.flip(-1)) and torch.equal(fx, x.flip(-1))
+        assert torch.allclose(fboxes[:, 0], 255 - boxes[:, 0]) and torch.equal(fboxes[:, 1:], boxes[:, 1:])

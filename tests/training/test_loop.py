@@ -379,6 +379,21 @@ def test_a_misspelt_option_is_refused_not_defaulted(tmp_path, data):
         TrainConfig(teacher="nano", teacher_weight=1.5)
 
 
+def test_the_flip_option_reaches_the_augmentation_and_the_recorded_settings():
+    from training.config import TrainConfig
+
+    task = SiamFCTask()
+    assert TrainConfig().for_task(task).augmentation == task.augmentation()
+    flipped = TrainConfig(hflip=0.5).for_task(task)
+    assert flipped.augmentation.flip == 0.5
+    assert flipped.augmentation == dataclasses.replace(task.augmentation(), flip=0.5)
+    # recorded only when used, so a run from before the option resumes with the same settings
+    assert "hflip" not in TrainConfig().for_task(task).run_settings(None, 1, {})
+    assert flipped.run_settings(None, 1, {})["hflip"] == 0.5
+    with pytest.raises(TrainingError, match="flip probability"):
+        TrainConfig(hflip=1.5)
+
+
 def test_a_fine_tune_records_what_its_start_trained_on(tmp_path, data):
     """provenance["inherited_sequences"]: the --init file's own and inherited sequences, kept on resume."""
     from trackers.weights.provenance import learnt_from, read_provenance
