@@ -444,3 +444,18 @@ def test_v_and_w_are_learned_only_above_the_success_threshold(threshold, learned
     assert (tracker._v is not None, tracker._w is not None) == (learned, learned)
     label = result.score_map.label
     assert label.endswith("tracked") if learned else label.endswith("peak under 1e+09, V and W off")
+
+
+def test_maps_that_are_not_finite_are_labelled_lost_not_under_the_threshold():
+    tracker, frame = _still_target(PRESETS["dsiam"], "dsiam", seed=1)
+    forward = tracker.net.forward
+
+    def poisoned(*args, **kwargs):
+        fused, per_layer = forward(*args, **kwargs)
+        return fused * float("nan"), {layer: m * float("nan") for layer, m in per_layer.items()}
+
+    tracker.net.forward = poisoned
+    result = tracker.update(frame)
+    assert result.box.is_finite() and result.score == 0.0
+    assert result.score_map.label.endswith("maps not finite, lost")
+    assert tracker._v is None and tracker._w is None

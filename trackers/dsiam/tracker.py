@@ -184,7 +184,7 @@ class DSiamTracker(ScaleSearchState, SiameseTracker):
             box=box,
             score=peak if finite else 0.0,
             score_maps=self._score_maps(
-                previous_center, extents, fused_maps, layer_maps, windowed, scale_id, tracked
+                previous_center, extents, fused_maps, layer_maps, windowed, scale_id, tracked, finite
             ),
             untrained=self.untrained,
         )
@@ -218,6 +218,7 @@ class DSiamTracker(ScaleSearchState, SiameseTracker):
         windowed: np.ndarray,
         scale_id: int,
         tracked: bool,
+        finite: bool = True,
     ) -> tuple[ScoreMap, ...]:
         """The chosen scale's fused map as searched (up-sampled, windowed) first, then each
         layer's raw 17x17 score map at that scale (conv4, conv5), then each scale's raw
@@ -225,8 +226,12 @@ class DSiamTracker(ScaleSearchState, SiameseTracker):
         search = self._search
         factor = self._scale_factors[scale_id]
         chosen = score_region(center, float(extents[scale_id]), search)
-        # under the threshold the frame still has a box; only V and W are off (section 3.6)
-        state = "tracked" if tracked else f"peak under {self.config.success_threshold:g}, V and W off"
+        # under the threshold the frame still has a box; only V and W are off (section 3.6).
+        # Maps that were not finite (cleaned to 0 above) say so: their peak means nothing.
+        if not finite:
+            state = "maps not finite, lost"
+        else:
+            state = "tracked" if tracked else f"peak under {self.config.success_threshold:g}, V and W off"
         maps = [
             ScoreMap(
                 values=windowed,
