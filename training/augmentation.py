@@ -105,6 +105,18 @@ def grayscale(image: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.repeat(luma[:, :, None], 3, axis=2)
 
 
+def mirrored(images: list[NDArray], aug: Augmentation, rng: np.random.Generator) -> list[NDArray] | None:
+    """The images mirrored left to right with probability ``aug.flip``, else None.
+
+    Call it after every other draw of the item: with ``flip`` 0 it draws nothing, so the
+    generator's stream, and every pair, stay what they were before the option existed.
+    The caller maps each box's ``cx`` to ``side - cx`` (pixel i spans [i, i+1)).
+    """
+    if not aug.flip or rng.random() >= aug.flip:
+        return None
+    return [np.ascontiguousarray(img[:, ::-1]) for img in images]
+
+
 def to_tensor(image: NDArray) -> torch.Tensor:
     array = np.clip(np.asarray(image, dtype=np.float32), 0.0, 255.0)
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))

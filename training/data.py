@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from trackers.evaluation import AnnotatedSequence
 from trackers.siamfc.config import SiamFCConfig
-from training.augmentation import Augmentation, colour_jitter, grayscale, resample, to_tensor
+from training.augmentation import Augmentation, colour_jitter, grayscale, mirrored, resample, to_tensor
 from training.crop_cache import CachedSequence, Progress, build_crop_cache, center_slice, crop_extents
 
 DEFAULT_MAX_GAP = 100
@@ -182,10 +182,9 @@ class PairDataset(Dataset):
             if rng.random() < aug.blur:
                 sigma = rng.uniform(*aug.blur_sigma)
                 images[k] = cv2.GaussianBlur(img, (0, 0), sigmaX=sigma)
-        # the last draw, and only when asked for: flip 0 leaves every pair as it was
-        if aug.flip and rng.random() < aug.flip:
-            images = [np.ascontiguousarray(img[:, ::-1]) for img in images]
-            box[0] = cfg.search_size - box[0]  # pixel i spans [i, i+1): x maps to side - x
+        flipped = mirrored(images, aug, rng)  # the last draw
+        if flipped is not None:
+            images, box[0] = flipped, cfg.search_size - box[0]
         return to_tensor(images[0]), to_tensor(images[1]), box
 
     def batch(self, indices: Iterable[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

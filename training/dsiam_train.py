@@ -57,7 +57,7 @@ from trackers.evaluation import AnnotatedSequence
 from trackers.siamfc.network import ARCHITECTURE as SIAMFC_ARCHITECTURE
 from trackers.siamfc.network import init_weights
 from trackers.weights.checkpoint import WeightsError
-from training.augmentation import Augmentation, colour_jitter, grayscale, resample, to_tensor
+from training.augmentation import Augmentation, colour_jitter, grayscale, mirrored, resample, to_tensor
 from training.config import TrainingError
 from training.data import PairDataset
 from training.loop import train
@@ -185,9 +185,9 @@ class ClipDataset(PairDataset):
         for k, img in enumerate(images):
             if rng.random() < aug.blur:
                 images[k] = cv2.GaussianBlur(img, (0, 0), sigmaX=rng.uniform(*aug.blur_sigma))
-        # as PairDataset: the last draw, the whole clip mirrored together, only when asked for
-        if aug.flip and rng.random() < aug.flip:
-            images = [np.ascontiguousarray(img[:, ::-1]) for img in images]
+        flipped = mirrored(images, aug, rng)  # the last draw, the whole clip together
+        if flipped is not None:
+            images = flipped
             boxes = [[cfg.search_size - cx, cy, w, h] for cx, cy, w, h in boxes]
         return (
             to_tensor(images[0]),

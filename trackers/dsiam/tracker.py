@@ -168,6 +168,12 @@ class DSiamTracker(ScaleSearchState, SiameseTracker):
         # "When the maximum value of fused response map is larger than 0, the tracking at
         # current frame is successful" (section 3.6)
         tracked = finite and peak > cfg.success_threshold
+        # under the threshold the frame still has a box; only V and W are off (section 3.6).
+        # Maps that were not finite (cleaned to 0 above) say so: their peak means nothing.
+        if not finite:
+            state = "maps not finite, lost"
+        else:
+            state = "tracked" if tracked else f"peak under {cfg.success_threshold:g}, V and W off"
 
         box = self._keep_in_frame(self._min_size, self._max_size)
 
@@ -184,7 +190,7 @@ class DSiamTracker(ScaleSearchState, SiameseTracker):
             box=box,
             score=peak if finite else 0.0,
             score_maps=self._score_maps(
-                previous_center, extents, fused_maps, layer_maps, windowed, scale_id, tracked, finite
+                previous_center, extents, fused_maps, layer_maps, windowed, scale_id, state
             ),
             untrained=self.untrained,
         )
@@ -217,21 +223,14 @@ class DSiamTracker(ScaleSearchState, SiameseTracker):
         layer_maps: dict[str, np.ndarray],
         windowed: np.ndarray,
         scale_id: int,
-        tracked: bool,
-        finite: bool = True,
+        state: str,
     ) -> tuple[ScoreMap, ...]:
         """The chosen scale's fused map as searched (up-sampled, windowed) first, then each
         layer's raw 17x17 score map at that scale (conv4, conv5), then each scale's raw
-        fused 17x17 map."""
+        fused 17x17 map; ``state`` ends the first one's label."""
         search = self._search
         factor = self._scale_factors[scale_id]
         chosen = score_region(center, float(extents[scale_id]), search)
-        # under the threshold the frame still has a box; only V and W are off (section 3.6).
-        # Maps that were not finite (cleaned to 0 above) say so: their peak means nothing.
-        if not finite:
-            state = "maps not finite, lost"
-        else:
-            state = "tracked" if tracked else f"peak under {self.config.success_threshold:g}, V and W off"
         maps = [
             ScoreMap(
                 values=windowed,
