@@ -176,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--hflip", type=_number(float, 0.0, 1.0), default=DEFAULTS.hflip, metavar="P",
                         help="mirror this share of the real pairs left to right, both images together "
                              "(default 0: never; not in the papers, see training/augmentation.py)")
+    parser.add_argument("--negative-pairs", type=_number(float, 0.0, 1.0), default=DEFAULTS.negative_pairs,
+                        metavar="P",
+                        help="SiamFC: make this share of the real pairs negative ones, the search image from "
+                             "another flight's sequence and every cell labelled -1 (default 0: none; not in "
+                             "the papers, see training/augmentation.py)")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
     parser.add_argument("--teacher", choices=("nano",),
                         help="distil NanoTrack (bundled) into the tracker: its maps on every pair become "
@@ -391,6 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             val_pairs=args.val_pairs,
             max_gap=args.max_gap,
             hflip=args.hflip,
+            negative_pairs=args.negative_pairs,
             seed=args.seed,
             cache_dir=args.cache_dir,
             amp=args.amp,

@@ -17,6 +17,14 @@ So a run, and a resumed run, sees exactly the same pairs:
   ``cx`` becomes ``side - cx``. (Not in the papers: section 2.2 trains on 4,400 videos
   and needs no such help; the labelled recipe here, on about 50 items, overfits after
   two epochs.)
+* optionally (``negative``, off unless asked for: ``--negative-pairs``), a negative pair:
+  the search image is taken from another flight's sequence, centred on *its* target, and
+  every cell of the score map is labelled -1. Drawn from a generator of its own
+  (``negative_rng``), so a run with ``negative`` 0 sees exactly the pairs it saw before
+  the option existed. (Not in the papers: SiamFC's section 2.2 pairs always hold the
+  exemplar's own target at the centre; DaSiamRPN, Zhu et al. 2018, adds such "semantic
+  negative" pairs so the network scores the object, not objectness near the centre.
+  Not in ``../shared/papers``.)
 """
 
 from __future__ import annotations
@@ -49,6 +57,8 @@ class Augmentation:
     blur_sigma: tuple[float, float] = (0.3, 1.0)
     flip: float = 0.0
     """Probability of mirroring a pair left to right (both images, and the box)."""
+    negative: float = 0.0
+    """Probability that a pair is a negative one (``PairDataset``; SiamFC's task only)."""
 
     @classmethod
     def none(cls) -> Augmentation:
@@ -115,6 +125,15 @@ def mirrored(images: list[NDArray], aug: Augmentation, rng: np.random.Generator)
     if not aug.flip or rng.random() >= aug.flip:
         return None
     return [np.ascontiguousarray(img[:, ::-1]) for img in images]
+
+
+NEGATIVE_STREAM = 31
+"""Appended to an item's seed for the negative-pair draws: a stream apart from the item's own."""
+
+
+def negative_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The generator of item ``index``'s negative-pair draws (whether, and which sequence and frame)."""
+    return np.random.default_rng([int(seed), int(epoch), int(index), NEGATIVE_STREAM])
 
 
 def to_tensor(image: NDArray) -> torch.Tensor:

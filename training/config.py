@@ -55,6 +55,9 @@ class TrainConfig:
     hflip: float = 0.0
     """Probability of mirroring a real pair left to right (``Augmentation.flip``), on top of
     the augmentation (0: never, the pairs as before the option existed)."""
+    negative_pairs: float = 0.0
+    """Share of the real pairs that are negative ones (``Augmentation.negative``; 0: none, the
+    pairs as before the option existed). SiamFC's task only."""
     extra_ratio: float = 0.0
     """Share of synthetic pairs (``extra_pairs`` of ``train``)."""
     extra_description: str = ""
@@ -84,6 +87,8 @@ class TrainConfig:
             raise TrainingError("the teacher weight must be between 0 and 1")
         if not 0.0 <= self.hflip <= 1.0:
             raise TrainingError("the flip probability must be between 0 and 1")
+        if not 0.0 <= self.negative_pairs < 1.0:
+            raise TrainingError("the share of negative pairs must be at least 0 and below 1")
 
     @classmethod
     def from_options(cls, **options: Any) -> TrainConfig:
@@ -116,6 +121,8 @@ class TrainConfig:
         }
         if self.hflip:  # recorded only when used, so runs from before the option still resume
             settings["hflip"] = float(self.hflip)
+        if self.negative_pairs:  # likewise
+            settings["negative_pairs"] = float(self.negative_pairs)
         if self.teacher_share is not None:
             settings["teacher_share"] = float(self.teacher_share)
         if self.teacher is not None:
@@ -137,4 +144,8 @@ class TrainConfig:
 
     def _augmentation(self, task: Any) -> Augmentation:
         augmentation = task.augmentation() if self.augmentation is None else self.augmentation
-        return dataclasses.replace(augmentation, flip=self.hflip) if self.hflip else augmentation
+        if self.hflip:
+            augmentation = dataclasses.replace(augmentation, flip=self.hflip)
+        if self.negative_pairs:
+            augmentation = dataclasses.replace(augmentation, negative=self.negative_pairs)
+        return augmentation

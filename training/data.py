@@ -23,8 +23,17 @@ from torch.utils.data import Dataset
 
 from trackers.evaluation import AnnotatedSequence
 from trackers.siamfc.config import SiamFCConfig
-from training.augmentation import Augmentation, colour_jitter, grayscale, mirrored, resample, to_tensor
+from training.augmentation import (
+    Augmentation,
+    colour_jitter,
+    grayscale,
+    mirrored,
+    negative_rng,
+    resample,
+    to_tensor,
+)
 from training.crop_cache import CachedSequence, Progress, build_crop_cache, center_slice, crop_extents
+from training.splits import flight_key
 
 DEFAULT_MAX_GAP = 100
 """T of section 2.2: the most frames between the exemplar's and the search image's frame."""
@@ -39,6 +48,12 @@ class PairDataset(Dataset):
     It returns ``(exemplar, search, box)``: float32 tensors ``3 x 127 x 127`` and
     ``3 x 255 x 255``, RGB in 0..255 (the input convention of the networks), and the
     target's ``cx, cy, w, h`` in search-image pixels (pixel ``i`` spans ``[i, i+1)``).
+
+    With ``augmentation.negative`` > 0 that share of the items are negative pairs: the
+    search image comes from a frame of a sequence of another flight (``flight_key``),
+    centred on that sequence's target, and the box is all NaN (``is_negative``): the
+    exemplar's target is nowhere in it. The item's own draws are unchanged; which items
+    are negative, and the other sequence and frame, come from ``negative_rng``.
 
     ``search_margin`` caches crops ``2 * search_margin`` pixels larger at the same
     scale, so that a search image translated by up to that much still shows real
@@ -94,6 +109,11 @@ class PairDataset(Dataset):
         self._opened: dict[int, tuple[NDArray[np.uint8], NDArray[np.float32]]] = {}
         self._inner = center_slice(cache_config.search_size, self.config.exemplar_size)
         self._search = center_slice(cache_config.search_size, self.config.search_size)
+        # for negative pairs: the sequences of every other flight
+        flights = [flight_key(c.name) for c in self.sequences]
+        self._others = [[k for k, f in enumerate(flights) if f != mine] for mine in flights]
+        if self.augmentation.negative and not any(self._others):
+            raise ValueError("negative pairs need sequences of at least two flights")
 
     # Memory maps must not be pickled into DataLoader workers (pickling copies the
     # whole array); each process opens its own.
@@ -123,10 +143,33 @@ class PairDataset(Dataset):
         return np.random.default_rng([self.seed, self.epoch, int(index)])
 
     def pair(self, index: int) -> tuple[str, int, int]:
-        """(sequence name, exemplar frame, search frame) of item ``index`` this epoch."""
+        """(sequence name, exemplar frame, search frame) of item ``index`` this epoch.
+
+        For a negative pair the search frame is ``negative(index)``'s, of another sequence."""
         which, row_a, row_b, _rng = self._draw(index)
         cached = self.sequences[which]
         return cached.name, int(cached.frames[row_a]), int(cached.frames[row_b])
+
+    def negative(self, index: int) -> tuple[str, int] | None:
+        """(sequence name, frame) the search image of item ``index`` comes from if it is a
+        negative pair this epoch, else None."""
+        found = self._negative(int(index))
+        if found is None:
+            return None
+        other, row = found
+        return self.sequences[other].name, int(self.sequences[other].frames[row])
+
+    def _negative(self, index: int) -> tuple[int, int] | None:
+        share = self.augmentation.negative
+        if not share:
+            return None
+        which, _row_a, _row_b, _rng = self._draw(index)
+        others = self._others[which]
+        rng = negative_rng(self.seed, self.epoch, index)
+        if rng.random() >= share or not others:
+            return None
+        other = others[int(rng.integers(len(others)))]
+        return other, int(rng.integers(len(self.sequences[other].frames)))
 
     def _draw(self, index: int) -> tuple[int, int, int, np.random.Generator]:
         if not 0 <= index < self.pairs_per_epoch:
@@ -148,9 +191,14 @@ class PairDataset(Dataset):
         cfg, aug = self.config, self.augmentation
         w, h = self._sizes[which][row_b]
         centre = cfg.search_size / 2.0
+        search_crops, search_fills = crops, fills
+        negative = self._negative(int(index))
+        if negative is not None:  # the search image from another flight; the box says "nowhere"
+            other, row_b = negative
+            search_crops, search_fills = self._crops(other)
         if aug == Augmentation.none():
             exemplar = np.asarray(crops[row_a][self._inner, self._inner], dtype=np.float32)
-            search = np.asarray(crops[row_b][self._search, self._search], dtype=np.float32)
+            search = np.asarray(search_crops[row_b][self._search, self._search], dtype=np.float32)
             box = torch.tensor([centre, centre, w, h], dtype=torch.float32)
             return to_tensor(exemplar), to_tensor(search), box
 
@@ -167,7 +215,8 @@ class PairDataset(Dataset):
         if aug.scale:
             zoom = math.exp(rng.uniform(-math.log1p(aug.scale), math.log1p(aug.scale)))
             se_sx, se_sy = se_sx * zoom, se_sy * zoom
-        search = resample(crops[row_b], cfg.search_size, se_sx, se_sy, shift[0], shift[1], fills[row_b])
+        search = resample(search_crops[row_b], cfg.search_size, se_sx, se_sy, shift[0], shift[1],
+                          search_fills[row_b])
         # _resample reads crop point c + (j + 0.5 - out / 2) * scale + shift at output
         # pixel j; the target's centre (crop point c) lands where that offset is zero.
         box = torch.tensor(
@@ -185,10 +234,17 @@ class PairDataset(Dataset):
         flipped = mirrored(images, aug, rng)  # the last draw
         if flipped is not None:
             images, box[0] = flipped, cfg.search_size - box[0]
+        if negative is not None:
+            box[:] = float("nan")
         return to_tensor(images[0]), to_tensor(images[1]), box
 
     def batch(self, indices: Iterable[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return stack_items([self[i] for i in indices])
+
+
+def is_negative(boxes: torch.Tensor) -> torch.Tensor:
+    """Which rows of an ``N x 4`` batch of boxes mark negative pairs (all NaN: no target)."""
+    return torch.isnan(boxes).all(dim=-1)
 
 
 def stack_items(

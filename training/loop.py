@@ -89,6 +89,11 @@ class Trainer:
             raise TrainingError("a synthetic ratio was given without synthetic sources")
         if not train_seqs and cfg.extra_ratio < 1.0:
             raise TrainingError("no training sequences")
+        if cfg.negative_pairs and not task.negatives:
+            raise TrainingError(f"the {task.name} task does not train on negative pairs (SiamFC does)")
+        if cfg.negative_pairs and cfg.teacher is not None and cfg.teacher_weight > 0:
+            raise TrainingError("negative pairs have no teacher's map to learn from; "
+                                "use them with --teacher-weight 0 or without a teacher")
         self.train_seqs, self.val_seqs = list(train_seqs), list(val_seqs)
         # A link is written through: the resume and best files sit beside its target.
         self.out = output_target(out)

@@ -28,6 +28,7 @@ from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
 # re-exported: the names the app's fine-tune and its tests take from here
 from training.checkpoints import RESUME_FORMAT, RESUME_VERSION, resume_path  # noqa: F401
 from training.config import TrainingError  # noqa: F401
+from training.data import is_negative
 from training.loop import learning_rate, train  # noqa: F401
 from training.losses import POSITIVE_RADIUS_PX, balanced_logistic_loss, centred_labels
 from training.progress import TrainProgress, TrainResult  # noqa: F401
@@ -41,6 +42,7 @@ class SiamFCTask(Task):
     architecture = ARCHITECTURE
     method = "SiamFC, Bertinetto et al. 2016 (sections 2.2, 2.4, 4.1)"
     distills = True
+    negatives = True
 
     def __init__(self, config: SiamFCConfig | None = None) -> None:
         self.cfg = config or PRESETS["siamfc"]
@@ -57,13 +59,25 @@ class SiamFCTask(Task):
     def labels(self, device: torch.device) -> torch.Tensor:
         return centred_labels(self.cfg.score_size, self.cfg.total_stride, device)
 
+    def pair_labels(self, boxes: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """Eq. 6's labels for a batch: the centred disc for every pair, except a negative
+        pair (``--negative-pairs``; its box is all NaN), whose cells are all -1. Such a
+        map has one class only, so ``balanced_weights`` gives its negatives the whole
+        weight, as a pair's two halves weigh together."""
+        labels = self.labels(device)
+        negative = is_negative(boxes).to(device)
+        if not bool(negative.any()):
+            return labels
+        return torch.where(negative[:, None, None, None], torch.full_like(labels, -1.0), labels)
+
     def loss(
         self, net: nn.Module, exemplars: torch.Tensor, searches: torch.Tensor, boxes: torch.Tensor
     ) -> torch.Tensor:
         # The pairs are centred on the target (2 px of translation at most, a quarter of
-        # the stride): eq. 6's labels are the same for every pair and the boxes unused.
+        # the stride): eq. 6's labels are the same for every pair, and the boxes only
+        # say which pairs are negative ones.
         scores = net(exemplars, searches).float()
-        return balanced_logistic_loss(scores, self.labels(scores.device))
+        return balanced_logistic_loss(scores, self.pair_labels(boxes, scores.device))
 
     def distill_loss(
         self, net: nn.Module, exemplars: torch.Tensor, searches: torch.Tensor, boxes: torch.Tensor,
@@ -80,7 +94,7 @@ class SiamFCTask(Task):
         from training.distill import soft_balanced_bce, soft_targets
 
         scores = net(exemplars, searches).float()
-        own = balanced_logistic_loss(scores, self.labels(scores.device))
+        own = balanced_logistic_loss(scores, self.pair_labels(boxes, scores.device))
         targets = soft_targets(teacher, self.cfg.score_size, self.cfg.total_stride)
         return (1.0 - weight) * own + weight * soft_balanced_bce(scores, targets)
 

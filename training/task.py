@@ -48,6 +48,8 @@ class Task(ABC):
     """Clip the gradient's global norm to this (None: no clipping)."""
     distills: bool = False
     """Whether ``distill_loss`` is implemented (a teacher weight above 0 needs it)."""
+    negatives: bool = False
+    """Whether ``loss`` reads negative pairs (``--negative-pairs``; their boxes are all NaN)."""
 
     def augmentation(self) -> Augmentation:
         return Augmentation()

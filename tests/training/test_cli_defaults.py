@@ -24,3 +24,13 @@ def test_hflip_is_a_probability():
     assert parser.parse_args(["data", "--out", "w.pt", "--hflip", "0.5"]).hflip == 0.5
     with pytest.raises(SystemExit):
         parser.parse_args(["data", "--out", "w.pt", "--hflip", "1.5"])
+
+
+def test_negative_pairs_is_a_share():
+    import pytest
+
+    parser = build_parser()
+    assert parser.parse_args(["data", "--out", "w.pt"]).negative_pairs == 0.0
+    assert parser.parse_args(["data", "--out", "w.pt", "--negative-pairs", "0.2"]).negative_pairs == 0.2
+    with pytest.raises(SystemExit):
+        parser.parse_args(["data", "--out", "w.pt", "--negative-pairs", "-0.1"])

@@ -259,3 +259,52 @@ def test_flip_mirrors_both_images_and_the_box_and_leaves_unflipped_pairs_as_they
             assert torch.equal(hx, fx) and torch.equal(hz, fz) and torch.equal(hbox, fbox)
             flipped += 1
     assert 0 < flipped < len(plain)
+
+
+def test_negative_pairs_take_the_search_image_from_another_flight_and_leave_the_rest_as_they_were(tmp_path):
+    # Alpha_1 and Alpha_2 are one flight: a negative pair of one never takes the other
+    sequences = load_sequences([
+        make_otb(tmp_path, name="Alpha_1", origin=(20, 30)),
+        make_otb(tmp_path, name="Alpha_2", origin=(40, 20)),
+        make_otb(tmp_path, name="Beta", size=(120, 90), origin=(60, 40)),
+    ])
+    still = dict(stretch=0.0, translate_px=0.0, scale=0.0, grayscale=0.0, brightness=0.0,
+                 channel_gain=0.0, offset=0.0, blur=0.0)
+    options = dict(pairs_per_epoch=40, cache_dir=tmp_path / "cache", seed=5)
+    plain = PairDataset(sequences, augmentation=Augmentation(**still), **options)
+    mixed = PairDataset(sequences, augmentation=Augmentation(**still, negative=0.5), **options)
+    assert Augmentation().negative == 0.0 and Augmentation.none().negative == 0.0
+    negatives = 0
+    for i in range(len(plain)):
+        z, x, box = plain[i]
+        mz, mx, mbox = mixed[i]
+        assert torch.equal(mz, z)  # the exemplar, and the item's own draws, are unchanged
+        assert mixed.pair(i) == plain.pair(i)
+        found = mixed.negative(i)
+        if found is None:
+            assert torch.equal(mx, x) and torch.equal(mbox, box)
+            continue
+        negatives += 1
+        name, frame = found
+        mine = plain.pair(i)[0]
+        assert flight_key(name) != flight_key(mine)
+        assert torch.isnan(mbox).all()
+        # with no other change the search image is the other sequence's centred crop at that frame
+        other = mixed.names.index(name)
+        row = int(np.flatnonzero(mixed.sequences[other].frames == frame)[0])
+        crop = mixed._crops(other)[0][row]
+        assert torch.equal(mx, torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))).float())
+    assert 0 < negatives < len(plain)
+    assert plain.negative(0) is None
+    # the same epoch draws the same negatives; another epoch others
+    assert [mixed.negative(i) for i in range(40)] == [mixed.negative(i) for i in range(40)]
+    before = [mixed.negative(i) for i in range(40)]
+    mixed.set_epoch(1)
+    assert [mixed.negative(i) for i in range(40)] != before
+
+
+def test_negative_pairs_need_two_flights(tmp_path):
+    one_flight = load_sequences([make_otb(tmp_path, name="Alpha_1"), make_otb(tmp_path, name="Alpha_2")])
+    with pytest.raises(ValueError, match="two flights"):
+        PairDataset(one_flight, pairs_per_epoch=4, cache_dir=tmp_path / "cache",
+                    augmentation=Augmentation(negative=0.2))

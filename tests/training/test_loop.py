@@ -417,3 +417,22 @@ def test_a_fine_tune_records_what_its_start_trained_on(tmp_path, data):
     fresh = tmp_path / "fresh.pt"
     train(SiamFCTask(), train_seqs, val_seqs, fresh, epochs=1, cache_dir=cache, **FAST)
     assert read_provenance(fresh)["inherited_sequences"] == []
+
+
+def test_the_negative_pairs_option_reaches_the_augmentation_and_is_refused_where_it_cannot_work():
+    from training.config import TrainConfig
+    from training.dsiam_train import DSiamTask
+    from training.siamrpn_train import SiamRPNTask
+
+    task = SiamFCTask()
+    chosen = TrainConfig(negative_pairs=0.2).for_task(task)
+    assert chosen.augmentation == dataclasses.replace(task.augmentation(), negative=0.2)
+    assert "negative_pairs" not in TrainConfig().for_task(task).run_settings(None, 1, {})
+    assert chosen.run_settings(None, 1, {})["negative_pairs"] == 0.2
+    with pytest.raises(TrainingError, match="negative pairs"):
+        TrainConfig(negative_pairs=1.0)
+    for other in (SiamRPNTask(), DSiamTask()):
+        with pytest.raises(TrainingError, match="does not train on negative pairs"):
+            train(other, [object()], [], "w.pt", negative_pairs=0.2)
+    with pytest.raises(TrainingError, match="no teacher's map"):
+        train(task, [object()], [], "w.pt", negative_pairs=0.2, teacher="nano", teacher_weight=0.5)

@@ -67,3 +67,23 @@ def test_balanced_loss_gradient_pushes_positives_up_and_negatives_down():
     balanced_logistic_loss(scores, labels).backward()
     grad = scores.grad[0, 0]
     assert (grad[labels > 0] < 0).all() and (grad[labels < 0] > 0).all()
+
+
+def test_a_negative_pair_is_labelled_minus_one_everywhere_and_weighs_as_a_whole_map():
+    import torch.nn.functional as F
+
+    from training.siamfc_train import SiamFCTask
+
+    task = SiamFCTask()
+    boxes = torch.tensor([[127.5, 127.5, 40.0, 30.0], [float("nan")] * 4])
+    labels = task.pair_labels(boxes, torch.device("cpu"))
+    assert labels.shape == (2, 1, 17, 17)
+    assert torch.equal(labels[0, 0], siamfc_labels(17, 16, 8))
+    assert bool((labels[1] == -1).all())
+    # every pair positive: the shared centred map, as before the option existed
+    assert torch.equal(task.pair_labels(boxes[:1], torch.device("cpu")), siamfc_labels(17, 16, 8))
+    scores = torch.randn(2, 1, 17, 17, generator=torch.Generator().manual_seed(0))
+    loss = balanced_logistic_loss(scores, labels)
+    positive = balanced_logistic_loss(scores[:1], siamfc_labels(17, 16, 8))
+    negative = F.softplus(scores[1]).mean()  # log(1 + exp(v)) with weight 1/289 on each cell
+    assert float(loss) == pytest.approx(float((positive + negative) / 2), rel=1e-6)
