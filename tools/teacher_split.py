@@ -82,11 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("clips", nargs="+", type=Path)
     parser.add_argument("--cache-dir", type=Path, default=Path("out/distill/cache"))
-    parser.add_argument("--objects", type=int, default=2, help="start boxes per 50-frame stretch (the labels' key)")
+    parser.add_argument("--objects", type=int, default=2,
+                        help="start boxes per 50-frame stretch (part of the labels' cache key)")
     args = parser.parse_args(argv)
     from training.pseudo_labels import PseudoLabelSettings, pseudo_sequences
 
-    sequences, summary = pseudo_sequences(args.clips, args.cache_dir, PseudoLabelSettings(objects=args.objects),
+    settings = PseudoLabelSettings(objects=args.objects)
+    sequences, summary = pseudo_sequences(args.clips, args.cache_dir, settings,
                                           progress=lambda text: print(text, file=sys.stderr))
     lines = write_stretches(sequences, args.out)
     print(f"{len(lines)} stretches from {summary['clips']} clips "
