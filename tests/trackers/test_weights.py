@@ -257,6 +257,24 @@ def test_ship_weights_stores_large_weights_as_int8(tmp_path):
     assert ship.main([str(tmp_path / "missing.pt"), str(target)]) == 2
 
 
+def test_ship_weights_fp32_keeps_the_trained_tensors_bit_for_bit(tmp_path):
+    ship = load_tool("ship_weights")
+    net = make_net()
+    source = save_checkpoint(tmp_path / "trained.pt", net.state_dict(), architecture=ARCHITECTURE,
+                             config={}, provenance={"epochs": 6})
+    target = tmp_path / "shipped.pt"
+    assert ship.main(["--fp32", str(source), str(target)]) == 0
+    state, meta = load_checkpoint(target, ARCHITECTURE)
+    assert meta["provenance"]["stored"] == "fp32" and meta["provenance"]["int8"] == []
+    for name, tensor in net.state_dict().items():
+        assert torch.equal(state[name], tensor), name
+    half = tmp_path / "half.pt"
+    assert ship.main([str(source), str(half)]) == 0
+    rounded, meta = load_checkpoint(half, ARCHITECTURE)
+    assert meta["provenance"]["stored"] == "fp16"
+    assert not all(torch.equal(rounded[k], v) for k, v in net.state_dict().items() if v.is_floating_point())
+
+
 def test_load_own_checkpoint_names_the_architecture_and_refuses_foreign_files(tmp_path):
     path = save_checkpoint(tmp_path / "w.pt", make_net().state_dict(), architecture=ARCHITECTURE, config={},
                            int8=["embedding.conv3.0.weight"])
