@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -268,18 +269,15 @@ def test_negative_pairs_take_the_search_image_from_another_flight_and_leave_the_
         make_otb(tmp_path, name="Alpha_2", origin=(40, 20)),
         make_otb(tmp_path, name="Beta", size=(120, 90), origin=(60, 40)),
     ])
-    still = dict(stretch=0.0, translate_px=0.0, scale=0.0, grayscale=0.0, brightness=0.0,
-                 channel_gain=0.0, offset=0.0, blur=0.0)
-    options = dict(pairs_per_epoch=40, cache_dir=tmp_path / "cache", seed=5)
-    plain = PairDataset(sequences, augmentation=Augmentation(**still), **options)
-    mixed = PairDataset(sequences, augmentation=Augmentation(**still, negative=0.5), **options)
     assert Augmentation().negative == 0.0 and Augmentation.none().negative == 0.0
+    # no random change but the negatives, so a negative's search image is its source crop as it is
+    datasets = [PairDataset(sequences, augmentation=replace(Augmentation.none(), negative=share),
+                            pairs_per_epoch=40, cache_dir=tmp_path / "cache", seed=5) for share in (0.0, 0.5)]
+    plain, mixed = datasets
     negatives = 0
     for i in range(len(plain)):
-        z, x, box = plain[i]
-        mz, mx, mbox = mixed[i]
-        assert torch.equal(mz, z)  # the exemplar, and the item's own draws, are unchanged
-        assert mixed.pair(i) == plain.pair(i)
+        (z, x, box), (mz, mx, mbox) = plain[i], mixed[i]
+        assert torch.equal(mz, z) and mixed.pair(i) == plain.pair(i)  # the item's own draws are unchanged
         found = mixed.negative(i)
         if found is None:
             assert torch.equal(mx, x) and torch.equal(mbox, box)
