@@ -153,17 +153,19 @@ class PairDataset(Dataset):
     def negative(self, index: int) -> tuple[str, int] | None:
         """(sequence name, frame) the search image of item ``index`` comes from if it is a
         negative pair this epoch, else None."""
-        found = self._negative(int(index))
+        which = self._draw(int(index))[0]
+        found = self._negative(int(index), which)
         if found is None:
             return None
         other, row = found
         return self.sequences[other].name, int(self.sequences[other].frames[row])
 
-    def _negative(self, index: int) -> tuple[int, int] | None:
+    def _negative(self, index: int, which: int) -> tuple[int, int] | None:
+        """(sequence, row) of item ``index``'s search image if it is a negative pair, else None;
+        ``which`` is the item's own sequence (``_draw``'s first value)."""
         share = self.augmentation.negative
         if not share:
             return None
-        which, _row_a, _row_b, _rng = self._draw(index)
         others = self._others[which]
         rng = negative_rng(self.seed, self.epoch, index)
         if rng.random() >= share or not others:
@@ -192,7 +194,7 @@ class PairDataset(Dataset):
         w, h = self._sizes[which][row_b]
         centre = cfg.search_size / 2.0
         search_crops, search_fills = crops, fills
-        negative = self._negative(int(index))
+        negative = self._negative(int(index), which)
         if negative is not None:  # the search image from another flight; the box says "nowhere"
             other, row_b = negative
             search_crops, search_fills = self._crops(other)
