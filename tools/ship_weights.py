@@ -1,4 +1,4 @@
-"""Copy a trained checkpoint into ``resources/weights/`` as fp16, keeping its provenance.
+"""Copy a trained checkpoint into ``resources/weights/``, fp16 unless asked otherwise, keeping its provenance.
 
     python tools/ship_weights.py [--int8 MIN_ELEMENTS | --fp32] SOURCE TARGET
     python tools/ship_weights.py out/siamfc_cpu.pt resources/weights/siamfc.pt
@@ -15,7 +15,7 @@ gains ``shipped_from``, ``shipped_at``, ``int8`` and ``stored`` ("fp16" or "fp32
 model a validation figure was measured on. Rounding SiamFC's weights to fp16 is a small
 change, but tracking is chaotic: for the 19th session's SiamFC it moved the 8-item
 validation mean from 0.501 to 0.463 (one lost track more), larger than the margins its
-choice rules ask for, so that file ships in fp32 (twice the size, 8.6 MB).
+choice rules ask for, so SiamFC ships in fp32 since then (twice the size, 8.7 MB).
 """
 
 from __future__ import annotations
