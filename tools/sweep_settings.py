@@ -14,6 +14,11 @@ sessions wrote down before choosing SiamRPN's, SiamFC's and DSiam's settings (RE
 Weights). Each candidate is one ``tools/auc_profile.py`` run (success AUC and where it is
 lost), ``--workers`` of them at once; finished ones are kept in ``--json`` so a stopped
 sweep resumes. Run it on a tuning split, never on the sequences you report.
+
+A cross-validated split (``tools/cv_folds.py``): ``--part WEIGHTS SEQ...`` (repeatable) adds
+sequences tracked with other weights, e.g. each fold with the model trained without it. A
+candidate's score is then the mean over all the sequences (each part's mean weighted by its
+number of sequences), so every sequence counts once whichever model tracked it.
 """
 
 from __future__ import annotations
@@ -87,49 +92,78 @@ def descend(
     return best, best_auc
 
 
+Part = tuple[str | None, list[str]]
+"""Weights (None: the bundled ones) and the sequences tracked with them."""
+
+_FIELDS = ("auc", "iou", "drift", "localisation", "scale", "aspect")
+
+
+def pooled(results: Sequence[tuple[int, dict[str, float]]]) -> dict[str, float]:
+    """Parts' ``auc_profile`` rows (each a mean over its sequences) as one mean over all of them."""
+    total = sum(count for count, _ in results)
+    return {key: sum(count * row[key] for count, row in results) / total
+            for key in _FIELDS if all(row.get(key) is not None for _, row in results)}
+
+
 def profile_scorer(
-    sequences: list[str], tracker: str, weights: str | None, cache_file: Path, workers: int
+    sequences: list[str], tracker: str, weights: str | None, cache_file: Path, workers: int,
+    parts: Sequence[Part] = (),
 ) -> Callable[[list[Settings]], list[float]]:
-    """Scores settings with ``tools/auc_profile.py``, one process each, cached in ``cache_file``."""
+    """Scores settings with ``tools/auc_profile.py``, one process a part, cached in ``cache_file``.
+
+    ``sequences`` are tracked with ``weights``; each of ``parts`` with its own weights."""
     cache: dict[str, dict[str, float]] = (
         json.loads(cache_file.read_text(encoding="utf-8")) if cache_file.is_file() else {}
     )
-    name = f"x:{tracker}" + (f"={weights}" if weights else "")
+    every: list[Part] = ([(weights, list(sequences))] if sequences else []) + [
+        (w, list(s)) for w, s in parts]
+    if not every or not all(s for _, s in every):
+        raise ValueError("no sequences to score (a part needs weights and at least one sequence)")
     lock = threading.Lock()  # the workers' threads share the cache and its file
 
-    def one(settings: Settings) -> dict[str, float]:
+    def run_part(part: Part, settings: Settings) -> dict[str, float]:
+        part_weights, part_sequences = part
+        name = f"x:{tracker}" + (f"={part_weights}" if part_weights else "")
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder) / "profile.json"
+            command = [sys.executable, str(ROOT / "tools" / "auc_profile.py"), *part_sequences,
+                       "--tracker", name, "--json", str(out)]
+            for k, v in settings.items():
+                command += ["--set", f"x:{k}={v}"]
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+            return json.loads(out.read_text(encoding="utf-8"))["x"]
+
+    def store(settings: Settings, results: list[dict[str, float]]) -> None:
         key = settings_key(settings)
-        if key not in cache:
-            with tempfile.TemporaryDirectory() as folder:
-                out = Path(folder) / "profile.json"
-                command = [sys.executable, str(ROOT / "tools" / "auc_profile.py"), *sequences,
-                           "--tracker", name, "--json", str(out)]
-                for k, v in settings.items():
-                    command += ["--set", f"x:{k}={v}"]
-                subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-                part = json.loads(out.read_text(encoding="utf-8"))["x"]
-            print(f"  {key}: AUC {part['auc']:.3f} (drift {part['drift']:.3f}, localisation "
-                  f"{part['localisation']:.3f}, scale {part['scale']:.3f}, aspect {part['aspect']:.3f})",
-                  flush=True)
-            with lock:
-                cache[key] = part
-                tmp = cache_file.with_suffix(".tmp")
-                tmp.write_text(json.dumps(cache, indent=1), encoding="utf-8")
-                os.replace(tmp, cache_file)
-        return cache[key]
+        part = pooled([(len(p[1]), r) for p, r in zip(every, results)])
+        print(f"  {key}: AUC {part['auc']:.3f} (drift {part['drift']:.3f}, localisation "
+              f"{part['localisation']:.3f}, scale {part['scale']:.3f}, aspect {part['aspect']:.3f})",
+              flush=True)
+        with lock:
+            cache[key] = part
+            tmp = cache_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(cache, indent=1), encoding="utf-8")
+            os.replace(tmp, cache_file)
 
     def score(batch: list[Settings]) -> list[float]:
+        # every (candidate, part) is one job, so the workers stay busy however the parts fall
+        todo = [s for s in {settings_key(s): s for s in batch}.values() if settings_key(s) not in cache]
         with ThreadPoolExecutor(max(1, workers)) as pool:
-            return [r["auc"] for r in pool.map(one, batch)]
+            jobs = {settings_key(s): [pool.submit(run_part, part, s) for part in every] for s in todo}
+            for settings in todo:
+                store(settings, [job.result() for job in jobs[settings_key(settings)]])
+        return [cache[settings_key(s)]["auc"] for s in batch]
 
     return score
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sequences", nargs="+", metavar="SEQ")
+    parser.add_argument("sequences", nargs="*", metavar="SEQ")
     parser.add_argument("--tracker", required=True)
-    parser.add_argument("--weights", help="a checkpoint (default: the bundled weights)")
+    parser.add_argument("--weights", help="a checkpoint for SEQ (default: the bundled weights)")
+    parser.add_argument("--part", nargs="+", action="append", default=[], metavar="WEIGHTS SEQ",
+                        help="sequences tracked with other weights (repeatable; a cross-validated split)")
     parser.add_argument("--group", action="append", required=True, metavar='"KEY=V1,V2 ..."')
     parser.add_argument("--min-gain", type=float, default=0.01)
     parser.add_argument("--workers", type=int, default=1)
@@ -140,7 +174,14 @@ def main(argv: list[str] | None = None) -> int:
         groups = [parse_group(g) for g in args.group]
     except ValueError as exc:
         parser.error(str(exc))
-    score = profile_scorer(args.sequences, args.tracker, args.weights, args.json, args.workers)
+    parts: list[Part] = []
+    for part in args.part:
+        if len(part) < 2:
+            parser.error("--part needs WEIGHTS and at least one sequence")
+        parts.append((part[0], part[1:]))
+    if not args.sequences and not parts:
+        parser.error("no sequences: give SEQ... or --part WEIGHTS SEQ...")
+    score = profile_scorer(args.sequences, args.tracker, args.weights, args.json, args.workers, parts)
     best, auc = descend(groups, score, args.min_gain)
     print(f"chosen: {settings_key(best)} (success AUC {auc:.3f})")
     return 0

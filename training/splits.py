@@ -147,3 +147,29 @@ def split_tail(
         train_frames=count - held,
         heldout_frames=held,
     )
+
+
+def fold_names(names: Iterable[str], folds: int) -> list[list[str]]:
+    """Cut ``names`` into ``folds`` disjoint parts for cross-validation, whole flights together.
+
+    A tuning split of a few sequences swings by a whole lost track; with k models, each
+    trained without one part, every training-side sequence can be scored by a model that
+    never saw it. Groups (``flight_key``) are placed largest first, ties in the order of
+    the SHA-1 of their keys, each into the part with the fewest names so far (the lowest
+    index on a tie): deterministic, independent of the order given, and the parts differ
+    in size by at most the largest group. Each part keeps the order the names came in.
+    """
+    if folds < 1:
+        raise ValueError(f"folds must be at least 1, got {folds}")
+    names = list(dict.fromkeys(names))
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(flight_key(name), []).append(name)
+    if len(groups) < folds:
+        raise ValueError(f"{len(groups)} flight{'s' if len(groups) != 1 else ''} cannot fill {folds} folds")
+    ranked = sorted(groups, key=lambda k: (-len(groups[k]), hashlib.sha1(k.encode("utf-8")).hexdigest()))
+    parts: list[set[str]] = [set() for _ in range(folds)]
+    for key in ranked:
+        smallest = min(range(folds), key=lambda i: (len(parts[i]), i))
+        parts[smallest].update(groups[key])
+    return [[name for name in names if name in part] for part in parts]

@@ -57,3 +57,34 @@ def test_the_profile_scorer_runs_auc_profile_and_resumes_from_its_file(tmp_path,
     monkeypatch.setattr(subprocess, "run", refuse)
     again = sweep.profile_scorer([str(folder)], "siamfc", None, cache, workers=1)
     assert again([{}, {"window_influence": "0.3"}]) == first
+
+
+def test_parts_pool_into_one_mean_over_every_sequence():
+    rows = [(1, {"auc": 0.2, "drift": 0.5}), (3, {"auc": 0.6, "drift": 0.1})]
+    assert sweep.pooled(rows) == pytest.approx({"auc": 0.5, "drift": 0.2})
+
+
+def test_a_cross_validated_split_scores_each_part_with_its_own_weights(tmp_path, monkeypatch):
+    a = make_otb(tmp_path / "data", "Alpha", frames=4)
+    b = make_otb(tmp_path / "data", "Beta", frames=4, origin=(10, 12))
+    c = make_otb(tmp_path / "data", "Gamma", frames=4, origin=(30, 8))
+    calls = []
+    real = subprocess.run
+    alone = {}
+    for folder in (a, b, c):
+        one = sweep.profile_scorer([str(folder)], "siamfc", None, tmp_path / f"{folder.name}.json", workers=1)
+        alone[folder.name] = one([{}])[0]
+    score = sweep.profile_scorer([str(a)], "siamfc", None, tmp_path / "cv.json", workers=2,
+                                 parts=[("fold1.pt", [str(b), str(c)])])
+
+    def fake_weights(command, **kwargs):  # the part's weights reach its run; track with the bundled ones
+        calls.append(command)
+        return real([x.replace("=fold1.pt", "") for x in command], **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", fake_weights)
+    (pooled,) = score([{}])
+    assert pooled == pytest.approx((alone["Alpha"] + alone["Beta"] + alone["Gamma"]) / 3)
+    trackers = sorted(cmd[cmd.index("--tracker") + 1] for cmd in calls)
+    assert trackers == ["x:siamfc", "x:siamfc=fold1.pt"]
+    with pytest.raises(ValueError, match="no sequences"):
+        sweep.profile_scorer([], "siamfc", None, tmp_path / "none.json", workers=1)
