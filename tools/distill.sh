@@ -38,6 +38,9 @@
 # (default: the variant), so a run on another split does not resume one on the old split.
 # DISTILL_VAL=none trains on every training-side item, validation items included (no validation:
 # the recipe chosen on a split, then trained on train + validation).
+# DISTILL_FOLD=k/K also leaves out fold k (0-based) of K of the training-side labelled items
+# (tools/cv_folds.py: whole flights together), as validation: the fold models of a cross-validated
+# tuning split (README, "22nd session"). DISTILL_PYTHON names the Python that cuts the folds.
 # Extra arguments go to `python -m training` (e.g. --epochs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +67,14 @@ is_val() {  # the item (path or name) is a validation item or in a validation it
   for v in "${val[@]+"${val[@]}"}"; do [[ $n == "$v"* || $(flight "$n") == "$(flight "$v")" ]] && return 0; done
   return 1
 }
+if [[ -n ${DISTILL_FOLD:-} ]]; then
+  [[ $DISTILL_FOLD =~ ^([0-9]+)/([0-9]+)$ ]] || { echo "tools/distill.sh: DISTILL_FOLD must be k/K, e.g. 0/4" >&2; exit 2; }
+  side=()
+  for v in "${items[@]}"; do is_val "$v" || side+=("$v"); done
+  fold=$("${DISTILL_PYTHON:-.venv/bin/python}" tools/cv_folds.py "${side[@]}" --folds "${BASH_REMATCH[2]}" \
+         --fold "${BASH_REMATCH[1]}") || exit 2
+  for v in $fold; do v=${v%.mp4}; val+=("${v##*/}"); done
+fi
 clips=()
 for c in "$DATA"/videos/unlabelled/*; do [[ "$(basename "$c")" == bag.avi ]] || clips+=("$c"); done
 # the wider runs let the teacher label the training-side labelled videos too (never a validation video)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,24 @@ def test_the_labelled_recipe_has_no_teacher_and_none_trains_on_the_validation_it
     items = [Path(i).stem for i in option(everything, "--tracker")[1:]]
     assert sorted(items) == sorted(TRAINING_SEQUENCES + TRAINING_VIDEOS)
     assert not set(HELDOUT) & set(items)
+
+
+def test_a_fold_run_leaves_out_its_fold_too_and_the_folds_cover_the_training_side(data, tmp_path):
+    python = {"DISTILL_PYTHON": sys.executable}
+    extra_val = []
+    for k in range(3):
+        args = dry_run(data, "siamfc-labelled", tmp_path, DISTILL_FOLD=f"{k}/3", **python)
+        val = option(args, "--val")
+        assert val[:2] == ["DTB70_Surfing06", "VOT-TIR2015_horse"]  # the validation split stays out
+        extra_val.append(val[2:])
+    assert all(len(v) == 1 for v in extra_val)
+    folded = sorted(n for v in extra_val for n in v)
+    assert folded == ["OTB100_Biker", "OTB100_Bird2", "UAV123_10fps_group2_1"]
+    env = dict(os.environ, DISTILL_DATA=str(data), DISTILL_DRY_RUN="1", DISTILL_FOLD="0/4", **python)
+    done = subprocess.run(["bash", str(ROOT / "tools" / "distill.sh"), "siamfc-labelled"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "cannot fill 4 folds" in done.stderr  # 3 flights, 4 folds
+    env["DISTILL_FOLD"] = "first"
+    done = subprocess.run(["bash", str(ROOT / "tools" / "distill.sh"), "siamfc-labelled"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "k/K" in done.stderr
