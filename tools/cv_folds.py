@@ -19,12 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from trackers.sources import VIDEO_SUFFIXES  # noqa: E402
 from training.splits import fold_names  # noqa: E402
 
 
 def stem(item: str) -> str:
+    """The sequence's name as ``trackers.evaluation`` gives it: a video's stem, a folder's name."""
     path = Path(item.rstrip("/"))
-    return path.stem if path.suffix.lower() in {".mp4", ".avi", ".mkv", ".mov"} else path.name
+    return path.stem if path.suffix.lower() in VIDEO_SUFFIXES else path.name
 
 
 def main(argv: list[str] | None = None) -> int:

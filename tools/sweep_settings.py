@@ -135,12 +135,12 @@ def profile_scorer(
 
     def store(settings: Settings, results: list[dict[str, float]]) -> None:
         key = settings_key(settings)
-        part = pooled([(len(p[1]), r) for p, r in zip(every, results)])
-        print(f"  {key}: AUC {part['auc']:.3f} (drift {part['drift']:.3f}, localisation "
-              f"{part['localisation']:.3f}, scale {part['scale']:.3f}, aspect {part['aspect']:.3f})",
+        row = pooled([(len(p[1]), r) for p, r in zip(every, results)])
+        print(f"  {key}: AUC {row['auc']:.3f} (drift {row['drift']:.3f}, localisation "
+              f"{row['localisation']:.3f}, scale {row['scale']:.3f}, aspect {row['aspect']:.3f})",
               flush=True)
         with lock:
-            cache[key] = part
+            cache[key] = row
             tmp = cache_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(cache, indent=1), encoding="utf-8")
             os.replace(tmp, cache_file)

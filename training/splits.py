@@ -33,11 +33,17 @@ def flight_key(name: str) -> str:
     return _SEGMENT.sub("", name)
 
 
-def _group(sequences: Sequence[AnnotatedSequence]) -> dict[str, list[AnnotatedSequence]]:
-    groups: dict[str, list[AnnotatedSequence]] = {}
-    for sequence in sequences:
-        groups.setdefault(flight_key(sequence.name), []).append(sequence)
+def _group(names: Iterable[str]) -> dict[str, list[str]]:
+    """Names by ``flight_key``, each group in the order the names came in."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(flight_key(name), []).append(name)
     return groups
+
+
+def _hash_rank(key: str) -> str:
+    """A group's place in an order that depends on its key alone (SHA-1)."""
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()
 
 
 def split_by_names(
@@ -78,10 +84,10 @@ def default_split(
     until they hold ``fraction`` of the sequences. At least one group stays for
     training; with a single group there is no validation set.
     """
-    groups = _group(sequences)
+    groups = _group(s.name for s in sequences)
     if len(groups) < 2:
         return list(sequences), []
-    ranked = sorted(groups, key=lambda k: hashlib.sha1(k.encode("utf-8")).hexdigest())
+    ranked = sorted(groups, key=_hash_rank)
     target = max(1, round(fraction * len(sequences)))
     held: set[str] = set()
     count = 0
@@ -162,12 +168,10 @@ def fold_names(names: Iterable[str], folds: int) -> list[list[str]]:
     if folds < 1:
         raise ValueError(f"folds must be at least 1, got {folds}")
     names = list(dict.fromkeys(names))
-    groups: dict[str, list[str]] = {}
-    for name in names:
-        groups.setdefault(flight_key(name), []).append(name)
+    groups = _group(names)
     if len(groups) < folds:
         raise ValueError(f"{len(groups)} flight{'s' if len(groups) != 1 else ''} cannot fill {folds} folds")
-    ranked = sorted(groups, key=lambda k: (-len(groups[k]), hashlib.sha1(k.encode("utf-8")).hexdigest()))
+    ranked = sorted(groups, key=lambda k: (-len(groups[k]), _hash_rank(k)))
     parts: list[set[str]] = [set() for _ in range(folds)]
     for key in ranked:
         smallest = min(range(folds), key=lambda i: (len(parts[i]), i))
