@@ -8,7 +8,8 @@
 
 The groups are tried in order. A group is one or more ``KEY=V1,V2,...``; its candidates are
 every combination of its values laid over the best settings so far (the one that equals
-the best so far is skipped). The best candidate of a group is kept only if it beats the
+the best so far is skipped). Settings that only make sense together are tied with ``:``:
+``"search_size:score_size=287:21,303:23"`` tries the two pairs, never 287 with 23. The best candidate of a group is kept only if it beats the
 best so far by ``--min-gain`` success AUC (default 0.01): the rule the 12th and 14th
 sessions wrote down before choosing SiamRPN's, SiamFC's and DSiam's settings (README,
 Weights). Each candidate is one ``tools/auc_profile.py`` run (success AUC and where it is
@@ -48,6 +49,9 @@ def parse_group(text: str) -> list[tuple[str, list[str]]]:
         choices = [v for v in values.split(",") if v]
         if not sep or not key or not choices:
             raise ValueError(f"expected KEY=V1,V2,... in the group {text!r}, got {part!r}")
+        tied = key.split(":")
+        if not all(tied) or any(len(c.split(":")) != len(tied) or not all(c.split(":")) for c in choices):
+            raise ValueError(f"tied keys {key!r} need that many values in each choice, got {part!r}")
         group.append((key, choices))
     if not group:
         raise ValueError("an empty group")
@@ -62,7 +66,9 @@ def candidates(best: Settings, group: list[tuple[str, list[str]]]) -> list[Setti
     keys = [key for key, _ in group]
     out = []
     for values in itertools.product(*(choices for _, choices in group)):
-        candidate = {**best, **dict(zip(keys, values))}
+        candidate = dict(best)
+        for key, value in zip(keys, values):  # "a:b" = "1:2" sets a=1 and b=2
+            candidate.update(zip(key.split(":"), value.split(":")))
         if candidate != best:
             out.append(candidate)
     return out

@@ -191,6 +191,36 @@ def test_follows_translating_object_and_maps_displacement_to_frame_pixels():
     assert max(errors) < 2.0
 
 
+def test_a_larger_search_region_reaches_a_jump_the_paper_size_cannot():
+    # 40x32 target: x_sz = 144 frame pixels for 255 search pixels (0.566 px each). A 17x17
+    # map reaches 8 cells * 8 = 64 search pixels (36 frame pixels) from the centre; search_size
+    # 303 gives 23x23 cells and 88 search pixels (50 frame pixels). The target jumps 47.
+    rng = np.random.default_rng(4)
+    background = textured(rng, 240, 360)
+    obj = rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)
+    errors = {}
+    for search, cells in ((255, 17), (303, 23)):
+        tracker = make_tracker("siamfc-3s", window_influence=0.176, search_size=search, score_size=cells)
+        for i, x in enumerate((120, 167)):
+            frame = background.copy()
+            frame[100:132, x : x + 40] = obj
+            if i == 0:
+                tracker.init(frame, Box(x, 100, 40, 32))
+            else:
+                result = tracker.update(frame)
+        errors[search] = abs(result.box.center()[0] - (167 + 20))
+        assert result.score_maps[0].values.shape == (16 * cells, 16 * cells)
+        assert all(m.values.shape == (cells, cells) for m in result.score_maps[1:])
+    assert errors[303] < 2.0
+    assert errors[255] > 8.0
+
+
+@pytest.mark.parametrize("search,cells", [(303, 17), (300, 23), (255, 19)])
+def test_a_search_size_without_its_score_size_is_refused(search, cells):
+    with pytest.raises(ValueError, match="score_size"):
+        make_tracker(search_size=search, score_size=cells)
+
+
 def test_scale_search_grows_box_with_growing_object_damped():
     import cv2
 

@@ -15,9 +15,18 @@ sweep = load_tool("sweep_settings")
 
 def test_groups_parse_and_bad_ones_are_refused():
     assert sweep.parse_group("a=1,2 b=3") == [("a", ["1", "2"]), ("b", ["3"])]
-    for bad in ("", "a", "a=", "=1"):
+    for bad in ("", "a", "a=", "=1", "a:b=1", "a:b=1:2,3", "a:=1:2", "a:b=1:"):
         with pytest.raises(ValueError):
             sweep.parse_group(bad)
+
+
+def test_tied_keys_are_tried_only_in_their_pairs():
+    group = sweep.parse_group("search_size:score_size=287:21,303:23 w=1,2")
+    got = sorted(sweep.settings_key(c) for c in sweep.candidates({"w": "1"}, group))
+    assert got == [  # never 287 with 23; the one equal to the best so far ({"w": "1"}) is absent anyway
+        "score_size=21,search_size=287,w=1", "score_size=21,search_size=287,w=2",
+        "score_size=23,search_size=303,w=1", "score_size=23,search_size=303,w=2",
+    ]
 
 
 def test_a_change_is_kept_only_for_the_asked_gain_and_carries_into_later_groups():

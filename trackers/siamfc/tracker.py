@@ -34,6 +34,21 @@ def default_weights_path() -> Path:
     return WEIGHTS_DIR / "siamfc.pt"
 
 
+def check_score_size(config: SiamFCConfig) -> None:
+    """The score map's side follows from the crops (section 2.2: 6x6 exemplar features slid
+    over 22x22 search features give 17x17); the up-sampling, window and peak mapping read it
+    from ``score_size``, so a search_size without its score_size would misplace every peak."""
+    span = config.search_size - config.exemplar_size
+    cells = span // config.total_stride + 1
+    if span % config.total_stride or cells != config.score_size:
+        raise ValueError(
+            f"search_size {config.search_size} with exemplar_size {config.exemplar_size} and "
+            f"total_stride {config.total_stride} gives no {config.score_size}x{config.score_size} "
+            f"score map: set score_size={cells} and a search_size of exemplar_size + a multiple of "
+            f"total_stride (e.g. search_size={config.exemplar_size + (cells - 1) * config.total_stride})"
+        )
+
+
 class SiamFCTracker(ScaleSearchState, PhasedSiameseTracker):
     family = "SiamFC"
     presets = PRESETS
@@ -54,6 +69,7 @@ class SiamFCTracker(ScaleSearchState, PhasedSiameseTracker):
         ``precision`` and ``calibrate``); None is the fast one built from ``net``."""
         # The tracker's network is for inference only: batch norm is folded into the convs
         # in place, so its state_dict is no longer a training checkpoint's.
+        check_score_size(config)
         net = fold_batchnorm(net.to(device).eval())
         super().__init__(config, net, device, name=name, untrained=untrained)
         self._use_embedding(embedding or fast_embedding(self.net, device, self._dtype))
