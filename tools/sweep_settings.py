@@ -7,14 +7,15 @@
         --group "scale_lr=0.5,0.6" --group "scale_penalty=0.96,0.985" --workers 2
 
 The groups are tried in order. A group is one or more ``KEY=V1,V2,...``; its candidates are
-every combination of its values laid over the best settings so far (the one that equals
-the best so far is skipped). Settings that only make sense together are tied with ``:``:
-``"search_size:score_size=287:21,303:23"`` tries the two pairs, never 287 with 23. The best candidate of a group is kept only if it beats the
-best so far by ``--min-gain`` success AUC (default 0.01): the rule the 12th and 14th
-sessions wrote down before choosing SiamRPN's, SiamFC's and DSiam's settings (README,
-Weights). Each candidate is one ``tools/auc_profile.py`` run (success AUC and where it is
-lost), ``--workers`` of them at once; finished ones are kept in ``--json`` so a stopped
-sweep resumes. Run it on a tuning split, never on the sequences you report.
+every combination of its values laid over the best settings so far (the one that equals the
+best so far is skipped). Settings that only make sense together are tied with ``:``:
+``"search_size:score_size=287:21,303:23"`` tries the two pairs, never 287 with 23. The best
+candidate of a group is kept only if it beats the best so far by ``--min-gain`` success AUC
+(default 0.01): the rule the 12th and 14th sessions wrote down before choosing SiamRPN's,
+SiamFC's and DSiam's settings (README, Weights). Each candidate is one
+``tools/auc_profile.py`` run (success AUC and where it is lost), ``--workers`` of them at
+once; finished ones are kept in ``--json`` so a stopped sweep resumes. Run it on a tuning
+split, never on the sequences you report.
 
 A cross-validated split (``tools/cv_folds.py``): ``--part WEIGHTS SEQ...`` (repeatable) adds
 sequences tracked with other weights, e.g. each fold with the model trained without it. A
