@@ -71,7 +71,8 @@ class TeacherMapSiamFC(SiamFCTracker):
 
 
 def make(name: str) -> TeacherMapSiamFC:
-    tracker = TeacherMapSiamFC.create()
+    # the paper's 255-pixel search image: NanoTrack's own crop (the siamfc preset searches 319)
+    tracker = TeacherMapSiamFC.create(config={"search_size": 255, "score_size": 17})
     tracker.teacher = NanoTrackNet()
     return tracker
 

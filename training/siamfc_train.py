@@ -22,7 +22,7 @@ from torch import nn
 
 from trackers.config import config_to_dict
 from trackers.evaluation import AnnotatedSequence
-from trackers.siamfc.config import PRESETS, SiamFCConfig
+from trackers.siamfc.config import PRESETS, SiamFCConfig, with_paper_search
 from trackers.siamfc.network import ARCHITECTURE, SiamFCNet, init_weights
 
 # re-exported: the names the app's fine-tune and its tests take from here
@@ -45,7 +45,9 @@ class SiamFCTask(Task):
     negatives = True
 
     def __init__(self, config: SiamFCConfig | None = None) -> None:
-        self.cfg = config or PRESETS["siamfc"]
+        # the paper's geometry (255 / 17, as the crop cache cuts), not the tracking preset's
+        # larger search region (trackers/siamfc/config.py, TRACKING_SEARCH)
+        self.cfg = config or with_paper_search(PRESETS["siamfc"])
         self.config = config_to_dict(self.cfg)
 
     def settings(self) -> dict[str, Any]:

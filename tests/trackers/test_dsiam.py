@@ -404,8 +404,10 @@ def test_presets_and_constants():
     # chosen on the validation split (README): step 1.05, damping 0.6, window 0.25 (17th session)
     assert cfg.scale_count == 3
     assert (cfg.scale_step, cfg.scale_lr, cfg.window_influence) == (1.05, 0.6, 0.25)
+    # ... and the paper's 255 / 17 geometry, not SiamFC's tracking presets' 319 / 25: the
+    # fusion maps are learned at 17x17 (23rd session)
     assert cfg.search_config() == replace(SIAMFC_PRESETS["siamfc-3s"], scale_step=1.05, scale_lr=0.6,
-                                          window_influence=0.25)
+                                          window_influence=0.25, search_size=255, score_size=17)
     assert cfg.success_threshold == 0.0
     # release values where the paper is silent
     assert (cfg.lambda_v, cfg.lambda_w, cfg.v_rate, cfg.w_rate) == (1e-5, 10.0, 0.49, 0.29)

@@ -89,7 +89,8 @@ def test_siamfc_gpu_crop_path_matches_cpu_path(monkeypatch):
     monkeypatch.setattr(tracker, "device", fake)
     monkeypatch.setattr(torch.Tensor, "to", to_without_cuda)
     gpu = tracker._search_images(frame, extents)
-    assert gpu.shape == cpu.shape == (3, 3, 255, 255)
+    side = tracker.config.search_size
+    assert gpu.shape == cpu.shape == (3, 3, side, side)
     assert (gpu - cpu).abs().max() <= 2.0
 
 

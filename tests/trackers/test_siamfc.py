@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from trackers.siamfc.config import PRESETS, SiamFCConfig
+from trackers.siamfc.config import PRESETS, SiamFCConfig, with_paper_search
 from trackers.siamfc.network import AlexNetEmbedding, SiamFCNet, cross_correlation, init_weights
 from trackers.siamfc.search import damped_scale
 from trackers.siamfc.tracker import SiamFCTracker, fast_embedding
@@ -137,6 +139,14 @@ def test_paper_constants_are_the_defaults():
     assert cfg.scale_factors() == pytest.approx([1.025**i for i in (-2, -1, 0, 1, 2)])
     assert cfg.scale_lr == 0.35
     assert PRESETS["siamfc-3s"].scale_factors() == pytest.approx([1.025**-1, 1.0, 1.025])
+    # tracking searches a larger region with the same weights (23rd session); training and
+    # DSiam keep the paper's geometry
+    for preset in PRESETS.values():
+        assert (preset.search_size, preset.score_size) == (319, 25)
+        assert with_paper_search(preset) == replace(preset, search_size=255, score_size=17)
+    from training.siamfc_train import SiamFCTask
+
+    assert (SiamFCTask().cfg.search_size, SiamFCTask().cfg.score_size) == (255, 17)
 
 
 def test_unknown_config_key_is_an_error():
@@ -162,9 +172,11 @@ def test_zero_motion_returns_initial_box(preset, box):
         result = tracker.update(frame)
         for got, want in zip(result.box.as_array(), box.as_array()):
             assert abs(got - want) <= 0.5
-    assert result.score_maps[0].values.shape == (272, 272)
+    cells = tracker.config.score_size  # 25 for the presets' 319-pixel search region
+    assert cells == (tracker.config.search_size - 127) // 8 + 1
+    assert result.score_maps[0].values.shape == (16 * cells, 16 * cells)
     assert len(result.score_maps) == 1 + tracker.config.scale_count
-    assert all(m.values.shape == (17, 17) for m in result.score_maps[1:])
+    assert all(m.values.shape == (cells, cells) for m in result.score_maps[1:])
 
 
 def test_follows_translating_object_and_maps_displacement_to_frame_pixels():
@@ -257,11 +269,13 @@ def test_score_map_region_is_centred_on_previous_position():
     result = tracker.update(frame)
     for m in result.score_maps:
         assert m.region.center() == pytest.approx(box.center())
-    # 17 cells * 8 px of a 255 px search image covering x_sz frame pixels
+    # 25 cells * 8 px of a 319 px search image covering x_sz frame pixels (the preset's larger
+    # region at the paper's scale: eq. 7's exemplar side times 319 / 127)
+    assert (tracker.config.search_size, tracker.config.score_size) == (319, 25)
     context = 0.5 * (30 + 20)
-    x_sz = np.sqrt((30 + context) * (20 + context)) * 255 / 127
+    x_sz = np.sqrt((30 + context) * (20 + context)) * 319 / 127
     middle = result.score_maps[1 + 1]
-    assert middle.region.w == pytest.approx(136 / 255 * x_sz)
+    assert middle.region.w == pytest.approx(200 / 319 * x_sz)
 
 
 def test_target_leaving_the_frame_gives_clamped_finite_box():

@@ -16,10 +16,12 @@ from dataclasses import dataclass, fields, replace
 from trackers.config import Range, check_ranges
 from trackers.siamfc.config import PRESETS as SIAMFC_PRESETS
 from trackers.siamfc.config import RANGES as SIAMFC_RANGES
-from trackers.siamfc.config import SiamFCConfig
+from trackers.siamfc.config import SiamFCConfig, with_paper_search
 
-# "three scales" (section 3.6) is SiamFC-3s; its values are the defaults below.
-_SIAMFC_3S = SIAMFC_PRESETS["siamfc-3s"]
+# "three scales" (section 3.6) is SiamFC-3s; its values are the defaults below, with the
+# paper's search geometry (255 / 17, SiamFCConfig's defaults): DSiam's fusion maps (eq. 5)
+# are learned at 17x17, so the larger search region of SiamFC's presets is not DSiam's.
+_SIAMFC_3S = with_paper_search(SIAMFC_PRESETS["siamfc-3s"])
 
 LAYERS: tuple[str, ...] = ("conv4", "conv5")
 """Every layer a DSiam network can use, shallow to deep (section 3.6: conv4 and conv5)."""
