@@ -139,10 +139,11 @@ def test_paper_constants_are_the_defaults():
     assert cfg.scale_factors() == pytest.approx([1.025**i for i in (-2, -1, 0, 1, 2)])
     assert cfg.scale_lr == 0.35
     assert PRESETS["siamfc-3s"].scale_factors() == pytest.approx([1.025**-1, 1.0, 1.025])
-    # tracking searches a larger region with the same weights (23rd session); training and
-    # DSiam keep the paper's geometry
+    # siamfc tracks in a larger region with the same weights (23rd session); siamfc-3s,
+    # training and DSiam keep the paper's geometry
+    assert (PRESETS["siamfc"].search_size, PRESETS["siamfc"].score_size) == (319, 25)
+    assert (PRESETS["siamfc-3s"].search_size, PRESETS["siamfc-3s"].score_size) == (255, 17)
     for preset in PRESETS.values():
-        assert (preset.search_size, preset.score_size) == (319, 25)
         assert with_paper_search(preset) == replace(preset, search_size=255, score_size=17)
     from training.siamfc_train import SiamFCTask
 
@@ -172,7 +173,7 @@ def test_zero_motion_returns_initial_box(preset, box):
         result = tracker.update(frame)
         for got, want in zip(result.box.as_array(), box.as_array()):
             assert abs(got - want) <= 0.5
-    cells = tracker.config.score_size  # 25 for the presets' 319-pixel search region
+    cells = tracker.config.score_size  # 25 for siamfc's 319-pixel search region, 17 for siamfc-3s
     assert cells == (tracker.config.search_size - 127) // 8 + 1
     assert result.score_maps[0].values.shape == (16 * cells, 16 * cells)
     assert len(result.score_maps) == 1 + tracker.config.scale_count
@@ -263,18 +264,18 @@ def test_scale_search_grows_box_with_growing_object_damped():
 def test_score_map_region_is_centred_on_previous_position():
     rng = np.random.default_rng(3)
     frame = textured(rng, 200, 200)
-    tracker = make_tracker("siamfc-3s")
+    tracker = make_tracker("siamfc")
     box = Box(80, 90, 30, 20)
     tracker.init(frame, box)
     result = tracker.update(frame)
     for m in result.score_maps:
         assert m.region.center() == pytest.approx(box.center())
-    # 25 cells * 8 px of a 319 px search image covering x_sz frame pixels (the preset's larger
+    # 25 cells * 8 px of a 319 px search image covering x_sz frame pixels (siamfc's larger
     # region at the paper's scale: eq. 7's exemplar side times 319 / 127)
     assert (tracker.config.search_size, tracker.config.score_size) == (319, 25)
     context = 0.5 * (30 + 20)
     x_sz = np.sqrt((30 + context) * (20 + context)) * 319 / 127
-    middle = result.score_maps[1 + 1]
+    middle = result.score_maps[1 + tracker.config.scale_count // 2]
     assert middle.region.w == pytest.approx(200 / 319 * x_sz)
 
 
