@@ -26,7 +26,7 @@ CALIBRATION: dict[str, tuple[float, float]] = {
     # name: (a, b), fitted as described above; see tools/calibrate_confidence.py
     "siamfc": (0.5803, -0.3143),  # 928 frames, 86% IoU>0.5, scores 0.716-11, Brier 0.096
     "siamfc-3s": (0.7113, -1.002),  # 928 frames, 79% IoU>0.5, scores 0.431-10.4, Brier 0.115
-    "siamrpn": (10.03, -6.444),  # 928 frames, 91% IoU>0.5, scores 0.649-0.999, Brier 0.050
+    "siamrpn": (8.614, -5.054),  # 928 frames, 91% IoU>0.5, scores 0.574-0.999, Brier 0.046
     "dsiam": (0.3919, -0.08531),  # 928 frames, 84% IoU>0.5, scores 1.94-8.48, Brier 0.120
     "dsiamm": (0.5518, -1.356),  # 928 frames, 77% IoU>0.5, scores 2.21-8.5, Brier 0.154
 }

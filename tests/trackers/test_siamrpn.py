@@ -323,7 +323,8 @@ def test_paper_constants_are_the_defaults():
     assert (CFG.positive_iou, CFG.negative_iou, CFG.max_positives, CFG.samples_per_pair) == (0.6, 0.3, 16, 64)
     # section 4.3's settings, tuned on the distillation run's 8 validation items (Fig. 11
     # makes g data-dependent; the paper gives no k, window weight or rate): see config.py
-    assert (CFG.center_size, CFG.penalty_k, CFG.window_influence, CFG.lr) == (17, 0.15, 0.30, 0.6)
+    # (the window 0.30 until the 23rd session)
+    assert (CFG.center_size, CFG.penalty_k, CFG.window_influence, CFG.lr) == (17, 0.15, 0.35, 0.6)
     assert PRESETS["siamrpn"] == CFG
     # lists (TOML) become tuples
     assert SiamRPNConfig(anchor_ratios=[0.5, 1, 2]).anchor_ratios == (0.5, 1.0, 2.0)
