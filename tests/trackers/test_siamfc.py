@@ -228,10 +228,15 @@ def test_a_larger_search_region_reaches_a_jump_the_paper_size_cannot():
     assert errors[255] > 8.0
 
 
-@pytest.mark.parametrize("search,cells", [(303, 17), (300, 23), (255, 19)])
-def test_a_search_size_without_its_score_size_is_refused(search, cells):
-    with pytest.raises(ValueError, match="score_size"):
+@pytest.mark.parametrize(
+    "search,cells,fix",
+    [(303, 17, "set score_size=23"), (255, 19, "set score_size=17"),
+     (300, 23, "e.g. search_size=295 with score_size=22")],
+)
+def test_a_search_size_without_its_score_size_is_refused(search, cells, fix):
+    with pytest.raises(ValueError, match="score_size") as refused:
         make_tracker(search_size=search, score_size=cells)
+    assert refused.value.args[0].endswith(fix)
 
 
 def test_scale_search_grows_box_with_growing_object_damped():

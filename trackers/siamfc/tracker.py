@@ -41,11 +41,13 @@ def check_score_size(config: SiamFCConfig) -> None:
     span = config.search_size - config.exemplar_size
     cells = span // config.total_stride + 1
     if span % config.total_stride or cells != config.score_size:
+        fix = (f"set score_size={cells}" if span % config.total_stride == 0 else
+               f"use a search_size of exemplar_size + a multiple of total_stride, e.g. search_size="
+               f"{config.exemplar_size + (cells - 1) * config.total_stride} with score_size={cells}")
         raise ValueError(
             f"search_size {config.search_size} with exemplar_size {config.exemplar_size} and "
             f"total_stride {config.total_stride} gives no {config.score_size}x{config.score_size} "
-            f"score map: set score_size={cells} and a search_size of exemplar_size + a multiple of "
-            f"total_stride (e.g. search_size={config.exemplar_size + (cells - 1) * config.total_stride})"
+            f"score map: {fix}"
         )
 
 
