@@ -198,9 +198,9 @@ class PhasedSiameseTracker(SiameseTracker):
         return twin
 
     def batch_key(self) -> object:
-        """Trackers with the same key (family, network, embedding) can run their search
-        regions as one batch."""
-        return (self.family, id(self.net), id(self._embedding))
+        """Trackers with the same key (family, network, embedding, search image side) can
+        run their search regions as one batch."""
+        return (self.family, id(self.net), id(self._embedding), self.config.search_size)
 
     def _embed(self, images: torch.Tensor) -> torch.Tensor:
         """The embedding of a batch of crops, fp32 out, in the configured precision."""

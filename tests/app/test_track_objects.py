@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -153,6 +154,11 @@ def test_objects_stop_on_their_own(clip, weights):
     first = create_tracker("siamfc-3s", weights=weights, device="cpu", config={"precision": "fp32"})
     trackers = make_trackers(first, 3)
     assert trackers[1].batch_key() == trackers[0].batch_key()
+    # a twin searching a different image side (siamfc's 319 beside siamfc-3s's 255) is never
+    # stacked into the same batch
+    other = first.spawn()
+    other.config = replace(other.config, search_size=319, score_size=25)
+    assert other.batch_key() != first.batch_key()
     b = boxes[0]
     steps = list(
         track_frames_multi(trackers, frames, [b, b, b], lengths=[6, 3, None], keep_going=lambda k: k != 2)
