@@ -101,6 +101,33 @@ def test_score_map_view_draws_the_chosen_map_large_and_the_rest_as_labelled_tile
     assert not widget._empty.isHidden()
 
 
+def test_score_map_view_fits_a_view_again_only_when_its_map_changes_shape(qtbot, monkeypatch):
+    widget = ScoreMapView()
+    qtbot.addWidget(widget)
+    fits = []
+    view_class = type(widget._main_view)
+    original = view_class.autoRange
+    def counted(view, *args, **kwargs):
+        fits.append(view)
+        return original(view, *args, **kwargs)
+
+    monkeypatch.setattr(view_class, "autoRange", counted)
+    box = Box(0, 0, 10, 10)
+
+    def maps_of(side: int, offset: float = 0.0) -> tuple[ScoreMap, ...]:
+        rng = np.random.default_rng(side)
+        return tuple(ScoreMap(rng.random((side, side), np.float32) + offset, box, f"s {i}") for i in range(4))
+
+    widget.show_maps(maps_of(17))
+    assert len(fits) == 4  # the main view and three tiles, fitted once
+    widget.show_maps(maps_of(17, 1.0))
+    assert len(fits) == 4  # same shapes: no relayout
+    widget.show_maps(maps_of(25))
+    assert len(fits) == 8  # a new shape (siamfc's 25x25 after siamfc-3s's 17x17) fits again
+    (x0, x1), (y0, y1) = widget._main_view.viewRange()
+    assert x0 <= 0.0 and x1 >= 25.0 and y0 <= 0.0 and y1 >= 25.0
+
+
 def test_score_map_view_remembers_recent_frames_only(qtbot):
     widget = ScoreMapView()
     qtbot.addWidget(widget)

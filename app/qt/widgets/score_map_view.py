@@ -96,6 +96,9 @@ class ScoreMapView(QWidget):
         self._plot.setBackground("#202020")
         self._title = self._plot.addLabel("", row=0, col=0, colspan=2, size="9pt")
         self._main_view, self._main_image, self._main_peak = _image_view(self._plot.ci, 1, 0)
+        # each view's image shape when it was last fitted: a view is fitted again only when the
+        # shape changes (fitting re-lays out the view, which cost the GUI thread a stall each frame)
+        self._fitted: dict[int, tuple[int, ...]] = {}
         self._colour_bar = pg.ColorBarItem(
             values=(0, 1), colorMap=pg.colormap.get(SCORE_COLOURMAP), interactive=False, width=14,
             label="map value (not the score)",
@@ -193,7 +196,7 @@ class ScoreMapView(QWidget):
         self._main_image.setImage(values, levels=levels)
         self._colour_bar.setLevels(levels)
         self._main_peak.setData([col + 0.5], [row + 0.5])
-        self._main_view.autoRange(padding=0)
+        self._fit(self._main_view, values.shape)
 
         self._set_tile_count(len(rest))
         if rest:
@@ -205,12 +208,19 @@ class ScoreMapView(QWidget):
                 label.setText(text)
                 image.setImage(tile, levels=shared)
                 marker.setData([c + 0.5], [r + 0.5])
-                view.autoRange(padding=0)
+                self._fit(view, tile.shape)
+
+    def _fit(self, view, shape: tuple[int, ...]) -> None:
+        """The view fitted to an image of ``shape``, unless it already is."""
+        if self._fitted.get(id(view)) != shape:
+            view.autoRange(padding=0)
+            self._fitted[id(view)] = shape
 
     def _set_tile_count(self, count: int) -> None:
         if count == len(self._tiles):
             return
         self._tiles_layout.clear()
+        self._fitted = {k: v for k, v in self._fitted.items() if k == id(self._main_view)}
         self._tiles = []
         # a row of tiles needs room for its labels and a readable map
         self._tiles_canvas.setMinimumHeight(110 * -(-count // TILES_PER_ROW))
