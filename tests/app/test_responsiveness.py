@@ -195,8 +195,9 @@ def test_the_event_loop_never_stalls_while_tracking_at_full_speed(qtbot, long_cl
     # shows once, while work done on the GUI thread shows every time (the control below
     # stalls every time). Three tries since the 23rd session: on the idle 2-core machine
     # siamfc-3s's worst gap was 28-51 ms over ten runs, so two tries both missed once in a
-    # fresh-clone CI run (51 ms); the worst gaps come from score_map_view.show_maps' relayout
-    # and a frame decoded on the GUI thread at the run's start, still to be moved off it.
+    # fresh-clone CI run (51 ms). The worst gaps came from score_map_view.show_maps fitting
+    # its views on every repaint (now only when a map's shape changes: 33-44 ms over five runs)
+    # and from a frame decoded on the GUI thread at the run's start (still to be moved off it).
     for _attempt in range(3):
         probe, load = measure_stalls(qtbot, video, tracker, frames)
         if probe.worst < STALL_BOUND_S:
