@@ -53,20 +53,27 @@ def how_lost(ious: np.ndarray, lost: int) -> str:
 
 
 def track(sequence, tracker):
-    """Boxes (N x 4, frame 0 the ground truth's) and raw scores (NaN on frame 0)."""
+    """Boxes (N x 4) and raw scores as ``siamtrack eval`` tracks: from the first valid
+    ground-truth box (``trackers.run.track_frames``); NaN before it and as its score."""
+    from trackers.evaluation.metrics import first_valid_frame
+    from trackers.run import track_frames
     from trackers.sources import open_source
     from trackers.types import Box
 
     truth = sequence.groundtruth
-    boxes, scores = [truth[0]], [np.nan]
+    start = first_valid_frame(truth)
+    if start is None:
+        raise ValueError(f"{sequence.name}: the ground truth has no valid box")
+    boxes = np.full((len(truth), 4), np.nan)
+    scores = np.full(len(truth), np.nan)
+    end = start
     with open_source(sequence.source) as source:
-        count = min(len(truth), len(source))
-        tracker.init(source[0], Box(*truth[0]))
-        for i in range(1, count):
-            result = tracker.update(source[i])
-            boxes.append(result.box.as_array())
-            scores.append(result.score if result.score is not None else np.nan)
-    return np.asarray(boxes, dtype=np.float64), np.asarray(scores, dtype=np.float64)
+        for step in track_frames(tracker, source.iter_from(start, len(truth)), Box(*truth[start])):
+            end = start + step.index + 1
+            boxes[end - 1] = step.result.box.as_array()
+            if step.index and step.result.score is not None:
+                scores[end - 1] = step.result.score
+    return boxes[:end], scores[:end]
 
 
 def save_frame(sequence, index: int, box: np.ndarray, path: Path) -> None:

@@ -35,3 +35,14 @@ def test_a_run_names_each_sequence_and_refuses_a_bad_run(tmp_path, capsys):
     assert out.startswith("Still: kept (6 frames, mean IoU ")
     with pytest.raises(SystemExit):
         where.main([str(folder), "--run", "0"])
+
+
+def test_tracking_starts_at_the_first_valid_box_as_eval_does(tmp_path):
+    from trackers.evaluation.datasets import load_sequences
+    from trackers.registry import create_tracker
+
+    (sequence,) = load_sequences([str(make_otb(tmp_path / "data", "Late", frames=6, absent=(0, 1)))])
+    boxes, scores = where.track(sequence, create_tracker("siamfc-3s", device="cpu"))
+    assert boxes.shape == (6, 4) and np.isnan(boxes[:2]).all() and np.isfinite(boxes[2:]).all()
+    assert boxes[2] == pytest.approx(sequence.groundtruth[2])
+    assert np.isnan(scores[:3]).all() and np.isfinite(scores[3:]).all()
