@@ -80,6 +80,13 @@ def check_ranges(config: Any, ranges: Mapping[str, Range]) -> None:
             object.__setattr__(config, name, int(value))
 
 
+def score_cells(config: Any) -> int:
+    """The side of the score map a config's crops give (SiamFC section 2.2: the exemplar's
+    features slid over the search image's, one cell per ``total_stride`` pixels; 17 for 127 /
+    255 / 8)."""
+    return (config.search_size - config.exemplar_size) // config.total_stride + 1
+
+
 SEARCH_RANGES: dict[str, Range] = {
     # 87: the receptive field of the AlexNet every one of them embeds with (one feature cell)
     "exemplar_size": Range(87, MAX_CROP, integer=True),

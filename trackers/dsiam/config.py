@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from trackers.config import Range, check_ranges
+from trackers.config import Range, check_ranges, score_cells
 from trackers.siamfc.config import PRESETS as SIAMFC_PRESETS
 from trackers.siamfc.config import RANGES as SIAMFC_RANGES
 from trackers.siamfc.config import SiamFCConfig, with_paper_search
@@ -96,7 +96,7 @@ class DSiamConfig:
         # shallow to deep, so that maps and weights are always listed in one order
         object.__setattr__(self, "layers", tuple(layer for layer in LAYERS if layer in layers))
         check_ranges(self, RANGES)
-        cells = (self.search_size - self.exemplar_size) // self.total_stride + 1
+        cells = score_cells(self)
         if cells != self.score_size:  # the learned fusion maps (eq. 5) are score_size x score_size
             raise ValueError(
                 f"DSiamConfig: search_size {self.search_size} and exemplar_size {self.exemplar_size} give "

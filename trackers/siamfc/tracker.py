@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trackers.config import score_cells
 from trackers.geometry import crop_square
 from trackers.inference.batchnorm import fold_batchnorm
 from trackers.inference.crops import FrameCrops, crop_batch
@@ -39,7 +40,7 @@ def check_score_size(config: SiamFCConfig) -> None:
     over 22x22 search features give 17x17); the up-sampling, window and peak mapping read it
     from ``score_size``, so a search_size without its score_size would misplace every peak."""
     span = config.search_size - config.exemplar_size
-    cells = span // config.total_stride + 1
+    cells = score_cells(config)
     if span % config.total_stride or cells != config.score_size:
         fix = (f"set score_size={cells}" if span % config.total_stride == 0 else
                f"use a search_size of exemplar_size + a multiple of total_stride, e.g. search_size="

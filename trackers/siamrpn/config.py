@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from trackers.config import MAX_CROP, SEARCH_RANGES, Range, check_ranges
+from trackers.config import MAX_CROP, SEARCH_RANGES, Range, check_ranges, score_cells
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +124,7 @@ class SiamRPNConfig:
     @property
     def score_size(self) -> int:
         """17 for 127 / 255: one cell per stride-8 shift of the exemplar in the search region."""
-        return (self.search_size - self.exemplar_size) // self.total_stride + 1
+        return score_cells(self)
 
     @property
     def anchor_count(self) -> int:
